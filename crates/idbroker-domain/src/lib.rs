@@ -1,0 +1,25 @@
+//! The Cognito-identity domain, free of I/O and of the clock.
+//!
+//! Everything here is a value: identifiers parsed from strings, the configuration of an identity
+//! pool and its roles, and the rules Cognito's API model puts on them. Time is always passed in.
+//! The reference for every rule is `shared/reference/cognito-identity.md` (§2–§4 and the
+//! behaviours of §9); the validation messages follow the AWS wording
+//! ("1 validation error detected: Value … at … failed to satisfy constraint: …").
+
+pub mod identity;
+pub mod ids;
+pub mod paging;
+pub mod pool;
+pub mod principal_tags;
+pub mod roles;
+pub mod tags;
+pub mod validation;
+
+pub use identity::Identity;
+pub use ids::{AccountId, IdentityId, IdentityPoolId, PoolArn, Region};
+pub use paging::{MaxResults, PageToken};
+pub use pool::{CognitoIdentityProvider, IdentityPool, PoolConfig, PoolSummary};
+pub use principal_tags::PrincipalTagMap;
+pub use roles::{PoolRoles, RoleMapping};
+pub use tags::Tags;
+pub use validation::ValidationError;

@@ -1,0 +1,112 @@
+//! Storage for idbroker: small traits sized to the use cases, and one SQL implementation that
+//! runs on PostgreSQL (production) and on an embedded SQLite file (the zero-setup default).
+//!
+//! Every method is atomic on its own, so no transaction type leaks out. Concurrency rules live
+//! in the database: foreign keys make an identity in a deleted pool impossible, and pool
+//! updates use optimistic versions so two admins never overwrite each other silently.
+
+mod error;
+mod sql;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use idbroker_domain::{
+    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PoolSummary,
+    PrincipalTagMap, Tags,
+};
+
+pub use error::{StoreError, StoreResult};
+pub use sql::{Backend, SqlStore};
+
+/// A pool as stored, with what only admins see and the version used for optimistic updates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPool {
+    pub pool: IdentityPool,
+    pub roles: PoolRoles,
+    pub version: i64,
+}
+
+#[async_trait]
+pub trait PoolStore: Send + Sync {
+    /// Inserts a new pool with its tags.
+    async fn create_pool(&self, pool: &IdentityPool, now: DateTime<Utc>) -> StoreResult<()>;
+
+    async fn get_pool(&self, id: &IdentityPoolId) -> StoreResult<Option<StoredPool>>;
+
+    /// Pools ordered by id, starting after `after`.
+    async fn list_pools(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<PoolSummary>>;
+
+    /// Replaces the configuration (and the tags, when given) if the pool is still at
+    /// `expected_version`; otherwise `ConcurrentModification` (or `NotFound`).
+    async fn update_pool(
+        &self,
+        id: &IdentityPoolId,
+        expected_version: i64,
+        config: &PoolConfig,
+        tags: Option<&Tags>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Deletes the pool and everything in it (identities, tags, maps).
+    async fn delete_pool(&self, id: &IdentityPoolId) -> StoreResult<()>;
+
+    /// Replaces roles and role mappings if the pool is still at `expected_version`.
+    async fn set_roles(
+        &self,
+        id: &IdentityPoolId,
+        expected_version: i64,
+        roles: &PoolRoles,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Adds or overwrites tags; refuses with `LimitExceeded` if the pool would hold more than `max`.
+    async fn add_tags(&self, id: &IdentityPoolId, tags: &Tags, max: usize) -> StoreResult<()>;
+
+    async fn remove_tags(&self, id: &IdentityPoolId, keys: &[String]) -> StoreResult<()>;
+
+    async fn put_principal_tag_map(
+        &self,
+        id: &IdentityPoolId,
+        provider: &str,
+        map: &PrincipalTagMap,
+    ) -> StoreResult<()>;
+
+    async fn get_principal_tag_map(
+        &self,
+        id: &IdentityPoolId,
+        provider: &str,
+    ) -> StoreResult<Option<PrincipalTagMap>>;
+}
+
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// Inserts a new identity; `NotFound` if its pool no longer exists.
+    async fn create_identity(&self, identity: &Identity) -> StoreResult<()>;
+
+    async fn get_identity(&self, id: &IdentityId) -> StoreResult<Option<Identity>>;
+
+    /// A pool's identities ordered by id, starting after `after`.
+    async fn list_identities(
+        &self,
+        pool: &IdentityPoolId,
+        after: Option<&str>,
+        limit: u32,
+        hide_disabled: bool,
+    ) -> StoreResult<Vec<Identity>>;
+
+    /// Deletes one identity; `NotFound` if there was none.
+    async fn delete_identity(&self, id: &IdentityId) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// Succeeds when the store answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Everything the service needs from storage.
+pub trait Store: PoolStore + IdentityStore + Health {}
+
+impl<T: PoolStore + IdentityStore + Health> Store for T {}

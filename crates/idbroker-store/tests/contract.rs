@@ -1,0 +1,398 @@
+//! The storage contract: every test runs against PostgreSQL and against SQLite, each on a fresh
+//! database that is dropped afterwards.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use idbroker_domain::roles::{AmbiguousRoleResolution, RoleMapping, RoleMappingType};
+use idbroker_domain::{
+    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PrincipalTagMap,
+    Region, Tags,
+};
+use idbroker_store::testing::TestDatabase;
+use idbroker_store::{Backend, IdentityStore, PoolStore, SqlStore, Store, StoreError};
+use uuid::Uuid;
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(super::open(idbroker_store::Backend::Postgres).await).await; })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(super::open(idbroker_store::Backend::Sqlite).await).await; })*
+        }
+    };
+}
+
+contract!(
+    a_created_pool_reads_back_with_its_tags,
+    an_unknown_pool_is_absent,
+    pools_are_listed_in_pages,
+    an_update_replaces_config_and_optionally_tags,
+    a_stale_update_is_a_concurrent_modification,
+    updating_or_deleting_a_missing_pool_is_not_found,
+    deleting_a_pool_deletes_its_identities,
+    roles_round_trip_and_bump_the_version,
+    tags_are_added_removed_and_capped,
+    principal_tag_maps_round_trip_per_provider,
+    identities_are_created_listed_and_deleted,
+    an_identity_in_a_missing_pool_is_not_found,
+    concurrent_identity_creation_keeps_every_identity,
+);
+
+struct Fixture {
+    store: Arc<SqlStore>,
+    _db: TestDatabase,
+}
+
+async fn open(backend: Backend) -> Fixture {
+    let db = TestDatabase::new(backend).await;
+    let store = SqlStore::connect(db.url()).await.expect("connect");
+    assert_eq!(store.backend(), backend);
+    store.migrate().await.expect("migrate");
+    // Migrations are idempotent: a second start must not fail.
+    store.migrate().await.expect("migrate twice");
+    Fixture {
+        store: Arc::new(store),
+        _db: db,
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+}
+
+fn region() -> Region {
+    Region::parse("us-east-1").unwrap()
+}
+
+fn new_pool(name: &str, tags: &[(&str, &str)]) -> IdentityPool {
+    let mut config = PoolConfig {
+        identity_pool_name: name.to_owned(),
+        allow_unauthenticated_identities: true,
+        ..PoolConfig::default()
+    };
+    config
+        .supported_login_providers
+        .insert("accounts.google.com".into(), "client-1".into());
+    IdentityPool {
+        id: IdentityPoolId::new(&region(), Uuid::new_v4()),
+        config,
+        tags: tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
+fn new_identity(pool: &IdentityPoolId, at: DateTime<Utc>) -> Identity {
+    Identity {
+        id: IdentityId::new(&region(), Uuid::new_v4()),
+        pool_id: pool.clone(),
+        logins: vec![],
+        created_at: at,
+        last_modified_at: at,
+        disabled: false,
+    }
+}
+
+async fn a_created_pool_reads_back_with_its_tags(f: Fixture) {
+    let pool = new_pool("first", &[("team", "web"), ("empty", "")]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let stored = f.store.get_pool(&pool.id).await.unwrap().expect("pool");
+    assert_eq!(stored.pool, pool);
+    assert_eq!(stored.roles, PoolRoles::default());
+    assert_eq!(stored.version, 1);
+}
+
+async fn an_unknown_pool_is_absent(f: Fixture) {
+    let id = IdentityPoolId::new(&region(), Uuid::new_v4());
+    assert!(f.store.get_pool(&id).await.unwrap().is_none());
+}
+
+async fn pools_are_listed_in_pages(f: Fixture) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let pool = new_pool(&format!("p{i}"), &[]);
+        f.store.create_pool(&pool, t0()).await.unwrap();
+        ids.push(pool.id);
+    }
+    ids.sort();
+    let first = f.store.list_pools(None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|p| &p.id).collect::<Vec<_>>(),
+        vec![&ids[0], &ids[1]]
+    );
+    let rest = f.store.list_pools(Some(ids[1].as_str()), 10).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|p| &p.id).collect::<Vec<_>>(),
+        vec![&ids[2], &ids[3], &ids[4]]
+    );
+    assert!(rest.iter().all(|p| p.name.starts_with('p')));
+}
+
+async fn an_update_replaces_config_and_optionally_tags(f: Fixture) {
+    let pool = new_pool("before", &[("team", "web")]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let mut config = pool.config.clone();
+    config.identity_pool_name = "after".into();
+    config.supported_login_providers.clear();
+    config.allow_classic_flow = Some(false);
+    f.store
+        .update_pool(&pool.id, 1, &config, None, t0())
+        .await
+        .unwrap();
+    let stored = f.store.get_pool(&pool.id).await.unwrap().unwrap();
+    assert_eq!(stored.pool.config, config);
+    assert_eq!(stored.pool.tags, pool.tags, "tags are kept when not given");
+    assert_eq!(stored.version, 2);
+    assert_eq!(f.store.list_pools(None, 10).await.unwrap()[0].name, "after");
+
+    let new_tags: Tags = [("owner".to_owned(), "ops".to_owned())].into();
+    f.store
+        .update_pool(&pool.id, 2, &config, Some(&new_tags), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.get_pool(&pool.id).await.unwrap().unwrap().pool.tags,
+        new_tags
+    );
+}
+
+async fn a_stale_update_is_a_concurrent_modification(f: Fixture) {
+    let pool = new_pool("p", &[]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    f.store
+        .update_pool(&pool.id, 1, &pool.config, None, t0())
+        .await
+        .unwrap();
+    let err = f
+        .store
+        .update_pool(&pool.id, 1, &pool.config, None, t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConcurrentModification), "{err:?}");
+    let err = f
+        .store
+        .set_roles(&pool.id, 1, &PoolRoles::default(), t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConcurrentModification), "{err:?}");
+}
+
+async fn updating_or_deleting_a_missing_pool_is_not_found(f: Fixture) {
+    let pool = new_pool("ghost", &[]);
+    let err = f
+        .store
+        .update_pool(&pool.id, 1, &pool.config, None, t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert!(matches!(
+        f.store.delete_pool(&pool.id).await.unwrap_err(),
+        StoreError::NotFound
+    ));
+    let tags: Tags = [("k".to_owned(), "v".to_owned())].into();
+    assert!(matches!(
+        f.store.add_tags(&pool.id, &tags, 50).await.unwrap_err(),
+        StoreError::NotFound
+    ));
+    assert!(matches!(
+        f.store
+            .put_principal_tag_map(&pool.id, "accounts.google.com", &PrincipalTagMap::default())
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    ));
+}
+
+async fn deleting_a_pool_deletes_its_identities(f: Fixture) {
+    let pool = new_pool("doomed", &[("k", "v")]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let identity = new_identity(&pool.id, t0());
+    f.store.create_identity(&identity).await.unwrap();
+    f.store.delete_pool(&pool.id).await.unwrap();
+    assert!(f.store.get_pool(&pool.id).await.unwrap().is_none());
+    assert!(f.store.get_identity(&identity.id).await.unwrap().is_none());
+}
+
+async fn roles_round_trip_and_bump_the_version(f: Fixture) {
+    let pool = new_pool("p", &[]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let roles = PoolRoles {
+        roles: [(
+            "authenticated".to_owned(),
+            "arn:aws:iam::123456789012:role/a".to_owned(),
+        )]
+        .into(),
+        role_mappings: [(
+            "accounts.google.com".to_owned(),
+            RoleMapping {
+                mapping_type: RoleMappingType::Token,
+                ambiguous_role_resolution: Some(AmbiguousRoleResolution::Deny),
+                rules_configuration: None,
+            },
+        )]
+        .into(),
+    };
+    f.store.set_roles(&pool.id, 1, &roles, t0()).await.unwrap();
+    let stored = f.store.get_pool(&pool.id).await.unwrap().unwrap();
+    assert_eq!(stored.roles, roles);
+    assert_eq!(stored.version, 2);
+}
+
+async fn tags_are_added_removed_and_capped(f: Fixture) {
+    let pool = new_pool("p", &[("a", "1")]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let more: Tags = [
+        ("a".to_owned(), "2".to_owned()),
+        ("b".to_owned(), "3".to_owned()),
+    ]
+    .into();
+    f.store.add_tags(&pool.id, &more, 50).await.unwrap();
+    assert_eq!(
+        f.store.get_pool(&pool.id).await.unwrap().unwrap().pool.tags,
+        more
+    );
+
+    f.store
+        .remove_tags(&pool.id, &["a".to_owned(), "absent".to_owned()])
+        .await
+        .unwrap();
+    let left: Tags = [("b".to_owned(), "3".to_owned())].into();
+    assert_eq!(
+        f.store.get_pool(&pool.id).await.unwrap().unwrap().pool.tags,
+        left
+    );
+
+    let too_many: Tags = (0..3).map(|i| (format!("t{i}"), String::new())).collect();
+    let err = f.store.add_tags(&pool.id, &too_many, 3).await.unwrap_err();
+    assert!(matches!(err, StoreError::LimitExceeded(_)), "{err:?}");
+    assert_eq!(
+        f.store.get_pool(&pool.id).await.unwrap().unwrap().pool.tags,
+        left,
+        "a refused tagging changes nothing"
+    );
+}
+
+async fn principal_tag_maps_round_trip_per_provider(f: Fixture) {
+    let pool = new_pool("p", &[]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    assert!(
+        f.store
+            .get_principal_tag_map(&pool.id, "accounts.google.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let map = PrincipalTagMap {
+        use_defaults: false,
+        principal_tags: [("team".to_owned(), "hd".to_owned())].into(),
+    };
+    f.store
+        .put_principal_tag_map(&pool.id, "accounts.google.com", &map)
+        .await
+        .unwrap();
+    let replaced = PrincipalTagMap {
+        use_defaults: true,
+        ..PrincipalTagMap::default()
+    };
+    f.store
+        .put_principal_tag_map(&pool.id, "accounts.google.com", &replaced)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .get_principal_tag_map(&pool.id, "accounts.google.com")
+            .await
+            .unwrap(),
+        Some(replaced)
+    );
+    assert!(
+        f.store
+            .get_principal_tag_map(&pool.id, "other")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn identities_are_created_listed_and_deleted(f: Fixture) {
+    let pool = new_pool("p", &[]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let mut identity = new_identity(&pool.id, t0() + Duration::seconds(i));
+        identity.disabled = i == 2;
+        f.store.create_identity(&identity).await.unwrap();
+        ids.push(identity);
+    }
+    let fetched = f.store.get_identity(&ids[1].id).await.unwrap().unwrap();
+    assert_eq!(fetched, ids[1]);
+
+    let all = f
+        .store
+        .list_identities(&pool.id, None, 60, false)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    let visible = f
+        .store
+        .list_identities(&pool.id, None, 60, true)
+        .await
+        .unwrap();
+    assert_eq!(visible.len(), 3);
+    assert!(visible.iter().all(|i| !i.disabled));
+
+    let page = f
+        .store
+        .list_identities(&pool.id, None, 2, false)
+        .await
+        .unwrap();
+    let next = f
+        .store
+        .list_identities(&pool.id, Some(page[1].id.as_str()), 2, false)
+        .await
+        .unwrap();
+    assert_eq!(page.len() + next.len(), 4);
+    assert!(next.iter().all(|i| !page.contains(i)));
+
+    f.store.delete_identity(&ids[0].id).await.unwrap();
+    assert!(f.store.get_identity(&ids[0].id).await.unwrap().is_none());
+    assert!(matches!(
+        f.store.delete_identity(&ids[0].id).await.unwrap_err(),
+        StoreError::NotFound
+    ));
+}
+
+async fn an_identity_in_a_missing_pool_is_not_found(f: Fixture) {
+    let ghost = IdentityPoolId::new(&region(), Uuid::new_v4());
+    let err = f
+        .store
+        .create_identity(&new_identity(&ghost, t0()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+async fn concurrent_identity_creation_keeps_every_identity(f: Fixture) {
+    let pool = new_pool("busy", &[]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let store: Arc<dyn Store> = f.store.clone();
+    let tasks = (0..24).map(|_| {
+        let store = store.clone();
+        let identity = new_identity(&pool.id, t0());
+        tokio::spawn(async move { store.create_identity(&identity).await })
+    });
+    for result in futures::future::join_all(tasks).await {
+        result.unwrap().unwrap();
+    }
+    assert_eq!(
+        f.store
+            .list_identities(&pool.id, None, 60, false)
+            .await
+            .unwrap()
+            .len(),
+        24
+    );
+}
