@@ -1,1 +1,75 @@
+//! idbroker's HTTP layer: thin handlers over `idbroker_service::Broker`.
+//!
+//! - `POST /` is the AWS JSON 1.1 face (`X-Amz-Target: AWSCognitoIdentityService.<Op>`), so the
+//!   AWS SDKs, boto3 and the AWS CLI work against idbroker with `endpoint_url` (module `aws`).
+//! - `GET /healthz` and `GET /readyz` are for load balancers and orchestrators (module `health`).
+//!
+//! Every response carries `x-amzn-RequestId`; CORS lets browsers call the public operations.
 
+pub mod aws;
+mod health;
+mod request_id;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use idbroker_service::Broker;
+use tracing_actix_web::TracingLogger;
+
+pub use aws::sigv4::{AdminCredentials, SigV4Verifier};
+
+/// What the handlers share.
+pub struct AppState {
+    pub broker: Arc<Broker>,
+    pub verifier: SigV4Verifier,
+}
+
+/// Headers a browser may read from our responses (the AWS SDK for JavaScript needs them).
+const EXPOSED_HEADERS: [&str; 4] = [
+    "x-amzn-RequestId",
+    "x-amzn-ErrorType",
+    "x-amzn-ErrorMessage",
+    "Date",
+];
+
+fn cors() -> Cors {
+    // Public operations are called from browsers with x-amz-target, x-amz-user-agent and
+    // amz-sdk-* headers; any header is allowed because nothing here relies on cookies.
+    Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET", "POST", "OPTIONS"])
+        .allow_any_header()
+        .expose_headers(EXPOSED_HEADERS)
+        .max_age(3600)
+}
+
+/// Registers every route; shared by the server and by tests that build an `App` directly.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/")
+            .route(web::post().to(aws::handle))
+            .default_service(web::route().to(aws::method_not_allowed)),
+    )
+    .service(web::resource("/healthz").route(web::get().to(health::live)))
+    .service(web::resource("/readyz").route(web::get().to(health::ready)));
+}
+
+/// Starts serving on an already-bound listener (port 0 in tests).
+pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(cors())
+            .wrap(from_fn(request_id::attach))
+            .wrap(TracingLogger::default())
+            .app_data(state.clone())
+            .configure(configure)
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,1 +1,96 @@
+//! idbroker's use cases. `Broker` has one method per operation and is the only place that
+//! orchestrates: both HTTP faces call these methods and nothing else, so every rule is
+//! enforced once. Inputs arrive as raw strings and shapes; parsing them into domain types,
+//! validating and mapping storage failures to Cognito's error kinds all happen here.
 
+mod error;
+mod identities;
+mod pools;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use idbroker_domain::{AccountId, IdentityPoolId, PageToken, Region};
+use idbroker_store::{Store, StoredPool};
+
+pub use error::{ServiceError, ServiceResult};
+pub use identities::{DeletionFailure, UnprocessedIdentity};
+
+/// Where the broker gets the time, so tests can pin it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// What the broker needs to know about where it runs.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    pub region: Region,
+    pub account_id: AccountId,
+}
+
+/// One page of a list operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_token: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only proves there is more.
+    fn from_rows(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> &str) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let next_token = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|last| PageToken::after(key(last)).encode())
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_token,
+        }
+    }
+}
+
+pub struct Broker {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: BrokerSettings,
+}
+
+impl Broker {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: BrokerSettings) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &BrokerSettings {
+        &self.settings
+    }
+
+    /// Readiness: the store answers.
+    pub async fn ready(&self) -> ServiceResult<()> {
+        self.store.ping().await.map_err(ServiceError::from)
+    }
+
+    /// Parses a client-supplied pool id and loads the pool, or ResourceNotFound.
+    async fn load_pool(&self, pool_id: &str) -> ServiceResult<StoredPool> {
+        let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
+        self.store
+            .get_pool(&id)
+            .await?
+            .ok_or_else(|| ServiceError::pool_not_found(&id))
+    }
+}

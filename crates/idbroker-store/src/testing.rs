@@ -5,6 +5,9 @@
 //! else the local server at `postgres://postgres@127.0.0.1:5432/postgres`. If none answers, the
 //! test fails and says so: a storage test that cannot reach PostgreSQL must not pass silently.
 
+// Test-only code (behind the `test-support` feature): failing loudly is the point.
+#![allow(clippy::panic)]
+
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 //! The storage contract: every test runs against PostgreSQL and against SQLite, each on a fresh
 //! database that is dropped afterwards.
 

@@ -1,1 +1,9 @@
+//! The idbroker server: settings, telemetry, start-up and wiring of the layers
+//! (store → service → HTTP). `main.rs` is only the command line.
 
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,1 +1,84 @@
-fn main() {}
+//! The `idbroker` command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use idbroker::{Application, Settings, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "idbroker",
+    version,
+    about = "A self-hosted identity broker compatible with Amazon Cognito identity pools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. Settings: defaults, then --config FILE (TOML), then IDBROKER_* variables.
+    Serve {
+        /// A TOML file with settings (keys like `database_url`, `listen`, `region`).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn print_development_banner(settings: &Settings) {
+    let Some(dev) = &settings.development_mode else {
+        return;
+    };
+    eprintln!(
+        "\n\
+         ==================================================================\n\
+         idbroker is running in DEVELOPMENT MODE (embedded SQLite, generated secrets).\n\
+         Do not use this mode in production: set IDBROKER_DATABASE_URL to a postgres:// URL\n\
+         and give the secrets explicitly.\n\
+         Secrets are kept in {}\n\
+         \n\
+         Admin credentials for the AWS API (SigV4, region {}):\n\
+         \x20 AWS_ACCESS_KEY_ID={}\n\
+         \x20 AWS_SECRET_ACCESS_KEY={}\n\
+         Endpoint: http://{}\n\
+         ==================================================================\n",
+        dev.secrets_file.display(),
+        settings.region,
+        settings.admin.access_key_id,
+        settings.admin.secret_access_key,
+        settings.listen,
+    );
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    match cli.command {
+        Command::Serve { config } => {
+            let settings = match Settings::load(config.as_deref()) {
+                Ok(settings) => settings,
+                Err(err) => {
+                    eprintln!("idbroker: {err}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            print_development_banner(&settings);
+            let result = async {
+                let app = Application::build(settings).await?;
+                tracing::info!(port = app.port(), "idbroker listening");
+                app.run_until_stopped().await?;
+                Ok::<_, anyhow::Error>(())
+            }
+            .await;
+            match result {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("idbroker: {err:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

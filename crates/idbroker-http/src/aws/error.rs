@@ -1,0 +1,115 @@
+//! Errors on the AWS face, in the AWS JSON 1.1 shape the SDKs parse:
+//! body `{"__type": "<Name>", "message": "…"}`, header `x-amzn-ErrorType: <Name>:`,
+//! HTTP 400 for every modelled error and 500 only for InternalErrorException.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use idbroker_service::ServiceError;
+use serde_json::json;
+
+use super::CONTENT_TYPE;
+
+const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
+const ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-amzn-errormessage");
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct AwsError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::new("InvalidParameterException", message)
+    }
+
+    pub fn serialization(message: impl Into<String>) -> Self {
+        Self::new("SerializationException", message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new("InternalErrorException", "An internal error occurred.")
+    }
+}
+
+impl ResponseError for AwsError {
+    fn status_code(&self) -> StatusCode {
+        if self.kind == "InternalErrorException" {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_REQUEST
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type(CONTENT_TYPE)
+            .insert_header((ERROR_TYPE, format!("{}:", self.kind)));
+        // Header values cannot carry every character a message may hold; the body always does.
+        if let Ok(value) = HeaderValue::from_str(&self.message) {
+            res.insert_header((ERROR_MESSAGE, value));
+        }
+        res.json(json!({"__type": self.kind, "message": self.message}))
+    }
+}
+
+impl From<ServiceError> for AwsError {
+    fn from(err: ServiceError) -> Self {
+        let kind = match &err {
+            ServiceError::InvalidParameter(_) => "InvalidParameterException",
+            ServiceError::NotAuthorized(_) => "NotAuthorizedException",
+            ServiceError::ResourceNotFound(_) => "ResourceNotFoundException",
+            ServiceError::ResourceConflict(_) => "ResourceConflictException",
+            ServiceError::ConcurrentModification(_) => "ConcurrentModificationException",
+            ServiceError::LimitExceeded(_) => "LimitExceededException",
+            ServiceError::Internal(source) => {
+                tracing::error!(error = %err, cause = ?source, "internal error");
+                return Self::internal();
+            }
+        };
+        Self::new(kind, err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    #[actix_web::test]
+    async fn an_error_renders_the_aws_json_shape_and_headers() {
+        let res = AwsError::invalid_parameter("bad").error_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            res.headers().get("x-amzn-ErrorType").unwrap(),
+            "InvalidParameterException:"
+        );
+        assert_eq!(res.headers().get("content-type").unwrap(), CONTENT_TYPE);
+        let body = to_bytes(res.into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            json!({"__type": "InvalidParameterException", "message": "bad"})
+        );
+    }
+
+    #[test]
+    fn only_internal_errors_are_500() {
+        assert_eq!(
+            AwsError::internal().status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let not_found: AwsError = ServiceError::ResourceNotFound("x".into()).into();
+        assert_eq!(not_found.status_code(), StatusCode::BAD_REQUEST);
+        assert_eq!(not_found.kind, "ResourceNotFoundException");
+    }
+}

@@ -1,0 +1,327 @@
+//! The AWS JSON 1.1 face: `POST /` with `X-Amz-Target: AWSCognitoIdentityService.<Operation>`.
+//!
+//! A request goes: operation from the target header → SigV4 check for the signed operations →
+//! body parsed into the operation's input shape → one `Broker` call → output shape as JSON.
+//! Bodies are read with a size limit before anything else touches them.
+
+pub mod error;
+pub mod operation;
+mod shapes;
+pub mod sigv4;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use idbroker_service::DeletionFailure;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use self::error::AwsError;
+use self::operation::Operation;
+use self::shapes::*;
+use crate::AppState;
+
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Largest request body accepted. The biggest legitimate request is a Logins map of
+/// 10 tokens of up to 50,000 characters each, about 0.5 MB.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AwsError> {
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .map(|v| v.to_str().unwrap_or_default());
+    let op = Operation::from_target(target)?;
+    let body = read_body(payload).await?;
+    if !op.is_public() {
+        state.verifier.verify(&req, &body)?;
+    }
+    tracing::debug!(operation = op.name(), "dispatching");
+    let output = dispatch(op, &body, &state).await?;
+    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).json(output))
+}
+
+pub async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "POST"))
+        .content_type(CONTENT_TYPE)
+        .json(json!({"__type": "UnknownOperationException", "message": "The AWS JSON face only accepts POST /"}))
+}
+
+async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, AwsError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            AwsError::serialization(format!("Could not read the request body: {e}"))
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(AwsError::invalid_parameter(format!(
+                "Request body is larger than {MAX_BODY_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses an input shape. Broken JSON is a SerializationException; JSON of the wrong shape
+/// (not an object, wrong member types, missing required members) is a validation error.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            AwsError::invalid_parameter(format!("1 validation error detected: {e}"))
+        }
+        _ => AwsError::serialization(format!("Request body is not valid JSON: {e}")),
+    })
+}
+
+fn render<T: Serialize>(output: T) -> Result<Value, AwsError> {
+    serde_json::to_value(output).map_err(|e| {
+        tracing::error!(error = %e, "could not serialise a response");
+        AwsError::internal()
+    })
+}
+
+async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value, AwsError> {
+    let broker = &state.broker;
+    match op {
+        Operation::CreateIdentityPool => {
+            let input: CreateIdentityPoolInput = parse(body)?;
+            let pool = broker
+                .create_identity_pool(input.config, input.identity_pool_tags.unwrap_or_default())
+                .await?;
+            render(IdentityPoolOutput::from(pool))
+        }
+        Operation::DescribeIdentityPool => {
+            let input: PoolIdInput = parse(body)?;
+            render(IdentityPoolOutput::from(
+                broker
+                    .describe_identity_pool(&input.identity_pool_id)
+                    .await?,
+            ))
+        }
+        Operation::UpdateIdentityPool => {
+            let input: UpdateIdentityPoolInput = parse(body)?;
+            let pool = broker
+                .update_identity_pool(
+                    &input.identity_pool_id,
+                    input.config,
+                    input.identity_pool_tags,
+                )
+                .await?;
+            render(IdentityPoolOutput::from(pool))
+        }
+        Operation::DeleteIdentityPool => {
+            let input: PoolIdInput = parse(body)?;
+            broker.delete_identity_pool(&input.identity_pool_id).await?;
+            Ok(json!({}))
+        }
+        Operation::ListIdentityPools => {
+            let input: ListIdentityPoolsInput = parse(body)?;
+            let page = broker
+                .list_identity_pools(input.max_results, input.next_token.as_deref())
+                .await?;
+            render(ListIdentityPoolsOutput {
+                identity_pools: page
+                    .items
+                    .into_iter()
+                    .map(|p| PoolShortDescription {
+                        identity_pool_id: p.id.to_string(),
+                        identity_pool_name: p.name,
+                    })
+                    .collect(),
+                next_token: page.next_token,
+            })
+        }
+        Operation::TagResource => {
+            let input: TagResourceInput = parse(body)?;
+            broker.tag_resource(&input.resource_arn, input.tags).await?;
+            Ok(json!({}))
+        }
+        Operation::UntagResource => {
+            let input: UntagResourceInput = parse(body)?;
+            broker
+                .untag_resource(&input.resource_arn, input.tag_keys)
+                .await?;
+            Ok(json!({}))
+        }
+        Operation::ListTagsForResource => {
+            let input: ResourceArnInput = parse(body)?;
+            render(ListTagsOutput {
+                tags: broker.list_tags_for_resource(&input.resource_arn).await?,
+            })
+        }
+        Operation::SetIdentityPoolRoles => {
+            let input: SetIdentityPoolRolesInput = parse(body)?;
+            let roles = idbroker_domain::PoolRoles {
+                roles: input.roles,
+                role_mappings: input.role_mappings,
+            };
+            broker
+                .set_identity_pool_roles(&input.identity_pool_id, roles)
+                .await?;
+            Ok(json!({}))
+        }
+        Operation::GetIdentityPoolRoles => {
+            let input: PoolIdInput = parse(body)?;
+            let (id, roles) = broker
+                .get_identity_pool_roles(&input.identity_pool_id)
+                .await?;
+            render(GetIdentityPoolRolesOutput {
+                identity_pool_id: id.to_string(),
+                roles,
+            })
+        }
+        Operation::SetPrincipalTagAttributeMap => {
+            let input: SetPrincipalTagAttributeMapInput = parse(body)?;
+            let (id, map) = broker
+                .set_principal_tag_attribute_map(
+                    &input.identity_pool_id,
+                    &input.identity_provider_name,
+                    input.map,
+                )
+                .await?;
+            render(PrincipalTagAttributeMapOutput {
+                identity_pool_id: id.to_string(),
+                identity_provider_name: input.identity_provider_name,
+                map,
+            })
+        }
+        Operation::GetPrincipalTagAttributeMap => {
+            let input: GetPrincipalTagAttributeMapInput = parse(body)?;
+            let (id, map) = broker
+                .get_principal_tag_attribute_map(
+                    &input.identity_pool_id,
+                    &input.identity_provider_name,
+                )
+                .await?;
+            render(PrincipalTagAttributeMapOutput {
+                identity_pool_id: id.to_string(),
+                identity_provider_name: input.identity_provider_name,
+                map,
+            })
+        }
+        Operation::GetId => {
+            let input: GetIdInput = parse(body)?;
+            let id = broker
+                .get_id(
+                    &input.identity_pool_id,
+                    input.account_id.as_deref(),
+                    &input.logins,
+                )
+                .await?;
+            render(IdentityIdOutput {
+                identity_id: id.to_string(),
+            })
+        }
+        Operation::DescribeIdentity => {
+            let input: DescribeIdentityInput = parse(body)?;
+            render(IdentityDescription::from(
+                broker.describe_identity(&input.identity_id).await?,
+            ))
+        }
+        Operation::ListIdentities => {
+            let input: ListIdentitiesInput = parse(body)?;
+            let page = broker
+                .list_identities(
+                    &input.identity_pool_id,
+                    input.max_results,
+                    input.next_token.as_deref(),
+                    input.hide_disabled.unwrap_or(false),
+                )
+                .await?;
+            render(ListIdentitiesOutput {
+                identity_pool_id: input.identity_pool_id,
+                identities: page
+                    .items
+                    .into_iter()
+                    .map(IdentityDescription::from)
+                    .collect(),
+                next_token: page.next_token,
+            })
+        }
+        Operation::DeleteIdentities => {
+            let input: DeleteIdentitiesInput = parse(body)?;
+            let unprocessed = broker
+                .delete_identities(&input.identity_ids_to_delete)
+                .await?;
+            render(DeleteIdentitiesOutput {
+                unprocessed_identity_ids: unprocessed
+                    .into_iter()
+                    .map(|u| UnprocessedIdentityId {
+                        identity_id: u.id.to_string(),
+                        error_code: match u.error {
+                            DeletionFailure::InternalServerError => "InternalServerError",
+                        },
+                    })
+                    .collect(),
+            })
+        }
+        Operation::GetOpenIdToken
+        | Operation::GetCredentialsForIdentity
+        | Operation::UnlinkIdentity
+        | Operation::GetOpenIdTokenForDeveloperIdentity
+        | Operation::LookupDeveloperIdentity
+        | Operation::MergeDeveloperIdentities
+        | Operation::UnlinkDeveloperIdentity => Err(AwsError::new(
+            "UnknownOperationException",
+            format!(
+                "{} is not available in this version of idbroker yet",
+                op.name()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    #[allow(dead_code)] // only parsed
+    struct Probe {
+        identity_pool_id: String,
+    }
+
+    #[test]
+    fn broken_json_is_a_serialization_error_and_wrong_shapes_are_invalid_parameters() {
+        assert_eq!(
+            parse::<Probe>(b"{not json").unwrap_err().kind,
+            "SerializationException"
+        );
+        assert_eq!(
+            parse::<Probe>(b"[1,2]").unwrap_err().kind,
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            parse::<Probe>(b"{}").unwrap_err().kind,
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            parse::<Probe>(br#"{"IdentityPoolId": 5}"#)
+                .unwrap_err()
+                .kind,
+            "InvalidParameterException"
+        );
+        assert!(parse::<Probe>(br#"{"IdentityPoolId": "x"}"#).is_ok());
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_object() {
+        assert_eq!(
+            parse::<Probe>(b"").unwrap_err().kind,
+            "InvalidParameterException"
+        );
+    }
+}

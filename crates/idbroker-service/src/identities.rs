@@ -1,0 +1,168 @@
+//! Identities: guest GetId, DescribeIdentity, ListIdentities, DeleteIdentities
+//! (reference §6.2, behaviours 17–18, 77–79).
+
+use std::collections::BTreeMap;
+
+use idbroker_domain::validation::{check_chars, check_count, check_len};
+use idbroker_domain::{Identity, IdentityId, MaxResults, PageToken, ValidationError};
+use idbroker_store::StoreError;
+use uuid::Uuid;
+
+use crate::{Broker, Page, ServiceError, ServiceResult};
+
+/// Why an identity could not be deleted (Cognito's `ErrorCode`). Cognito also has
+/// `AccessDenied`, which cannot arise here: every identity belongs to this broker's account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionFailure {
+    InternalServerError,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnprocessedIdentity {
+    pub id: IdentityId,
+    pub error: DeletionFailure,
+}
+
+/// LoginsMap: at most 10 entries, keys 1–128, tokens 1–50000 characters. Tokens are never echoed.
+fn validate_logins(logins: &BTreeMap<String, String>) -> Result<(), ValidationError> {
+    check_count("logins", logins.len(), 10)?;
+    for (provider, token) in logins {
+        check_len("logins.key", provider, 1, 128)?;
+        let len = token.chars().count();
+        if !(1..=50_000).contains(&len) {
+            return Err(ValidationError::constraint_no_echo(
+                "logins.value",
+                "Member must have length between 1 and 50000",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Broker {
+    /// GetId. Without Logins every call creates a new guest identity (behaviour 18); the pool
+    /// must allow guests. Verifying provider tokens is not part of this version: a Logins map is
+    /// checked against the pool's providers and then refused, never trusted unverified.
+    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    pub async fn get_id(
+        &self,
+        pool_id: &str,
+        account_id: Option<&str>,
+        logins: &BTreeMap<String, String>,
+    ) -> ServiceResult<IdentityId> {
+        if let Some(account) = account_id {
+            // Accepted and ignored, as Cognito does once it matches the model.
+            check_len("accountId", account, 1, 15)?;
+            check_chars("accountId", account, "\\d+", |c| c.is_ascii_digit())?;
+        }
+        validate_logins(logins)?;
+        let stored = self.load_pool(pool_id).await?;
+        let config = &stored.pool.config;
+
+        if let Some(provider) = logins.keys().next() {
+            if config.developer_provider_name.as_deref() == Some(provider.as_str()) {
+                return Err(ServiceError::NotAuthorized(
+                    "The developer provider name cannot be used in the Logins map of GetId; use GetOpenIdTokenForDeveloperIdentity.".into(),
+                ));
+            }
+            if !config.provider_names().contains(provider) {
+                return Err(ServiceError::NotAuthorized(
+                    "Token is not from a supported provider of this identity pool.".into(),
+                ));
+            }
+            return Err(ServiceError::NotAuthorized(format!(
+                "Invalid login token. This idbroker version cannot verify {provider} tokens yet."
+            )));
+        }
+
+        if !config.allow_unauthenticated_identities {
+            return Err(ServiceError::NotAuthorized(
+                "Unauthenticated access is not supported for this identity pool.".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let identity = Identity {
+            id: IdentityId::new(&self.settings.region, Uuid::new_v4()),
+            pool_id: stored.pool.id,
+            logins: Vec::new(),
+            created_at: now,
+            last_modified_at: now,
+            disabled: false,
+        };
+        self.store
+            .create_identity(&identity)
+            .await
+            .map_err(|e| match e {
+                // The pool was deleted between our read and the insert.
+                StoreError::NotFound => ServiceError::pool_not_found(&identity.pool_id),
+                other => other.into(),
+            })?;
+        tracing::info!(identity_id = %identity.id, "guest identity created");
+        Ok(identity.id)
+    }
+
+    pub async fn describe_identity(&self, identity_id: &str) -> ServiceResult<Identity> {
+        let id = IdentityId::parse("identityId", identity_id)?;
+        self.store
+            .get_identity(&id)
+            .await?
+            .ok_or_else(|| ServiceError::identity_not_found(&id))
+    }
+
+    pub async fn list_identities(
+        &self,
+        pool_id: &str,
+        max_results: i64,
+        next_token: Option<&str>,
+        hide_disabled: bool,
+    ) -> ServiceResult<Page<Identity>> {
+        let limit = MaxResults::parse(max_results)?.get();
+        let after = next_token.map(PageToken::decode).transpose()?;
+        let stored = self.load_pool(pool_id).await?;
+        let rows = self
+            .store
+            .list_identities(
+                &stored.pool.id,
+                after.as_ref().map(PageToken::last_key),
+                limit + 1,
+                hide_disabled,
+            )
+            .await?;
+        Ok(Page::from_rows(rows, limit, |i| i.id.as_str()))
+    }
+
+    /// Deletes 1–60 identities. An id that names nothing is already gone, so it counts as
+    /// processed; a storage failure for one id is reported for that id and the rest go on.
+    #[tracing::instrument(skip_all, fields(count = identity_ids.len()))]
+    pub async fn delete_identities(
+        &self,
+        identity_ids: &[String],
+    ) -> ServiceResult<Vec<UnprocessedIdentity>> {
+        if identity_ids.is_empty() {
+            return Err(ValidationError::constraint_no_echo(
+                "identityIdsToDelete",
+                "Member must have length greater than or equal to 1",
+            )
+            .into());
+        }
+        check_count("identityIdsToDelete", identity_ids.len(), 60)?;
+        let ids = identity_ids
+            .iter()
+            .map(|id| IdentityId::parse("identityIdsToDelete.member", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut unprocessed = Vec::new();
+        for id in ids {
+            match self.store.delete_identity(&id).await {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(err) => {
+                    tracing::error!(identity_id = %id, error = %err, "could not delete identity");
+                    unprocessed.push(UnprocessedIdentity {
+                        id,
+                        error: DeletionFailure::InternalServerError,
+                    });
+                }
+            }
+        }
+        Ok(unprocessed)
+    }
+}

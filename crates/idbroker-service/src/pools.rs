@@ -1,0 +1,200 @@
+//! Identity-pool administration: create, describe, update, delete, list, tags, roles and
+//! principal-tag maps (reference §3–§4, behaviours 5–16 and 57–60).
+
+use idbroker_domain::principal_tags::validate_provider_name;
+use idbroker_domain::tags::{MAX_TAGS, validate_tag_key, validate_tags};
+use idbroker_domain::validation::check_count;
+use idbroker_domain::{
+    IdentityPool, IdentityPoolId, MaxResults, PageToken, PoolArn, PoolConfig, PoolRoles,
+    PoolSummary, PrincipalTagMap, Tags,
+};
+use idbroker_store::StoreError;
+use uuid::Uuid;
+
+use crate::{Broker, Page, ServiceError, ServiceResult};
+
+impl Broker {
+    #[tracing::instrument(skip_all, fields(pool_name = %config.identity_pool_name))]
+    pub async fn create_identity_pool(
+        &self,
+        config: PoolConfig,
+        tags: Tags,
+    ) -> ServiceResult<IdentityPool> {
+        config.validate()?;
+        validate_tags("identityPoolTags", &tags)?;
+        let pool = IdentityPool {
+            id: IdentityPoolId::new(&self.settings.region, Uuid::new_v4()),
+            config,
+            tags,
+        };
+        self.store.create_pool(&pool, self.clock.now()).await?;
+        tracing::info!(pool_id = %pool.id, "identity pool created");
+        Ok(pool)
+    }
+
+    pub async fn describe_identity_pool(&self, pool_id: &str) -> ServiceResult<IdentityPool> {
+        Ok(self.load_pool(pool_id).await?.pool)
+    }
+
+    /// Full replace (reference §3), except that an omitted DeveloperProviderName is kept and a
+    /// different one is refused, and omitted tags are kept (tags have their own operations).
+    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    pub async fn update_identity_pool(
+        &self,
+        pool_id: &str,
+        mut config: PoolConfig,
+        tags: Option<Tags>,
+    ) -> ServiceResult<IdentityPool> {
+        let stored = self.load_pool(pool_id).await?;
+        let current = &stored.pool.config.developer_provider_name;
+        match (current, &config.developer_provider_name) {
+            (Some(_), None) => config.developer_provider_name.clone_from(current),
+            (Some(old), Some(new)) if old != new => {
+                return Err(ServiceError::InvalidParameter(format!(
+                    "DeveloperProviderName cannot be changed once set (it is '{old}')."
+                )));
+            }
+            _ => {}
+        }
+        config.validate()?;
+        if let Some(tags) = &tags {
+            validate_tags("identityPoolTags", tags)?;
+        }
+        let id = &stored.pool.id;
+        self.store
+            .update_pool(id, stored.version, &config, tags.as_ref(), self.clock.now())
+            .await
+            .map_err(|e| not_found_as_pool(e, id))?;
+        self.describe_identity_pool(id.as_str()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    pub async fn delete_identity_pool(&self, pool_id: &str) -> ServiceResult<()> {
+        let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
+        self.store
+            .delete_pool(&id)
+            .await
+            .map_err(|e| not_found_as_pool(e, &id))?;
+        tracing::info!(pool_id = %id, "identity pool deleted");
+        Ok(())
+    }
+
+    pub async fn list_identity_pools(
+        &self,
+        max_results: i64,
+        next_token: Option<&str>,
+    ) -> ServiceResult<Page<PoolSummary>> {
+        let limit = MaxResults::parse(max_results)?.get();
+        let after = next_token.map(PageToken::decode).transpose()?;
+        let rows = self
+            .store
+            .list_pools(after.as_ref().map(PageToken::last_key), limit + 1)
+            .await?;
+        Ok(Page::from_rows(rows, limit, |p| p.id.as_str()))
+    }
+
+    /// The pool a `ResourceArn` names, if it is one of ours; ResourceNotFound otherwise.
+    fn pool_of_arn(&self, resource_arn: &str) -> ServiceResult<IdentityPoolId> {
+        let arn = PoolArn::parse("resourceArn", resource_arn)?;
+        if !arn.is_ours(&self.settings.region, &self.settings.account_id) {
+            return Err(ServiceError::ResourceNotFound(format!(
+                "Resource '{resource_arn}' not found."
+            )));
+        }
+        Ok(arn.pool_id)
+    }
+
+    pub async fn tag_resource(&self, resource_arn: &str, tags: Tags) -> ServiceResult<()> {
+        let id = self.pool_of_arn(resource_arn)?;
+        validate_tags("tags", &tags)?;
+        self.store
+            .add_tags(&id, &tags, MAX_TAGS)
+            .await
+            .map_err(|e| match e {
+                // TagResource has no LimitExceededException in its model.
+                StoreError::LimitExceeded(message) => ServiceError::InvalidParameter(message),
+                other => not_found_as_pool(other, &id),
+            })
+    }
+
+    pub async fn untag_resource(&self, resource_arn: &str, keys: Vec<String>) -> ServiceResult<()> {
+        let id = self.pool_of_arn(resource_arn)?;
+        check_count("tagKeys", keys.len(), MAX_TAGS)?;
+        for key in &keys {
+            validate_tag_key("tagKeys.member", key)?;
+        }
+        self.store
+            .remove_tags(&id, &keys)
+            .await
+            .map_err(|e| not_found_as_pool(e, &id))
+    }
+
+    pub async fn list_tags_for_resource(&self, resource_arn: &str) -> ServiceResult<Tags> {
+        let id = self.pool_of_arn(resource_arn)?;
+        Ok(self.load_pool(id.as_str()).await?.pool.tags)
+    }
+
+    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    pub async fn set_identity_pool_roles(
+        &self,
+        pool_id: &str,
+        roles: PoolRoles,
+    ) -> ServiceResult<()> {
+        let stored = self.load_pool(pool_id).await?;
+        roles.validate(&stored.pool.config)?;
+        let id = &stored.pool.id;
+        self.store
+            .set_roles(id, stored.version, &roles, self.clock.now())
+            .await
+            .map_err(|e| not_found_as_pool(e, id))
+    }
+
+    pub async fn get_identity_pool_roles(
+        &self,
+        pool_id: &str,
+    ) -> ServiceResult<(IdentityPoolId, PoolRoles)> {
+        let stored = self.load_pool(pool_id).await?;
+        Ok((stored.pool.id, stored.roles))
+    }
+
+    pub async fn set_principal_tag_attribute_map(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        map: PrincipalTagMap,
+    ) -> ServiceResult<(IdentityPoolId, PrincipalTagMap)> {
+        let stored = self.load_pool(pool_id).await?;
+        map.validate(&stored.pool.config, provider)?;
+        let id = stored.pool.id;
+        self.store
+            .put_principal_tag_map(&id, provider, &map)
+            .await
+            .map_err(|e| not_found_as_pool(e, &id))?;
+        Ok((id, map))
+    }
+
+    /// The stored map; a provider without one has no principal tags (UseDefaults false).
+    pub async fn get_principal_tag_attribute_map(
+        &self,
+        pool_id: &str,
+        provider: &str,
+    ) -> ServiceResult<(IdentityPoolId, PrincipalTagMap)> {
+        let stored = self.load_pool(pool_id).await?;
+        validate_provider_name(&stored.pool.config, provider)?;
+        let id = stored.pool.id;
+        let map = self
+            .store
+            .get_principal_tag_map(&id, provider)
+            .await?
+            .unwrap_or_default();
+        Ok((id, map))
+    }
+}
+
+/// A `NotFound` from a pool-scoped store call means the pool went away.
+fn not_found_as_pool(err: StoreError, id: &IdentityPoolId) -> ServiceError {
+    match err {
+        StoreError::NotFound => ServiceError::pool_not_found(id),
+        other => other.into(),
+    }
+}

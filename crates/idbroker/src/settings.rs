@@ -1,0 +1,527 @@
+//! Settings: defaults, then an optional TOML file, then `IDBROKER_*` environment variables.
+//!
+//! Every setting is parsed into its type at start-up, and a bad one stops the process with a
+//! message naming the environment variable (and the TOML key). Without a database URL idbroker
+//! runs in development mode on an embedded SQLite file and generates its secrets; with
+//! PostgreSQL nothing secret is ever invented.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use idbroker_domain::{AccountId, Region};
+use idbroker_http::AdminCredentials;
+use serde::{Deserialize, Serialize};
+
+/// Where development mode keeps its database and generated secrets.
+pub const DEV_DATA_DIR: &str = "idbroker-data";
+const DEV_SECRETS_FILE: &str = "dev-secrets.toml";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(String);
+
+fn bad(var: &str, problem: impl fmt::Display) -> SettingsError {
+    let key = var.trim_start_matches("IDBROKER_").to_ascii_lowercase();
+    SettingsError(format!(
+        "invalid setting {var} (`{key}` in the config file): {problem}"
+    ))
+}
+
+/// The raw settings as a TOML file or the environment gives them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    pub admin_access_key_id: Option<String>,
+    pub admin_secret_access_key: Option<String>,
+    pub admin_token: Option<String>,
+    pub master_key: Option<String>,
+}
+
+/// Secrets generated for development mode, kept beside the SQLite database.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevSecrets {
+    admin_access_key_id: Option<String>,
+    admin_secret_access_key: Option<String>,
+    admin_token: Option<String>,
+    master_key: Option<String>,
+}
+
+/// A 32-byte key that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MasterKey(pub [u8; 32]);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+/// A bearer token that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(pub String);
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub issuer: String,
+    pub region: Region,
+    pub account_id: AccountId,
+    pub admin: AdminCredentials,
+    /// For the REST admin API; optional until that API exists.
+    pub admin_token: Option<AdminToken>,
+    pub master_key: MasterKey,
+    /// Set when secrets were generated: start-up prints them with a warning.
+    pub development_mode: Option<DevelopmentMode>,
+}
+
+/// What development mode generated or reused, to tell the operator.
+#[derive(Debug, Clone)]
+pub struct DevelopmentMode {
+    pub secrets_file: PathBuf,
+}
+
+/// The environment variables idbroker reads, with the field each fills.
+const ENV_VARS: [&str; 9] = [
+    "IDBROKER_DATABASE_URL",
+    "IDBROKER_LISTEN",
+    "IDBROKER_ISSUER",
+    "IDBROKER_REGION",
+    "IDBROKER_ACCOUNT_ID",
+    "IDBROKER_ADMIN_ACCESS_KEY_ID",
+    "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
+    "IDBROKER_ADMIN_TOKEN",
+    "IDBROKER_MASTER_KEY",
+];
+
+impl RawSettings {
+    /// Reads the TOML file, if any.
+    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SettingsError(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        toml::from_str(&text)
+            .map_err(|e| SettingsError(format!("invalid config file {}: {e}", path.display())))
+    }
+
+    /// Overlays the environment (`lookup` is `std::env::var` outside tests).
+    pub fn overlay_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        for var in ENV_VARS {
+            if let Some(value) = lookup(var) {
+                *self.field(var) = Some(value);
+            }
+        }
+        self
+    }
+
+    fn field(&mut self, var: &str) -> &mut Option<String> {
+        match var {
+            "IDBROKER_DATABASE_URL" => &mut self.database_url,
+            "IDBROKER_LISTEN" => &mut self.listen,
+            "IDBROKER_ISSUER" => &mut self.issuer,
+            "IDBROKER_REGION" => &mut self.region,
+            "IDBROKER_ACCOUNT_ID" => &mut self.account_id,
+            "IDBROKER_ADMIN_ACCESS_KEY_ID" => &mut self.admin_access_key_id,
+            "IDBROKER_ADMIN_SECRET_ACCESS_KEY" => &mut self.admin_secret_access_key,
+            "IDBROKER_ADMIN_TOKEN" => &mut self.admin_token,
+            _ => &mut self.master_key,
+        }
+    }
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], SettingsError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| SettingsError(format!("the system random generator failed: {e}")))?;
+    Ok(bytes)
+}
+
+/// An access key id in AWS's shape: `AKID` + 16 upper-case letters and digits.
+fn generate_access_key_id() -> Result<String, SettingsError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let bytes = random_bytes::<16>()?;
+    Ok(format!(
+        "AKID{}",
+        bytes
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
+            .collect::<String>()
+    ))
+}
+
+fn generate_secret(len: usize) -> Result<String, SettingsError> {
+    let bytes = random_bytes::<48>()?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .chars()
+        .take(len)
+        .collect())
+}
+
+/// The SQLite file's folder, where development secrets live beside the data.
+fn sqlite_data_dir(url: &str) -> PathBuf {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    match Path::new(path).parent() {
+        Some(dir) if !path.is_empty() && path != ":memory:" && !dir.as_os_str().is_empty() => {
+            dir.to_path_buf()
+        }
+        _ => PathBuf::from(DEV_DATA_DIR),
+    }
+}
+
+/// Fills missing secrets from (or into) the development secrets file.
+fn fill_dev_secrets(raw: &mut RawSettings, dir: &Path) -> Result<DevelopmentMode, SettingsError> {
+    let io =
+        |what: &str, e: std::io::Error| SettingsError(format!("{what} {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(|e| io("cannot create the data folder", e))?;
+    let file = dir.join(DEV_SECRETS_FILE);
+    let mut secrets: DevSecrets = match std::fs::read_to_string(&file) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| SettingsError(format!("invalid secrets file {}: {e}", file.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DevSecrets::default(),
+        Err(e) => return Err(io("cannot read the secrets file in", e)),
+    };
+    let mut changed = false;
+    let mut fill = |slot: &mut Option<String>, make: &dyn Fn() -> Result<String, SettingsError>| {
+        if slot.is_none() {
+            *slot = Some(make()?);
+            changed = true;
+        }
+        Ok::<_, SettingsError>(())
+    };
+    fill(&mut secrets.admin_access_key_id, &generate_access_key_id)?;
+    fill(&mut secrets.admin_secret_access_key, &|| {
+        generate_secret(40)
+    })?;
+    fill(&mut secrets.admin_token, &|| generate_secret(43))?;
+    fill(&mut secrets.master_key, &|| {
+        Ok(STANDARD.encode(random_bytes::<32>()?))
+    })?;
+    if changed {
+        let text = toml::to_string(&secrets)
+            .map_err(|e| SettingsError(format!("cannot encode the secrets file: {e}")))?;
+        write_private(
+            &file,
+            &format!(
+                "# Generated by idbroker in development mode. Do not use in production.\n{text}"
+            ),
+        )
+        .map_err(|e| io("cannot write the secrets file in", e))?;
+    }
+    raw.admin_access_key_id = raw
+        .admin_access_key_id
+        .take()
+        .or(secrets.admin_access_key_id);
+    raw.admin_secret_access_key = raw
+        .admin_secret_access_key
+        .take()
+        .or(secrets.admin_secret_access_key);
+    raw.admin_token = raw.admin_token.take().or(secrets.admin_token);
+    raw.master_key = raw.master_key.take().or(secrets.master_key);
+    Ok(DevelopmentMode { secrets_file: file })
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+fn parse_issuer(value: &str) -> Result<String, SettingsError> {
+    let var = "IDBROKER_ISSUER";
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| {
+            bad(
+                var,
+                format!("'{value}' must start with https:// (or http:// for local use)"),
+            )
+        })?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) || value.ends_with('/') {
+        return Err(bad(
+            var,
+            format!("'{value}' must be a base URL without query, fragment or trailing slash"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+impl Settings {
+    /// Loads settings: the file (if given), then the process environment.
+    pub fn load(config: Option<&Path>) -> Result<Self, SettingsError> {
+        let raw = match config {
+            Some(path) => RawSettings::from_file(path)?,
+            None => RawSettings::default(),
+        };
+        Self::from_raw(raw.overlay_env(|var| std::env::var(var).ok()))
+    }
+
+    /// Turns raw settings into typed ones, applying defaults and development mode.
+    pub fn from_raw(mut raw: RawSettings) -> Result<Self, SettingsError> {
+        let database_url = raw
+            .database_url
+            .take()
+            .unwrap_or_else(|| format!("sqlite://{DEV_DATA_DIR}/idbroker.db?mode=rwc"));
+        let development_mode = match idbroker_store::Backend::of_url(&database_url) {
+            Some(idbroker_store::Backend::Sqlite) => {
+                Some(fill_dev_secrets(&mut raw, &sqlite_data_dir(&database_url))?)
+            }
+            Some(idbroker_store::Backend::Postgres) => {
+                for (var, value) in [
+                    ("IDBROKER_ADMIN_ACCESS_KEY_ID", &raw.admin_access_key_id),
+                    (
+                        "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
+                        &raw.admin_secret_access_key,
+                    ),
+                    ("IDBROKER_MASTER_KEY", &raw.master_key),
+                ] {
+                    if value.is_none() {
+                        return Err(SettingsError(format!(
+                            "missing setting {var}: with a PostgreSQL database it must be set explicitly (no development defaults in production)"
+                        )));
+                    }
+                }
+                None
+            }
+            None => {
+                return Err(bad(
+                    "IDBROKER_DATABASE_URL",
+                    "must start with postgres:// or sqlite://",
+                ));
+            }
+        };
+
+        let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            bad(
+                "IDBROKER_LISTEN",
+                format!("'{listen_text}' is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let issuer = match raw.issuer {
+            Some(issuer) => parse_issuer(&issuer)?,
+            None => format!("http://{listen}"),
+        };
+        let region = Region::parse(raw.region.as_deref().unwrap_or("us-east-1"))
+            .map_err(|e| bad("IDBROKER_REGION", e))?;
+        let account_id = AccountId::parse(raw.account_id.as_deref().unwrap_or("000000000000"))
+            .map_err(|e| bad("IDBROKER_ACCOUNT_ID", e))?;
+
+        // Both are present here: filled in development mode, required above otherwise.
+        let access_key_id = raw.admin_access_key_id.unwrap_or_default();
+        if !(4..=128).contains(&access_key_id.len())
+            || !access_key_id.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(bad(
+                "IDBROKER_ADMIN_ACCESS_KEY_ID",
+                "must be 4–128 ASCII letters and digits",
+            ));
+        }
+        let secret_access_key = raw.admin_secret_access_key.unwrap_or_default();
+        if secret_access_key.len() < 16 || secret_access_key.chars().any(char::is_whitespace) {
+            return Err(bad(
+                "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
+                "must be at least 16 characters without spaces",
+            ));
+        }
+        let admin_token = match raw.admin_token {
+            Some(token) if token.len() < 16 => {
+                return Err(bad(
+                    "IDBROKER_ADMIN_TOKEN",
+                    "must be at least 16 characters",
+                ));
+            }
+            token => token.map(AdminToken),
+        };
+        let master_key = raw
+            .master_key
+            .as_deref()
+            .and_then(|text| STANDARD.decode(text.trim()).ok())
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .map(MasterKey)
+            .ok_or_else(|| {
+                bad(
+                    "IDBROKER_MASTER_KEY",
+                    "must be the base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)",
+                )
+            })?;
+
+        Ok(Self {
+            database_url,
+            listen,
+            issuer,
+            region,
+            account_id,
+            admin: AdminCredentials {
+                access_key_id,
+                secret_access_key,
+            },
+            admin_token,
+            master_key,
+            development_mode,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
+
+    fn postgres(extra: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let mut env: Vec<(&str, &str)> = vec![
+            ("IDBROKER_DATABASE_URL", "postgres://localhost/idbroker"),
+            ("IDBROKER_ADMIN_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("IDBROKER_ADMIN_SECRET_ACCESS_KEY", "0123456789abcdef0123"),
+            ("IDBROKER_MASTER_KEY", KEY),
+        ];
+        env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        env.extend_from_slice(extra);
+        let lookup = |var: &str| {
+            env.iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        Settings::from_raw(RawSettings::default().overlay_env(lookup))
+    }
+
+    #[test]
+    fn postgres_settings_take_defaults_for_the_rest() {
+        let s = postgres(&[]).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.region.as_str(), "us-east-1");
+        assert_eq!(s.account_id.as_str(), "000000000000");
+        assert!(s.development_mode.is_none());
+    }
+
+    #[test]
+    fn postgres_without_explicit_secrets_fails_naming_the_missing_one() {
+        for var in [
+            "IDBROKER_ADMIN_ACCESS_KEY_ID",
+            "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
+            "IDBROKER_MASTER_KEY",
+        ] {
+            let err = postgres(&[(var, "")]).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_fail_naming_the_setting() {
+        for (var, value) in [
+            ("IDBROKER_LISTEN", "not-an-address"),
+            ("IDBROKER_ACCOUNT_ID", "123"),
+            ("IDBROKER_REGION", "Mars Base"),
+            ("IDBROKER_MASTER_KEY", "c2hvcnQ="),
+            ("IDBROKER_ISSUER", "ftp://example.com"),
+            ("IDBROKER_ISSUER", "https://example.com/"),
+            ("IDBROKER_DATABASE_URL", "mysql://x"),
+        ] {
+            let err = postgres(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_issuer_defaults_to_the_listen_address() {
+        let s = postgres(&[("IDBROKER_LISTEN", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(s.issuer, "http://0.0.0.0:9000");
+    }
+
+    #[test]
+    fn a_toml_file_is_read_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idbroker.toml");
+        std::fs::write(
+            &path,
+            "region = \"eu-west-1\"\nlisten = \"127.0.0.1:9999\"\n",
+        )
+        .unwrap();
+        let raw = RawSettings::from_file(&path).unwrap();
+        assert_eq!(raw.region.as_deref(), Some("eu-west-1"));
+        std::fs::write(&path, "regoin = \"eu-west-1\"\n").unwrap();
+        assert!(
+            RawSettings::from_file(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("regoin")
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let raw = RawSettings {
+            region: Some("eu-west-1".into()),
+            ..RawSettings::default()
+        }
+        .overlay_env(|var| (var == "IDBROKER_REGION").then(|| "ap-south-1".to_owned()));
+        assert_eq!(raw.region.as_deref(), Some("ap-south-1"));
+    }
+
+    #[test]
+    fn development_mode_generates_secrets_once_and_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/idbroker.db?mode=rwc", dir.path().display());
+        let raw = || RawSettings {
+            database_url: Some(url.clone()),
+            ..RawSettings::default()
+        };
+        let first = Settings::from_raw(raw()).unwrap();
+        let second = Settings::from_raw(raw()).unwrap();
+        assert_eq!(first.admin.access_key_id, second.admin.access_key_id);
+        assert_eq!(
+            first.admin.secret_access_key,
+            second.admin.secret_access_key
+        );
+        assert_eq!(first.master_key, second.master_key);
+        let dev = first.development_mode.unwrap();
+        assert_eq!(dev.secrets_file, dir.path().join(DEV_SECRETS_FILE));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dev.secrets_file)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "secrets file must be private");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = postgres(&[("IDBROKER_ADMIN_TOKEN", "a-long-admin-token-value")]).unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("0123456789abcdef0123"), "{printed}");
+        assert!(!printed.contains("a-long-admin-token-value"), "{printed}");
+    }
+}
