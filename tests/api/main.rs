@@ -1,1 +1,12 @@
-fn main() {}
+//! API tests: each starts the real application on port 0 (on PostgreSQL or SQLite, a fresh
+//! database per test) and talks to it over real HTTP, with the real AWS SDK where a client would
+//! use one and with raw requests where the wire format itself is under test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
+
+mod helpers;
+
+mod development_mode;
+mod identities;
+mod pools;
+mod protocol;
+mod signatures;

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The one test command: formatting, lints, and every test of the workspace.
+#
+# It provides what the tests need on a fresh machine:
+#   - PostgreSQL: IDBROKER_TEST_POSTGRES_URL (an admin URL) if set; else the server at
+#     127.0.0.1:5432 if it answers; else a throwaway cluster started here with the local
+#     PostgreSQL binaries (installed with apt-get when missing), stopped again on exit;
+#     IDBROKER_TEST_THROWAWAY_PG=1 forces that last path.
+#   - SQLite needs nothing: it is compiled in.
+# Each test creates its own database and drops it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+pg_bin_dir() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+# Globals, because the EXIT trap runs after the function has returned.
+PG_BIN="" PG_DIR="" PG_AS=()
+
+stop_throwaway_postgres() {
+  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}
+
+start_throwaway_postgres() {
+  local port=55432
+  PG_BIN=$(pg_bin_dir)
+  if [ -z "$PG_BIN" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      log "installing PostgreSQL with apt-get"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+      PG_BIN=$(pg_bin_dir)
+    fi
+    [ -n "$PG_BIN" ] || { echo "PostgreSQL is not installed and cannot be installed here" >&2; exit 1; }
+  fi
+  PG_DIR=$(mktemp -d /tmp/idbroker-pg.XXXXXX)
+  if [ "$(id -u)" = 0 ]; then
+    # PostgreSQL refuses to run as root.
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    chown postgres "$PG_DIR"
+    PG_AS=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+  fi
+  log "starting a throwaway PostgreSQL in $PG_DIR on port $port"
+  "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  trap stop_throwaway_postgres EXIT
+  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+    -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+  export IDBROKER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+postgres_answers() {
+  # bash's /dev/tcp avoids needing a client binary just to probe the port.
+  timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5432' 2>/dev/null
+}
+
+if [ "${IDBROKER_TEST_THROWAWAY_PG:-}" = 1 ]; then
+  start_throwaway_postgres   # forced, to exercise this path
+elif [ -n "${IDBROKER_TEST_POSTGRES_URL:-}" ]; then
+  log "using PostgreSQL at IDBROKER_TEST_POSTGRES_URL"
+elif postgres_answers; then
+  export IDBROKER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
+  log "using the local PostgreSQL at 127.0.0.1:5432"
+else
+  start_throwaway_postgres
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test"
+cargo test --workspace --locked

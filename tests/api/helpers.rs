@@ -1,0 +1,283 @@
+//! `spawn_app`: the application on a fresh database and a free port, plus typed clients.
+
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sdk_cognitoidentity::config::retry::RetryConfig;
+use aws_sdk_cognitoidentity::config::{BehaviorVersion, Region};
+use aws_sdk_cognitoidentity::error::ProvideErrorMetadata;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::identity::Identity;
+use idbroker::Application;
+use idbroker::settings::{MasterKey, Settings};
+use idbroker_domain::{AccountId, Region as BrokerRegion};
+use idbroker_http::AdminCredentials;
+use idbroker_store::Backend;
+use idbroker_store::testing::TestDatabase;
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+pub const ACCESS_KEY_ID: &str = "AKIDTESTADMIN0001";
+pub const SECRET_ACCESS_KEY: &str = "test-admin-secret-0123456789";
+pub const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
+
+/// Runs one async test body against each backend, on a fresh database each time.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::helpers::spawn_app(idbroker_store::Backend::Postgres).await).await; })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::helpers::spawn_app(idbroker_store::Backend::Sqlite).await).await; })*
+        }
+    };
+}
+pub(crate) use on_both_stores;
+
+pub struct TestApp {
+    pub address: String,
+    /// The AWS SDK, signing with the admin credentials (public operations go unsigned, as
+    /// the model says).
+    pub sdk: aws_sdk_cognitoidentity::Client,
+    pub http: reqwest::Client,
+    _db: TestDatabase,
+}
+
+pub fn settings(database_url: &str) -> Settings {
+    Settings {
+        database_url: database_url.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        issuer: "http://127.0.0.1".to_owned(),
+        region: BrokerRegion::parse(REGION).unwrap(),
+        account_id: AccountId::parse(ACCOUNT).unwrap(),
+        admin: AdminCredentials {
+            access_key_id: ACCESS_KEY_ID.to_owned(),
+            secret_access_key: SECRET_ACCESS_KEY.to_owned(),
+        },
+        admin_token: None,
+        master_key: MasterKey([7; 32]),
+        development_mode: None,
+    }
+}
+
+/// Starts the application and returns its base URL.
+pub async fn start(settings: Settings) -> String {
+    let app = Application::build(settings)
+        .await
+        .expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
+pub fn sdk_client(
+    address: &str,
+    access_key_id: &str,
+    secret: &str,
+) -> aws_sdk_cognitoidentity::Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_sdk_cognitoidentity::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(address)
+        .credentials_provider(Credentials::new(access_key_id, secret, None, None, "tests"))
+        .retry_config(RetryConfig::disabled())
+        .http_client(http)
+        .build();
+    aws_sdk_cognitoidentity::Client::from_conf(config)
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let db = TestDatabase::new(backend).await;
+    let address = start(settings(db.url())).await;
+    TestApp {
+        sdk: sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        http: reqwest::Client::new(),
+        address,
+        _db: db,
+    }
+}
+
+/// A raw response: status, headers and parsed JSON body.
+pub struct Raw {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: serde_json::Value,
+}
+
+impl Raw {
+    pub fn error_type(&self) -> &str {
+        self.json["__type"].as_str().unwrap_or_default()
+    }
+
+    pub fn message(&self) -> &str {
+        self.json["message"].as_str().unwrap_or_default()
+    }
+
+    /// Asserts an AWS JSON error of `kind` with the status, headers and body AWS uses.
+    pub fn assert_error(&self, kind: &str) {
+        assert_eq!(self.error_type(), kind, "body: {}", self.json);
+        assert_eq!(self.status, 400, "body: {}", self.json);
+        assert_eq!(
+            self.headers
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok()),
+            Some(format!("{kind}:").as_str())
+        );
+        assert!(!self.message().is_empty());
+        assert!(self.headers.contains_key("x-amzn-requestid"));
+    }
+}
+
+impl TestApp {
+    /// POSTs `body` to the AWS face as `operation`, with extra headers, unsigned.
+    pub async fn raw(
+        &self,
+        operation: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, String)],
+    ) -> Raw {
+        let mut req = self
+            .http
+            .post(format!("{}/", self.address))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("{TARGET_PREFIX}{operation}"))
+            .body(body);
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Raw {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    /// POSTs `body` signed with SigV4 as the SDKs sign it, with the given key, secret and time.
+    pub async fn signed(
+        &self,
+        operation: &str,
+        body: &str,
+        key: (&str, &str),
+        at: SystemTime,
+    ) -> Raw {
+        let headers = sign_headers(&self.address, operation, body, key, at, REGION);
+        self.raw(operation, body.to_owned(), &headers).await
+    }
+
+    /// An admin call with a JSON body, signed now with the admin credentials.
+    pub async fn signed_json(&self, operation: &str, body: &serde_json::Value) -> Raw {
+        self.signed(
+            operation,
+            &body.to_string(),
+            (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+            SystemTime::now(),
+        )
+        .await
+    }
+
+    /// The number of pools the admin API lists.
+    pub async fn pool_count(&self) -> usize {
+        self.sdk
+            .list_identity_pools()
+            .max_results(60)
+            .send()
+            .await
+            .unwrap()
+            .identity_pools()
+            .len()
+    }
+
+    pub async fn create_pool(&self, name: &str, allow_guests: bool) -> String {
+        self.sdk
+            .create_identity_pool()
+            .identity_pool_name(name)
+            .allow_unauthenticated_identities(allow_guests)
+            .send()
+            .await
+            .unwrap()
+            .identity_pool_id
+    }
+}
+
+/// SigV4 headers for a POST / with the given body, as an SDK would produce them.
+pub fn sign_headers(
+    address: &str,
+    operation: &str,
+    body: &str,
+    (key, secret): (&str, &str),
+    at: SystemTime,
+    region: &str,
+) -> Vec<(&'static str, String)> {
+    let host = address.trim_start_matches("http://").to_owned();
+    let target = format!("{TARGET_PREFIX}{operation}");
+    let unsigned = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("host", host.as_str()),
+        ("x-amz-target", target.as_str()),
+    ];
+    let identity: Identity = Credentials::new(key, secret, None, None, "tests").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("cognito-identity")
+        .time(at)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap();
+    let request = SignableRequest::new(
+        "POST",
+        format!("{address}/"),
+        unsigned.into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(request, &params.into()).unwrap().into_parts();
+    let mut headers: Vec<(&'static str, String)> = instructions
+        .headers()
+        .map(|(name, value)| {
+            let name: &'static str = match name {
+                "authorization" => "authorization",
+                "x-amz-date" => "x-amz-date",
+                other => panic!("unexpected signing header {other}"),
+            };
+            (name, value.to_owned())
+        })
+        .collect();
+    // reqwest sends the same Host header that was signed.
+    headers.sort_unstable();
+    headers
+}
+
+/// The AWS error code of an SDK failure.
+pub fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: &aws_sdk_cognitoidentity::error::SdkError<E, R>,
+) -> String {
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("not a service error: {err:?}"))
+}
+
+/// The AWS error message of an SDK failure.
+pub fn message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: &aws_sdk_cognitoidentity::error::SdkError<E, R>,
+) -> String {
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::message)
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("not a service error: {err:?}"))
+}

@@ -1,0 +1,320 @@
+//! Guest identities and identity administration (behaviours 17–18, 20, 28, 77–79).
+
+use std::collections::HashSet;
+
+use crate::helpers::{REGION, TestApp, code, message, on_both_stores};
+
+on_both_stores!(
+    each_guest_get_id_creates_a_new_identity,
+    pools_without_guest_access_refuse_guest_get_id,
+    get_id_on_an_unknown_or_deleted_pool_is_not_found,
+    concurrent_guest_get_id_calls_create_exactly_one_identity_each,
+    identities_are_described_listed_and_deleted,
+    delete_identities_takes_one_to_sixty_ids,
+    logins_from_unconfigured_or_developer_providers_are_refused,
+);
+
+async fn each_guest_get_id_creates_a_new_identity(app: TestApp) {
+    let pool = app.create_pool("guests", true).await;
+    let first = app
+        .sdk
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    let second = app
+        .sdk
+        .get_id()
+        .identity_pool_id(&pool)
+        .account_id("123456789012")
+        .send()
+        .await
+        .unwrap();
+    let (a, b) = (first.identity_id().unwrap(), second.identity_id().unwrap());
+    assert_ne!(a, b);
+    for id in [a, b] {
+        let (region, uuid) = id.split_once(':').unwrap();
+        assert_eq!(region, REGION);
+        uuid::Uuid::parse_str(uuid).unwrap();
+    }
+}
+
+async fn pools_without_guest_access_refuse_guest_get_id(app: TestApp) {
+    let pool = app.create_pool("members only", false).await;
+    let err = app
+        .sdk
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NotAuthorizedException");
+    assert_eq!(
+        message(&err),
+        "Unauthenticated access is not supported for this identity pool."
+    );
+    let listed = app
+        .sdk
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.identities().is_empty());
+}
+
+async fn get_id_on_an_unknown_or_deleted_pool_is_not_found(app: TestApp) {
+    let ghost = format!("{REGION}:{}", uuid::Uuid::new_v4());
+    let err = app
+        .sdk
+        .get_id()
+        .identity_pool_id(&ghost)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+
+    let pool = app.create_pool("short-lived", true).await;
+    app.sdk
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    app.sdk
+        .delete_identity_pool()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    let err = app
+        .sdk
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+}
+
+async fn concurrent_guest_get_id_calls_create_exactly_one_identity_each(app: TestApp) {
+    let pool = app.create_pool("busy", true).await;
+    let calls = (0..48).map(|_| app.sdk.get_id().identity_pool_id(&pool).send());
+    let ids: HashSet<String> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().identity_id.unwrap())
+        .collect();
+    assert_eq!(ids.len(), 48, "48 calls, 48 distinct identities");
+
+    let listed = app
+        .sdk
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    let stored: HashSet<String> = listed
+        .identities()
+        .iter()
+        .map(|i| i.identity_id().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        stored, ids,
+        "exactly the returned identities are stored, nothing else"
+    );
+    assert!(listed.next_token().is_none());
+    assert_eq!(app.pool_count().await, 1);
+}
+
+async fn identities_are_described_listed_and_deleted(app: TestApp) {
+    let pool = app.create_pool("p", true).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            app.sdk
+                .get_id()
+                .identity_pool_id(&pool)
+                .send()
+                .await
+                .unwrap()
+                .identity_id
+                .unwrap(),
+        );
+    }
+    let described = app
+        .sdk
+        .describe_identity()
+        .identity_id(&ids[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.identity_id(), Some(ids[0].as_str()));
+    assert!(described.logins().is_empty(), "a guest has no logins");
+    let (created, modified) = (
+        described.creation_date().unwrap(),
+        described.last_modified_date().unwrap(),
+    );
+    assert!(created <= modified);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (now - created.as_secs_f64()).abs() < 60.0,
+        "creation date is now"
+    );
+
+    let page1 = app
+        .sdk
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page1.identities().len(), 2);
+    assert_eq!(page1.identity_pool_id(), Some(pool.as_str()));
+    let page2 = app
+        .sdk
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(2)
+        .next_token(page1.next_token().unwrap())
+        .hide_disabled(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page2.identities().len(), 1);
+    assert!(page2.next_token().is_none());
+
+    let ghost = format!("{REGION}:{}", uuid::Uuid::new_v4());
+    let err = app
+        .sdk
+        .describe_identity()
+        .identity_id(&ghost)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    let err = app
+        .sdk
+        .list_identities()
+        .identity_pool_id(&ghost)
+        .max_results(5)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+}
+
+async fn delete_identities_takes_one_to_sixty_ids(app: TestApp) {
+    let pool = app.create_pool("p", true).await;
+    let keep = app
+        .sdk
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let doomed = app
+        .sdk
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+
+    let too_many: Vec<String> = (0..61)
+        .map(|_| format!("{REGION}:{}", uuid::Uuid::new_v4()))
+        .collect();
+    let err = app
+        .sdk
+        .delete_identities()
+        .set_identity_ids_to_delete(Some(too_many))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterException");
+
+    let ghost = format!("{REGION}:{}", uuid::Uuid::new_v4());
+    let out = app
+        .sdk
+        .delete_identities()
+        .identity_ids_to_delete(&doomed)
+        .identity_ids_to_delete(&ghost)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.unprocessed_identity_ids().is_empty());
+    let err = app
+        .sdk
+        .describe_identity()
+        .identity_id(&doomed)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    app.sdk
+        .describe_identity()
+        .identity_id(&keep)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn logins_from_unconfigured_or_developer_providers_are_refused(app: TestApp) {
+    let pool = app
+        .sdk
+        .create_identity_pool()
+        .identity_pool_name("p")
+        .allow_unauthenticated_identities(true)
+        .developer_provider_name("login.example")
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let err = app
+        .sdk
+        .get_id()
+        .identity_pool_id(&pool)
+        .logins("accounts.google.com", "eyJ.token.x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NotAuthorizedException");
+    assert_eq!(
+        message(&err),
+        "Token is not from a supported provider of this identity pool."
+    );
+
+    let err = app
+        .sdk
+        .get_id()
+        .identity_pool_id(&pool)
+        .logins("login.example", "user-1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NotAuthorizedException");
+
+    let listed = app
+        .sdk
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        listed.identities().is_empty(),
+        "refused logins create no identity"
+    );
+}
