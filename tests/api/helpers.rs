@@ -13,7 +13,8 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use idbroker::Application;
 use idbroker::settings::{MasterKey, Settings};
 use idbroker_domain::{AccountId, Region as BrokerRegion};
-use idbroker_http::AdminCredentials;
+use idbroker_http::{AdminCredentials, AdminToken};
+use idbroker_providers::{CachePolicy, ProviderEndpoints};
 use idbroker_store::Backend;
 use idbroker_store::testing::TestDatabase;
 
@@ -22,6 +23,10 @@ pub const ACCOUNT: &str = "123456789012";
 pub const ACCESS_KEY_ID: &str = "AKIDTESTADMIN0001";
 pub const SECRET_ACCESS_KEY: &str = "test-admin-secret-0123456789";
 pub const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// Nothing listens here: the built-in providers are unreachable unless a test points them at
+/// its own identity provider, so no test ever calls the real Google or Facebook.
+const NOWHERE: &str = "http://127.0.0.1:9";
 
 /// Runs one async test body against each backend, on a fresh database each time.
 macro_rules! on_both_stores {
@@ -58,10 +63,34 @@ pub fn settings(database_url: &str) -> Settings {
             access_key_id: ACCESS_KEY_ID.to_owned(),
             secret_access_key: SECRET_ACCESS_KEY.to_owned(),
         },
-        admin_token: None,
+        admin_token: AdminToken(ADMIN_TOKEN.to_owned()),
         master_key: MasterKey([7; 32]),
+        allow_http_issuers: false,
+        providers: ProviderEndpoints {
+            google_jwks_url: format!("{NOWHERE}/google"),
+            apple_jwks_url: format!("{NOWHERE}/apple"),
+            facebook_jwks_url: format!("{NOWHERE}/facebook"),
+            facebook_graph_url: NOWHERE.to_owned(),
+            amazon_api_url: NOWHERE.to_owned(),
+            cognito_idp_url: NOWHERE.to_owned(),
+        },
+        jwks_cache: CachePolicy::default(),
         development_mode: None,
     }
+}
+
+/// Settings whose built-in providers all live at the test identity provider `base`.
+pub fn settings_with_idp(database_url: &str, base: &str) -> Settings {
+    let mut s = settings(database_url);
+    s.providers = ProviderEndpoints {
+        google_jwks_url: format!("{base}/jwks"),
+        apple_jwks_url: format!("{base}/jwks"),
+        facebook_jwks_url: format!("{base}/jwks"),
+        facebook_graph_url: base.to_owned(),
+        amazon_api_url: base.to_owned(),
+        cognito_idp_url: base.to_owned(),
+    };
+    s
 }
 
 /// Starts the application and returns its base URL.
@@ -96,13 +125,69 @@ pub fn sdk_client(
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, settings).await
+}
+
+/// The application with settings made from the database URL by `make`.
+pub async fn spawn_app_with(backend: Backend, make: impl FnOnce(&str) -> Settings) -> TestApp {
     let db = TestDatabase::new(backend).await;
-    let address = start(settings(db.url())).await;
+    let address = start(make(db.url())).await;
     TestApp {
         sdk: sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY),
         http: reqwest::Client::new(),
         address,
         _db: db,
+    }
+}
+
+impl TestApp {
+    /// A second application instance on the same database, as another replica would be.
+    pub async fn replica(&self, settings: Settings) -> (String, aws_sdk_cognitoidentity::Client) {
+        let address = start(settings).await;
+        let sdk = sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY);
+        (address, sdk)
+    }
+
+    pub fn database_url(&self) -> &str {
+        self._db.url()
+    }
+
+    /// A REST call with the admin token.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.address))
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"));
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Registers an OpenID Connect provider and returns its ARN.
+    pub async fn register_oidc(&self, issuer: &str, client_ids: &[&str]) -> String {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/oidc-providers",
+                Some(serde_json::json!({"issuer": issuer, "client_ids": client_ids})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["arn"].as_str().unwrap().to_owned()
     }
 }
 

@@ -4,9 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 mod helpers;
+mod idp;
 
 mod development_mode;
 mod identities;
+mod logins;
+mod oidc_registry;
 mod pools;
 mod protocol;
 mod signatures;

@@ -29,6 +29,13 @@ fn arn(pool_id: &str) -> String {
 }
 
 async fn a_pool_is_created_described_listed_updated_and_deleted(app: TestApp) {
+    let oidc_arn = app
+        .register_oidc("https://login.example.com", &["app"])
+        .await;
+    assert_eq!(
+        oidc_arn,
+        "arn:aws:iam::123456789012:oidc-provider/login.example.com"
+    );
     let created = app
         .sdk
         .create_identity_pool()
@@ -36,7 +43,7 @@ async fn a_pool_is_created_described_listed_updated_and_deleted(app: TestApp) {
         .allow_unauthenticated_identities(true)
         .supported_login_providers("accounts.google.com", "123-abc.apps.googleusercontent.com")
         .developer_provider_name("login.mycompany.myapp")
-        .open_id_connect_provider_arns("arn:aws:iam::123456789012:oidc-provider/login.example.com")
+        .open_id_connect_provider_arns(&oidc_arn)
         .cognito_identity_providers(
             CognitoIdentityProvider::builder()
                 .provider_name(USER_POOL)

@@ -3,15 +3,31 @@
 use chrono::{DateTime, Utc};
 
 use crate::ids::{IdentityId, IdentityPoolId};
+use crate::login::LoginRef;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub id: IdentityId,
     pub pool_id: IdentityPoolId,
-    /// Provider keys of the linked logins (never tokens).
-    pub logins: Vec<String>,
+    /// The linked logins (provider key and subject; never tokens).
+    pub logins: Vec<LoginRef>,
     pub created_at: DateTime<Utc>,
     pub last_modified_at: DateTime<Utc>,
     /// Merged-away identities stay listed but can no longer be used (reference §6.4).
     pub disabled: bool,
+}
+
+impl Identity {
+    /// The distinct provider keys of the linked logins, as DescribeIdentity lists them.
+    pub fn provider_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.logins.iter().map(|l| l.provider.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// A guest has never had a login; an identity whose last login was unlinked is disabled.
+    pub fn is_guest(&self) -> bool {
+        self.logins.is_empty()
+    }
 }

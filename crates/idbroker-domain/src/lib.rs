@@ -8,6 +8,9 @@
 
 pub mod identity;
 pub mod ids;
+pub mod linking;
+pub mod login;
+pub mod oidc_provider;
 pub mod paging;
 pub mod pool;
 pub mod principal_tags;

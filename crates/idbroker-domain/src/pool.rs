@@ -122,6 +122,17 @@ impl PoolConfig {
         )?;
         for (provider, app_id) in &self.supported_login_providers {
             check_len("supportedLoginProviders.key", provider, 1, 128)?;
+            if crate::login::LEGACY_PROVIDERS.contains(&provider.as_str()) {
+                return Err(ValidationError::message(format!(
+                    "{provider} logins are not supported by idbroker."
+                )));
+            }
+            if !crate::login::BUILT_IN_PROVIDERS.contains(&provider.as_str()) {
+                return Err(ValidationError::message(format!(
+                    "SupportedLoginProviders key '{provider}' is not one of {}; register other OpenID Connect issuers and use OpenIdConnectProviderARNs.",
+                    crate::login::BUILT_IN_PROVIDERS.join(", ")
+                )));
+            }
             check_len("supportedLoginProviders.value", app_id, 1, 128)?;
             check_chars(
                 "supportedLoginProviders.value",
@@ -261,6 +272,29 @@ mod tests {
         }
         let err = p.validate().unwrap_err();
         assert!(err.0.contains("supportedLoginProviders"), "{err}");
+    }
+
+    #[test]
+    fn only_built_in_providers_are_supported_login_providers() {
+        let mut p = pool("p");
+        p.supported_login_providers
+            .insert("api.twitter.com".into(), "key;secret".into());
+        assert!(p.validate().unwrap_err().0.contains("not supported"));
+        p.supported_login_providers.clear();
+        p.supported_login_providers
+            .insert("login.example.com".into(), "app".into());
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .0
+                .contains("OpenIdConnectProviderARNs")
+        );
+        p.supported_login_providers.clear();
+        p.supported_login_providers.insert(
+            "www.amazon.com".into(),
+            "amzn1.application-oa2-client.abc".into(),
+        );
+        assert!(p.validate().is_ok());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //!
 //! - `POST /` is the AWS JSON 1.1 face (`X-Amz-Target: AWSCognitoIdentityService.<Op>`), so the
 //!   AWS SDKs, boto3 and the AWS CLI work against idbroker with `endpoint_url` (module `aws`).
+//! - `/v1/…` is the REST face: JSON, problem+json errors, admin routes behind a bearer token
+//!   (module `rest`).
 //! - `GET /healthz` and `GET /readyz` are for load balancers and orchestrators (module `health`).
 //!
 //! Every response carries `x-amzn-RequestId`; CORS lets browsers call the public operations.
@@ -9,6 +11,7 @@
 pub mod aws;
 mod health;
 mod request_id;
+pub mod rest;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -21,11 +24,14 @@ use idbroker_service::Broker;
 use tracing_actix_web::TracingLogger;
 
 pub use aws::sigv4::{AdminCredentials, SigV4Verifier};
+pub use rest::auth::AdminToken;
 
 /// What the handlers share.
 pub struct AppState {
     pub broker: Arc<Broker>,
     pub verifier: SigV4Verifier,
+    /// The REST admin API's bearer token; without one the admin routes answer 401.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// Headers a browser may read from our responses (the AWS SDK for JavaScript needs them).
@@ -54,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(aws::handle))
             .default_service(web::route().to(aws::method_not_allowed)),
     )
+    .configure(rest::configure)
     .service(web::resource("/healthz").route(web::get().to(health::live)))
     .service(web::resource("/readyz").route(web::get().to(health::ready)));
 }

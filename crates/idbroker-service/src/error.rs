@@ -1,8 +1,11 @@
 //! The service's one error type: the error kinds both faces render (Cognito's names on the AWS
 //! face). `Display` is safe to show to clients; causes stay in `source()` for the logs.
 
+use idbroker_domain::linking::LinkError;
+use idbroker_domain::login::LoginKeyError;
 use idbroker_domain::{IdentityId, IdentityPoolId, ValidationError};
-use idbroker_store::StoreError;
+use idbroker_providers::VerifyError;
+use idbroker_store::{ResolveError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -18,6 +21,8 @@ pub enum ServiceError {
     ConcurrentModification(String),
     #[error("{0}")]
     LimitExceeded(String),
+    #[error("{0}")]
+    ExternalService(String),
     #[error("An internal error occurred.")]
     Internal(#[source] StoreError),
 }
@@ -50,6 +55,42 @@ impl From<StoreError> for ServiceError {
             ),
             StoreError::LimitExceeded(message) => Self::LimitExceeded(message),
             other => Self::Internal(other),
+        }
+    }
+}
+
+impl From<LinkError> for ServiceError {
+    fn from(err: LinkError) -> Self {
+        match err {
+            LinkError::Forbidden(_) | LinkError::LoginsDontMatch => {
+                Self::NotAuthorized(err.to_string())
+            }
+            LinkError::ProviderAlreadyLinked(_) => Self::ResourceConflict(err.to_string()),
+            LinkError::TooManyLogins => Self::LimitExceeded(err.to_string()),
+        }
+    }
+}
+
+impl From<ResolveError> for ServiceError {
+    fn from(err: ResolveError) -> Self {
+        match err {
+            ResolveError::Link(link) => link.into(),
+            ResolveError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<LoginKeyError> for ServiceError {
+    fn from(err: LoginKeyError) -> Self {
+        Self::NotAuthorized(err.to_string())
+    }
+}
+
+impl From<VerifyError> for ServiceError {
+    fn from(err: VerifyError) -> Self {
+        match err {
+            VerifyError::Rejected(message) => Self::NotAuthorized(message),
+            VerifyError::Unreachable(message) => Self::ExternalService(message),
         }
     }
 }

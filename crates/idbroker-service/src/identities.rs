@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use idbroker_domain::validation::{check_chars, check_count, check_len};
 use idbroker_domain::{Identity, IdentityId, MaxResults, PageToken, ValidationError};
+
+use crate::logins::validate_logins;
 use idbroker_store::StoreError;
 use uuid::Uuid;
 
@@ -23,26 +25,10 @@ pub struct UnprocessedIdentity {
     pub error: DeletionFailure,
 }
 
-/// LoginsMap: at most 10 entries, keys 1–128, tokens 1–50000 characters. Tokens are never echoed.
-fn validate_logins(logins: &BTreeMap<String, String>) -> Result<(), ValidationError> {
-    check_count("logins", logins.len(), 10)?;
-    for (provider, token) in logins {
-        check_len("logins.key", provider, 1, 128)?;
-        let len = token.chars().count();
-        if !(1..=50_000).contains(&len) {
-            return Err(ValidationError::constraint_no_echo(
-                "logins.value",
-                "Member must have length between 1 and 50000",
-            ));
-        }
-    }
-    Ok(())
-}
-
 impl Broker {
     /// GetId. Without Logins every call creates a new guest identity (behaviour 18); the pool
-    /// must allow guests. Verifying provider tokens is not part of this version: a Logins map is
-    /// checked against the pool's providers and then refused, never trusted unverified.
+    /// must allow guests. With Logins, every token is verified and the identity that owns the
+    /// login is returned, created, linked or merged (reference §6.2, §6.4).
     #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
     pub async fn get_id(
         &self,
@@ -57,25 +43,13 @@ impl Broker {
         }
         validate_logins(logins)?;
         let stored = self.load_pool(pool_id).await?;
-        let config = &stored.pool.config;
-
-        if let Some(provider) = logins.keys().next() {
-            if config.developer_provider_name.as_deref() == Some(provider.as_str()) {
-                return Err(ServiceError::NotAuthorized(
-                    "The developer provider name cannot be used in the Logins map of GetId; use GetOpenIdTokenForDeveloperIdentity.".into(),
-                ));
-            }
-            if !config.provider_names().contains(provider) {
-                return Err(ServiceError::NotAuthorized(
-                    "Token is not from a supported provider of this identity pool.".into(),
-                ));
-            }
-            return Err(ServiceError::NotAuthorized(format!(
-                "Invalid login token. This idbroker version cannot verify {provider} tokens yet."
-            )));
+        if !logins.is_empty() {
+            let verified = self.verify_logins(&stored.pool.config, logins).await?;
+            let identity = self.apply_logins(&stored, &verified, None).await?;
+            return Ok(identity.id);
         }
 
-        if !config.allow_unauthenticated_identities {
+        if !stored.pool.config.allow_unauthenticated_identities {
             return Err(ServiceError::NotAuthorized(
                 "Unauthenticated access is not supported for this identity pool.".into(),
             ));

@@ -5,16 +5,21 @@
 
 mod error;
 mod identities;
+mod logins;
+mod oidc_providers;
 mod pools;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use idbroker_domain::{AccountId, IdentityPoolId, PageToken, Region};
+use idbroker_providers::Verifier;
 use idbroker_store::{Store, StoredPool};
 
 pub use error::{ServiceError, ServiceResult};
 pub use identities::{DeletionFailure, UnprocessedIdentity};
+pub use logins::ResolvedIdentity;
+pub use oidc_providers::RegisteredProvider;
 
 /// Where the broker gets the time, so tests can pin it.
 pub trait Clock: Send + Sync {
@@ -35,6 +40,8 @@ impl Clock for SystemClock {
 pub struct BrokerSettings {
     pub region: Region,
     pub account_id: AccountId,
+    /// Allow registering OpenID Connect issuers on plain http beyond loopback.
+    pub allow_http_issuers: bool,
 }
 
 /// One page of a list operation.
@@ -64,14 +71,21 @@ impl<T> Page<T> {
 pub struct Broker {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    verifier: Arc<Verifier>,
     settings: BrokerSettings,
 }
 
 impl Broker {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: BrokerSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        verifier: Arc<Verifier>,
+        settings: BrokerSettings,
+    ) -> Self {
         Self {
             store,
             clock,
+            verifier,
             settings,
         }
     }

@@ -21,13 +21,17 @@ impl Broker {
         tags: Tags,
     ) -> ServiceResult<IdentityPool> {
         config.validate()?;
+        self.check_oidc_provider_accounts(&config)?;
         validate_tags("identityPoolTags", &tags)?;
         let pool = IdentityPool {
             id: IdentityPoolId::new(&self.settings.region, Uuid::new_v4()),
             config,
             tags,
         };
-        self.store.create_pool(&pool, self.clock.now()).await?;
+        self.store
+            .create_pool(&pool, self.clock.now())
+            .await
+            .map_err(unregistered_provider)?;
         tracing::info!(pool_id = %pool.id, "identity pool created");
         Ok(pool)
     }
@@ -57,6 +61,7 @@ impl Broker {
             _ => {}
         }
         config.validate()?;
+        self.check_oidc_provider_accounts(&config)?;
         if let Some(tags) = &tags {
             validate_tags("identityPoolTags", tags)?;
         }
@@ -191,10 +196,44 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// OpenID Connect provider ARNs must live in this broker's account.
+    fn check_oidc_provider_accounts(&self, config: &PoolConfig) -> ServiceResult<()> {
+        let ours = format!("arn:aws:iam::{}:oidc-provider/", self.settings.account_id);
+        match config
+            .open_id_connect_provider_arns
+            .iter()
+            .find(|arn| !arn.starts_with(&ours))
+        {
+            Some(arn) => Err(ServiceError::InvalidParameter(format!(
+                "{arn} is not a registered OpenID Connect provider of account {}.",
+                self.settings.account_id
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn unregistered_provider_message(arn: &str) -> String {
+    format!(
+        "{arn} is not a registered OpenID Connect provider; register it with POST /v1/oidc-providers first."
+    )
+}
+
+/// The store refused an OpenID Connect provider ARN that is not registered.
+fn unregistered_provider(err: StoreError) -> ServiceError {
+    match err {
+        StoreError::UnknownReference(arn) => {
+            ServiceError::InvalidParameter(unregistered_provider_message(&arn))
+        }
+        other => other.into(),
+    }
+}
+
 /// A `NotFound` from a pool-scoped store call means the pool went away.
 fn not_found_as_pool(err: StoreError, id: &IdentityPoolId) -> ServiceError {
     match err {
         StoreError::NotFound => ServiceError::pool_not_found(id),
-        other => other.into(),
+        other => unregistered_provider(other),
     }
 }

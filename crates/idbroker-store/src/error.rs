@@ -8,6 +8,12 @@ pub enum StoreError {
     Conflict { constraint: String },
     #[error("changed concurrently by another request")]
     ConcurrentModification,
+    #[error("{0} does not exist")]
+    UnknownReference(String),
+    /// A transient clash with a concurrent transaction (deadlock, serialisation failure,
+    /// SQLite busy, a unique race); the operation may be retried as a whole.
+    #[error("clashed with a concurrent transaction")]
+    Retryable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
     #[error("stored data is corrupt: {0}")]
@@ -28,9 +34,18 @@ impl From<sqlx::Error> for StoreError {
                         constraint: db.constraint().unwrap_or("unique").to_owned(),
                     };
                 }
-                // Every foreign key points at a parent row that a concurrent delete removed.
+                // Unless a caller maps it first: a parent row a concurrent delete removed.
                 ErrorKind::ForeignKeyViolation => return Self::NotFound,
                 _ => {}
+            }
+            // PostgreSQL serialization failure and deadlock; SQLite BUSY and LOCKED (with
+            // their extended codes).
+            let code = db.code().unwrap_or_default();
+            if matches!(
+                code.as_ref(),
+                "40001" | "40P01" | "5" | "6" | "261" | "262" | "517" | "773"
+            ) {
+                return Self::Retryable(Box::new(err));
             }
         }
         Self::Backend(Box::new(err))
@@ -41,4 +56,21 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(err: sqlx::migrate::MigrateError) -> Self {
         Self::Backend(Box::new(err))
     }
+}
+
+impl StoreError {
+    /// Whether running the whole operation again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable(_) | Self::Conflict { .. })
+    }
+}
+
+/// Maps a foreign-key violation from `err` to `UnknownReference(what)`, anything else as usual.
+pub(crate) fn reference_error(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    if let sqlx::Error::Database(db) = &err
+        && db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation
+    {
+        return StoreError::UnknownReference(what());
+    }
+    err.into()
 }

@@ -12,11 +12,15 @@ pub mod testing;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use idbroker_domain::linking::LinkError;
+use idbroker_domain::login::LoginRef;
+use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::{
     Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PoolSummary,
     PrincipalTagMap, Tags,
 };
 
+pub(crate) use error::reference_error;
 pub use error::{StoreError, StoreResult};
 pub use sql::{Backend, SqlStore};
 
@@ -30,7 +34,8 @@ pub struct StoredPool {
 
 #[async_trait]
 pub trait PoolStore: Send + Sync {
-    /// Inserts a new pool with its tags.
+    /// Inserts a new pool with its tags. `UnknownReference` if it names an OpenID Connect
+    /// provider that is not registered.
     async fn create_pool(&self, pool: &IdentityPool, now: DateTime<Utc>) -> StoreResult<()>;
 
     async fn get_pool(&self, id: &IdentityPoolId) -> StoreResult<Option<StoredPool>>;
@@ -100,6 +105,69 @@ pub trait IdentityStore: Send + Sync {
     async fn delete_identity(&self, id: &IdentityId) -> StoreResult<()>;
 }
 
+/// The outcome of presenting logins (see `idbroker_domain::linking`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub identity: Identity,
+    /// A new identity was created for these logins.
+    pub created: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait]
+pub trait LoginStore: Send + Sync {
+    /// Applies verified logins to a pool's identities in one transaction: finds the identities
+    /// that own them, asks the domain's linking plan what to do, then creates, links or merges.
+    /// Concurrent calls for the same new login yield one identity (the primary key on
+    /// (pool, provider, subject) decides; the loser retries and finds the winner's identity).
+    /// `new_id` is used if an identity is created. `NotFound` if the pool or the target is gone.
+    async fn resolve_logins(
+        &self,
+        pool: &IdentityPoolId,
+        presented: &[LoginRef],
+        target: Option<&IdentityId>,
+        developer_provider: Option<&str>,
+        new_id: &IdentityId,
+        now: DateTime<Utc>,
+    ) -> Result<Resolved, ResolveError>;
+
+    /// Removes the identity's logins for these provider keys; an identity left without logins
+    /// is disabled (Cognito: "inaccessible"). Returns the identity afterwards.
+    async fn unlink_logins(
+        &self,
+        identity: &IdentityId,
+        providers: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Identity>;
+}
+
+#[async_trait]
+pub trait OidcProviderStore: Send + Sync {
+    /// `Conflict` if a provider with this key (issuer) exists.
+    async fn create_oidc_provider(
+        &self,
+        provider: &OidcProvider,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn get_oidc_provider(&self, key: &str) -> StoreResult<Option<OidcProvider>>;
+    async fn list_oidc_providers(&self) -> StoreResult<Vec<OidcProvider>>;
+    async fn update_oidc_client_ids(
+        &self,
+        key: &str,
+        client_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// `Conflict` while a pool uses the provider.
+    async fn delete_oidc_provider(&self, key: &str) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     /// Succeeds when the store answers a trivial query.
@@ -107,6 +175,6 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the service needs from storage.
-pub trait Store: PoolStore + IdentityStore + Health {}
+pub trait Store: PoolStore + IdentityStore + LoginStore + OidcProviderStore + Health {}
 
-impl<T: PoolStore + IdentityStore + Health> Store for T {}
+impl<T: PoolStore + IdentityStore + LoginStore + OidcProviderStore + Health> Store for T {}

@@ -5,13 +5,19 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use idbroker_domain::linking::LinkError;
+use idbroker_domain::login::LoginRef;
+use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::roles::{AmbiguousRoleResolution, RoleMapping, RoleMappingType};
 use idbroker_domain::{
     Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PrincipalTagMap,
     Region, Tags,
 };
 use idbroker_store::testing::TestDatabase;
-use idbroker_store::{Backend, IdentityStore, PoolStore, SqlStore, Store, StoreError};
+use idbroker_store::{
+    Backend, IdentityStore, LoginStore, OidcProviderStore, PoolStore, ResolveError, SqlStore,
+    Store, StoreError,
+};
 use uuid::Uuid;
 
 macro_rules! contract {
@@ -39,6 +45,13 @@ contract!(
     identities_are_created_listed_and_deleted,
     an_identity_in_a_missing_pool_is_not_found,
     concurrent_identity_creation_keeps_every_identity,
+    a_new_login_creates_an_identity_and_finds_it_again,
+    logins_of_two_identities_merge_and_the_loser_is_disabled,
+    a_guest_keeps_its_id_when_it_links_a_login,
+    a_refused_link_changes_nothing,
+    concurrent_first_logins_of_one_user_make_one_identity,
+    unlinking_the_last_login_disables_the_identity,
+    oidc_providers_are_registered_and_protected_while_in_use,
 );
 
 struct Fixture {
@@ -396,4 +409,352 @@ async fn concurrent_identity_creation_keeps_every_identity(f: Fixture) {
             .len(),
         24
     );
+}
+
+fn login(provider: &str, subject: &str) -> LoginRef {
+    LoginRef {
+        provider: provider.to_owned(),
+        subject: subject.to_owned(),
+    }
+}
+
+fn fresh_id() -> IdentityId {
+    IdentityId::new(&region(), Uuid::new_v4())
+}
+
+async fn pool_in(f: &Fixture) -> IdentityPoolId {
+    let pool = new_pool("logins", &[]);
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    pool.id
+}
+
+async fn a_new_login_creates_an_identity_and_finds_it_again(f: Fixture) {
+    let pool = pool_in(&f).await;
+    let g = login("accounts.google.com", "u1");
+    let first = f
+        .store
+        .resolve_logins(
+            &pool,
+            std::slice::from_ref(&g),
+            None,
+            None,
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(first.created);
+    assert_eq!(first.identity.logins, vec![g.clone()]);
+    let again = f
+        .store
+        .resolve_logins(
+            &pool,
+            std::slice::from_ref(&g),
+            None,
+            None,
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.identity.id, first.identity.id);
+    let stored = f
+        .store
+        .get_identity(&first.identity.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.logins, vec![g]);
+}
+
+async fn logins_of_two_identities_merge_and_the_loser_is_disabled(f: Fixture) {
+    let pool = pool_in(&f).await;
+    let (fb, g) = (
+        login("graph.facebook.com", "f1"),
+        login("accounts.google.com", "u1"),
+    );
+    let a = f
+        .store
+        .resolve_logins(
+            &pool,
+            std::slice::from_ref(&fb),
+            None,
+            None,
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap()
+        .identity;
+    let b = f
+        .store
+        .resolve_logins(
+            &pool,
+            std::slice::from_ref(&g),
+            None,
+            None,
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap()
+        .identity;
+    // Presented in provider-key order: accounts.google.com (owned by b) comes first.
+    let merged = f
+        .store
+        .resolve_logins(
+            &pool,
+            &[g.clone(), fb.clone()],
+            None,
+            None,
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(merged.identity.id, b.id);
+    assert_eq!(merged.identity.logins.len(), 2);
+    let loser = f.store.get_identity(&a.id).await.unwrap().unwrap();
+    assert!(loser.disabled);
+    assert!(loser.logins.is_empty());
+    let visible = f
+        .store
+        .list_identities(&pool, None, 60, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        visible.iter().map(|i| &i.id).collect::<Vec<_>>(),
+        vec![&b.id]
+    );
+}
+
+async fn a_guest_keeps_its_id_when_it_links_a_login(f: Fixture) {
+    let pool = pool_in(&f).await;
+    let guest = new_identity(&pool, t0());
+    f.store.create_identity(&guest).await.unwrap();
+    let g = login("accounts.google.com", "u1");
+    let linked = f
+        .store
+        .resolve_logins(
+            &pool,
+            std::slice::from_ref(&g),
+            Some(&guest.id),
+            None,
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(linked.identity.id, guest.id);
+    assert_eq!(linked.identity.logins, vec![g]);
+}
+
+async fn a_refused_link_changes_nothing(f: Fixture) {
+    let pool = pool_in(&f).await;
+    let (u1, u2, fb) = (
+        login("accounts.google.com", "u1"),
+        login("accounts.google.com", "u2"),
+        login("graph.facebook.com", "f1"),
+    );
+    let a = f
+        .store
+        .resolve_logins(
+            &pool,
+            std::slice::from_ref(&u1),
+            None,
+            None,
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap()
+        .identity;
+    let err = f
+        .store
+        .resolve_logins(
+            &pool,
+            &[u1.clone(), u2.clone(), fb.clone()],
+            Some(&a.id),
+            None,
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ResolveError::Link(LinkError::ProviderAlreadyLinked(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        f.store.get_identity(&a.id).await.unwrap().unwrap().logins,
+        vec![u1]
+    );
+    assert_eq!(
+        f.store
+            .list_identities(&pool, None, 60, false)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "no orphan identity"
+    );
+    let ghost = fresh_id();
+    let err = f
+        .store
+        .resolve_logins(&pool, &[fb], Some(&ghost), None, &fresh_id(), t0())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ResolveError::Store(StoreError::NotFound)),
+        "{err:?}"
+    );
+}
+
+async fn concurrent_first_logins_of_one_user_make_one_identity(f: Fixture) {
+    let pool = pool_in(&f).await;
+    let store: Arc<dyn Store> = f.store.clone();
+    let tasks = (0..48).map(|_| {
+        let (store, pool) = (store.clone(), pool.clone());
+        tokio::spawn(async move {
+            store
+                .resolve_logins(
+                    &pool,
+                    &[login("accounts.google.com", "same-user")],
+                    None,
+                    None,
+                    &fresh_id(),
+                    t0(),
+                )
+                .await
+        })
+    });
+    let ids: std::collections::BTreeSet<IdentityId> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap().identity.id)
+        .collect();
+    assert_eq!(ids.len(), 1, "every caller got the same identity");
+    let all = f
+        .store
+        .list_identities(&pool, None, 60, false)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "and no orphan identity was left behind");
+}
+
+async fn unlinking_the_last_login_disables_the_identity(f: Fixture) {
+    let pool = pool_in(&f).await;
+    let (g, fb) = (
+        login("accounts.google.com", "u1"),
+        login("graph.facebook.com", "f1"),
+    );
+    let a = f
+        .store
+        .resolve_logins(
+            &pool,
+            &[g.clone(), fb.clone()],
+            None,
+            None,
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap()
+        .identity;
+    let after = f
+        .store
+        .unlink_logins(&a.id, &["graph.facebook.com".to_owned()], t0())
+        .await
+        .unwrap();
+    assert_eq!(after.logins, vec![g.clone()]);
+    assert!(!after.disabled);
+    // The unlinked login is free again: it makes a new identity.
+    let again = f
+        .store
+        .resolve_logins(&pool, &[fb], None, None, &fresh_id(), t0())
+        .await
+        .unwrap();
+    assert!(again.created);
+    let after = f
+        .store
+        .unlink_logins(&a.id, &["accounts.google.com".to_owned()], t0())
+        .await
+        .unwrap();
+    assert!(after.logins.is_empty());
+    assert!(after.disabled, "an identity without logins is inaccessible");
+}
+
+async fn oidc_providers_are_registered_and_protected_while_in_use(f: Fixture) {
+    let provider =
+        OidcProvider::new("https://login.example.com", vec!["app1".into()], false).unwrap();
+    f.store.create_oidc_provider(&provider, t0()).await.unwrap();
+    let err = f
+        .store
+        .create_oidc_provider(&provider, t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    f.store
+        .update_oidc_client_ids("login.example.com", &["app1".into(), "app2".into()], t0())
+        .await
+        .unwrap();
+    let got = f
+        .store
+        .get_oidc_provider("login.example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.client_ids, vec!["app1", "app2"]);
+    assert_eq!(f.store.list_oidc_providers().await.unwrap().len(), 1);
+
+    let mut pool = new_pool("uses oidc", &[]);
+    pool.config
+        .open_id_connect_provider_arns
+        .push("arn:aws:iam::123456789012:oidc-provider/login.example.com".into());
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let err = f
+        .store
+        .delete_oidc_provider("login.example.com")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { .. }),
+        "in use: {err:?}"
+    );
+
+    let mut unknown = new_pool("unknown oidc", &[]);
+    unknown
+        .config
+        .open_id_connect_provider_arns
+        .push("arn:aws:iam::123456789012:oidc-provider/nobody.example.com".into());
+    let err = f.store.create_pool(&unknown, t0()).await.unwrap_err();
+    assert!(matches!(err, StoreError::UnknownReference(_)), "{err:?}");
+    assert!(
+        f.store.get_pool(&unknown.id).await.unwrap().is_none(),
+        "nothing half-written"
+    );
+
+    f.store
+        .update_pool(&pool.id, 1, &new_pool("no oidc", &[]).config, None, t0())
+        .await
+        .unwrap();
+    f.store
+        .delete_oidc_provider("login.example.com")
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .get_oidc_provider("login.example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        f.store
+            .delete_oidc_provider("login.example.com")
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    ));
 }

@@ -8,11 +8,13 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use idbroker_domain::{AccountId, Region};
-use idbroker_http::AdminCredentials;
+use idbroker_http::{AdminCredentials, AdminToken};
+use idbroker_providers::{CachePolicy, ProviderEndpoints};
 use serde::{Deserialize, Serialize};
 
 /// Where development mode keeps its database and generated secrets.
@@ -43,6 +45,15 @@ pub struct RawSettings {
     pub admin_secret_access_key: Option<String>,
     pub admin_token: Option<String>,
     pub master_key: Option<String>,
+    pub allow_http_issuers: Option<String>,
+    pub google_jwks_url: Option<String>,
+    pub apple_jwks_url: Option<String>,
+    pub facebook_jwks_url: Option<String>,
+    pub facebook_graph_url: Option<String>,
+    pub amazon_api_url: Option<String>,
+    pub cognito_idp_url: Option<String>,
+    pub jwks_cache_seconds: Option<String>,
+    pub jwks_refresh_cooldown_seconds: Option<String>,
 }
 
 /// Secrets generated for development mode, kept beside the SQLite database.
@@ -65,16 +76,6 @@ impl fmt::Debug for MasterKey {
     }
 }
 
-/// A bearer token that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AdminToken(pub String);
-
-impl fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AdminToken(<redacted>)")
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: String,
@@ -83,9 +84,14 @@ pub struct Settings {
     pub region: Region,
     pub account_id: AccountId,
     pub admin: AdminCredentials,
-    /// For the REST admin API; optional until that API exists.
-    pub admin_token: Option<AdminToken>,
+    /// Bearer token of the REST admin API.
+    pub admin_token: AdminToken,
     pub master_key: MasterKey,
+    /// Allow registering OpenID Connect issuers on plain http beyond loopback addresses.
+    pub allow_http_issuers: bool,
+    /// Where the built-in identity providers live.
+    pub providers: ProviderEndpoints,
+    pub jwks_cache: CachePolicy,
     /// Set when secrets were generated: start-up prints them with a warning.
     pub development_mode: Option<DevelopmentMode>,
 }
@@ -97,7 +103,7 @@ pub struct DevelopmentMode {
 }
 
 /// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: [&str; 9] = [
+const ENV_VARS: [&str; 18] = [
     "IDBROKER_DATABASE_URL",
     "IDBROKER_LISTEN",
     "IDBROKER_ISSUER",
@@ -107,6 +113,15 @@ const ENV_VARS: [&str; 9] = [
     "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
     "IDBROKER_ADMIN_TOKEN",
     "IDBROKER_MASTER_KEY",
+    "IDBROKER_ALLOW_HTTP_ISSUERS",
+    "IDBROKER_GOOGLE_JWKS_URL",
+    "IDBROKER_APPLE_JWKS_URL",
+    "IDBROKER_FACEBOOK_JWKS_URL",
+    "IDBROKER_FACEBOOK_GRAPH_URL",
+    "IDBROKER_AMAZON_API_URL",
+    "IDBROKER_COGNITO_IDP_URL",
+    "IDBROKER_JWKS_CACHE_SECONDS",
+    "IDBROKER_JWKS_REFRESH_COOLDOWN_SECONDS",
 ];
 
 impl RawSettings {
@@ -139,7 +154,16 @@ impl RawSettings {
             "IDBROKER_ADMIN_ACCESS_KEY_ID" => &mut self.admin_access_key_id,
             "IDBROKER_ADMIN_SECRET_ACCESS_KEY" => &mut self.admin_secret_access_key,
             "IDBROKER_ADMIN_TOKEN" => &mut self.admin_token,
-            _ => &mut self.master_key,
+            "IDBROKER_MASTER_KEY" => &mut self.master_key,
+            "IDBROKER_ALLOW_HTTP_ISSUERS" => &mut self.allow_http_issuers,
+            "IDBROKER_GOOGLE_JWKS_URL" => &mut self.google_jwks_url,
+            "IDBROKER_APPLE_JWKS_URL" => &mut self.apple_jwks_url,
+            "IDBROKER_FACEBOOK_JWKS_URL" => &mut self.facebook_jwks_url,
+            "IDBROKER_FACEBOOK_GRAPH_URL" => &mut self.facebook_graph_url,
+            "IDBROKER_AMAZON_API_URL" => &mut self.amazon_api_url,
+            "IDBROKER_COGNITO_IDP_URL" => &mut self.cognito_idp_url,
+            "IDBROKER_JWKS_CACHE_SECONDS" => &mut self.jwks_cache_seconds,
+            _ => &mut self.jwks_refresh_cooldown_seconds,
         }
     }
 }
@@ -300,6 +324,7 @@ impl Settings {
                         "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
                         &raw.admin_secret_access_key,
                     ),
+                    ("IDBROKER_ADMIN_TOKEN", &raw.admin_token),
                     ("IDBROKER_MASTER_KEY", &raw.master_key),
                 ] {
                     if value.is_none() {
@@ -352,13 +377,93 @@ impl Settings {
             ));
         }
         let admin_token = match raw.admin_token {
-            Some(token) if token.len() < 16 => {
+            Some(token) if token.len() >= 16 && !token.chars().any(char::is_whitespace) => {
+                AdminToken(token)
+            }
+            _ => {
                 return Err(bad(
                     "IDBROKER_ADMIN_TOKEN",
-                    "must be at least 16 characters",
+                    "must be at least 16 characters without spaces",
                 ));
             }
-            token => token.map(AdminToken),
+        };
+        let allow_http_issuers = match raw.allow_http_issuers.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(bad(
+                    "IDBROKER_ALLOW_HTTP_ISSUERS",
+                    format!("'{other}' is not true or false"),
+                ));
+            }
+        };
+        // Used as given: JWKS URLs are fetched as they are, API bases get paths appended.
+        let url =
+            |var: &str, value: Option<String>, default: String| -> Result<String, SettingsError> {
+                let value = value.unwrap_or(default);
+                if value.starts_with("https://") || value.starts_with("http://") {
+                    Ok(value)
+                } else {
+                    Err(bad(var, format!("'{value}' is not an http(s) URL")))
+                }
+            };
+        let defaults = ProviderEndpoints::default();
+        let providers = ProviderEndpoints {
+            google_jwks_url: url(
+                "IDBROKER_GOOGLE_JWKS_URL",
+                raw.google_jwks_url,
+                defaults.google_jwks_url,
+            )?,
+            apple_jwks_url: url(
+                "IDBROKER_APPLE_JWKS_URL",
+                raw.apple_jwks_url,
+                defaults.apple_jwks_url,
+            )?,
+            facebook_jwks_url: url(
+                "IDBROKER_FACEBOOK_JWKS_URL",
+                raw.facebook_jwks_url,
+                defaults.facebook_jwks_url,
+            )?,
+            facebook_graph_url: url(
+                "IDBROKER_FACEBOOK_GRAPH_URL",
+                raw.facebook_graph_url,
+                defaults.facebook_graph_url,
+            )?,
+            amazon_api_url: url(
+                "IDBROKER_AMAZON_API_URL",
+                raw.amazon_api_url,
+                defaults.amazon_api_url,
+            )?,
+            cognito_idp_url: url(
+                "IDBROKER_COGNITO_IDP_URL",
+                raw.cognito_idp_url,
+                defaults.cognito_idp_url,
+            )?,
+        };
+        let seconds =
+            |var: &str, value: Option<String>, default: u64| -> Result<Duration, SettingsError> {
+                match value {
+                    None => Ok(Duration::from_secs(default)),
+                    Some(text) => text
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .map(Duration::from_secs)
+                        .ok_or_else(|| {
+                            bad(var, format!("'{text}' is not a positive number of seconds"))
+                        }),
+                }
+            };
+        let ttl = seconds("IDBROKER_JWKS_CACHE_SECONDS", raw.jwks_cache_seconds, 3600)?;
+        let jwks_cache = CachePolicy {
+            ttl,
+            // Refresh in the background once three quarters of the lifetime have passed.
+            refresh_after: ttl * 3 / 4,
+            unknown_kid_cooldown: seconds(
+                "IDBROKER_JWKS_REFRESH_COOLDOWN_SECONDS",
+                raw.jwks_refresh_cooldown_seconds,
+                30,
+            )?,
         };
         let master_key = raw
             .master_key
@@ -385,6 +490,9 @@ impl Settings {
             },
             admin_token,
             master_key,
+            allow_http_issuers,
+            providers,
+            jwks_cache,
             development_mode,
         })
     }
@@ -402,6 +510,7 @@ mod tests {
             ("IDBROKER_ADMIN_ACCESS_KEY_ID", "AKIDEXAMPLE"),
             ("IDBROKER_ADMIN_SECRET_ACCESS_KEY", "0123456789abcdef0123"),
             ("IDBROKER_MASTER_KEY", KEY),
+            ("IDBROKER_ADMIN_TOKEN", "an-admin-token-of-some-length"),
         ];
         env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         env.extend_from_slice(extra);
@@ -429,6 +538,7 @@ mod tests {
         for var in [
             "IDBROKER_ADMIN_ACCESS_KEY_ID",
             "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
+            "IDBROKER_ADMIN_TOKEN",
             "IDBROKER_MASTER_KEY",
         ] {
             let err = postgres(&[(var, "")]).unwrap_err().to_string();
@@ -446,6 +556,10 @@ mod tests {
             ("IDBROKER_ISSUER", "ftp://example.com"),
             ("IDBROKER_ISSUER", "https://example.com/"),
             ("IDBROKER_DATABASE_URL", "mysql://x"),
+            ("IDBROKER_ALLOW_HTTP_ISSUERS", "yes"),
+            ("IDBROKER_GOOGLE_JWKS_URL", "file:///etc/passwd"),
+            ("IDBROKER_JWKS_CACHE_SECONDS", "0"),
+            ("IDBROKER_ADMIN_TOKEN", "short"),
         ] {
             let err = postgres(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");
@@ -520,6 +634,7 @@ mod tests {
     #[test]
     fn secrets_do_not_print() {
         let s = postgres(&[("IDBROKER_ADMIN_TOKEN", "a-long-admin-token-value")]).unwrap();
+        assert_eq!(s.admin_token.0, "a-long-admin-token-value");
         let printed = format!("{s:?}");
         assert!(!printed.contains("0123456789abcdef0123"), "{printed}");
         assert!(!printed.contains("a-long-admin-token-value"), "{printed}");

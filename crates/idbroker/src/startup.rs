@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use anyhow::Context;
 use idbroker_http::{AppState, SigV4Verifier};
+use idbroker_providers::Verifier;
 use idbroker_service::{Broker, BrokerSettings, SystemClock};
 use idbroker_store::SqlStore;
 
@@ -26,12 +27,16 @@ impl Application {
             .migrate()
             .await
             .context("cannot apply database migrations")?;
+        let verifier = Verifier::new(settings.providers.clone(), settings.jwks_cache)
+            .context("cannot set up identity-provider verification")?;
         let broker = Broker::new(
             Arc::new(store),
             Arc::new(SystemClock),
+            Arc::new(verifier),
             BrokerSettings {
                 region: settings.region.clone(),
                 account_id: settings.account_id.clone(),
+                allow_http_issuers: settings.allow_http_issuers,
             },
         );
         let listener = TcpListener::bind(settings.listen)
@@ -40,6 +45,7 @@ impl Application {
         let state = AppState {
             broker: Arc::new(broker),
             verifier: SigV4Verifier::new(settings.admin.clone(), settings.region.as_str()),
+            admin_token: Some(settings.admin_token.clone()),
         };
         let server = idbroker_http::serve(listener, state)?;
         Ok(Self { port, server })

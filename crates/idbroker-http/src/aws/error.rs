@@ -71,6 +71,7 @@ impl From<ServiceError> for AwsError {
             ServiceError::ResourceConflict(_) => "ResourceConflictException",
             ServiceError::ConcurrentModification(_) => "ConcurrentModificationException",
             ServiceError::LimitExceeded(_) => "LimitExceededException",
+            ServiceError::ExternalService(_) => "ExternalServiceException",
             ServiceError::Internal(source) => {
                 tracing::error!(error = %err, cause = ?source, "internal error");
                 return Self::internal();

@@ -267,9 +267,15 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
                     .collect(),
             })
         }
+        Operation::UnlinkIdentity => {
+            let input: UnlinkIdentityInput = parse(body)?;
+            broker
+                .unlink_identity(&input.identity_id, &input.logins, &input.logins_to_remove)
+                .await?;
+            Ok(json!({}))
+        }
         Operation::GetOpenIdToken
         | Operation::GetCredentialsForIdentity
-        | Operation::UnlinkIdentity
         | Operation::GetOpenIdTokenForDeveloperIdentity
         | Operation::LookupDeveloperIdentity
         | Operation::MergeDeveloperIdentities

@@ -186,7 +186,7 @@ impl From<Identity> for IdentityDescription {
     fn from(identity: Identity) -> Self {
         Self {
             identity_id: identity.id.to_string(),
-            logins: identity.logins,
+            logins: identity.provider_keys(),
             creation_date: epoch_seconds(identity.created_at),
             last_modified_date: epoch_seconds(identity.last_modified_at),
         }
@@ -230,4 +230,12 @@ pub struct UnprocessedIdentityId {
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteIdentitiesOutput {
     pub unprocessed_identity_ids: Vec<UnprocessedIdentityId>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnlinkIdentityInput {
+    pub identity_id: String,
+    pub logins: BTreeMap<String, String>,
+    pub logins_to_remove: Vec<String>,
 }

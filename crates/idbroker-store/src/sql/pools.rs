@@ -1,154 +1,40 @@
-//! The SQL store: one set of queries for PostgreSQL and SQLite through sqlx's `Any` driver.
-//!
-//! The two dialects differ only in their migrations and in row locking (`FOR UPDATE`, which
-//! SQLite does not need because it serialises writers). Placeholders are `$N`, which both accept.
+//! Pools, their tags, roles and principal-tag maps.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use idbroker_domain::{
-    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PoolSummary,
-    PrincipalTagMap, Tags,
+    IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PoolSummary, PrincipalTagMap, Tags,
 };
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
 
-use crate::{Health, IdentityStore, PoolStore, StoreError, StoreResult, StoredPool};
+use idbroker_domain::pool::oidc_provider_key;
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+use super::{SqlStore, from_json, millis, to_json};
+use crate::{PoolStore, StoreError, StoreResult, StoredPool, reference_error};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-impl Backend {
-    /// Which backend a database URL names, if any we support.
-    pub fn of_url(url: &str) -> Option<Self> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Self::Postgres)
-        } else if url.starts_with("sqlite:") {
-            Some(Self::Sqlite)
-        } else {
-            None
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SqlStore {
-    pool: AnyPool,
-    backend: Backend,
-}
-
-impl SqlStore {
-    /// Connects to `url` (`postgres://…` or `sqlite://…`).
-    pub async fn connect(url: &str) -> StoreResult<Self> {
-        sqlx::any::install_default_drivers();
-        let backend = Backend::of_url(url).ok_or_else(|| {
-            StoreError::Backend("database URL must start with postgres:// or sqlite://".into())
-        })?;
-        let max_connections = match backend {
-            Backend::Postgres => 16,
-            // SQLite has one writer at a time; a few readers beside it are plenty.
-            Backend::Sqlite => 4,
+/// Records which registered OpenID Connect providers the pool uses; the foreign key refuses a
+/// provider that is not registered and keeps a used provider from being deleted.
+async fn link_oidc_providers(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &IdentityPoolId,
+    config: &PoolConfig,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM pool_oidc_providers WHERE pool_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    for arn in &config.open_id_connect_provider_arns {
+        let Some(key) = oidc_provider_key(arn) else {
+            continue; // validated before it gets here
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(url)
-            .await?;
-        if backend == Backend::Sqlite {
-            // WAL lets readers run beside the writer; the setting persists in the file.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
-        }
-        Ok(Self { pool, backend })
-    }
-
-    /// Applies the backend's pending migrations.
-    pub async fn migrate(&self) -> StoreResult<()> {
-        let migrator = match self.backend {
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-        };
-        migrator.run(&self.pool).await?;
-        Ok(())
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-fn millis(at: DateTime<Utc>) -> i64 {
-    at.timestamp_millis()
-}
-
-fn from_millis(ms: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
-}
-
-fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
-}
-
-fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn identity_from_row(row: &AnyRow) -> StoreResult<Identity> {
-    Ok(Identity {
-        id: IdentityId::from_trusted(row.try_get("id")?),
-        pool_id: IdentityPoolId::from_trusted(row.try_get("pool_id")?),
-        logins: Vec::new(),
-        created_at: from_millis(row.try_get("created_at")?)?,
-        last_modified_at: from_millis(row.try_get("updated_at")?)?,
-        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
-    })
-}
-
-impl SqlStore {
-    /// After an optimistic update matched no row: was the row gone, or had it moved on?
-    async fn missing_or_moved(&self, id: &IdentityPoolId) -> StoreError {
-        match sqlx::query("SELECT id FROM identity_pools WHERE id = $1")
+        sqlx::query("INSERT INTO pool_oidc_providers (pool_id, provider_key) VALUES ($1, $2)")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .bind(key)
+            .execute(&mut **tx)
             .await
-        {
-            Ok(Some(_)) => StoreError::ConcurrentModification,
-            Ok(None) => StoreError::NotFound,
-            Err(e) => e.into(),
-        }
+            .map_err(|e| reference_error(e, || arn.clone()))?;
     }
-
-    /// Locks the pool row for the rest of `tx` (PostgreSQL); `NotFound` if there is none.
-    async fn lock_pool(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        id: &IdentityPoolId,
-    ) -> StoreResult<()> {
-        let sql = match self.backend {
-            Backend::Postgres => "SELECT id FROM identity_pools WHERE id = $1 FOR UPDATE",
-            Backend::Sqlite => "SELECT id FROM identity_pools WHERE id = $1",
-        };
-        sqlx::query(sql)
-            .bind(id.as_str())
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|_| ())
-            .ok_or(StoreError::NotFound)
-    }
+    Ok(())
 }
 
 async fn insert_tags(
@@ -186,6 +72,7 @@ impl PoolStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         insert_tags(&mut tx, &pool.id, &pool.tags).await?;
+        link_oidc_providers(&mut tx, &pool.id, &pool.config).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -261,6 +148,7 @@ impl PoolStore for SqlStore {
             tx.rollback().await?;
             return Err(self.missing_or_moved(id).await);
         }
+        link_oidc_providers(&mut tx, id, config).await?;
         if let Some(tags) = tags {
             sqlx::query("DELETE FROM pool_tags WHERE pool_id = $1")
                 .bind(id.as_str())
@@ -373,80 +261,5 @@ impl PoolStore for SqlStore {
         .await?
         .map(|row| from_json(&row.try_get::<String, _>("config")?))
         .transpose()
-    }
-}
-
-#[async_trait]
-impl IdentityStore for SqlStore {
-    async fn create_identity(&self, identity: &Identity) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO identities (id, pool_id, disabled_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(identity.id.as_str())
-        .bind(identity.pool_id.as_str())
-        .bind(identity.disabled.then(|| millis(identity.last_modified_at)))
-        .bind(millis(identity.created_at))
-        .bind(millis(identity.last_modified_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn get_identity(&self, id: &IdentityId) -> StoreResult<Option<Identity>> {
-        sqlx::query(
-            "SELECT id, pool_id, disabled_at, created_at, updated_at FROM identities WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(identity_from_row)
-        .transpose()
-    }
-
-    async fn list_identities(
-        &self,
-        pool: &IdentityPoolId,
-        after: Option<&str>,
-        limit: u32,
-        hide_disabled: bool,
-    ) -> StoreResult<Vec<Identity>> {
-        let sql = if hide_disabled {
-            "SELECT id, pool_id, disabled_at, created_at, updated_at FROM identities \
-             WHERE pool_id = $1 AND id > $2 AND disabled_at IS NULL ORDER BY id LIMIT $3"
-        } else {
-            "SELECT id, pool_id, disabled_at, created_at, updated_at FROM identities \
-             WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-        };
-        sqlx::query(sql)
-            .bind(pool.as_str())
-            .bind(after.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(identity_from_row)
-            .collect()
-    }
-
-    async fn delete_identity(&self, id: &IdentityId) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM identities WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Health for SqlStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 }

@@ -1,0 +1,351 @@
+//! One login, one identity: what a set of verified logins does to the identities of a pool
+//! (reference §6.4, behaviours 19, 27, 29–35).
+//!
+//! The store gathers the current state inside a transaction (the identities owning the
+//! presented logins, and the identity the caller named), asks `plan` what to do, and applies
+//! the plan in the same transaction. Keeping the decision here makes it testable without a
+//! database and keeps both stores in agreement.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ids::IdentityId;
+use crate::login::LoginRef;
+
+/// Logins one identity may hold (MergeDeveloperIdentities doc: "should not be larger than 20").
+pub const MAX_LOGINS_PER_IDENTITY: usize = 20;
+
+/// An identity as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedIdentity {
+    pub id: IdentityId,
+    pub logins: BTreeSet<LoginRef>,
+    pub disabled: bool,
+}
+
+/// What the caller brought.
+#[derive(Debug, Clone)]
+pub struct LinkRequest<'a> {
+    /// Verified logins, in the order they were presented (sorted by provider key).
+    pub presented: &'a [LoginRef],
+    /// The identity named by IdentityId, when the operation takes one.
+    pub target: Option<&'a LinkedIdentity>,
+    /// The distinct identities that already own one of the presented logins.
+    pub owners: &'a [LinkedIdentity],
+    /// The pool's developer provider, which may hold many user ids per identity.
+    pub developer_provider: Option<&'a str>,
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkPlan {
+    /// No presented login is known and no identity was named: a new identity with these logins.
+    Create { logins: Vec<LoginRef> },
+    /// Keep `survivor`, link the new logins to it, and fold the `merged` identities into it
+    /// (their logins move to the survivor and they are disabled).
+    Use {
+        survivor: IdentityId,
+        link: Vec<LoginRef>,
+        merged: Vec<IdentityId>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("Access to identity '{0}' is forbidden.")]
+    Forbidden(IdentityId),
+    #[error(
+        "Logins don't match. Please include at least one valid login for this identity or identity pool."
+    )]
+    LoginsDontMatch,
+    #[error(
+        "You may only link one login per public provider; a different {0} login is already linked to this identity."
+    )]
+    ProviderAlreadyLinked(String),
+    #[error("An identity can have at most {MAX_LOGINS_PER_IDENTITY} linked logins.")]
+    TooManyLogins,
+}
+
+/// Decides what the presented logins do. See the module docs for who calls it.
+pub fn plan(request: &LinkRequest<'_>) -> Result<LinkPlan, LinkError> {
+    if let Some(target) = request.target {
+        if target.disabled {
+            return Err(LinkError::Forbidden(target.id.clone()));
+        }
+        // An authenticated identity is only reachable with proof of one of its own logins:
+        // otherwise knowing an identity id would be enough to attach a login to it.
+        let proven = request.presented.iter().any(|l| target.logins.contains(l));
+        if !target.logins.is_empty() && !proven {
+            return Err(LinkError::LoginsDontMatch);
+        }
+    }
+    if let Some(owner) = request.owners.iter().find(|o| o.disabled) {
+        return Err(LinkError::Forbidden(owner.id.clone()));
+    }
+
+    let owner_of = |login: &LoginRef| request.owners.iter().find(|o| o.logins.contains(login));
+    // The identity that already owns a presented login survives, so GetId for that login keeps
+    // answering with the same id; the first presented login decides when several do.
+    let survivor = request
+        .presented
+        .iter()
+        .find_map(owner_of)
+        .or(request.target);
+    let Some(survivor) = survivor else {
+        check_logins(request.presented.iter(), request.developer_provider)?;
+        return Ok(LinkPlan::Create {
+            logins: request.presented.to_vec(),
+        });
+    };
+
+    let mut merged: Vec<&LinkedIdentity> = request
+        .owners
+        .iter()
+        .filter(|o| o.id != survivor.id)
+        .collect();
+    if let Some(target) = request.target
+        && target.id != survivor.id
+    {
+        merged.push(target);
+    }
+    merged.sort_by(|a, b| a.id.cmp(&b.id));
+    merged.dedup_by(|a, b| a.id == b.id);
+
+    let link: Vec<LoginRef> = request
+        .presented
+        .iter()
+        .filter(|l| owner_of(l).is_none())
+        .cloned()
+        .collect();
+    let all = survivor
+        .logins
+        .iter()
+        .chain(merged.iter().flat_map(|m| m.logins.iter()))
+        .chain(link.iter());
+    check_logins(all, request.developer_provider)?;
+
+    Ok(LinkPlan::Use {
+        survivor: survivor.id.clone(),
+        link,
+        merged: merged.into_iter().map(|m| m.id.clone()).collect(),
+    })
+}
+
+/// At most one user per public provider, and at most 20 logins in all.
+fn check_logins<'a>(
+    logins: impl Iterator<Item = &'a LoginRef>,
+    developer_provider: Option<&str>,
+) -> Result<(), LinkError> {
+    let mut by_provider: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut count = 0;
+    for login in logins {
+        if by_provider
+            .entry(&login.provider)
+            .or_default()
+            .insert(&login.subject)
+        {
+            count += 1;
+        }
+    }
+    for (provider, subjects) in &by_provider {
+        if subjects.len() > 1 && Some(*provider) != developer_provider {
+            return Err(LinkError::ProviderAlreadyLinked((*provider).to_owned()));
+        }
+    }
+    if count > MAX_LOGINS_PER_IDENTITY {
+        return Err(LinkError::TooManyLogins);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(provider: &str, subject: &str) -> LoginRef {
+        LoginRef {
+            provider: provider.into(),
+            subject: subject.into(),
+        }
+    }
+
+    fn identity(id: &str, logins: &[LoginRef]) -> LinkedIdentity {
+        LinkedIdentity {
+            id: IdentityId::from_trusted(format!("us-east-1:{id}")),
+            logins: logins.iter().cloned().collect(),
+            disabled: false,
+        }
+    }
+
+    fn id(s: &str) -> IdentityId {
+        IdentityId::from_trusted(format!("us-east-1:{s}"))
+    }
+
+    fn run(
+        presented: &[LoginRef],
+        target: Option<&LinkedIdentity>,
+        owners: &[LinkedIdentity],
+    ) -> Result<LinkPlan, LinkError> {
+        plan(&LinkRequest {
+            presented,
+            target,
+            owners,
+            developer_provider: Some("dev"),
+        })
+    }
+
+    #[test]
+    fn an_unknown_login_creates_an_identity() {
+        let g = login("google", "u1");
+        assert_eq!(
+            run(std::slice::from_ref(&g), None, &[]),
+            Ok(LinkPlan::Create { logins: vec![g] })
+        );
+    }
+
+    #[test]
+    fn a_known_login_returns_its_identity() {
+        let g = login("google", "u1");
+        let a = identity("a", std::slice::from_ref(&g));
+        assert_eq!(
+            run(&[g], None, &[a]),
+            Ok(LinkPlan::Use {
+                survivor: id("a"),
+                link: vec![],
+                merged: vec![]
+            })
+        );
+    }
+
+    #[test]
+    fn two_new_logins_make_one_identity_with_both() {
+        let (g, f) = (login("google", "u1"), login("facebook", "f1"));
+        assert_eq!(
+            run(&[f.clone(), g.clone()], None, &[]),
+            Ok(LinkPlan::Create { logins: vec![f, g] })
+        );
+    }
+
+    #[test]
+    fn a_new_login_beside_a_known_one_is_linked_to_it() {
+        let (g, f) = (login("google", "u1"), login("facebook", "f1"));
+        let a = identity("a", std::slice::from_ref(&g));
+        assert_eq!(
+            run(&[f.clone(), g], None, &[a]),
+            Ok(LinkPlan::Use {
+                survivor: id("a"),
+                link: vec![f],
+                merged: vec![]
+            })
+        );
+    }
+
+    #[test]
+    fn logins_of_two_identities_merge_into_the_owner_of_the_first() {
+        let (f, g) = (login("facebook", "f1"), login("google", "u1"));
+        let (a, b) = (
+            identity("a", std::slice::from_ref(&f)),
+            identity("b", std::slice::from_ref(&g)),
+        );
+        assert_eq!(
+            run(&[f, g], None, &[a, b]),
+            Ok(LinkPlan::Use {
+                survivor: id("a"),
+                link: vec![],
+                merged: vec![id("b")]
+            })
+        );
+    }
+
+    #[test]
+    fn a_guest_that_brings_a_new_login_keeps_its_id() {
+        let g = login("google", "u1");
+        let guest = identity("guest", &[]);
+        assert_eq!(
+            run(std::slice::from_ref(&g), Some(&guest), &[]),
+            Ok(LinkPlan::Use {
+                survivor: id("guest"),
+                link: vec![g],
+                merged: vec![]
+            })
+        );
+    }
+
+    #[test]
+    fn a_guest_that_brings_a_known_login_is_merged_into_its_owner() {
+        let g = login("google", "u1");
+        let (guest, b) = (
+            identity("guest", &[]),
+            identity("b", std::slice::from_ref(&g)),
+        );
+        assert_eq!(
+            run(&[g], Some(&guest), &[b]),
+            Ok(LinkPlan::Use {
+                survivor: id("b"),
+                link: vec![],
+                merged: vec![id("guest")]
+            })
+        );
+    }
+
+    #[test]
+    fn a_second_user_of_the_same_provider_is_a_conflict() {
+        let (u1, u2) = (login("google", "u1"), login("google", "u2"));
+        let a = identity("a", std::slice::from_ref(&u1));
+        assert_eq!(
+            run(&[u1, u2], Some(&a), std::slice::from_ref(&a)),
+            Err(LinkError::ProviderAlreadyLinked("google".into()))
+        );
+    }
+
+    #[test]
+    fn an_authenticated_identity_needs_one_of_its_own_logins() {
+        let (g, f) = (login("google", "u1"), login("facebook", "f1"));
+        let a = identity("a", &[g]);
+        assert_eq!(
+            run(std::slice::from_ref(&f), Some(&a), &[]),
+            Err(LinkError::LoginsDontMatch)
+        );
+        assert_eq!(run(&[], Some(&a), &[]), Err(LinkError::LoginsDontMatch));
+    }
+
+    #[test]
+    fn a_guest_without_logins_stays_itself() {
+        let guest = identity("guest", &[]);
+        assert_eq!(
+            run(&[], Some(&guest), &[]),
+            Ok(LinkPlan::Use {
+                survivor: id("guest"),
+                link: vec![],
+                merged: vec![]
+            })
+        );
+    }
+
+    #[test]
+    fn disabled_identities_are_forbidden() {
+        let mut gone = identity("gone", &[]);
+        gone.disabled = true;
+        assert_eq!(
+            run(&[], Some(&gone), &[]),
+            Err(LinkError::Forbidden(id("gone")))
+        );
+    }
+
+    #[test]
+    fn a_developer_provider_may_hold_many_users() {
+        let (d1, d2) = (login("dev", "alice"), login("dev", "bob"));
+        let a = identity("a", std::slice::from_ref(&d1));
+        assert!(run(&[d1, d2], Some(&a), std::slice::from_ref(&a)).is_ok());
+    }
+
+    #[test]
+    fn more_than_twenty_logins_are_refused() {
+        let existing: Vec<LoginRef> = (0..20).map(|i| login(&format!("p{i}"), "u")).collect();
+        let a = identity("a", &existing);
+        let presented = vec![existing[0].clone(), login("one-more", "u")];
+        assert_eq!(
+            run(&presented, Some(&a), std::slice::from_ref(&a)),
+            Err(LinkError::TooManyLogins)
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Errors on the REST face: `application/problem+json` (RFC 9457). `title` is the error kind,
+//! the same name the AWS face uses in `__type`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use idbroker_service::ServiceError;
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {detail}")]
+pub struct Problem {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn invalid_parameter(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "InvalidParameterException", detail)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header(("WWW-Authenticate", "Bearer realm=\"idbroker\""));
+        }
+        res.content_type("application/problem+json").json(json!({
+            "type": format!("urn:idbroker:error:{}", self.kind),
+            "title": self.kind,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        }))
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(err: ServiceError) -> Self {
+        let (status, kind) = match &err {
+            ServiceError::InvalidParameter(_) => {
+                (StatusCode::BAD_REQUEST, "InvalidParameterException")
+            }
+            ServiceError::NotAuthorized(_) => (StatusCode::FORBIDDEN, "NotAuthorizedException"),
+            ServiceError::ResourceNotFound(_) => {
+                (StatusCode::NOT_FOUND, "ResourceNotFoundException")
+            }
+            ServiceError::ResourceConflict(_) => {
+                (StatusCode::CONFLICT, "ResourceConflictException")
+            }
+            ServiceError::ConcurrentModification(_) => {
+                (StatusCode::CONFLICT, "ConcurrentModificationException")
+            }
+            ServiceError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "LimitExceededException"),
+            ServiceError::ExternalService(_) => {
+                (StatusCode::BAD_GATEWAY, "ExternalServiceException")
+            }
+            ServiceError::Internal(source) => {
+                tracing::error!(error = %err, cause = ?source, "internal error");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalErrorException",
+                    "An internal error occurred.",
+                );
+            }
+        };
+        Self::new(status, kind, err.to_string())
+    }
+}
+
+pub async fn method_not_allowed() -> HttpResponse {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "This method is not allowed on this resource.",
+    )
+    .error_response()
+}

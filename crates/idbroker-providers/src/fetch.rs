@@ -1,0 +1,74 @@
+//! HTTP GETs to identity providers: short timeouts, no redirects (a redirect could take a
+//! request for keys somewhere the issuer never pointed), a size limit, and error messages that
+//! never contain the URL (Facebook and Amazon take the user's token in the query string).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::VerifyError;
+
+/// Largest provider response read: key sets and token-info documents are a few KiB.
+const MAX_RESPONSE_BYTES: usize = 512 * 1024;
+
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+}
+
+/// A provider's answer that was not a success.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The provider answered with this status and (size-limited, parsed if JSON) body.
+    Status(u16, Value),
+    /// It did not answer usefully: connection, timeout, size or format problem.
+    Unreachable(String),
+}
+
+impl Fetcher {
+    pub fn new(timeout: Duration) -> Result<Self, VerifyError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout * 2)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("idbroker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| VerifyError::Unreachable(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { client })
+    }
+
+    /// GETs `url` and parses the JSON body. `what` names the document in messages.
+    pub async fn get_json(&self, url: &str, what: &str) -> Result<Value, FetchError> {
+        let unreachable = |detail: String| FetchError::Unreachable(format!("{what}: {detail}"));
+        let mut res = self
+            .client
+            .get(url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| unreachable(e.without_url().to_string()))?;
+        let status = res.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| unreachable(e.without_url().to_string()))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(unreachable(format!(
+                    "response larger than {MAX_RESPONSE_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let json = serde_json::from_slice(&body);
+        if status.is_success() {
+            json.map_err(|e| unreachable(format!("response is not JSON: {e}")))
+        } else {
+            Err(FetchError::Status(
+                status.as_u16(),
+                json.unwrap_or(Value::Null),
+            ))
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Federated logins: verifying the tokens of a `Logins` map and applying them to identities
+//! (reference §6.2–§6.4). GetId, and later GetOpenIdToken and GetCredentialsForIdentity, share
+//! `verify_logins` and `resolve_identity`; UnlinkIdentity removes logins with proof of ownership.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::future::join_all;
+use idbroker_domain::login::{LoginRef, OidcIssuers, VerifiedLogin, classify};
+use idbroker_domain::oidc_provider::issuer_key;
+use idbroker_domain::pool::oidc_provider_key;
+use idbroker_domain::validation::{check_count, check_len};
+use idbroker_domain::{Identity, IdentityId, PoolConfig, ValidationError};
+use idbroker_store::{StoreError, StoredPool};
+use uuid::Uuid;
+
+use crate::{Broker, ServiceError, ServiceResult};
+
+/// LoginsMap: at most 10 entries, keys 1–128, tokens 1–50000 characters. Tokens are never echoed.
+pub(crate) fn validate_logins(logins: &BTreeMap<String, String>) -> Result<(), ValidationError> {
+    check_count("logins", logins.len(), 10)?;
+    for (provider, token) in logins {
+        check_len("logins.key", provider, 1, 128)?;
+        let len = token.chars().count();
+        if !(1..=50_000).contains(&len) {
+            return Err(ValidationError::constraint_no_echo(
+                "logins.value",
+                "Member must have length between 1 and 50000",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The registered OpenID Connect providers a pool uses, looked up once per request.
+struct Registered(HashMap<String, (String, Vec<String>)>);
+
+impl OidcIssuers for Registered {
+    fn lookup(&self, key: &str) -> Option<(String, Vec<String>)> {
+        self.0.get(key).cloned()
+    }
+}
+
+/// An identity after its logins were checked and applied, with the verified claims of this
+/// request (role mapping and principal tags need them; they are never stored).
+#[derive(Debug, Clone)]
+pub struct ResolvedIdentity {
+    pub identity: Identity,
+    pub pool: StoredPool,
+    pub verified: Vec<VerifiedLogin>,
+}
+
+impl Broker {
+    async fn registered_providers(
+        &self,
+        config: &PoolConfig,
+        keys: impl Iterator<Item = &String>,
+    ) -> ServiceResult<Registered> {
+        let mut found = HashMap::new();
+        for key in keys {
+            let used_by_pool = config
+                .open_id_connect_provider_arns
+                .iter()
+                .any(|arn| oidc_provider_key(arn) == Some(key.as_str()));
+            if used_by_pool && let Some(provider) = self.store.get_oidc_provider(key).await? {
+                found.insert(
+                    key.clone(),
+                    (provider.issuer.clone(), provider.client_ids.clone()),
+                );
+            }
+        }
+        Ok(Registered(found))
+    }
+
+    /// Verifies every token of a Logins map; any failure fails the whole call. Every key is
+    /// checked against the pool's providers before any token goes over the network.
+    pub(crate) async fn verify_logins(
+        &self,
+        config: &PoolConfig,
+        logins: &BTreeMap<String, String>,
+    ) -> ServiceResult<Vec<VerifiedLogin>> {
+        let registered = self.registered_providers(config, logins.keys()).await?;
+        let specs = logins
+            .keys()
+            .map(|key| classify(config, key, &registered))
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = self.clock.now();
+        let checks = logins
+            .iter()
+            .zip(&specs)
+            .map(|((key, token), spec)| self.verifier.verify(key, spec, token, now));
+        let verified = join_all(checks)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(verified)
+    }
+
+    /// Applies verified logins: finds, creates, links or merges (see `idbroker_domain::linking`).
+    pub(crate) async fn apply_logins(
+        &self,
+        stored: &StoredPool,
+        verified: &[VerifiedLogin],
+        target: Option<&IdentityId>,
+    ) -> ServiceResult<Identity> {
+        let presented: Vec<LoginRef> = verified.iter().map(|v| v.login.clone()).collect();
+        let new_id = IdentityId::new(&self.settings.region, Uuid::new_v4());
+        let resolved = self
+            .store
+            .resolve_logins(
+                &stored.pool.id,
+                &presented,
+                target,
+                stored.pool.config.developer_provider_name.as_deref(),
+                &new_id,
+                self.clock.now(),
+            )
+            .await
+            .map_err(|e| match e {
+                idbroker_store::ResolveError::Store(StoreError::NotFound) => match target {
+                    Some(id) => ServiceError::identity_not_found(id),
+                    None => ServiceError::pool_not_found(&stored.pool.id),
+                },
+                other => other.into(),
+            })?;
+        if resolved.created {
+            tracing::info!(identity_id = %resolved.identity.id, "authenticated identity created");
+        }
+        Ok(resolved.identity)
+    }
+
+    /// The identity an operation that takes IdentityId + Logins acts on (GetOpenIdToken,
+    /// GetCredentialsForIdentity): unlinked logins are linked to it (a guest becomes
+    /// authenticated and keeps its id), a login owned elsewhere merges, an authenticated
+    /// identity needs one of its own logins, a disabled one is refused.
+    pub async fn resolve_identity(
+        &self,
+        identity_id: &str,
+        logins: &BTreeMap<String, String>,
+    ) -> ServiceResult<ResolvedIdentity> {
+        let id = IdentityId::parse("identityId", identity_id)?;
+        validate_logins(logins)?;
+        let identity = self
+            .store
+            .get_identity(&id)
+            .await?
+            .ok_or_else(|| ServiceError::identity_not_found(&id))?;
+        let pool = self.load_pool(identity.pool_id.as_str()).await?;
+        let verified = self.verify_logins(&pool.pool.config, logins).await?;
+        let identity = self.apply_logins(&pool, &verified, Some(&id)).await?;
+        Ok(ResolvedIdentity {
+            identity,
+            pool,
+            verified,
+        })
+    }
+
+    /// UnlinkIdentity: `logins` prove ownership (at least one must be linked to the identity);
+    /// `logins_to_remove` names provider keys to unlink. An identity left without logins
+    /// becomes inaccessible; an unlinked login makes a new identity next time.
+    #[tracing::instrument(skip_all, fields(identity_id = %identity_id))]
+    pub async fn unlink_identity(
+        &self,
+        identity_id: &str,
+        logins: &BTreeMap<String, String>,
+        logins_to_remove: &[String],
+    ) -> ServiceResult<()> {
+        let id = IdentityId::parse("identityId", identity_id)?;
+        validate_logins(logins)?;
+        check_count("loginsToRemove", logins_to_remove.len(), 10)?;
+        for key in logins_to_remove {
+            check_len("loginsToRemove.member", key, 1, 128)?;
+        }
+        let identity = self
+            .store
+            .get_identity(&id)
+            .await?
+            .ok_or_else(|| ServiceError::identity_not_found(&id))?;
+        if identity.disabled {
+            return Err(ServiceError::NotAuthorized(format!(
+                "Access to identity '{id}' is forbidden."
+            )));
+        }
+        let pool = self.load_pool(identity.pool_id.as_str()).await?;
+        let verified = self.verify_logins(&pool.pool.config, logins).await?;
+        let proven = verified.iter().any(|v| identity.logins.contains(&v.login));
+        if !proven {
+            return Err(ServiceError::NotAuthorized(
+                "Logins don't match. Please include at least one valid login for this identity or identity pool.".into(),
+            ));
+        }
+        self.store
+            .unlink_logins(&id, logins_to_remove, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::identity_not_found(&id),
+                other => other.into(),
+            })?;
+        tracing::info!(removed = ?logins_to_remove, "logins unlinked");
+        Ok(())
+    }
+}
+
+/// The Logins key of a registered provider's issuer (for messages).
+pub(crate) fn key_of(issuer: &str) -> &str {
+    issuer_key(issuer)
+}

@@ -1,0 +1,97 @@
+//! The registry of OpenID Connect providers (the equivalent of IAM OIDC providers): a pool
+//! trusts one by naming its ARN in `OpenIdConnectProviderARNs`.
+
+use idbroker_domain::oidc_provider::{OidcProvider, arn_for_key, validate_client_ids};
+use idbroker_store::StoreError;
+
+use crate::logins::key_of;
+use crate::{Broker, ServiceError, ServiceResult};
+
+/// A registered provider as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredProvider {
+    pub arn: String,
+    /// The Logins key: the issuer without its scheme.
+    pub key: String,
+    pub issuer: String,
+    pub client_ids: Vec<String>,
+}
+
+impl Broker {
+    fn registered(&self, provider: OidcProvider) -> RegisteredProvider {
+        let key = key_of(&provider.issuer).to_owned();
+        RegisteredProvider {
+            arn: arn_for_key(&self.settings.account_id, &key),
+            key,
+            issuer: provider.issuer,
+            client_ids: provider.client_ids,
+        }
+    }
+
+    fn provider_not_found(key: &str) -> ServiceError {
+        ServiceError::ResourceNotFound(format!("OpenID Connect provider '{key}' not found."))
+    }
+
+    pub async fn create_oidc_provider(
+        &self,
+        issuer: &str,
+        client_ids: Vec<String>,
+    ) -> ServiceResult<RegisteredProvider> {
+        let provider = OidcProvider::new(issuer, client_ids, self.settings.allow_http_issuers)?;
+        self.store
+            .create_oidc_provider(&provider, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => ServiceError::ResourceConflict(format!(
+                    "An OpenID Connect provider for {} already exists.",
+                    provider.issuer
+                )),
+                other => other.into(),
+            })?;
+        tracing::info!(issuer = %provider.issuer, "OpenID Connect provider registered");
+        Ok(self.registered(provider))
+    }
+
+    pub async fn list_oidc_providers(&self) -> ServiceResult<Vec<RegisteredProvider>> {
+        let providers = self.store.list_oidc_providers().await?;
+        Ok(providers.into_iter().map(|p| self.registered(p)).collect())
+    }
+
+    pub async fn get_oidc_provider(&self, key: &str) -> ServiceResult<RegisteredProvider> {
+        let provider = self
+            .store
+            .get_oidc_provider(key)
+            .await?
+            .ok_or_else(|| Self::provider_not_found(key))?;
+        Ok(self.registered(provider))
+    }
+
+    pub async fn update_oidc_provider_client_ids(
+        &self,
+        key: &str,
+        client_ids: Vec<String>,
+    ) -> ServiceResult<RegisteredProvider> {
+        validate_client_ids(&client_ids)?;
+        self.store
+            .update_oidc_client_ids(key, &client_ids, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Self::provider_not_found(key),
+                other => other.into(),
+            })?;
+        self.get_oidc_provider(key).await
+    }
+
+    /// Refused while a pool uses the provider: detaching it silently would lock users out.
+    pub async fn delete_oidc_provider(&self, key: &str) -> ServiceResult<()> {
+        self.store.delete_oidc_provider(key).await.map_err(|e| match e {
+            StoreError::NotFound => Self::provider_not_found(key),
+            StoreError::Conflict { .. } => ServiceError::ResourceConflict(format!(
+                "OpenID Connect provider '{key}' is used by an identity pool; remove it from the pool's OpenIdConnectProviderARNs first."
+            )),
+            other => other.into(),
+        })?;
+        tracing::info!(key, "OpenID Connect provider deleted");
+        Ok(())
+    }
+}

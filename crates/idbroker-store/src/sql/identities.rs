@@ -1,0 +1,148 @@
+//! Identities and the logins linked to them.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use idbroker_domain::login::LoginRef;
+use idbroker_domain::{Identity, IdentityId, IdentityPoolId};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{SqlStore, from_millis, millis};
+use crate::{IdentityStore, StoreError, StoreResult};
+
+const IDENTITY_COLUMNS: &str = "id, pool_id, disabled_at, created_at, updated_at";
+
+fn identity_from_row(row: &AnyRow, logins: Vec<LoginRef>) -> StoreResult<Identity> {
+    Ok(Identity {
+        id: IdentityId::from_trusted(row.try_get("id")?),
+        pool_id: IdentityPoolId::from_trusted(row.try_get("pool_id")?),
+        logins,
+        created_at: from_millis(row.try_get("created_at")?)?,
+        last_modified_at: from_millis(row.try_get("updated_at")?)?,
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+    })
+}
+
+/// The logins of each of `ids`, in one query.
+pub(super) async fn logins_of<'e, E>(
+    executor: E,
+    ids: &[&str],
+) -> StoreResult<HashMap<String, Vec<LoginRef>>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    // Only numbered placeholders are formatted into the text; the ids are bound.
+    let sql = format!(
+        "SELECT identity_id, provider_key, subject FROM identity_logins WHERE identity_id IN ({}) \
+         ORDER BY provider_key, subject",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let mut logins: HashMap<String, Vec<LoginRef>> = HashMap::new();
+    for row in query.fetch_all(executor).await? {
+        logins
+            .entry(row.try_get("identity_id")?)
+            .or_default()
+            .push(LoginRef {
+                provider: row.try_get("provider_key")?,
+                subject: row.try_get("subject")?,
+            });
+    }
+    Ok(logins)
+}
+
+/// One identity with its logins, read on `conn` (a pooled connection or a transaction).
+pub(super) async fn identity_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> StoreResult<Option<Identity>> {
+    let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = $1");
+    let Some(row) = sqlx::query(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut logins = logins_of(&mut *conn, &[id]).await?;
+    identity_from_row(&row, logins.remove(id).unwrap_or_default()).map(Some)
+}
+
+#[async_trait]
+impl IdentityStore for SqlStore {
+    async fn create_identity(&self, identity: &Identity) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO identities (id, pool_id, disabled_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(identity.id.as_str())
+        .bind(identity.pool_id.as_str())
+        .bind(identity.disabled.then(|| millis(identity.last_modified_at)))
+        .bind(millis(identity.created_at))
+        .bind(millis(identity.last_modified_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_identity(&self, id: &IdentityId) -> StoreResult<Option<Identity>> {
+        let mut conn = self.pool.acquire().await?;
+        identity_in(&mut conn, id.as_str()).await
+    }
+
+    async fn list_identities(
+        &self,
+        pool: &IdentityPoolId,
+        after: Option<&str>,
+        limit: u32,
+        hide_disabled: bool,
+    ) -> StoreResult<Vec<Identity>> {
+        let filter = if hide_disabled {
+            "AND disabled_at IS NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {IDENTITY_COLUMNS} FROM identities WHERE pool_id = $1 AND id > $2 {filter} ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(pool.as_str())
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut logins = logins_of(
+            &self.pool,
+            &ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await?;
+        rows.iter()
+            .zip(&ids)
+            .map(|(row, id)| identity_from_row(row, logins.remove(id).unwrap_or_default()))
+            .collect()
+    }
+
+    async fn delete_identity(&self, id: &IdentityId) -> StoreResult<()> {
+        let deleted = sqlx::query("DELETE FROM identities WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! Registered OpenID Connect providers.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use idbroker_domain::oidc_provider::OidcProvider;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{SqlStore, from_json, millis, to_json};
+use crate::{OidcProviderStore, StoreError, StoreResult};
+
+fn provider_from_row(row: &AnyRow) -> StoreResult<OidcProvider> {
+    Ok(OidcProvider {
+        issuer: row.try_get("issuer")?,
+        client_ids: from_json(&row.try_get::<String, _>("client_ids")?)?,
+    })
+}
+
+#[async_trait]
+impl OidcProviderStore for SqlStore {
+    async fn create_oidc_provider(
+        &self,
+        provider: &OidcProvider,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oidc_providers (key, issuer, client_ids, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(provider.key())
+        .bind(provider.issuer.as_str())
+        .bind(to_json(&provider.client_ids)?)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_oidc_provider(&self, key: &str) -> StoreResult<Option<OidcProvider>> {
+        sqlx::query("SELECT issuer, client_ids FROM oidc_providers WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(provider_from_row)
+            .transpose()
+    }
+
+    async fn list_oidc_providers(&self) -> StoreResult<Vec<OidcProvider>> {
+        sqlx::query("SELECT issuer, client_ids FROM oidc_providers ORDER BY key")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(provider_from_row)
+            .collect()
+    }
+
+    async fn update_oidc_client_ids(
+        &self,
+        key: &str,
+        client_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let updated = sqlx::query(
+            "UPDATE oidc_providers SET client_ids = $1, updated_at = $2 WHERE key = $3",
+        )
+        .bind(to_json(&client_ids)?)
+        .bind(millis(now))
+        .bind(key)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_oidc_provider(&self, key: &str) -> StoreResult<()> {
+        let deleted = sqlx::query("DELETE FROM oidc_providers WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                // pool_oidc_providers still points here: a pool uses this provider.
+                StoreError::NotFound => StoreError::Conflict {
+                    constraint: "pool_oidc_providers".into(),
+                },
+                other => other,
+            })?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

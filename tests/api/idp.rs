@@ -1,0 +1,206 @@
+//! A real identity provider for the tests, on loopback: it publishes an OpenID Connect
+//! discovery document and a JWKS whose keys the test can rotate, mints ID tokens with those
+//! keys, and stands in for the Facebook Graph `debug_token` and Login with Amazon `tokeninfo`
+//! endpoints. Those two are fakes because the real APIs cannot be reached from this machine;
+//! they answer in the documented shapes. Every request is counted, and the server can be
+//! stopped to play an IdP outage.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+pub struct TestKey {
+    pub kid: String,
+    pub alg: Algorithm,
+    pub encoding: EncodingKey,
+    pub public_pem: Vec<u8>,
+    jwk: Jwk,
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+impl TestKey {
+    pub fn rsa(file: &str, kid: &str) -> Self {
+        let encoding = EncodingKey::from_rsa_pem(&fixture(&format!("{file}.pem"))).unwrap();
+        Self::new(
+            encoding,
+            Algorithm::RS256,
+            kid,
+            fixture(&format!("{file}.pub.pem")),
+        )
+    }
+
+    pub fn ec(file: &str, kid: &str) -> Self {
+        let encoding = EncodingKey::from_ec_pem(&fixture(&format!("{file}.pem"))).unwrap();
+        Self::new(
+            encoding,
+            Algorithm::ES256,
+            kid,
+            fixture(&format!("{file}.pub.pem")),
+        )
+    }
+
+    fn new(encoding: EncodingKey, alg: Algorithm, kid: &str, public_pem: Vec<u8>) -> Self {
+        let mut jwk = Jwk::from_encoding_key(&encoding, alg).unwrap();
+        jwk.common.key_id = Some(kid.to_owned());
+        jwk.common.key_algorithm = Some(match alg {
+            Algorithm::ES256 => KeyAlgorithm::ES256,
+            _ => KeyAlgorithm::RS256,
+        });
+        Self {
+            kid: kid.to_owned(),
+            alg,
+            encoding,
+            public_pem,
+            jwk,
+        }
+    }
+
+    /// A JWT with these claims, signed by this key, naming it by kid.
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(self.alg);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    issuer: String,
+    keys: Vec<Jwk>,
+    hits: HashMap<String, usize>,
+    /// Facebook / Amazon access token → the provider's answer.
+    access_tokens: HashMap<String, Value>,
+}
+
+pub struct TestIdp {
+    pub base: String,
+    state: Arc<Mutex<State>>,
+    handle: ServerHandle,
+}
+
+async fn discovery(state: web::Data<Mutex<State>>) -> HttpResponse {
+    let mut s = state.lock().unwrap();
+    *s.hits.entry("discovery".into()).or_default() += 1;
+    HttpResponse::Ok().json(json!({
+        "issuer": s.issuer,
+        "jwks_uri": format!("{}/jwks", s.issuer),
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+    }))
+}
+
+async fn jwks(state: web::Data<Mutex<State>>) -> HttpResponse {
+    let mut s = state.lock().unwrap();
+    *s.hits.entry("jwks".into()).or_default() += 1;
+    HttpResponse::Ok().json(JwkSet {
+        keys: s.keys.clone(),
+    })
+}
+
+async fn debug_token(
+    state: web::Data<Mutex<State>>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let mut s = state.lock().unwrap();
+    *s.hits.entry("facebook".into()).or_default() += 1;
+    let token = query.get("input_token").cloned().unwrap_or_default();
+    match s.access_tokens.get(&token) {
+        Some(data) => HttpResponse::Ok().json(json!({ "data": data })),
+        None => HttpResponse::BadRequest().json(json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}})),
+    }
+}
+
+async fn tokeninfo(
+    state: web::Data<Mutex<State>>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let mut s = state.lock().unwrap();
+    *s.hits.entry("amazon".into()).or_default() += 1;
+    let token = query.get("access_token").cloned().unwrap_or_default();
+    match s.access_tokens.get(&token) {
+        Some(info) => HttpResponse::Ok().json(info),
+        None => HttpResponse::BadRequest().json(json!({"error": "invalid_token", "error_description": "The request has an invalid parameter : access_token"})),
+    }
+}
+
+impl TestIdp {
+    pub async fn start(keys: &[&TestKey]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let state = Arc::new(Mutex::new(State {
+            issuer: base.clone(),
+            keys: keys.iter().map(|k| k.jwk.clone()).collect(),
+            ..State::default()
+        }));
+        let data = web::Data::from(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(discovery),
+                )
+                .route("/jwks", web::get().to(jwks))
+                // A Cognito user pool's keys live under its pool id.
+                .route("/{pool}/.well-known/jwks.json", web::get().to(jwks))
+                .route("/debug_token", web::get().to(debug_token))
+                .route("/auth/o2/tokeninfo", web::get().to(tokeninfo))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            base,
+            state,
+            handle,
+        }
+    }
+
+    /// The issuer as a Logins key: the base URL without its scheme.
+    pub fn key(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
+    pub fn publish(&self, keys: &[&TestKey]) {
+        self.state.lock().unwrap().keys = keys.iter().map(|k| k.jwk.clone()).collect();
+    }
+
+    pub fn hits(&self, what: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .hits
+            .get(what)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn accept_access_token(&self, token: &str, answer: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .access_tokens
+            .insert(token.to_owned(), answer);
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// Standard claims for a token from `issuer` to `aud` about `sub`, valid for an hour.
+pub fn claims(issuer: &str, aud: &str, sub: &str) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"iss": issuer, "aud": aud, "sub": sub, "iat": now, "exp": now + 3600})
+}
