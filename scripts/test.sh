@@ -7,6 +7,9 @@
 #     PostgreSQL binaries (installed with apt-get when missing), stopped again on exit;
 #     IDBROKER_TEST_THROWAWAY_PG=1 forces that last path.
 #   - SQLite needs nothing: it is compiled in.
+#   - A real OpenID provider (panva/oidc-provider, from npm) for the end-to-end login test:
+#     installed into tests/oidc-provider/node_modules with `npm ci` (Node.js installed with
+#     apt-get when missing).
 # Each test creates its own database and drops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +69,18 @@ elif postgres_answers; then
 else
   start_throwaway_postgres
 fi
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing Node.js with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "Node.js and npm are needed for the OpenID provider test and cannot be installed here" >&2
+    exit 1
+  fi
+fi
+log "installing the test OpenID provider (npm ci)"
+npm ci --prefix tests/oidc-provider --no-audit --no-fund --loglevel=error
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

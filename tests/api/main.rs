@@ -10,6 +10,7 @@ mod development_mode;
 mod identities;
 mod logins;
 mod oidc_registry;
+mod openid_provider;
 mod pools;
 mod protocol;
 mod signatures;
