@@ -1,5 +1,6 @@
 //! `spawn_app`: the application on a fresh database and a free port, plus typed clients.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
@@ -12,9 +13,12 @@ use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::identity::Identity;
 use idbroker::Application;
 use idbroker::settings::{MasterKey, Settings};
+use idbroker_domain::signing::KeyPolicy;
 use idbroker_domain::{AccountId, Region as BrokerRegion};
 use idbroker_http::{AdminCredentials, AdminToken};
+use idbroker_issuer::SigningAlg;
 use idbroker_providers::{CachePolicy, ProviderEndpoints};
+use idbroker_service::{Broker, Clock, SystemClock};
 use idbroker_store::Backend;
 use idbroker_store::testing::TestDatabase;
 
@@ -75,6 +79,12 @@ pub fn settings(database_url: &str) -> Settings {
             cognito_idp_url: NOWHERE.to_owned(),
         },
         jwks_cache: CachePolicy::default(),
+        // ES256 keys are generated in microseconds; RS256 has its own tests.
+        signing_alg: SigningAlg::ES256,
+        key_policy: KeyPolicy {
+            rotation_period: chrono::Duration::days(30),
+            prepublish: chrono::Duration::days(1),
+        },
         development_mode: None,
     }
 }
@@ -95,12 +105,41 @@ pub fn settings_with_idp(database_url: &str, base: &str) -> Settings {
 
 /// Starts the application and returns its base URL.
 pub async fn start(settings: Settings) -> String {
-    let app = Application::build(settings)
+    start_with_clock(settings, Arc::new(SystemClock)).await.0
+}
+
+/// Starts the application on a clock of the test's choosing; returns its URL and broker.
+pub async fn start_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> (String, Arc<Broker>) {
+    let app = Application::build_with_clock(settings, clock)
         .await
         .expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let broker = app.broker();
     tokio::spawn(app.run_until_stopped());
-    address
+    (address, broker)
+}
+
+/// A clock the test moves by hand.
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(chrono::Utc::now())))
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        ManualClock::now(self)
+    }
 }
 
 pub fn sdk_client(
@@ -126,6 +165,24 @@ pub fn sdk_client(
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, settings).await
+}
+
+/// A free loopback port, so a test can name the issuer URL before the app binds it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Settings listening on a chosen port with the issuer at that address, so relying parties
+/// (the tests' independent verifier) can fetch discovery and JWKS from it.
+pub fn settings_on(database_url: &str, port: u16) -> Settings {
+    let mut s = settings(database_url);
+    s.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    s.issuer = format!("http://127.0.0.1:{port}");
+    s
 }
 
 /// The application with settings made from the database URL by `make`.

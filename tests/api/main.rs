@@ -6,6 +6,7 @@
 mod helpers;
 mod idp;
 
+mod developer;
 mod development_mode;
 mod identities;
 mod logins;
@@ -14,3 +15,6 @@ mod openid_provider;
 mod pools;
 mod protocol;
 mod signatures;
+mod signing_keys;
+mod tokens;
+mod verify;

@@ -61,11 +61,15 @@ async fn unknown_or_missing_operations_are_refused() {
 async fn operations_of_later_versions_say_they_are_not_available() {
     let app = app().await;
     let raw = app
-        .raw("GetOpenIdToken", r#"{"IdentityId":"us-east-1:abc"}"#, &[])
+        .raw(
+            "GetCredentialsForIdentity",
+            r#"{"IdentityId":"us-east-1:abc"}"#,
+            &[],
+        )
         .await;
     raw.assert_error("UnknownOperationException");
     assert!(
-        raw.message().contains("GetOpenIdToken"),
+        raw.message().contains("GetCredentialsForIdentity"),
         "{}",
         raw.message()
     );

@@ -15,6 +15,7 @@ pub mod paging;
 pub mod pool;
 pub mod principal_tags;
 pub mod roles;
+pub mod signing;
 pub mod tags;
 pub mod validation;
 

@@ -31,8 +31,20 @@ pub struct LinkRequest<'a> {
     pub target: Option<&'a LinkedIdentity>,
     /// The distinct identities that already own one of the presented logins.
     pub owners: &'a [LinkedIdentity],
+    pub rules: &'a LinkRules,
+}
+
+/// How strict linking is for one operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkRules {
     /// The pool's developer provider, which may hold many user ids per identity.
-    pub developer_provider: Option<&'a str>,
+    pub developer_provider: Option<String>,
+    /// The caller is trusted to name the identity (a SigV4-signed developer call, or a request
+    /// carrying idbroker's own token for it), so the target need not be proven by a login.
+    pub trusted: bool,
+    /// A login that must not belong to an identity other than the target
+    /// (GetOpenIdTokenForDeveloperIdentity with an IdentityId: DeveloperUserAlreadyRegistered).
+    pub exclusive: Option<LoginRef>,
 }
 
 /// What to do.
@@ -63,6 +75,8 @@ pub enum LinkError {
     ProviderAlreadyLinked(String),
     #[error("An identity can have at most {MAX_LOGINS_PER_IDENTITY} linked logins.")]
     TooManyLogins,
+    #[error("The developer user is already registered with identity '{0}'.")]
+    AlreadyRegistered(IdentityId),
 }
 
 /// Decides what the presented logins do. See the module docs for who calls it.
@@ -73,9 +87,30 @@ pub fn plan(request: &LinkRequest<'_>) -> Result<LinkPlan, LinkError> {
         }
         // An authenticated identity is only reachable with proof of one of its own logins:
         // otherwise knowing an identity id would be enough to attach a login to it.
-        let proven = request.presented.iter().any(|l| target.logins.contains(l));
+        // A different user of a provider the identity already has is a conflict (behaviour 31),
+        // whatever else the request proves.
+        let developer = request.rules.developer_provider.as_deref();
+        if let Some(clash) = request.presented.iter().find(|l| {
+            Some(l.provider.as_str()) != developer
+                && target
+                    .logins
+                    .iter()
+                    .any(|t| t.provider == l.provider && t.subject != l.subject)
+        }) {
+            return Err(LinkError::ProviderAlreadyLinked(clash.provider.clone()));
+        }
+        let proven =
+            request.rules.trusted || request.presented.iter().any(|l| target.logins.contains(l));
         if !target.logins.is_empty() && !proven {
             return Err(LinkError::LoginsDontMatch);
+        }
+        if let Some(exclusive) = &request.rules.exclusive
+            && let Some(owner) = request
+                .owners
+                .iter()
+                .find(|o| o.logins.contains(exclusive) && o.id != target.id)
+        {
+            return Err(LinkError::AlreadyRegistered(owner.id.clone()));
         }
     }
     if let Some(owner) = request.owners.iter().find(|o| o.disabled) {
@@ -91,7 +126,10 @@ pub fn plan(request: &LinkRequest<'_>) -> Result<LinkPlan, LinkError> {
         .find_map(owner_of)
         .or(request.target);
     let Some(survivor) = survivor else {
-        check_logins(request.presented.iter(), request.developer_provider)?;
+        check_logins(
+            request.presented.iter(),
+            request.rules.developer_provider.as_deref(),
+        )?;
         return Ok(LinkPlan::Create {
             logins: request.presented.to_vec(),
         });
@@ -121,7 +159,7 @@ pub fn plan(request: &LinkRequest<'_>) -> Result<LinkPlan, LinkError> {
         .iter()
         .chain(merged.iter().flat_map(|m| m.logins.iter()))
         .chain(link.iter());
-    check_logins(all, request.developer_provider)?;
+    check_logins(all, request.rules.developer_provider.as_deref())?;
 
     Ok(LinkPlan::Use {
         survivor: survivor.id.clone(),
@@ -185,12 +223,64 @@ mod tests {
         target: Option<&LinkedIdentity>,
         owners: &[LinkedIdentity],
     ) -> Result<LinkPlan, LinkError> {
+        let rules = LinkRules {
+            developer_provider: Some("dev".into()),
+            ..LinkRules::default()
+        };
+        run_with(presented, target, owners, &rules)
+    }
+
+    fn run_with(
+        presented: &[LoginRef],
+        target: Option<&LinkedIdentity>,
+        owners: &[LinkedIdentity],
+        rules: &LinkRules,
+    ) -> Result<LinkPlan, LinkError> {
         plan(&LinkRequest {
             presented,
             target,
             owners,
-            developer_provider: Some("dev"),
+            rules,
         })
+    }
+
+    #[test]
+    fn a_trusted_caller_may_link_to_an_authenticated_identity_without_its_logins() {
+        let (g, d) = (login("google", "u1"), login("dev", "alice"));
+        let a = identity("a", std::slice::from_ref(&g));
+        let rules = LinkRules {
+            developer_provider: Some("dev".into()),
+            trusted: true,
+            exclusive: None,
+        };
+        assert_eq!(
+            run_with(std::slice::from_ref(&d), Some(&a), &[], &rules),
+            Ok(LinkPlan::Use {
+                survivor: id("a"),
+                link: vec![d],
+                merged: vec![]
+            })
+        );
+    }
+
+    #[test]
+    fn an_exclusive_login_owned_elsewhere_is_already_registered() {
+        let d = login("dev", "alice");
+        let (a, b) = (identity("a", &[]), identity("b", std::slice::from_ref(&d)));
+        let rules = LinkRules {
+            developer_provider: Some("dev".into()),
+            trusted: true,
+            exclusive: Some(d.clone()),
+        };
+        assert_eq!(
+            run_with(
+                std::slice::from_ref(&d),
+                Some(&a),
+                std::slice::from_ref(&b),
+                &rules
+            ),
+            Err(LinkError::AlreadyRegistered(id("b")))
+        );
     }
 
     #[test]
@@ -293,6 +383,16 @@ mod tests {
         let a = identity("a", std::slice::from_ref(&u1));
         assert_eq!(
             run(&[u1, u2], Some(&a), std::slice::from_ref(&a)),
+            Err(LinkError::ProviderAlreadyLinked("google".into()))
+        );
+    }
+
+    #[test]
+    fn a_different_user_of_a_linked_provider_is_a_conflict_even_without_proof() {
+        let (u1, u2) = (login("google", "u1"), login("google", "u2"));
+        let a = identity("a", std::slice::from_ref(&u1));
+        assert_eq!(
+            run(std::slice::from_ref(&u2), Some(&a), &[]),
             Err(LinkError::ProviderAlreadyLinked("google".into()))
         );
     }

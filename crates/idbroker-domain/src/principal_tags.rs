@@ -86,3 +86,68 @@ mod tests {
         assert!(map.validate(&pool(), "accounts.google.com").is_err());
     }
 }
+
+impl PrincipalTagMap {
+    /// The session tags this map gives a login with these verified claims (reference §6.7):
+    /// with UseDefaults, `client` ← `aud` and `username` ← `sub`; then each custom tag takes its
+    /// claim. Missing or non-text claims give no tag; values are cut to STS's 256 characters.
+    pub fn tags_for(
+        &self,
+        claims: &BTreeMap<String, serde_json::Value>,
+    ) -> BTreeMap<String, String> {
+        let text = |claim: &str| -> Option<String> {
+            match claims.get(claim)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Array(items) => items.first()?.as_str().map(str::to_owned),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                serde_json::Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            }
+            .filter(|v| !v.is_empty())
+            .map(|v| v.chars().take(256).collect())
+        };
+        let mut tags = BTreeMap::new();
+        if self.use_defaults {
+            for (tag, claim) in [("client", "aud"), ("username", "sub")] {
+                if let Some(value) = text(claim) {
+                    tags.insert(tag.to_owned(), value);
+                }
+            }
+        }
+        for (tag, claim) in &self.principal_tags {
+            if let Some(value) = text(claim) {
+                tags.insert(tag.clone(), value);
+            }
+        }
+        tags
+    }
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_map_client_and_username_and_custom_tags_follow_claims() {
+        let claims: BTreeMap<String, serde_json::Value> = serde_json::from_value(
+            json!({"aud": "app", "sub": "u1", "custom:dept": "eng", "groups": ["a", "b"]}),
+        )
+        .unwrap();
+        let map = PrincipalTagMap {
+            use_defaults: true,
+            principal_tags: [
+                ("department".to_owned(), "custom:dept".to_owned()),
+                ("group".to_owned(), "groups".to_owned()),
+                ("missing".to_owned(), "nope".to_owned()),
+            ]
+            .into(),
+        };
+        let tags = map.tags_for(&claims);
+        assert_eq!(tags.get("client").map(String::as_str), Some("app"));
+        assert_eq!(tags.get("username").map(String::as_str), Some("u1"));
+        assert_eq!(tags.get("department").map(String::as_str), Some("eng"));
+        assert_eq!(tags.get("group").map(String::as_str), Some("a"));
+        assert!(!tags.contains_key("missing"));
+    }
+}

@@ -10,6 +10,7 @@
 
 pub mod aws;
 mod health;
+mod oidc;
 mod request_id;
 pub mod rest;
 
@@ -61,6 +62,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::route().to(aws::method_not_allowed)),
     )
     .configure(rest::configure)
+    .service(
+        web::resource("/.well-known/openid-configuration").route(web::get().to(oidc::discovery)),
+    )
+    .service(web::resource("/.well-known/jwks.json").route(web::get().to(oidc::jwks)))
+    // Cognito's own name for the same document.
+    .service(web::resource("/.well-known/jwks_uri").route(web::get().to(oidc::jwks)))
     .service(web::resource("/healthz").route(web::get().to(health::live)))
     .service(web::resource("/readyz").route(web::get().to(health::ready)));
 }

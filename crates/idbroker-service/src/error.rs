@@ -23,8 +23,10 @@ pub enum ServiceError {
     LimitExceeded(String),
     #[error("{0}")]
     ExternalService(String),
+    #[error("{0}")]
+    DeveloperUserAlreadyRegistered(String),
     #[error("An internal error occurred.")]
-    Internal(#[source] StoreError),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
@@ -54,7 +56,7 @@ impl From<StoreError> for ServiceError {
                 "The identity pool was changed by another request; read it again and retry.".into(),
             ),
             StoreError::LimitExceeded(message) => Self::LimitExceeded(message),
-            other => Self::Internal(other),
+            other => Self::Internal(Box::new(other)),
         }
     }
 }
@@ -67,6 +69,9 @@ impl From<LinkError> for ServiceError {
             }
             LinkError::ProviderAlreadyLinked(_) => Self::ResourceConflict(err.to_string()),
             LinkError::TooManyLogins => Self::LimitExceeded(err.to_string()),
+            LinkError::AlreadyRegistered(_) => {
+                Self::DeveloperUserAlreadyRegistered(err.to_string())
+            }
         }
     }
 }
@@ -91,6 +96,18 @@ impl From<VerifyError> for ServiceError {
         match err {
             VerifyError::Rejected(message) => Self::NotAuthorized(message),
             VerifyError::Unreachable(message) => Self::ExternalService(message),
+        }
+    }
+}
+
+impl From<idbroker_issuer::IssuerError> for ServiceError {
+    fn from(err: idbroker_issuer::IssuerError) -> Self {
+        match err {
+            idbroker_issuer::IssuerError::Store(store) => store.into(),
+            other => {
+                tracing::error!(error = %other, "token signing failed");
+                Self::Internal(Box::new(other))
+            }
         }
     }
 }

@@ -45,7 +45,9 @@ impl Broker {
         let stored = self.load_pool(pool_id).await?;
         if !logins.is_empty() {
             let verified = self.verify_logins(&stored.pool.config, logins).await?;
-            let identity = self.apply_logins(&stored, &verified, None).await?;
+            let presented: Vec<_> = verified.into_iter().map(|v| v.login).collect();
+            let rules = Self::link_rules(&stored, false, None);
+            let identity = self.apply_logins(&stored, &presented, None, &rules).await?;
             return Ok(identity.id);
         }
 

@@ -3,23 +3,27 @@
 //! enforced once. Inputs arrive as raw strings and shapes; parsing them into domain types,
 //! validating and mapping storage failures to Cognito's error kinds all happen here.
 
+mod developer;
 mod error;
 mod identities;
 mod logins;
 mod oidc_providers;
 mod pools;
+mod tokens;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use idbroker_domain::{AccountId, IdentityPoolId, PageToken, Region};
+use idbroker_issuer::Issuer;
 use idbroker_providers::Verifier;
 use idbroker_store::{Store, StoredPool};
 
 pub use error::{ServiceError, ServiceResult};
 pub use identities::{DeletionFailure, UnprocessedIdentity};
-pub use logins::ResolvedIdentity;
+pub use logins::{COGNITO_IDENTITY_KEY, ResolvedIdentity};
 pub use oidc_providers::RegisteredProvider;
+pub use tokens::OPEN_ID_TOKEN_LIFETIME;
 
 /// Where the broker gets the time, so tests can pin it.
 pub trait Clock: Send + Sync {
@@ -72,6 +76,7 @@ pub struct Broker {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     verifier: Arc<Verifier>,
+    issuer: Arc<Issuer>,
     settings: BrokerSettings,
 }
 
@@ -80,14 +85,20 @@ impl Broker {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         verifier: Arc<Verifier>,
+        issuer: Arc<Issuer>,
         settings: BrokerSettings,
     ) -> Self {
         Self {
             store,
             clock,
             verifier,
+            issuer,
             settings,
         }
+    }
+
+    pub fn issuer(&self) -> &Arc<Issuer> {
+        &self.issuer
     }
 
     pub fn settings(&self) -> &BrokerSettings {

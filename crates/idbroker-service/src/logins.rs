@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures_util::future::join_all;
+use idbroker_domain::linking::LinkRules;
 use idbroker_domain::login::{LoginRef, OidcIssuers, VerifiedLogin, classify};
 use idbroker_domain::oidc_provider::issuer_key;
 use idbroker_domain::pool::oidc_provider_key;
@@ -47,7 +48,12 @@ pub struct ResolvedIdentity {
     pub identity: Identity,
     pub pool: StoredPool,
     pub verified: Vec<VerifiedLogin>,
+    /// The `amr` of idbroker tokens presented as logins (developer-authenticated identities).
+    pub own_amr: Vec<String>,
 }
+
+/// The Logins key under which the AWS SDKs pass a developer-authenticated identity's token.
+pub const COGNITO_IDENTITY_KEY: &str = "cognito-identity.amazonaws.com";
 
 impl Broker {
     async fn registered_providers(
@@ -95,22 +101,35 @@ impl Broker {
         Ok(verified)
     }
 
-    /// Applies verified logins: finds, creates, links or merges (see `idbroker_domain::linking`).
+    /// The linking rules of this pool; `trusted` when the caller vouches for the identity.
+    pub(crate) fn link_rules(
+        stored: &StoredPool,
+        trusted: bool,
+        exclusive: Option<LoginRef>,
+    ) -> LinkRules {
+        LinkRules {
+            developer_provider: stored.pool.config.developer_provider_name.clone(),
+            trusted,
+            exclusive,
+        }
+    }
+
+    /// Applies logins: finds, creates, links or merges (see `idbroker_domain::linking`).
     pub(crate) async fn apply_logins(
         &self,
         stored: &StoredPool,
-        verified: &[VerifiedLogin],
+        presented: &[LoginRef],
         target: Option<&IdentityId>,
+        rules: &LinkRules,
     ) -> ServiceResult<Identity> {
-        let presented: Vec<LoginRef> = verified.iter().map(|v| v.login.clone()).collect();
         let new_id = IdentityId::new(&self.settings.region, Uuid::new_v4());
         let resolved = self
             .store
             .resolve_logins(
                 &stored.pool.id,
-                &presented,
+                presented,
                 target,
-                stored.pool.config.developer_provider_name.as_deref(),
+                rules,
                 &new_id,
                 self.clock.now(),
             )
@@ -128,14 +147,22 @@ impl Broker {
         Ok(resolved.identity)
     }
 
+    /// Whether a Logins key names idbroker's own tokens: the key the AWS SDKs use for
+    /// developer-authenticated identities, or our issuer without its scheme.
+    fn is_own_key(&self, key: &str) -> bool {
+        key == COGNITO_IDENTITY_KEY || key == issuer_key(self.issuer.issuer())
+    }
+
     /// The identity an operation that takes IdentityId + Logins acts on (GetOpenIdToken,
     /// GetCredentialsForIdentity): unlinked logins are linked to it (a guest becomes
     /// authenticated and keeps its id), a login owned elsewhere merges, an authenticated
-    /// identity needs one of its own logins, a disabled one is refused.
+    /// identity needs one of its own logins (or an idbroker token for it), a disabled one is
+    /// refused. `check_pool` runs before anything changes.
     pub async fn resolve_identity(
         &self,
         identity_id: &str,
         logins: &BTreeMap<String, String>,
+        check_pool: impl FnOnce(&StoredPool) -> ServiceResult<()>,
     ) -> ServiceResult<ResolvedIdentity> {
         let id = IdentityId::parse("identityId", identity_id)?;
         validate_logins(logins)?;
@@ -145,12 +172,58 @@ impl Broker {
             .await?
             .ok_or_else(|| ServiceError::identity_not_found(&id))?;
         let pool = self.load_pool(identity.pool_id.as_str()).await?;
-        let verified = self.verify_logins(&pool.pool.config, logins).await?;
-        let identity = self.apply_logins(&pool, &verified, Some(&id)).await?;
+        check_pool(&pool)?;
+        if identity.disabled {
+            return Err(ServiceError::NotAuthorized(format!(
+                "Access to identity '{id}' is forbidden."
+            )));
+        }
+
+        let (own, public): (BTreeMap<String, String>, BTreeMap<String, String>) = logins
+            .clone()
+            .into_iter()
+            .partition(|(key, _)| self.is_own_key(key));
+        let mut own_amr = Vec::new();
+        for token in own.values() {
+            let claims = self
+                .issuer
+                .verify_own(token, self.clock.now())
+                .ok_or_else(|| {
+                    ServiceError::NotAuthorized(
+                        "Invalid login token. Not a valid token from this broker.".into(),
+                    )
+                })?;
+            let for_us = claims.get("aud").and_then(|a| a.as_str()) == Some(pool.pool.id.as_str())
+                && claims.get("sub").and_then(|s| s.as_str()) == Some(id.as_str());
+            if !for_us {
+                return Err(ServiceError::NotAuthorized(
+                    "Invalid login token. The token was issued for another identity or identity pool.".into(),
+                ));
+            }
+            own_amr.extend(
+                claims
+                    .get("amr")
+                    .and_then(|a| a.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_owned)),
+            );
+        }
+        let proven = !own.is_empty();
+        let verified = self.verify_logins(&pool.pool.config, &public).await?;
+        let identity = if verified.is_empty() && proven {
+            identity
+        } else {
+            let presented: Vec<LoginRef> = verified.iter().map(|v| v.login.clone()).collect();
+            let rules = Self::link_rules(&pool, proven, None);
+            self.apply_logins(&pool, &presented, Some(&id), &rules)
+                .await?
+        };
         Ok(ResolvedIdentity {
             identity,
             pool,
             verified,
+            own_amr,
         })
     }
 

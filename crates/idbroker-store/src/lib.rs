@@ -12,9 +12,10 @@ pub mod testing;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use idbroker_domain::linking::LinkError;
+use idbroker_domain::linking::{LinkError, LinkRules};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
+use idbroker_domain::signing::{KeyPolicy, KeyTimes, RotationPlan};
 use idbroker_domain::{
     Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PoolSummary,
     PrincipalTagMap, Tags,
@@ -133,10 +134,26 @@ pub trait LoginStore: Send + Sync {
         pool: &IdentityPoolId,
         presented: &[LoginRef],
         target: Option<&IdentityId>,
-        developer_provider: Option<&str>,
+        rules: &LinkRules,
         new_id: &IdentityId,
         now: DateTime<Utc>,
     ) -> Result<Resolved, ResolveError>;
+
+    /// The identity that owns `login` in `pool`, if any.
+    async fn login_owner(
+        &self,
+        pool: &IdentityPoolId,
+        login: &LoginRef,
+    ) -> StoreResult<Option<IdentityId>>;
+
+    /// Removes one login from an identity; `NotFound` if it is not linked there. An identity
+    /// left without logins is disabled.
+    async fn remove_login(
+        &self,
+        identity: &IdentityId,
+        login: &LoginRef,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Identity>;
 
     /// Removes the identity's logins for these provider keys; an identity left without logins
     /// is disabled (Cognito: "inaccessible"). Returns the identity afterwards.
@@ -168,6 +185,53 @@ pub trait OidcProviderStore: Send + Sync {
     async fn delete_oidc_provider(&self, key: &str) -> StoreResult<()>;
 }
 
+/// One of idbroker's signing keys as stored (the private part sealed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub times: KeyTimes,
+    pub alg: String,
+    pub public_jwk: String,
+    pub sealed_private: String,
+    pub kek_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("times", &self.times)
+            .field("alg", &self.alg)
+            .field("kek_id", &self.kek_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Material for a new key, made before the store decides whether it is needed.
+#[derive(Clone)]
+pub struct NewKey {
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub sealed_private: String,
+    pub kek_id: String,
+}
+
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Every key that may still be published at `now`.
+    async fn signing_keys(&self, now: DateTime<Utc>) -> StoreResult<Vec<StoredKey>>;
+
+    /// Under a lock shared by all replicas: plans a rotation (`signing::plan_rotation`) and, if
+    /// one is due, installs `candidate` as the new key. Returns the plan that was applied.
+    async fn rotate_signing_keys(
+        &self,
+        now: DateTime<Utc>,
+        policy: &KeyPolicy,
+        force: bool,
+        candidate: &NewKey,
+    ) -> StoreResult<RotationPlan>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     /// Succeeds when the store answers a trivial query.
@@ -175,6 +239,12 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the service needs from storage.
-pub trait Store: PoolStore + IdentityStore + LoginStore + OidcProviderStore + Health {}
+pub trait Store:
+    PoolStore + IdentityStore + LoginStore + OidcProviderStore + SigningKeyStore + Health
+{
+}
 
-impl<T: PoolStore + IdentityStore + LoginStore + OidcProviderStore + Health> Store for T {}
+impl<T: PoolStore + IdentityStore + LoginStore + OidcProviderStore + SigningKeyStore + Health> Store
+    for T
+{
+}

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use idbroker_domain::linking::LinkError;
+use idbroker_domain::linking::{LinkError, LinkRules};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::roles::{AmbiguousRoleResolution, RoleMapping, RoleMappingType};
@@ -437,7 +437,7 @@ async fn a_new_login_creates_an_identity_and_finds_it_again(f: Fixture) {
             &pool,
             std::slice::from_ref(&g),
             None,
-            None,
+            &LinkRules::default(),
             &fresh_id(),
             t0(),
         )
@@ -451,7 +451,7 @@ async fn a_new_login_creates_an_identity_and_finds_it_again(f: Fixture) {
             &pool,
             std::slice::from_ref(&g),
             None,
-            None,
+            &LinkRules::default(),
             &fresh_id(),
             t0(),
         )
@@ -480,7 +480,7 @@ async fn logins_of_two_identities_merge_and_the_loser_is_disabled(f: Fixture) {
             &pool,
             std::slice::from_ref(&fb),
             None,
-            None,
+            &LinkRules::default(),
             &fresh_id(),
             t0(),
         )
@@ -493,7 +493,7 @@ async fn logins_of_two_identities_merge_and_the_loser_is_disabled(f: Fixture) {
             &pool,
             std::slice::from_ref(&g),
             None,
-            None,
+            &LinkRules::default(),
             &fresh_id(),
             t0(),
         )
@@ -507,7 +507,7 @@ async fn logins_of_two_identities_merge_and_the_loser_is_disabled(f: Fixture) {
             &pool,
             &[g.clone(), fb.clone()],
             None,
-            None,
+            &LinkRules::default(),
             &fresh_id(),
             t0(),
         )
@@ -540,7 +540,7 @@ async fn a_guest_keeps_its_id_when_it_links_a_login(f: Fixture) {
             &pool,
             std::slice::from_ref(&g),
             Some(&guest.id),
-            None,
+            &LinkRules::default(),
             &fresh_id(),
             t0(),
         )
@@ -563,7 +563,7 @@ async fn a_refused_link_changes_nothing(f: Fixture) {
             &pool,
             std::slice::from_ref(&u1),
             None,
-            None,
+            &LinkRules::default(),
             &fresh_id(),
             t0(),
         )
@@ -576,7 +576,7 @@ async fn a_refused_link_changes_nothing(f: Fixture) {
             &pool,
             &[u1.clone(), u2.clone(), fb.clone()],
             Some(&a.id),
-            None,
+            &LinkRules::default(),
             &fresh_id(),
             t0(),
         )
@@ -602,7 +602,14 @@ async fn a_refused_link_changes_nothing(f: Fixture) {
     let ghost = fresh_id();
     let err = f
         .store
-        .resolve_logins(&pool, &[fb], Some(&ghost), None, &fresh_id(), t0())
+        .resolve_logins(
+            &pool,
+            &[fb],
+            Some(&ghost),
+            &LinkRules::default(),
+            &fresh_id(),
+            t0(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -622,7 +629,7 @@ async fn concurrent_first_logins_of_one_user_make_one_identity(f: Fixture) {
                     &pool,
                     &[login("accounts.google.com", "same-user")],
                     None,
-                    None,
+                    &LinkRules::default(),
                     &fresh_id(),
                     t0(),
                 )
@@ -655,7 +662,7 @@ async fn unlinking_the_last_login_disables_the_identity(f: Fixture) {
             &pool,
             &[g.clone(), fb.clone()],
             None,
-            None,
+            &LinkRules::default(),
             &fresh_id(),
             t0(),
         )
@@ -672,7 +679,7 @@ async fn unlinking_the_last_login_disables_the_identity(f: Fixture) {
     // The unlinked login is free again: it makes a new identity.
     let again = f
         .store
-        .resolve_logins(&pool, &[fb], None, None, &fresh_id(), t0())
+        .resolve_logins(&pool, &[fb], None, &LinkRules::default(), &fresh_id(), t0())
         .await
         .unwrap();
     assert!(again.created);

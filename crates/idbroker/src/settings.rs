@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use idbroker_domain::signing::KeyPolicy;
 use idbroker_domain::{AccountId, Region};
 use idbroker_http::{AdminCredentials, AdminToken};
+use idbroker_issuer::SigningAlg;
 use idbroker_providers::{CachePolicy, ProviderEndpoints};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +56,9 @@ pub struct RawSettings {
     pub cognito_idp_url: Option<String>,
     pub jwks_cache_seconds: Option<String>,
     pub jwks_refresh_cooldown_seconds: Option<String>,
+    pub signing_alg: Option<String>,
+    pub key_rotation_seconds: Option<String>,
+    pub key_prepublish_seconds: Option<String>,
 }
 
 /// Secrets generated for development mode, kept beside the SQLite database.
@@ -92,6 +97,10 @@ pub struct Settings {
     /// Where the built-in identity providers live.
     pub providers: ProviderEndpoints,
     pub jwks_cache: CachePolicy,
+    /// Algorithm of idbroker's own signing keys.
+    pub signing_alg: SigningAlg,
+    /// When idbroker's signing keys rotate and how early the next is published.
+    pub key_policy: KeyPolicy,
     /// Set when secrets were generated: start-up prints them with a warning.
     pub development_mode: Option<DevelopmentMode>,
 }
@@ -103,7 +112,7 @@ pub struct DevelopmentMode {
 }
 
 /// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: [&str; 18] = [
+const ENV_VARS: [&str; 21] = [
     "IDBROKER_DATABASE_URL",
     "IDBROKER_LISTEN",
     "IDBROKER_ISSUER",
@@ -122,6 +131,9 @@ const ENV_VARS: [&str; 18] = [
     "IDBROKER_COGNITO_IDP_URL",
     "IDBROKER_JWKS_CACHE_SECONDS",
     "IDBROKER_JWKS_REFRESH_COOLDOWN_SECONDS",
+    "IDBROKER_SIGNING_ALG",
+    "IDBROKER_KEY_ROTATION_SECONDS",
+    "IDBROKER_KEY_PREPUBLISH_SECONDS",
 ];
 
 impl RawSettings {
@@ -163,7 +175,10 @@ impl RawSettings {
             "IDBROKER_AMAZON_API_URL" => &mut self.amazon_api_url,
             "IDBROKER_COGNITO_IDP_URL" => &mut self.cognito_idp_url,
             "IDBROKER_JWKS_CACHE_SECONDS" => &mut self.jwks_cache_seconds,
-            _ => &mut self.jwks_refresh_cooldown_seconds,
+            "IDBROKER_JWKS_REFRESH_COOLDOWN_SECONDS" => &mut self.jwks_refresh_cooldown_seconds,
+            "IDBROKER_SIGNING_ALG" => &mut self.signing_alg,
+            "IDBROKER_KEY_ROTATION_SECONDS" => &mut self.key_rotation_seconds,
+            _ => &mut self.key_prepublish_seconds,
         }
     }
 }
@@ -465,6 +480,36 @@ impl Settings {
                 30,
             )?,
         };
+        let signing_alg = match raw.signing_alg.as_deref() {
+            None => SigningAlg::RS256,
+            Some(name) => SigningAlg::parse(name).ok_or_else(|| {
+                bad(
+                    "IDBROKER_SIGNING_ALG",
+                    format!("'{name}' is not RS256, RS512 or ES256"),
+                )
+            })?,
+        };
+        let to_chrono =
+            |d: Duration| chrono::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let key_policy = KeyPolicy {
+            rotation_period: to_chrono(seconds(
+                "IDBROKER_KEY_ROTATION_SECONDS",
+                raw.key_rotation_seconds,
+                30 * 86_400,
+            )?),
+            prepublish: to_chrono(seconds(
+                "IDBROKER_KEY_PREPUBLISH_SECONDS",
+                raw.key_prepublish_seconds,
+                86_400,
+            )?),
+        };
+        key_policy
+            .validate()
+            .map_err(|e| {
+                SettingsError(format!(
+                    "invalid settings IDBROKER_KEY_ROTATION_SECONDS and IDBROKER_KEY_PREPUBLISH_SECONDS: {e}"
+                ))
+            })?;
         let master_key = raw
             .master_key
             .as_deref()
@@ -493,6 +538,8 @@ impl Settings {
             allow_http_issuers,
             providers,
             jwks_cache,
+            signing_alg,
+            key_policy,
             development_mode,
         })
     }
@@ -560,6 +607,9 @@ mod tests {
             ("IDBROKER_GOOGLE_JWKS_URL", "file:///etc/passwd"),
             ("IDBROKER_JWKS_CACHE_SECONDS", "0"),
             ("IDBROKER_ADMIN_TOKEN", "short"),
+            ("IDBROKER_SIGNING_ALG", "HS256"),
+            ("IDBROKER_KEY_ROTATION_SECONDS", "3600"),
+            ("IDBROKER_KEY_PREPUBLISH_SECONDS", "99999999"),
         ] {
             let err = postgres(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");

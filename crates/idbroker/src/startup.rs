@@ -1,62 +1,117 @@
-//! Builds the application from settings: store (migrated), broker, HTTP server on a bound
-//! listener. Binding first lets tests ask for port 0 and read the real port back.
+//! Builds the application from settings: store (migrated), signing keys (created or checked
+//! against the master key), broker, HTTP server on a bound listener. Binding first lets tests
+//! ask for port 0 and read the real port back.
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use anyhow::Context;
 use idbroker_http::{AppState, SigV4Verifier};
+use idbroker_issuer::{Issuer, IssuerConfig, MasterKey};
 use idbroker_providers::Verifier;
-use idbroker_service::{Broker, BrokerSettings, SystemClock};
+use idbroker_service::{Broker, BrokerSettings, Clock, SystemClock};
 use idbroker_store::SqlStore;
 
 use crate::Settings;
 
+/// How often each replica checks whether a signing key is due and reloads the key ring.
+/// Far shorter than any pre-publication period, so every replica publishes a new key long
+/// before it signs.
+const KEY_UPKEEP_INTERVAL: Duration = Duration::from_secs(30);
+
 pub struct Application {
     port: u16,
     server: Server,
+    broker: Arc<Broker>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = SqlStore::connect(&settings.database_url)
-            .await
-            .context("cannot connect to the database (IDBROKER_DATABASE_URL)")?;
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, with the broker's clock chosen by the caller (tests move time forward).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let store = Arc::new(
+            SqlStore::connect(&settings.database_url)
+                .await
+                .context("cannot connect to the database (IDBROKER_DATABASE_URL)")?,
+        );
         store
             .migrate()
             .await
             .context("cannot apply database migrations")?;
         let verifier = Verifier::new(settings.providers.clone(), settings.jwks_cache)
             .context("cannot set up identity-provider verification")?;
-        let broker = Broker::new(
-            Arc::new(store),
-            Arc::new(SystemClock),
+        let issuer = Issuer::new(
+            store.clone(),
+            MasterKey::new(settings.master_key.0),
+            IssuerConfig {
+                issuer: settings.issuer.clone(),
+                alg: settings.signing_alg,
+                policy: settings.key_policy,
+            },
+        );
+        // Creates the first key, or proves the master key opens the stored ones, before serving.
+        issuer
+            .maintain(clock.now(), false)
+            .await
+            .context("cannot prepare the signing keys")?;
+        let broker = Arc::new(Broker::new(
+            store,
+            clock,
             Arc::new(verifier),
+            Arc::new(issuer),
             BrokerSettings {
                 region: settings.region.clone(),
                 account_id: settings.account_id.clone(),
                 allow_http_issuers: settings.allow_http_issuers,
             },
-        );
+        ));
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {} (IDBROKER_LISTEN)", settings.listen))?;
         let port = listener.local_addr()?.port();
         let state = AppState {
-            broker: Arc::new(broker),
+            broker: broker.clone(),
             verifier: SigV4Verifier::new(settings.admin.clone(), settings.region.as_str()),
             admin_token: Some(settings.admin_token.clone()),
         };
         let server = idbroker_http::serve(listener, state)?;
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            broker,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    pub fn broker(&self) -> Arc<Broker> {
+        self.broker.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests. Signing keys are kept up
+    /// to date in the background meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let broker = self.broker.clone();
+        let upkeep = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(KEY_UPKEEP_INTERVAL);
+            loop {
+                ticks.tick().await;
+                if let Err(err) = broker.maintain_signing_keys().await {
+                    tracing::error!(error = %err, "signing-key upkeep failed");
+                }
+            }
+        });
+        let result = self.server.await;
+        upkeep.abort();
+        result
     }
 }

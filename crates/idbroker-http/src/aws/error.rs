@@ -72,6 +72,9 @@ impl From<ServiceError> for AwsError {
             ServiceError::ConcurrentModification(_) => "ConcurrentModificationException",
             ServiceError::LimitExceeded(_) => "LimitExceededException",
             ServiceError::ExternalService(_) => "ExternalServiceException",
+            ServiceError::DeveloperUserAlreadyRegistered(_) => {
+                "DeveloperUserAlreadyRegisteredException"
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = %err, cause = ?source, "internal error");
                 return Self::internal();

@@ -274,12 +274,76 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
                 .await?;
             Ok(json!({}))
         }
-        Operation::GetOpenIdToken
-        | Operation::GetCredentialsForIdentity
-        | Operation::GetOpenIdTokenForDeveloperIdentity
-        | Operation::LookupDeveloperIdentity
-        | Operation::MergeDeveloperIdentities
-        | Operation::UnlinkDeveloperIdentity => Err(AwsError::new(
+        Operation::GetOpenIdToken => {
+            let input: GetOpenIdTokenInput = parse(body)?;
+            let (id, token) = broker
+                .get_open_id_token(&input.identity_id, &input.logins)
+                .await?;
+            render(TokenOutput {
+                identity_id: id.to_string(),
+                token,
+            })
+        }
+        Operation::GetOpenIdTokenForDeveloperIdentity => {
+            let input: DeveloperTokenInput = parse(body)?;
+            let (id, token) = broker
+                .get_open_id_token_for_developer_identity(
+                    &input.identity_pool_id,
+                    input.identity_id.as_deref(),
+                    &input.logins,
+                    input.principal_tags,
+                    input.token_duration,
+                )
+                .await?;
+            render(TokenOutput {
+                identity_id: id.to_string(),
+                token,
+            })
+        }
+        Operation::LookupDeveloperIdentity => {
+            let input: LookupDeveloperIdentityInput = parse(body)?;
+            let (id, page) = broker
+                .lookup_developer_identity(
+                    &input.identity_pool_id,
+                    input.identity_id.as_deref(),
+                    input.developer_user_identifier.as_deref(),
+                    input.max_results,
+                    input.next_token.as_deref(),
+                )
+                .await?;
+            render(LookupDeveloperIdentityOutput {
+                identity_id: id.to_string(),
+                developer_user_identifier_list: page.items,
+                next_token: page.next_token,
+            })
+        }
+        Operation::MergeDeveloperIdentities => {
+            let input: MergeDeveloperIdentitiesInput = parse(body)?;
+            let id = broker
+                .merge_developer_identities(
+                    &input.identity_pool_id,
+                    &input.developer_provider_name,
+                    &input.source_user_identifier,
+                    &input.destination_user_identifier,
+                )
+                .await?;
+            render(IdentityIdOutput {
+                identity_id: id.to_string(),
+            })
+        }
+        Operation::UnlinkDeveloperIdentity => {
+            let input: UnlinkDeveloperIdentityInput = parse(body)?;
+            broker
+                .unlink_developer_identity(
+                    &input.identity_pool_id,
+                    &input.identity_id,
+                    &input.developer_provider_name,
+                    &input.developer_user_identifier,
+                )
+                .await?;
+            Ok(json!({}))
+        }
+        Operation::GetCredentialsForIdentity => Err(AwsError::new(
             "UnknownOperationException",
             format!(
                 "{} is not available in this version of idbroker yet",

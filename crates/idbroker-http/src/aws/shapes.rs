@@ -239,3 +239,72 @@ pub struct UnlinkIdentityInput {
     pub logins: BTreeMap<String, String>,
     pub logins_to_remove: Vec<String>,
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetOpenIdTokenInput {
+    pub identity_id: String,
+    #[serde(default)]
+    pub logins: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TokenOutput {
+    pub identity_id: String,
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeveloperTokenInput {
+    pub identity_pool_id: String,
+    #[serde(default)]
+    pub identity_id: Option<String>,
+    pub logins: BTreeMap<String, String>,
+    #[serde(default)]
+    pub principal_tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub token_duration: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LookupDeveloperIdentityInput {
+    pub identity_pool_id: String,
+    #[serde(default)]
+    pub identity_id: Option<String>,
+    #[serde(default)]
+    pub developer_user_identifier: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LookupDeveloperIdentityOutput {
+    pub identity_id: String,
+    pub developer_user_identifier_list: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MergeDeveloperIdentitiesInput {
+    pub source_user_identifier: String,
+    pub destination_user_identifier: String,
+    pub developer_provider_name: String,
+    pub identity_pool_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnlinkDeveloperIdentityInput {
+    pub identity_id: String,
+    pub identity_pool_id: String,
+    pub developer_provider_name: String,
+    pub developer_user_identifier: String,
+}

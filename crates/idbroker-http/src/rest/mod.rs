@@ -3,6 +3,7 @@
 //! `Authorization: Bearer <IDBROKER_ADMIN_TOKEN>`.
 
 pub mod auth;
+mod keys;
 mod oidc_providers;
 pub mod problem;
 
@@ -23,6 +24,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(oidc_providers::get))
             .route(web::patch().to(oidc_providers::update))
             .route(web::delete().to(oidc_providers::delete))
+            .default_service(web::route().to(problem::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/keys")
+            .route(web::get().to(keys::list))
+            .default_service(web::route().to(problem::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/keys/rotate")
+            .route(web::post().to(keys::rotate))
             .default_service(web::route().to(problem::method_not_allowed)),
     );
 }

@@ -67,6 +67,10 @@ impl From<ServiceError> for Problem {
             ServiceError::ExternalService(_) => {
                 (StatusCode::BAD_GATEWAY, "ExternalServiceException")
             }
+            ServiceError::DeveloperUserAlreadyRegistered(_) => (
+                StatusCode::CONFLICT,
+                "DeveloperUserAlreadyRegisteredException",
+            ),
             ServiceError::Internal(source) => {
                 tracing::error!(error = %err, cause = ?source, "internal error");
                 return Self::new(

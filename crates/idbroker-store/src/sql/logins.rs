@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use idbroker_domain::linking::{LinkPlan, LinkRequest, LinkedIdentity, plan};
+use idbroker_domain::linking::{LinkPlan, LinkRequest, LinkRules, LinkedIdentity, plan};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::{Identity, IdentityId, IdentityPoolId};
 use sqlx::{AnyConnection, Row};
@@ -68,6 +68,30 @@ async fn insert_login(
     Ok(())
 }
 
+/// After logins were removed: touch the identity, disable it if it has none left, read it back.
+async fn finish_unlink(
+    conn: &mut AnyConnection,
+    identity: &IdentityId,
+    now: DateTime<Utc>,
+) -> StoreResult<Identity> {
+    let remaining: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM identity_logins WHERE identity_id = $1")
+            .bind(identity.as_str())
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+    let disabled_at = (remaining == 0).then(|| millis(now));
+    sqlx::query("UPDATE identities SET updated_at = $1, disabled_at = COALESCE($2, disabled_at) WHERE id = $3")
+        .bind(millis(now))
+        .bind(disabled_at)
+        .bind(identity.as_str())
+        .execute(&mut *conn)
+        .await?;
+    identity_in(conn, identity.as_str())
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
 impl SqlStore {
     /// Serialises writers of one pool's logins where the database needs help: SQLite takes its
     /// write lock up front (instead of failing to upgrade a read lock mid-transaction); on
@@ -113,7 +137,7 @@ impl SqlStore {
         pool: &IdentityPoolId,
         presented: &[LoginRef],
         target: Option<&IdentityId>,
-        developer_provider: Option<&str>,
+        rules: &LinkRules,
         new_id: &IdentityId,
         now: DateTime<Utc>,
     ) -> Result<Resolved, ResolveError> {
@@ -162,7 +186,7 @@ impl SqlStore {
             presented,
             target: target_identity.as_ref(),
             owners: &owner_identities,
-            developer_provider,
+            rules,
         })?;
 
         let (survivor, created) = match decision {
@@ -233,7 +257,7 @@ impl LoginStore for SqlStore {
         pool: &IdentityPoolId,
         presented: &[LoginRef],
         target: Option<&IdentityId>,
-        developer_provider: Option<&str>,
+        rules: &LinkRules,
         new_id: &IdentityId,
         now: DateTime<Utc>,
     ) -> Result<Resolved, ResolveError> {
@@ -241,7 +265,7 @@ impl LoginStore for SqlStore {
         loop {
             attempt += 1;
             match self
-                .try_resolve(pool, presented, target, developer_provider, new_id, now)
+                .try_resolve(pool, presented, target, rules, new_id, now)
                 .await
             {
                 Err(ResolveError::Store(err)) if err.is_retryable() && attempt < MAX_ATTEMPTS => {
@@ -251,6 +275,47 @@ impl LoginStore for SqlStore {
                 other => return other,
             }
         }
+    }
+
+    async fn login_owner(
+        &self,
+        pool: &IdentityPoolId,
+        login: &LoginRef,
+    ) -> StoreResult<Option<IdentityId>> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(owners(&mut conn, pool, std::slice::from_ref(login))
+            .await?
+            .into_iter()
+            .next()
+            .map(IdentityId::from_trusted))
+    }
+
+    async fn remove_login(
+        &self,
+        identity: &IdentityId,
+        login: &LoginRef,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Identity> {
+        let mut tx = self.pool.begin().await?;
+        let current = identity_in(&mut tx, identity.as_str())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.begin_login_write(&mut tx, &current.pool_id).await?;
+        let removed = sqlx::query(
+            "DELETE FROM identity_logins WHERE identity_id = $1 AND provider_key = $2 AND subject = $3",
+        )
+        .bind(identity.as_str())
+        .bind(login.provider.as_str())
+        .bind(login.subject.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let after = finish_unlink(&mut tx, identity, now).await?;
+        tx.commit().await?;
+        Ok(after)
     }
 
     async fn unlink_logins(
@@ -271,22 +336,7 @@ impl LoginStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let remaining: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM identity_logins WHERE identity_id = $1")
-                .bind(identity.as_str())
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
-        let disabled_at = (remaining == 0).then(|| millis(now));
-        sqlx::query("UPDATE identities SET updated_at = $1, disabled_at = COALESCE($2, disabled_at) WHERE id = $3")
-            .bind(millis(now))
-            .bind(disabled_at)
-            .bind(identity.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let after = identity_in(&mut tx, identity.as_str())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let after = finish_unlink(&mut tx, identity, now).await?;
         tx.commit().await?;
         Ok(after)
     }

@@ -4,6 +4,7 @@
 //! SQLite does not need because it serialises writers). Placeholders are `$N`, which both accept.
 
 mod identities;
+mod keys;
 mod logins;
 mod oidc;
 mod pools;

@@ -1,0 +1,15 @@
+//! idbroker as an OpenID Connect issuer.
+//!
+//! - `sealing`: private keys are sealed with AES-256-GCM under `IDBROKER_MASTER_KEY`.
+//! - `keys`: key generation (RS256, RS512, ES256) and the public JWK.
+//! - `issuer`: the key ring in memory (JWKS, discovery, current signer), its maintenance
+//!   (rotation through the store's lock, see `idbroker_domain::signing`), minting tokens and
+//!   checking tokens idbroker issued itself.
+
+mod issuer;
+mod keys;
+mod sealing;
+
+pub use issuer::{Issuer, IssuerConfig, IssuerError, KeyInfo, KeyState, Published};
+pub use keys::SigningAlg;
+pub use sealing::MasterKey;

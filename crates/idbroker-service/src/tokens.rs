@@ -1,0 +1,157 @@
+//! Tokens idbroker signs (reference §6.8): GetOpenIdToken, and the minting shared with the
+//! developer flow and, later, GetCredentialsForIdentity.
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use idbroker_domain::{IdentityId, PoolArn};
+use idbroker_store::StoredPool;
+use serde_json::{Value, json};
+
+use crate::{Broker, ServiceError, ServiceResult};
+
+/// GetOpenIdToken tokens are "valid for 10 minutes" (API reference).
+pub const OPEN_ID_TOKEN_LIFETIME: Duration = Duration::seconds(600);
+
+/// What goes into one token besides the fixed claims.
+pub(crate) struct TokenRequest<'a> {
+    pub pool: &'a StoredPool,
+    pub identity: &'a IdentityId,
+    pub amr: Vec<String>,
+    /// Session tags (key → value); empty means no tags claim.
+    pub tags: BTreeMap<String, String>,
+    pub lifetime: Duration,
+}
+
+impl Broker {
+    /// Signs a token for an identity: `iss`, `aud` = pool id, `sub` = identity id, `amr`,
+    /// integer `iat`/`exp`, `jti`, the pool-ARN claim, and principal tags when there are any.
+    pub(crate) fn mint(&self, request: TokenRequest<'_>) -> ServiceResult<String> {
+        let now = self.clock.now();
+        let issuer = self.issuer.issuer();
+        let arn = PoolArn::new(
+            &self.settings.region,
+            &self.settings.account_id,
+            &request.pool.pool.id,
+        );
+        let mut claims = json!({
+            "iss": issuer,
+            "aud": request.pool.pool.id.as_str(),
+            "sub": request.identity.as_str(),
+            "amr": request.amr,
+            "iat": now.timestamp(),
+            "exp": (now + request.lifetime).timestamp(),
+            "jti": uuid::Uuid::new_v4().to_string(),
+            format!("{issuer}/identity-pool-arn"): arn.to_string(),
+        });
+        if !request.tags.is_empty() {
+            // STS session tags: single-element arrays, and no transitive keys unless asked for.
+            let principal: serde_json::Map<String, Value> = request
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), json!([v])))
+                .collect();
+            claims["https://aws.amazon.com/tags"] =
+                json!({"principal_tags": principal, "transitive_tag_keys": []});
+        }
+        Ok(self.issuer.sign(&claims, now)?)
+    }
+
+    /// The classic (basic) flow is only for pools that allow it and have no role mappings.
+    fn check_classic_flow(pool: &StoredPool) -> ServiceResult<()> {
+        if pool.pool.config.allow_classic_flow == Some(false) {
+            return Err(ServiceError::InvalidParameter(
+                "Basic (classic) flow is not enabled, please use enhanced flow.".into(),
+            ));
+        }
+        if !pool.roles.role_mappings.is_empty() {
+            return Err(ServiceError::InvalidParameter(
+                "Basic (classic) flow is not supported with RoleMappings, please use enhanced flow.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// GetOpenIdToken: links the presented logins to the identity (see `resolve_identity`) and
+    /// returns a 10-minute token for it. Guest tokens only for guest identities of pools that
+    /// still allow guests.
+    #[tracing::instrument(skip_all, fields(identity_id = %identity_id))]
+    pub async fn get_open_id_token(
+        &self,
+        identity_id: &str,
+        logins: &BTreeMap<String, String>,
+    ) -> ServiceResult<(IdentityId, String)> {
+        let resolved = self
+            .resolve_identity(identity_id, logins, Self::check_classic_flow)
+            .await?;
+        let pool = &resolved.pool;
+        let amr = if resolved.identity.is_guest() {
+            if !pool.pool.config.allow_unauthenticated_identities {
+                return Err(ServiceError::NotAuthorized(
+                    "Unauthenticated access is not supported for this identity pool.".into(),
+                ));
+            }
+            vec!["unauthenticated".to_owned()]
+        } else {
+            let mut amr = vec!["authenticated".to_owned()];
+            amr.extend(resolved.verified.iter().map(|v| v.login.provider.clone()));
+            amr.extend(
+                resolved
+                    .own_amr
+                    .iter()
+                    .filter(|a| *a != "authenticated")
+                    .cloned(),
+            );
+            amr.dedup();
+            amr
+        };
+        let tags = self.principal_tags(pool, &resolved.verified).await?;
+        let token = self.mint(TokenRequest {
+            pool,
+            identity: &resolved.identity.id,
+            amr,
+            tags,
+            lifetime: OPEN_ID_TOKEN_LIFETIME,
+        })?;
+        Ok((resolved.identity.id, token))
+    }
+
+    /// Session tags from the pool's principal-tag maps and the verified claims of this call.
+    pub(crate) async fn principal_tags(
+        &self,
+        pool: &StoredPool,
+        verified: &[idbroker_domain::login::VerifiedLogin],
+    ) -> ServiceResult<BTreeMap<String, String>> {
+        let mut tags = BTreeMap::new();
+        for login in verified {
+            if let Some(map) = self
+                .store
+                .get_principal_tag_map(&pool.pool.id, &login.login.provider)
+                .await?
+            {
+                tags.extend(map.tags_for(&login.claims));
+            }
+        }
+        Ok(tags)
+    }
+}
+
+impl Broker {
+    /// The published signing keys, for admins.
+    pub fn signing_keys(&self) -> ServiceResult<Vec<idbroker_issuer::KeyInfo>> {
+        Ok(self.issuer.keys()?)
+    }
+
+    /// Schedules the next signing key now (an admin's forced rotation).
+    pub async fn rotate_signing_keys(&self) -> ServiceResult<()> {
+        let plan = self.issuer.maintain(self.clock.now(), true).await?;
+        tracing::info!(?plan, "signing key rotation requested");
+        Ok(())
+    }
+
+    /// Periodic upkeep of the signing keys: rotate when due, pick up other replicas' keys.
+    pub async fn maintain_signing_keys(&self) -> ServiceResult<()> {
+        self.issuer.maintain(self.clock.now(), false).await?;
+        Ok(())
+    }
+}

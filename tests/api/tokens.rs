@@ -1,0 +1,410 @@
+//! GetOpenIdToken and idbroker's tokens through the AWS face, checked by an independent
+//! verifier over discovery + JWKS (behaviours 13–14, 30, 33–43, 61).
+
+use aws_sdk_cognitoidentity::types::{AmbiguousRoleResolutionType, RoleMapping, RoleMappingType};
+use idbroker_store::Backend;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    ACCOUNT, REGION, TestApp, code, free_port, message, settings_on, spawn_app_with,
+};
+use crate::idp::{TestIdp, TestKey, claims};
+use crate::verify::verify;
+
+const GOOGLE: &str = "accounts.google.com";
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name(idbroker_store::Backend::Postgres).await; })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name(idbroker_store::Backend::Sqlite).await; })*
+        }
+    };
+}
+
+both!(
+    discovery_and_jwks_describe_the_issuer,
+    a_guest_token_is_unauthenticated_and_lasts_ten_minutes,
+    a_federated_token_names_its_provider_in_amr,
+    a_guest_that_brings_a_login_keeps_its_id_and_becomes_authenticated,
+    a_login_owned_elsewhere_merges_the_guest_into_its_owner,
+    authenticated_identities_need_their_logins_and_unknown_ones_are_not_found,
+    the_classic_flow_follows_allow_classic_flow_and_role_mappings,
+    principal_tag_maps_become_session_tags,
+);
+
+pub struct World {
+    pub app: TestApp,
+    pub issuer: String,
+    /// Kept alive for the test's duration: it serves the provider keys.
+    pub _idp: TestIdp,
+    pub key: TestKey,
+    pub pool: String,
+}
+
+pub async fn world(backend: Backend) -> World {
+    let key = TestKey::rsa("rsa-a", "key-a");
+    let idp = TestIdp::start(&[&key]).await;
+    let port = free_port();
+    let base = idp.base.clone();
+    let app = spawn_app_with(backend, |url| {
+        let mut s = crate::helpers::settings_with_idp(url, &base);
+        let on = settings_on(url, port);
+        s.listen = on.listen;
+        s.issuer = on.issuer;
+        s
+    })
+    .await;
+    let pool = app
+        .sdk
+        .create_identity_pool()
+        .identity_pool_name("tokens")
+        .allow_unauthenticated_identities(true)
+        .supported_login_providers(GOOGLE, "google-client")
+        .developer_provider_name("login.myapp")
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    World {
+        issuer: format!("http://127.0.0.1:{port}"),
+        app,
+        _idp: idp,
+        key,
+        pool,
+    }
+}
+
+impl World {
+    pub fn google(&self, sub: &str) -> String {
+        self.key
+            .sign(&claims("https://accounts.google.com", "google-client", sub))
+    }
+
+    pub async fn guest(&self) -> String {
+        self.app
+            .sdk
+            .get_id()
+            .identity_pool_id(&self.pool)
+            .send()
+            .await
+            .unwrap()
+            .identity_id
+            .unwrap()
+    }
+
+    pub async fn open_id_token(
+        &self,
+        identity: &str,
+        logins: &[(&str, String)],
+    ) -> Result<(String, String), (String, String)> {
+        let mut call = self.app.sdk.get_open_id_token().identity_id(identity);
+        for (k, v) in logins {
+            call = call.logins(*k, v);
+        }
+        call.send()
+            .await
+            .map(|o| (o.identity_id.unwrap(), o.token.unwrap()))
+            .map_err(|e| (code(&e), message(&e)))
+    }
+
+    pub async fn verified(&self, token: &str) -> std::collections::BTreeMap<String, Value> {
+        verify(&self.issuer, token, &self.pool)
+            .await
+            .expect("the token verifies against the published JWKS")
+    }
+}
+
+async fn discovery_and_jwks_describe_the_issuer(backend: Backend) {
+    let w = world(backend).await;
+    let res = reqwest::get(format!("{}/.well-known/openid-configuration", w.issuer))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()
+            .get("cache-control")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["issuer"], w.issuer.as_str());
+    assert_eq!(
+        doc["jwks_uri"],
+        format!("{}/.well-known/jwks.json", w.issuer)
+    );
+    for field in [
+        "id_token_signing_alg_values_supported",
+        "subject_types_supported",
+        "response_types_supported",
+        "claims_supported",
+    ] {
+        assert!(doc[field].is_array(), "{field} missing from {doc}");
+    }
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", w.issuer))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = &keys[0];
+    for field in ["kty", "kid", "alg"] {
+        assert!(key[field].is_string(), "{field} missing from {key}");
+    }
+    assert_eq!(key["use"], "sig");
+    for private in ["d", "p", "q", "dp", "dq", "qi"] {
+        assert!(
+            key.get(private).is_none(),
+            "private part {private} published"
+        );
+    }
+}
+
+async fn a_guest_token_is_unauthenticated_and_lasts_ten_minutes(backend: Backend) {
+    let w = world(backend).await;
+    let guest = w.guest().await;
+    let (id, token) = w.open_id_token(&guest, &[]).await.unwrap();
+    assert_eq!(id, guest);
+    let c = w.verified(&token).await;
+    assert_eq!(c["sub"], guest.as_str());
+    assert_eq!(c["aud"], w.pool.as_str());
+    assert_eq!(c["iss"], w.issuer.as_str());
+    assert_eq!(c["amr"], json!(["unauthenticated"]));
+    let (iat, exp) = (
+        c["iat"].as_i64().expect("integer iat"),
+        c["exp"].as_i64().expect("integer exp"),
+    );
+    assert_eq!(exp - iat, 600);
+    assert!(c["jti"].is_string());
+    assert_eq!(
+        c[&format!("{}/identity-pool-arn", w.issuer)],
+        format!(
+            "arn:aws:cognito-identity:{REGION}:{ACCOUNT}:identitypool/{}",
+            w.pool
+        )
+    );
+    assert!(token.len() < 20_000);
+}
+
+async fn a_federated_token_names_its_provider_in_amr(backend: Backend) {
+    let w = world(backend).await;
+    let id = w
+        .app
+        .sdk
+        .get_id()
+        .identity_pool_id(&w.pool)
+        .logins(GOOGLE, w.google("ann"))
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let (same, token) = w
+        .open_id_token(&id, &[(GOOGLE, w.google("ann"))])
+        .await
+        .unwrap();
+    assert_eq!(same, id);
+    let c = w.verified(&token).await;
+    let amr: Vec<&str> = c["amr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        amr.contains(&"authenticated") && amr.contains(&GOOGLE),
+        "{amr:?}"
+    );
+}
+
+async fn a_guest_that_brings_a_login_keeps_its_id_and_becomes_authenticated(backend: Backend) {
+    let w = world(backend).await;
+    let guest = w.guest().await;
+    let (id, _) = w
+        .open_id_token(&guest, &[(GOOGLE, w.google("ben"))])
+        .await
+        .unwrap();
+    assert_eq!(id, guest, "the guest keeps its id (behaviours 30 and 33)");
+    let described = w
+        .app
+        .sdk
+        .describe_identity()
+        .identity_id(&guest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.logins(), [GOOGLE.to_owned()]);
+    // Now authenticated: GetId for that login finds it.
+    let found = w
+        .app
+        .sdk
+        .get_id()
+        .identity_pool_id(&w.pool)
+        .logins(GOOGLE, w.google("ben"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found.identity_id.unwrap(), guest);
+}
+
+async fn a_login_owned_elsewhere_merges_the_guest_into_its_owner(backend: Backend) {
+    let w = world(backend).await;
+    let owner = w
+        .app
+        .sdk
+        .get_id()
+        .identity_pool_id(&w.pool)
+        .logins(GOOGLE, w.google("cy"))
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let guest = w.guest().await;
+    let (id, _) = w
+        .open_id_token(&guest, &[(GOOGLE, w.google("cy"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        id, owner,
+        "the response names the surviving identity (behaviour 32)"
+    );
+    let (code, msg) = w.open_id_token(&guest, &[]).await.unwrap_err();
+    assert_eq!(code, "NotAuthorizedException");
+    assert_eq!(
+        msg,
+        format!("Access to identity '{guest}' is forbidden."),
+        "behaviour 34"
+    );
+}
+
+async fn authenticated_identities_need_their_logins_and_unknown_ones_are_not_found(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let id = w
+        .app
+        .sdk
+        .get_id()
+        .identity_pool_id(&w.pool)
+        .logins(GOOGLE, w.google("dee"))
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let (code, _) = w.open_id_token(&id, &[]).await.unwrap_err();
+    assert_eq!(code, "NotAuthorizedException", "behaviour 35");
+    let (code, _) = w
+        .open_id_token(&id, &[(GOOGLE, w.google("someone-else"))])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code, "ResourceConflictException",
+        "another user of the same provider"
+    );
+    let ghost = format!("{REGION}:{}", uuid::Uuid::new_v4());
+    let (code, _) = w.open_id_token(&ghost, &[]).await.unwrap_err();
+    assert_eq!(code, "ResourceNotFoundException", "behaviour 36");
+}
+
+async fn the_classic_flow_follows_allow_classic_flow_and_role_mappings(backend: Backend) {
+    let w = world(backend).await;
+    let guest = w.guest().await;
+    w.open_id_token(&guest, &[])
+        .await
+        .expect("absent AllowClassicFlow allows it (behaviour 13)");
+
+    w.app
+        .sdk
+        .update_identity_pool()
+        .identity_pool_id(&w.pool)
+        .identity_pool_name("tokens")
+        .allow_unauthenticated_identities(true)
+        .supported_login_providers(GOOGLE, "google-client")
+        .allow_classic_flow(false)
+        .send()
+        .await
+        .unwrap();
+    let (code, msg) = w.open_id_token(&guest, &[]).await.unwrap_err();
+    assert_eq!(code, "InvalidParameterException");
+    assert_eq!(
+        msg,
+        "Basic (classic) flow is not enabled, please use enhanced flow."
+    );
+
+    w.app
+        .sdk
+        .update_identity_pool()
+        .identity_pool_id(&w.pool)
+        .identity_pool_name("tokens")
+        .allow_unauthenticated_identities(true)
+        .supported_login_providers(GOOGLE, "google-client")
+        .allow_classic_flow(true)
+        .send()
+        .await
+        .unwrap();
+    w.app
+        .sdk
+        .set_identity_pool_roles()
+        .identity_pool_id(&w.pool)
+        .roles("authenticated", "arn:aws:iam::123456789012:role/auth")
+        .role_mappings(
+            GOOGLE,
+            RoleMapping::builder()
+                .r#type(RoleMappingType::Token)
+                .ambiguous_role_resolution(AmbiguousRoleResolutionType::AuthenticatedRole)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, msg) = w.open_id_token(&guest, &[]).await.unwrap_err();
+    assert_eq!(code, "InvalidParameterException");
+    assert_eq!(
+        msg,
+        "Basic (classic) flow is not supported with RoleMappings, please use enhanced flow."
+    );
+}
+
+async fn principal_tag_maps_become_session_tags(backend: Backend) {
+    let w = world(backend).await;
+    w.app
+        .sdk
+        .set_principal_tag_attribute_map()
+        .identity_pool_id(&w.pool)
+        .identity_provider_name(GOOGLE)
+        .use_defaults(true)
+        .principal_tags("email", "email")
+        .send()
+        .await
+        .unwrap();
+    let mut c = claims("https://accounts.google.com", "google-client", "eve");
+    c["email"] = json!("eve@example.com");
+    let token = w.key.sign(&c);
+    let id = w
+        .app
+        .sdk
+        .get_id()
+        .identity_pool_id(&w.pool)
+        .logins(GOOGLE, token.clone())
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let (_, minted) = w.open_id_token(&id, &[(GOOGLE, token)]).await.unwrap();
+    let tags = &w.verified(&minted).await["https://aws.amazon.com/tags"];
+    assert_eq!(tags["principal_tags"]["client"], json!(["google-client"]));
+    assert_eq!(tags["principal_tags"]["username"], json!(["eve"]));
+    assert_eq!(tags["principal_tags"]["email"], json!(["eve@example.com"]));
+}
