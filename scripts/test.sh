@@ -7,6 +7,9 @@
 #     PostgreSQL binaries (installed with apt-get when missing), stopped again on exit;
 #     IDBROKER_TEST_THROWAWAY_PG=1 forces that last path.
 #   - SQLite needs nothing: it is compiled in.
+#   - An STS-compatible server: moto's server from PyPI (pinned), installed into a virtual
+#     environment under target/test-tools and started on a free loopback port for the run
+#     (IDBROKER_TEST_STS_URL), stopped on exit.
 #   - A real OpenID provider (panva/oidc-provider, from npm) for the end-to-end login test:
 #     installed into tests/oidc-provider/node_modules with `npm ci` (Node.js installed with
 #     apt-get when missing).
@@ -20,12 +23,39 @@ pg_bin_dir() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 }
 
-# Globals, because the EXIT trap runs after the function has returned.
-PG_BIN="" PG_DIR="" PG_AS=()
+# Globals, because the EXIT trap runs after the functions have returned.
+PG_BIN="" PG_DIR="" PG_AS=() MOTO_PID=""
 
-stop_throwaway_postgres() {
-  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
-  rm -rf "$PG_DIR"
+cleanup() {
+  if [ -n "$MOTO_PID" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
+  if [ -n "$PG_DIR" ]; then
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+}
+trap cleanup EXIT
+
+MOTO_VERSION=5.2.1
+start_moto() {
+  local venv=target/test-tools/moto-$MOTO_VERSION port
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    log "installing moto $MOTO_VERSION (STS for the tests) into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/test-tools/moto.log 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 1 50); do
+    if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+      export IDBROKER_TEST_STS_URL="http://127.0.0.1:$port"
+      log "moto's STS is listening at $IDBROKER_TEST_STS_URL"
+      return
+    fi
+    sleep 0.2
+  done
+  echo "moto_server did not start; see target/test-tools/moto.log" >&2
+  exit 1
 }
 
 start_throwaway_postgres() {
@@ -48,7 +78,6 @@ start_throwaway_postgres() {
   fi
   log "starting a throwaway PostgreSQL in $PG_DIR on port $port"
   "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
-  trap stop_throwaway_postgres EXIT
   "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
     -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
   export IDBROKER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
@@ -81,6 +110,9 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 log "installing the test OpenID provider (npm ci)"
 npm ci --prefix tests/oidc-provider --no-audit --no-fund --loglevel=error
+
+mkdir -p target/test-tools
+start_moto
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

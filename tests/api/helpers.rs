@@ -85,6 +85,9 @@ pub fn settings(database_url: &str) -> Settings {
             rotation_period: chrono::Duration::days(30),
             prepublish: chrono::Duration::days(1),
         },
+        // Nothing listens here: tests that need STS point this at their STS front.
+        sts_endpoint_url: Some(NOWHERE.to_owned()),
+        sts: idbroker_service::StsSettings::default(),
         development_mode: None,
     }
 }

@@ -6,6 +6,7 @@
 mod helpers;
 mod idp;
 
+mod credentials;
 mod developer;
 mod development_mode;
 mod identities;
@@ -16,5 +17,6 @@ mod pools;
 mod protocol;
 mod signatures;
 mod signing_keys;
+mod sts_front;
 mod tokens;
 mod verify;

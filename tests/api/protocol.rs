@@ -58,24 +58,6 @@ async fn unknown_or_missing_operations_are_refused() {
 }
 
 #[tokio::test]
-async fn operations_of_later_versions_say_they_are_not_available() {
-    let app = app().await;
-    let raw = app
-        .raw(
-            "GetCredentialsForIdentity",
-            r#"{"IdentityId":"us-east-1:abc"}"#,
-            &[],
-        )
-        .await;
-    raw.assert_error("UnknownOperationException");
-    assert!(
-        raw.message().contains("GetCredentialsForIdentity"),
-        "{}",
-        raw.message()
-    );
-}
-
-#[tokio::test]
 async fn malformed_bodies_are_clear_400s() {
     let app = app().await;
     app.raw("GetId", "{not json", &[])

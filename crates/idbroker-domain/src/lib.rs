@@ -14,6 +14,7 @@ pub mod oidc_provider;
 pub mod paging;
 pub mod pool;
 pub mod principal_tags;
+pub mod role_resolution;
 pub mod roles;
 pub mod signing;
 pub mod tags;

@@ -25,6 +25,10 @@ pub enum ServiceError {
     ExternalService(String),
     #[error("{0}")]
     DeveloperUserAlreadyRegistered(String),
+    #[error("{0}")]
+    InvalidIdentityPoolConfiguration(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("An internal error occurred.")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -3,6 +3,7 @@
 //! enforced once. Inputs arrive as raw strings and shapes; parsing them into domain types,
 //! validating and mapping storage failures to Cognito's error kinds all happen here.
 
+mod credentials;
 mod developer;
 mod error;
 mod identities;
@@ -18,8 +19,11 @@ use idbroker_domain::{AccountId, IdentityPoolId, PageToken, Region};
 use idbroker_issuer::Issuer;
 use idbroker_providers::Verifier;
 use idbroker_store::{Store, StoredPool};
+use idbroker_sts::CredentialsIssuer;
 
+pub use credentials::StsSettings;
 pub use error::{ServiceError, ServiceResult};
+pub use idbroker_sts::AwsCredentials;
 pub use identities::{DeletionFailure, UnprocessedIdentity};
 pub use logins::{COGNITO_IDENTITY_KEY, ResolvedIdentity};
 pub use oidc_providers::RegisteredProvider;
@@ -46,6 +50,7 @@ pub struct BrokerSettings {
     pub account_id: AccountId,
     /// Allow registering OpenID Connect issuers on plain http beyond loopback.
     pub allow_http_issuers: bool,
+    pub sts: StsSettings,
 }
 
 /// One page of a list operation.
@@ -77,6 +82,7 @@ pub struct Broker {
     clock: Arc<dyn Clock>,
     verifier: Arc<Verifier>,
     issuer: Arc<Issuer>,
+    sts: Arc<dyn CredentialsIssuer>,
     settings: BrokerSettings,
 }
 
@@ -86,6 +92,7 @@ impl Broker {
         clock: Arc<dyn Clock>,
         verifier: Arc<Verifier>,
         issuer: Arc<Issuer>,
+        sts: Arc<dyn CredentialsIssuer>,
         settings: BrokerSettings,
     ) -> Self {
         Self {
@@ -93,6 +100,7 @@ impl Broker {
             clock,
             verifier,
             issuer,
+            sts,
             settings,
         }
     }

@@ -84,13 +84,23 @@ impl Broker {
         let resolved = self
             .resolve_identity(identity_id, logins, Self::check_classic_flow)
             .await?;
-        let pool = &resolved.pool;
+        if resolved.identity.is_guest()
+            && !resolved.pool.pool.config.allow_unauthenticated_identities
+        {
+            return Err(ServiceError::NotAuthorized(
+                "Unauthenticated access is not supported for this identity pool.".into(),
+            ));
+        }
+        let token = self.token_for(&resolved).await?;
+        Ok((resolved.identity.id, token))
+    }
+
+    /// A 10-minute token for a resolved identity, with the `amr` and session tags its logins give.
+    pub(crate) async fn token_for(
+        &self,
+        resolved: &crate::ResolvedIdentity,
+    ) -> ServiceResult<String> {
         let amr = if resolved.identity.is_guest() {
-            if !pool.pool.config.allow_unauthenticated_identities {
-                return Err(ServiceError::NotAuthorized(
-                    "Unauthenticated access is not supported for this identity pool.".into(),
-                ));
-            }
             vec!["unauthenticated".to_owned()]
         } else {
             let mut amr = vec!["authenticated".to_owned()];
@@ -105,15 +115,16 @@ impl Broker {
             amr.dedup();
             amr
         };
-        let tags = self.principal_tags(pool, &resolved.verified).await?;
-        let token = self.mint(TokenRequest {
-            pool,
+        let tags = self
+            .principal_tags(&resolved.pool, &resolved.verified)
+            .await?;
+        self.mint(TokenRequest {
+            pool: &resolved.pool,
             identity: &resolved.identity.id,
             amr,
             tags,
             lifetime: OPEN_ID_TOKEN_LIFETIME,
-        })?;
-        Ok((resolved.identity.id, token))
+        })
     }
 
     /// Session tags from the pool's principal-tag maps and the verified claims of this call.

@@ -17,6 +17,7 @@ use idbroker_domain::{AccountId, Region};
 use idbroker_http::{AdminCredentials, AdminToken};
 use idbroker_issuer::SigningAlg;
 use idbroker_providers::{CachePolicy, ProviderEndpoints};
+use idbroker_service::StsSettings;
 use serde::{Deserialize, Serialize};
 
 /// Where development mode keeps its database and generated secrets.
@@ -59,6 +60,10 @@ pub struct RawSettings {
     pub signing_alg: Option<String>,
     pub key_rotation_seconds: Option<String>,
     pub key_prepublish_seconds: Option<String>,
+    pub sts_endpoint_url: Option<String>,
+    pub sts_duration_seconds: Option<String>,
+    pub sts_role_session_name: Option<String>,
+    pub guest_session_policy: Option<String>,
 }
 
 /// Secrets generated for development mode, kept beside the SQLite database.
@@ -101,6 +106,9 @@ pub struct Settings {
     pub signing_alg: SigningAlg,
     /// When idbroker's signing keys rotate and how early the next is published.
     pub key_policy: KeyPolicy,
+    /// STS endpoint override; without it the standard AWS chain decides (`AWS_ENDPOINT_URL_STS`).
+    pub sts_endpoint_url: Option<String>,
+    pub sts: StsSettings,
     /// Set when secrets were generated: start-up prints them with a warning.
     pub development_mode: Option<DevelopmentMode>,
 }
@@ -112,7 +120,7 @@ pub struct DevelopmentMode {
 }
 
 /// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: [&str; 21] = [
+const ENV_VARS: [&str; 25] = [
     "IDBROKER_DATABASE_URL",
     "IDBROKER_LISTEN",
     "IDBROKER_ISSUER",
@@ -134,6 +142,10 @@ const ENV_VARS: [&str; 21] = [
     "IDBROKER_SIGNING_ALG",
     "IDBROKER_KEY_ROTATION_SECONDS",
     "IDBROKER_KEY_PREPUBLISH_SECONDS",
+    "IDBROKER_STS_ENDPOINT_URL",
+    "IDBROKER_STS_DURATION_SECONDS",
+    "IDBROKER_STS_ROLE_SESSION_NAME",
+    "IDBROKER_GUEST_SESSION_POLICY",
 ];
 
 impl RawSettings {
@@ -178,7 +190,11 @@ impl RawSettings {
             "IDBROKER_JWKS_REFRESH_COOLDOWN_SECONDS" => &mut self.jwks_refresh_cooldown_seconds,
             "IDBROKER_SIGNING_ALG" => &mut self.signing_alg,
             "IDBROKER_KEY_ROTATION_SECONDS" => &mut self.key_rotation_seconds,
-            _ => &mut self.key_prepublish_seconds,
+            "IDBROKER_KEY_PREPUBLISH_SECONDS" => &mut self.key_prepublish_seconds,
+            "IDBROKER_STS_ENDPOINT_URL" => &mut self.sts_endpoint_url,
+            "IDBROKER_STS_DURATION_SECONDS" => &mut self.sts_duration_seconds,
+            "IDBROKER_STS_ROLE_SESSION_NAME" => &mut self.sts_role_session_name,
+            _ => &mut self.guest_session_policy,
         }
     }
 }
@@ -510,6 +526,55 @@ impl Settings {
                     "invalid settings IDBROKER_KEY_ROTATION_SECONDS and IDBROKER_KEY_PREPUBLISH_SECONDS: {e}"
                 ))
             })?;
+        let sts_endpoint_url = raw
+            .sts_endpoint_url
+            .map(|u| url("IDBROKER_STS_ENDPOINT_URL", Some(u), String::new()))
+            .transpose()?;
+        let duration_seconds = match raw.sts_duration_seconds {
+            None => 3600,
+            Some(text) => text
+                .parse::<i32>()
+                .ok()
+                .filter(|d| (900..=43_200).contains(d))
+                .ok_or_else(|| {
+                    bad(
+                        "IDBROKER_STS_DURATION_SECONDS",
+                        format!("'{text}' is not between 900 and 43200"),
+                    )
+                })?,
+        };
+        let role_session_name = raw
+            .sts_role_session_name
+            .unwrap_or_else(|| "CognitoIdentityCredentials".into());
+        let session_name_ok = (2..=64).contains(&role_session_name.len())
+            && role_session_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+        if !session_name_ok {
+            return Err(bad(
+                "IDBROKER_STS_ROLE_SESSION_NAME",
+                format!(
+                    "'{role_session_name}' must be 2–64 characters of letters, digits and _+=,.@- (no ':')"
+                ),
+            ));
+        }
+        let guest_session_policy = match raw.guest_session_policy {
+            Some(policy)
+                if policy.len() > 2048
+                    || serde_json::from_str::<serde_json::Value>(&policy).is_err() =>
+            {
+                return Err(bad(
+                    "IDBROKER_GUEST_SESSION_POLICY",
+                    "must be a JSON IAM policy of at most 2048 characters",
+                ));
+            }
+            policy => policy,
+        };
+        let sts = StsSettings {
+            role_session_name,
+            duration_seconds,
+            guest_session_policy,
+        };
         let master_key = raw
             .master_key
             .as_deref()
@@ -540,6 +605,8 @@ impl Settings {
             jwks_cache,
             signing_alg,
             key_policy,
+            sts_endpoint_url,
+            sts,
             development_mode,
         })
     }
@@ -610,6 +677,10 @@ mod tests {
             ("IDBROKER_SIGNING_ALG", "HS256"),
             ("IDBROKER_KEY_ROTATION_SECONDS", "3600"),
             ("IDBROKER_KEY_PREPUBLISH_SECONDS", "99999999"),
+            ("IDBROKER_STS_DURATION_SECONDS", "60"),
+            ("IDBROKER_STS_ROLE_SESSION_NAME", "has:colon"),
+            ("IDBROKER_GUEST_SESSION_POLICY", "{not json"),
+            ("IDBROKER_STS_ENDPOINT_URL", "sts.local"),
         ] {
             let err = postgres(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");

@@ -13,6 +13,7 @@ use idbroker_issuer::{Issuer, IssuerConfig, MasterKey};
 use idbroker_providers::Verifier;
 use idbroker_service::{Broker, BrokerSettings, Clock, SystemClock};
 use idbroker_store::SqlStore;
+use idbroker_sts::Sts;
 
 use crate::Settings;
 
@@ -62,15 +63,23 @@ impl Application {
             .maintain(clock.now(), false)
             .await
             .context("cannot prepare the signing keys")?;
+        // Built once and shared: the standard AWS chain, unsigned calls.
+        let sts = Sts::new(
+            settings.region.as_str(),
+            settings.sts_endpoint_url.as_deref(),
+        )
+        .await;
         let broker = Arc::new(Broker::new(
             store,
             clock,
             Arc::new(verifier),
             Arc::new(issuer),
+            Arc::new(sts),
             BrokerSettings {
                 region: settings.region.clone(),
                 account_id: settings.account_id.clone(),
                 allow_http_issuers: settings.allow_http_issuers,
+                sts: settings.sts.clone(),
             },
         ));
         let listener = TcpListener::bind(settings.listen)

@@ -75,6 +75,10 @@ impl From<ServiceError> for AwsError {
             ServiceError::DeveloperUserAlreadyRegistered(_) => {
                 "DeveloperUserAlreadyRegisteredException"
             }
+            ServiceError::InvalidIdentityPoolConfiguration(_) => {
+                "InvalidIdentityPoolConfigurationException"
+            }
+            ServiceError::TooManyRequests(_) => "TooManyRequestsException",
             ServiceError::Internal(source) => {
                 tracing::error!(error = %err, cause = ?source, "internal error");
                 return Self::internal();

@@ -343,13 +343,17 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
                 .await?;
             Ok(json!({}))
         }
-        Operation::GetCredentialsForIdentity => Err(AwsError::new(
-            "UnknownOperationException",
-            format!(
-                "{} is not available in this version of idbroker yet",
-                op.name()
-            ),
-        )),
+        Operation::GetCredentialsForIdentity => {
+            let input: GetCredentialsInput = parse(body)?;
+            let (id, credentials) = broker
+                .get_credentials_for_identity(
+                    &input.identity_id,
+                    &input.logins,
+                    input.custom_role_arn.as_deref(),
+                )
+                .await?;
+            render(GetCredentialsOutput::new(id.to_string(), credentials))
+        }
     }
 }
 

@@ -308,3 +308,44 @@ pub struct UnlinkDeveloperIdentityInput {
     pub developer_provider_name: String,
     pub developer_user_identifier: String,
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetCredentialsInput {
+    pub identity_id: String,
+    #[serde(default)]
+    pub logins: BTreeMap<String, String>,
+    #[serde(default)]
+    pub custom_role_arn: Option<String>,
+}
+
+/// Cognito names the secret `SecretKey` (STS says `SecretAccessKey`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CredentialsShape {
+    pub access_key_id: String,
+    pub secret_key: String,
+    pub session_token: String,
+    pub expiration: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetCredentialsOutput {
+    pub identity_id: String,
+    pub credentials: CredentialsShape,
+}
+
+impl GetCredentialsOutput {
+    pub fn new(identity_id: String, c: idbroker_service::AwsCredentials) -> Self {
+        Self {
+            identity_id,
+            credentials: CredentialsShape {
+                access_key_id: c.access_key_id,
+                secret_key: c.secret_access_key,
+                session_token: c.session_token,
+                expiration: epoch_seconds(c.expiration),
+            },
+        }
+    }
+}

@@ -71,6 +71,13 @@ impl From<ServiceError> for Problem {
                 StatusCode::CONFLICT,
                 "DeveloperUserAlreadyRegisteredException",
             ),
+            ServiceError::InvalidIdentityPoolConfiguration(_) => (
+                StatusCode::BAD_REQUEST,
+                "InvalidIdentityPoolConfigurationException",
+            ),
+            ServiceError::TooManyRequests(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException")
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = %err, cause = ?source, "internal error");
                 return Self::new(

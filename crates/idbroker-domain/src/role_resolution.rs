@@ -1,0 +1,430 @@
+//! Which IAM role GetCredentialsForIdentity assumes (reference §6.5, behaviours 44–56).
+//!
+//! Guests get `Roles.unauthenticated`; developer-authenticated identities get
+//! `Roles.authenticated`; federated identities follow the RoleMapping of the provider they
+//! presented (Token: the `cognito:*` role claims; Rules: the first matching rule), falling back
+//! to AmbiguousRoleResolution, and get `Roles.authenticated` when there is no mapping.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::login::VerifiedLogin;
+use crate::roles::{
+    AmbiguousRoleResolution, MappingRule, MatchType, PoolRoles, RoleMapping, RoleMappingType,
+};
+
+/// Who is asking for credentials.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    Guest,
+    Developer,
+    Federated(&'a [VerifiedLogin]),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleError {
+    #[error("Unauthenticated access is not supported for this identity pool.")]
+    GuestsNotAllowed,
+    #[error("Invalid identity pool configuration. Check assigned IAM roles for this pool.")]
+    NoRole,
+    #[error("The ambiguous role mapping rules denied this request")]
+    Denied,
+    #[error("Access to Role '{0}' is forbidden.")]
+    Forbidden(String),
+}
+
+/// The claim as text values (arrays give every element; `cognito:roles` may also come as a
+/// comma-separated string).
+fn claim_values(claims: &BTreeMap<String, Value>, name: &str) -> Vec<String> {
+    match claims.get(name) {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Some(Value::Number(n)) => vec![n.to_string()],
+        Some(Value::Bool(b)) => vec![b.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+fn token_roles(claims: &BTreeMap<String, Value>) -> Vec<String> {
+    claim_values(claims, "cognito:roles")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+impl MappingRule {
+    /// Whether the rule matches; a NotEqual rule on an absent claim does not (it is skipped).
+    pub fn matches(&self, claims: &BTreeMap<String, Value>) -> bool {
+        let values = claim_values(claims, &self.claim);
+        match self.match_type {
+            MatchType::Equals => values.contains(&self.value),
+            MatchType::Contains => values.iter().any(|v| v.contains(&self.value)),
+            MatchType::StartsWith => values.iter().any(|v| v.starts_with(&self.value)),
+            MatchType::NotEqual => !values.is_empty() && values.iter().any(|v| *v != self.value),
+        }
+    }
+}
+
+fn authenticated(roles: &PoolRoles) -> Result<String, RoleError> {
+    roles
+        .roles
+        .get("authenticated")
+        .cloned()
+        .ok_or(RoleError::NoRole)
+}
+
+fn ambiguous(mapping: &RoleMapping, roles: &PoolRoles) -> Result<String, RoleError> {
+    match mapping.ambiguous_role_resolution {
+        Some(AmbiguousRoleResolution::AuthenticatedRole) => authenticated(roles),
+        Some(AmbiguousRoleResolution::Deny) | None => Err(RoleError::Denied),
+    }
+}
+
+fn by_mapping(
+    mapping: &RoleMapping,
+    claims: &BTreeMap<String, Value>,
+    roles: &PoolRoles,
+    custom: Option<&str>,
+) -> Result<String, RoleError> {
+    match mapping.mapping_type {
+        RoleMappingType::Token => {
+            let allowed = token_roles(claims);
+            if let Some(custom) = custom {
+                return if allowed.iter().any(|r| r == custom) {
+                    Ok(custom.to_owned())
+                } else {
+                    Err(RoleError::Forbidden(custom.to_owned()))
+                };
+            }
+            if let Some(preferred) = claim_values(claims, "cognito:preferred_role")
+                .into_iter()
+                .next()
+            {
+                return Ok(preferred);
+            }
+            match allowed.as_slice() {
+                [only] => Ok(only.clone()),
+                _ => ambiguous(mapping, roles),
+            }
+        }
+        RoleMappingType::Rules => {
+            let rules = mapping
+                .rules_configuration
+                .as_ref()
+                .map_or(&[][..], |c| &c.rules[..]);
+            let mut matching = rules.iter().filter(|r| r.matches(claims));
+            match custom {
+                // CustomRoleArn may pick any matching rule's role, not just the first.
+                Some(custom) => matching
+                    .find(|r| r.role_arn == custom)
+                    .map(|r| r.role_arn.clone())
+                    .ok_or_else(|| RoleError::Forbidden(custom.to_owned())),
+                None => match matching.next() {
+                    Some(rule) => Ok(rule.role_arn.clone()),
+                    None => ambiguous(mapping, roles),
+                },
+            }
+        }
+    }
+}
+
+/// The role-mapping key of a login: user pools are keyed `<provider>:<app client id>`.
+fn mapping_for<'a>(roles: &'a PoolRoles, login: &VerifiedLogin) -> Option<&'a RoleMapping> {
+    let provider = &login.login.provider;
+    claim_values(&login.claims, "aud")
+        .iter()
+        .find_map(|aud| roles.role_mappings.get(&format!("{provider}:{aud}")))
+        .or_else(|| roles.role_mappings.get(provider))
+}
+
+/// The role to assume. `allow_guests` is the pool's AllowUnauthenticatedIdentities now.
+pub fn resolve_role(
+    caller: Caller<'_>,
+    roles: &PoolRoles,
+    allow_guests: bool,
+    custom_role_arn: Option<&str>,
+) -> Result<String, RoleError> {
+    match caller {
+        Caller::Guest => {
+            if !allow_guests {
+                return Err(RoleError::GuestsNotAllowed);
+            }
+            roles
+                .roles
+                .get("unauthenticated")
+                .cloned()
+                .ok_or(RoleError::NoRole)
+        }
+        Caller::Developer => authenticated(roles),
+        Caller::Federated(logins) => {
+            // The first presented provider (in key order) that has a mapping decides.
+            if let Some((login, mapping)) = logins
+                .iter()
+                .find_map(|l| mapping_for(roles, l).map(|m| (l, m)))
+            {
+                return by_mapping(mapping, &login.claims, roles, custom_role_arn);
+            }
+            let role = authenticated(roles)?;
+            match custom_role_arn {
+                Some(custom) if custom != role => Err(RoleError::Forbidden(custom.to_owned())),
+                _ => Ok(role),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::login::LoginRef;
+    use crate::roles::RulesConfiguration;
+    use serde_json::json;
+
+    const AUTH: &str = "arn:aws:iam::123456789012:role/auth";
+    const GUEST: &str = "arn:aws:iam::123456789012:role/guest";
+    const R1: &str = "arn:aws:iam::123456789012:role/r1";
+    const R2: &str = "arn:aws:iam::123456789012:role/r2";
+    const R3: &str = "arn:aws:iam::123456789012:role/r3";
+    const UP: &str = "cognito-idp.us-east-1.amazonaws.com/us-east-1_X";
+
+    fn login(provider: &str, claims: Value) -> VerifiedLogin {
+        VerifiedLogin {
+            login: LoginRef {
+                provider: provider.into(),
+                subject: "u".into(),
+            },
+            claims: serde_json::from_value(claims).unwrap(),
+        }
+    }
+
+    fn roles(mappings: Vec<(&str, RoleMapping)>) -> PoolRoles {
+        PoolRoles {
+            roles: [
+                ("authenticated".to_owned(), AUTH.to_owned()),
+                ("unauthenticated".to_owned(), GUEST.to_owned()),
+            ]
+            .into(),
+            role_mappings: mappings
+                .into_iter()
+                .map(|(k, m)| (k.to_owned(), m))
+                .collect(),
+        }
+    }
+
+    fn token(ambiguous: AmbiguousRoleResolution) -> RoleMapping {
+        RoleMapping {
+            mapping_type: RoleMappingType::Token,
+            ambiguous_role_resolution: Some(ambiguous),
+            rules_configuration: None,
+        }
+    }
+
+    fn rules(
+        ambiguous: AmbiguousRoleResolution,
+        rules: Vec<(&str, MatchType, &str, &str)>,
+    ) -> RoleMapping {
+        RoleMapping {
+            mapping_type: RoleMappingType::Rules,
+            ambiguous_role_resolution: Some(ambiguous),
+            rules_configuration: Some(RulesConfiguration {
+                rules: rules
+                    .into_iter()
+                    .map(|(claim, match_type, value, role)| MappingRule {
+                        claim: claim.into(),
+                        match_type,
+                        value: value.into(),
+                        role_arn: role.into(),
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    fn federated(
+        roles: &PoolRoles,
+        login: VerifiedLogin,
+        custom: Option<&str>,
+    ) -> Result<String, RoleError> {
+        resolve_role(Caller::Federated(&[login]), roles, true, custom)
+    }
+
+    #[test]
+    fn guests_get_the_unauthenticated_role_while_the_pool_allows_them() {
+        let r = roles(vec![]);
+        assert_eq!(
+            resolve_role(Caller::Guest, &r, true, None),
+            Ok(GUEST.into())
+        );
+        assert_eq!(
+            resolve_role(Caller::Guest, &r, false, None),
+            Err(RoleError::GuestsNotAllowed)
+        );
+        let mut none = r.clone();
+        none.roles.clear();
+        assert_eq!(
+            resolve_role(Caller::Guest, &none, true, None),
+            Err(RoleError::NoRole)
+        );
+    }
+
+    #[test]
+    fn developers_and_unmapped_providers_get_the_authenticated_role() {
+        let r = roles(vec![(
+            "accounts.google.com",
+            token(AmbiguousRoleResolution::Deny),
+        )]);
+        assert_eq!(
+            resolve_role(Caller::Developer, &r, true, None),
+            Ok(AUTH.into())
+        );
+        assert_eq!(
+            federated(&r, login("graph.facebook.com", json!({})), None),
+            Ok(AUTH.into())
+        );
+        let mut none = r.clone();
+        none.roles.clear();
+        assert_eq!(
+            resolve_role(Caller::Developer, &none, true, None),
+            Err(RoleError::NoRole)
+        );
+    }
+
+    #[test]
+    fn token_mappings_prefer_the_preferred_role_and_check_custom_roles() {
+        let r = roles(vec![(
+            &format!("{UP}:app"),
+            token(AmbiguousRoleResolution::Deny),
+        )]);
+        let l = login(
+            UP,
+            json!({"aud": "app", "cognito:preferred_role": R1, "cognito:roles": [R1, R2]}),
+        );
+        assert_eq!(federated(&r, l.clone(), None), Ok(R1.into()));
+        assert_eq!(federated(&r, l.clone(), Some(R2)), Ok(R2.into()));
+        assert_eq!(
+            federated(&r, l, Some(R3)),
+            Err(RoleError::Forbidden(R3.into()))
+        );
+    }
+
+    #[test]
+    fn token_mappings_without_a_preferred_role_are_ambiguous() {
+        let l = login(UP, json!({"aud": "app", "cognito:roles": [R1, R2]}));
+        let deny = roles(vec![(UP, token(AmbiguousRoleResolution::Deny))]);
+        assert_eq!(federated(&deny, l.clone(), None), Err(RoleError::Denied));
+        let auth = roles(vec![(
+            UP,
+            token(AmbiguousRoleResolution::AuthenticatedRole),
+        )]);
+        assert_eq!(federated(&auth, l, None), Ok(AUTH.into()));
+        let comma = login(UP, json!({"aud": "app", "cognito:roles": format!("{R1}")}));
+        assert_eq!(
+            federated(&deny, comma, None),
+            Ok(R1.into()),
+            "a single role is the preferred one"
+        );
+    }
+
+    #[test]
+    fn rules_apply_in_order_and_the_first_match_wins() {
+        let r = roles(vec![(
+            "accounts.google.com",
+            rules(
+                AmbiguousRoleResolution::Deny,
+                vec![
+                    ("locale", MatchType::Equals, "Sacramento", R1),
+                    ("locale", MatchType::StartsWith, "Sac", R2),
+                ],
+            ),
+        )]);
+        assert_eq!(
+            federated(
+                &r,
+                login("accounts.google.com", json!({"locale": "Sacramento"})),
+                None
+            ),
+            Ok(R1.into())
+        );
+        assert_eq!(
+            federated(
+                &r,
+                login("accounts.google.com", json!({"locale": "Sacsville"})),
+                None
+            ),
+            Ok(R2.into())
+        );
+        assert_eq!(
+            federated(
+                &r,
+                login("accounts.google.com", json!({"locale": "Sacramento"})),
+                Some(R2)
+            ),
+            Ok(R2.into()),
+            "a custom role may pick any matching rule"
+        );
+        assert_eq!(
+            federated(
+                &r,
+                login("accounts.google.com", json!({"locale": "Paris"})),
+                None
+            ),
+            Err(RoleError::Denied)
+        );
+    }
+
+    #[test]
+    fn every_match_type_behaves() {
+        let c: BTreeMap<String, Value> =
+            serde_json::from_value(json!({"email": "a@example.com", "groups": ["x", "admins"]}))
+                .unwrap();
+        let rule = |claim: &str, m, v: &str| MappingRule {
+            claim: claim.into(),
+            match_type: m,
+            value: v.into(),
+            role_arn: R1.into(),
+        };
+        assert!(rule("email", MatchType::Contains, "@example").matches(&c));
+        assert!(rule("email", MatchType::StartsWith, "a@").matches(&c));
+        assert!(rule("email", MatchType::NotEqual, "b@example.com").matches(&c));
+        assert!(!rule("email", MatchType::NotEqual, "a@example.com").matches(&c));
+        assert!(
+            !rule("missing", MatchType::NotEqual, "anything").matches(&c),
+            "NotEqual on an absent claim is skipped"
+        );
+        assert!(
+            rule("groups", MatchType::Equals, "admins").matches(&c),
+            "arrays match on any element"
+        );
+        assert!(!rule("email", MatchType::Equals, "A@example.com").matches(&c));
+    }
+
+    #[test]
+    fn ambiguous_rules_fall_back_to_the_authenticated_role_when_asked() {
+        let r = roles(vec![(
+            "accounts.google.com",
+            rules(
+                AmbiguousRoleResolution::AuthenticatedRole,
+                vec![("hd", MatchType::Equals, "corp.com", R1)],
+            ),
+        )]);
+        assert_eq!(
+            federated(
+                &r,
+                login("accounts.google.com", json!({"hd": "gmail.com"})),
+                None
+            ),
+            Ok(AUTH.into())
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! GetCredentialsForIdentity, the enhanced flow (reference §6.5–§6.7): resolve the identity,
+//! pick the role, mint a token for it, and have STS exchange the token for credentials.
+
+use std::collections::BTreeMap;
+
+use idbroker_domain::IdentityId;
+use idbroker_domain::role_resolution::{Caller, RoleError, resolve_role};
+use idbroker_domain::roles::validate_role_arn;
+use idbroker_sts::{AssumeRequest, AwsCredentials, StsError};
+
+use crate::{Broker, ServiceError, ServiceResult};
+
+/// How idbroker calls STS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsSettings {
+    /// `RoleSessionName`; Cognito's is `CognitoIdentityCredentials` (it may not contain `:`).
+    pub role_session_name: String,
+    /// `DurationSeconds`, 900–43200.
+    pub duration_seconds: i32,
+    /// An inline session policy for guests' credentials (off by default).
+    pub guest_session_policy: Option<String>,
+}
+
+impl Default for StsSettings {
+    fn default() -> Self {
+        Self {
+            role_session_name: "CognitoIdentityCredentials".into(),
+            duration_seconds: 3600,
+            guest_session_policy: None,
+        }
+    }
+}
+
+impl From<RoleError> for ServiceError {
+    fn from(err: RoleError) -> Self {
+        match err {
+            RoleError::NoRole => Self::InvalidIdentityPoolConfiguration(err.to_string()),
+            RoleError::GuestsNotAllowed | RoleError::Denied | RoleError::Forbidden(_) => {
+                Self::NotAuthorized(err.to_string())
+            }
+        }
+    }
+}
+
+impl From<StsError> for ServiceError {
+    fn from(err: StsError) -> Self {
+        match err {
+            StsError::Refused { code, detail } => {
+                // STS's own words stay in the log: they describe the account's IAM set-up.
+                tracing::warn!(sts_code = %code, sts_message = %detail, "STS refused AssumeRoleWithWebIdentity");
+                Self::InvalidIdentityPoolConfiguration(
+                    "Invalid identity pool configuration. Check assigned IAM roles for this pool."
+                        .into(),
+                )
+            }
+            StsError::Throttled => {
+                Self::TooManyRequests("Too many requests to AWS STS; retry later.".into())
+            }
+            StsError::Unavailable(detail) => {
+                tracing::warn!(%detail, "STS unavailable");
+                Self::ExternalService("AWS STS could not be reached.".into())
+            }
+            other @ (StsError::TokenExpired | StsError::Malformed(_)) => {
+                Self::Internal(Box::new(other))
+            }
+        }
+    }
+}
+
+impl Broker {
+    #[tracing::instrument(skip_all, fields(identity_id = %identity_id))]
+    pub async fn get_credentials_for_identity(
+        &self,
+        identity_id: &str,
+        logins: &BTreeMap<String, String>,
+        custom_role_arn: Option<&str>,
+    ) -> ServiceResult<(IdentityId, AwsCredentials)> {
+        if let Some(arn) = custom_role_arn {
+            validate_role_arn("customRoleArn", arn)?;
+        }
+        let resolved = self
+            .resolve_identity(identity_id, logins, |_| Ok(()))
+            .await?;
+        let caller = if resolved.identity.is_guest() {
+            Caller::Guest
+        } else if resolved.verified.is_empty() {
+            // Proven by idbroker's own token: a developer-authenticated identity.
+            Caller::Developer
+        } else {
+            Caller::Federated(&resolved.verified)
+        };
+        let pool = &resolved.pool;
+        let role = resolve_role(
+            caller,
+            &pool.roles,
+            pool.pool.config.allow_unauthenticated_identities,
+            custom_role_arn,
+        )?;
+        let sts = &self.settings.sts;
+        let policy = matches!(caller, Caller::Guest)
+            .then(|| sts.guest_session_policy.as_deref())
+            .flatten();
+
+        let mut fresh_token_left = true;
+        loop {
+            let token = self.token_for(&resolved).await?;
+            let request = AssumeRequest {
+                role_arn: &role,
+                session_name: &sts.role_session_name,
+                web_identity_token: &token,
+                duration_seconds: sts.duration_seconds,
+                policy,
+            };
+            match self.sts.assume_role_with_web_identity(request).await {
+                Ok(credentials) => {
+                    tracing::info!(role = %role, access_key_id = %credentials.access_key_id, "credentials issued");
+                    return Ok((resolved.identity.id, credentials));
+                }
+                // Clocks disagree by a hair: one more try with a token minted now.
+                Err(StsError::TokenExpired) if fresh_token_left => fresh_token_left = false,
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+}
