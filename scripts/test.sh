@@ -24,16 +24,30 @@ pg_bin_dir() {
 }
 
 # Globals, because the EXIT trap runs after the functions have returned.
-PG_BIN="" PG_DIR="" PG_AS=() MOTO_PID=""
+PG_BIN="" PG_DIR="" PG_AS=() MOTO_PID="" SERVE_PID="" SERVE_DIR=""
 
 cleanup() {
   if [ -n "$MOTO_PID" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
+  if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; fi
+  if [ -n "$SERVE_DIR" ]; then rm -rf "$SERVE_DIR"; fi
   if [ -n "$PG_DIR" ]; then
     "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
     rm -rf "$PG_DIR"
   fi
 }
 trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() {
+  for _ in $(seq 1 100); do
+    if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
 
 MOTO_VERSION=5.2.1
 start_moto() {
@@ -43,19 +57,41 @@ start_moto() {
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/test-tools/moto.log 2>&1 &
   MOTO_PID=$!
-  for _ in $(seq 1 50); do
-    if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
-      export IDBROKER_TEST_STS_URL="http://127.0.0.1:$port"
-      log "moto's STS is listening at $IDBROKER_TEST_STS_URL"
-      return
-    fi
-    sleep 0.2
-  done
-  echo "moto_server did not start; see target/test-tools/moto.log" >&2
-  exit 1
+  if ! wait_for_port "$port"; then
+    echo "moto_server did not start; see target/test-tools/moto.log" >&2
+    exit 1
+  fi
+  export IDBROKER_TEST_STS_URL="http://127.0.0.1:$port"
+  log "moto's STS is listening at $IDBROKER_TEST_STS_URL"
+}
+
+SCHEMATHESIS_VERSION=4.32.5
+# Runs schemathesis against a freshly started idbroker (development mode, in a temp folder):
+# the OpenAPI description and the server must agree, and no request may cause a 5xx.
+run_schemathesis() {
+  local venv=target/test-tools/schemathesis-$SCHEMATHESIS_VERSION port token bin="$PWD/target/debug/idbroker"
+  if [ ! -x "$venv/bin/st" ]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+  cargo build --locked -p idbroker
+  SERVE_DIR=$(mktemp -d /tmp/idbroker-st.XXXXXX)
+  port=$(free_port)
+  (cd "$SERVE_DIR" && exec env IDBROKER_LISTEN="127.0.0.1:$port" IDBROKER_SIGNING_ALG=ES256 \
+    IDBROKER_STS_ENDPOINT_URL="$IDBROKER_TEST_STS_URL" "$bin" serve >"$SERVE_DIR/serve.log" 2>&1) &
+  SERVE_PID=$!
+  if ! wait_for_port "$port"; then
+    cat "$SERVE_DIR/serve.log" >&2
+    exit 1
+  fi
+  token=$(sed -n 's/^admin_token = "\(.*\)"$/\1/p' "$SERVE_DIR/idbroker-data/dev-secrets.toml")
+  log "schemathesis against http://127.0.0.1:$port/openapi.json"
+  "$venv/bin/st" run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $token" -n 25 \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method,allow_header_conformance
 }
 
 start_throwaway_postgres() {
@@ -122,3 +158,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test"
 cargo test --workspace --locked
+
+run_schemathesis

@@ -15,6 +15,7 @@ mod oidc_registry;
 mod openid_provider;
 mod pools;
 mod protocol;
+mod rest;
 mod signatures;
 mod signing_keys;
 mod sts_front;

@@ -16,18 +16,21 @@ pub const MAX_ROLE_MAPPINGS: usize = 10;
 pub const MAX_RULES_PER_MAPPING: usize = 25;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RoleMappingType {
     Token,
     Rules,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AmbiguousRoleResolution {
     AuthenticatedRole,
     Deny,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MatchType {
     Equals,
     Contains,
@@ -36,6 +39,7 @@ pub enum MatchType {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct MappingRule {
     pub claim: String,
@@ -46,12 +50,14 @@ pub struct MappingRule {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct RulesConfiguration {
     pub rules: Vec<MappingRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct RoleMapping {
     #[serde(rename = "Type")]
@@ -64,6 +70,7 @@ pub struct RoleMapping {
 
 /// `Roles` (`authenticated` / `unauthenticated` → role ARN) and `RoleMappings` of one pool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct PoolRoles {
     #[serde(default)]

@@ -68,6 +68,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/.well-known/jwks.json").route(web::get().to(oidc::jwks)))
     // Cognito's own name for the same document.
     .service(web::resource("/.well-known/jwks_uri").route(web::get().to(oidc::jwks)))
+    .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url(
+        "/openapi.json",
+        <rest::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+    ))
     .service(web::resource("/healthz").route(web::get().to(health::live)))
     .service(web::resource("/readyz").route(web::get().to(health::ready)));
 }

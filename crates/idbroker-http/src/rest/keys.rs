@@ -25,12 +25,18 @@ fn keys_body(state: &AppState) -> Result<Value, Problem> {
     Ok(json!({"keys": keys.iter().map(render).collect::<Vec<_>>()}))
 }
 
+#[utoipa::path(get, path = "/v1/keys", tag = "signing keys", security(("admin_token" = [])),
+    responses((status = 200, body = Object, description = "The published signing keys (public data only)"),
+        (status = 401, body = super::problem::ProblemBody, content_type = "application/problem+json")))]
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     Ok(HttpResponse::Ok().json(keys_body(&state)?))
 }
 
 /// Schedules the next key now: it is published at once and signs after the pre-publication
 /// period, so relying parties see it before any token carries it.
+#[utoipa::path(post, path = "/v1/keys/rotate", tag = "signing keys", security(("admin_token" = [])),
+    responses((status = 200, body = Object, description = "The keys after scheduling the next one"),
+        (status = 401, body = super::problem::ProblemBody, content_type = "application/problem+json")))]
 pub async fn rotate(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     state.broker.rotate_signing_keys().await?;
     Ok(HttpResponse::Ok().json(keys_body(&state)?))

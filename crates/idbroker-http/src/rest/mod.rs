@@ -3,8 +3,11 @@
 //! `Authorization: Bearer <IDBROKER_ADMIN_TOKEN>`.
 
 pub mod auth;
+mod identities;
 mod keys;
 mod oidc_providers;
+pub mod openapi;
+mod pools;
 pub mod problem;
 
 use actix_web::web;
@@ -12,30 +15,89 @@ use serde::de::DeserializeOwned;
 
 use self::problem::Problem;
 
+/// One resource: its methods (`allow`, as the Allow header lists them), and 405 for the others.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::route().to(move || problem::method_not_allowed(allow)))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/oidc-providers")
-            .route(web::get().to(oidc_providers::list))
-            .route(web::post().to(oidc_providers::create))
-            .default_service(web::route().to(problem::method_not_allowed)),
+    // Malformed paths and query strings are problems too, not actix's plain-text errors.
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|err, _| Problem::invalid_parameter(err.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err, _| Problem::invalid_parameter(err.to_string()).into()),
     )
     .service(
-        web::resource("/v1/oidc-providers/{key:.+}")
+        resource("/v1/identity-pools", "GET, POST")
+            .route(web::get().to(pools::list))
+            .route(web::post().to(pools::create)),
+    )
+    .service(
+        resource("/v1/identity-pools/{pool_id}", "GET, PUT, DELETE")
+            .route(web::get().to(pools::get))
+            .route(web::put().to(pools::replace))
+            .route(web::delete().to(pools::delete)),
+    )
+    .service(
+        resource("/v1/identity-pools/{pool_id}/roles", "GET, PUT")
+            .route(web::get().to(pools::get_roles))
+            .route(web::put().to(pools::set_roles)),
+    )
+    .service(
+        resource(
+            "/v1/identity-pools/{pool_id}/principal-tags/{provider:.+}",
+            "GET, PUT",
+        )
+        .route(web::get().to(pools::get_principal_tags))
+        .route(web::put().to(pools::set_principal_tags)),
+    )
+    .service(
+        resource("/v1/identity-pools/{pool_id}/tags", "GET, POST")
+            .route(web::get().to(pools::get_tags))
+            .route(web::post().to(pools::add_tags)),
+    )
+    .service(
+        resource("/v1/identity-pools/{pool_id}/tags/{key}", "DELETE")
+            .route(web::delete().to(pools::remove_tag)),
+    )
+    .service(
+        resource("/v1/identity-pools/{pool_id}/identities", "GET, POST")
+            .route(web::get().to(identities::list))
+            .route(web::post().to(identities::get_id)),
+    )
+    .service(
+        resource("/v1/identities/{identity_id}", "GET, DELETE")
+            .route(web::get().to(identities::get))
+            .route(web::delete().to(identities::delete)),
+    )
+    .service(
+        resource("/v1/identities/{identity_id}/token", "POST")
+            .route(web::post().to(identities::token)),
+    )
+    .service(
+        resource("/v1/identities/{identity_id}/credentials", "POST")
+            .route(web::post().to(identities::credentials)),
+    )
+    .service(
+        resource("/v1/identities/{identity_id}/unlink", "POST")
+            .route(web::post().to(identities::unlink)),
+    );
+    cfg.service(
+        resource("/v1/oidc-providers", "GET, POST")
+            .route(web::get().to(oidc_providers::list))
+            .route(web::post().to(oidc_providers::create)),
+    )
+    .service(
+        resource("/v1/oidc-providers/{key:.+}", "GET, PATCH, DELETE")
             .route(web::get().to(oidc_providers::get))
             .route(web::patch().to(oidc_providers::update))
-            .route(web::delete().to(oidc_providers::delete))
-            .default_service(web::route().to(problem::method_not_allowed)),
+            .route(web::delete().to(oidc_providers::delete)),
     )
-    .service(
-        web::resource("/v1/keys")
-            .route(web::get().to(keys::list))
-            .default_service(web::route().to(problem::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/keys/rotate")
-            .route(web::post().to(keys::rotate))
-            .default_service(web::route().to(problem::method_not_allowed)),
-    );
+    .service(resource("/v1/keys", "GET").route(web::get().to(keys::list)))
+    .service(resource("/v1/keys/rotate", "POST").route(web::post().to(keys::rotate)));
 }
 
 /// Parses a JSON request body, or a 400 problem naming what is wrong.

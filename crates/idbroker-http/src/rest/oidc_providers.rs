@@ -4,32 +4,38 @@
 use actix_web::{HttpResponse, web};
 use idbroker_service::RegisteredProvider;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::json_body;
-use super::problem::Problem;
+use super::problem::{Problem, ProblemBody};
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateProvider {
-    issuer: String,
-    client_ids: Vec<String>,
+pub struct CreateProvider {
+    pub issuer: String,
+    pub client_ids: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateProvider {
-    client_ids: Vec<String>,
+pub struct UpdateProvider {
+    pub client_ids: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct ProviderBody {
-    arn: String,
+#[derive(Serialize, ToSchema)]
+pub struct ProviderBody {
+    pub arn: String,
     /// The Logins key (the issuer without its scheme), also the path segment of this resource.
-    key: String,
-    issuer: String,
-    client_ids: Vec<String>,
+    pub key: String,
+    pub issuer: String,
+    pub client_ids: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderList {
+    pub oidc_providers: Vec<ProviderBody>,
 }
 
 impl From<RegisteredProvider> for ProviderBody {
@@ -43,6 +49,8 @@ impl From<RegisteredProvider> for ProviderBody {
     }
 }
 
+#[utoipa::path(post, path = "/v1/oidc-providers", tag = "oidc providers", request_body = CreateProvider, security(("admin_token" = [])),
+    responses((status = 201, body = ProviderBody), (status = 400, body = ProblemBody, content_type = "application/problem+json"), (status = 401, body = ProblemBody, content_type = "application/problem+json"), (status = 409, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
@@ -58,17 +66,21 @@ pub async fn create(
         .json(ProviderBody::from(provider)))
 }
 
+#[utoipa::path(get, path = "/v1/oidc-providers", tag = "oidc providers", security(("admin_token" = [])),
+    responses((status = 200, body = ProviderList), (status = 401, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    let providers: Vec<ProviderBody> = state
+    let oidc_providers: Vec<ProviderBody> = state
         .broker
         .list_oidc_providers()
         .await?
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "oidc_providers": providers })))
+    Ok(HttpResponse::Ok().json(ProviderList { oidc_providers }))
 }
 
+#[utoipa::path(get, path = "/v1/oidc-providers/{key}", tag = "oidc providers", params(("key" = String, Path, description = "The Logins key: the issuer without its scheme")), security(("admin_token" = [])),
+    responses((status = 200, body = ProviderBody), (status = 401, body = ProblemBody, content_type = "application/problem+json"), (status = 404, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn get(
     _: Admin,
     state: web::Data<AppState>,
@@ -78,6 +90,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ProviderBody::from(provider)))
 }
 
+#[utoipa::path(patch, path = "/v1/oidc-providers/{key}", tag = "oidc providers", request_body = UpdateProvider, params(("key" = String, Path, description = "The Logins key")), security(("admin_token" = [])),
+    responses((status = 200, body = ProviderBody), (status = 400, body = ProblemBody, content_type = "application/problem+json"), (status = 401, body = ProblemBody, content_type = "application/problem+json"), (status = 404, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn update(
     _: Admin,
     state: web::Data<AppState>,
@@ -92,6 +106,8 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(ProviderBody::from(provider)))
 }
 
+#[utoipa::path(delete, path = "/v1/oidc-providers/{key}", tag = "oidc providers", params(("key" = String, Path, description = "The Logins key")), security(("admin_token" = [])),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ProblemBody, content_type = "application/problem+json"), (status = 404, body = ProblemBody, content_type = "application/problem+json"), (status = 409, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn delete(
     _: Admin,
     state: web::Data<AppState>,

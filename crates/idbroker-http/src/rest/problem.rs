@@ -4,7 +4,18 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use idbroker_service::ServiceError;
-use serde_json::json;
+
+/// The problem document, for the OpenAPI description.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// `urn:idbroker:error:<kind>`.
+    #[serde(rename = "type")]
+    pub kind_uri: String,
+    /// The error kind, named as on the AWS face (e.g. `ResourceNotFoundException`).
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {detail}")]
@@ -38,12 +49,13 @@ impl ResponseError for Problem {
         if self.status == StatusCode::UNAUTHORIZED {
             res.insert_header(("WWW-Authenticate", "Bearer realm=\"idbroker\""));
         }
-        res.content_type("application/problem+json").json(json!({
-            "type": format!("urn:idbroker:error:{}", self.kind),
-            "title": self.kind,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        }))
+        res.content_type("application/problem+json")
+            .json(ProblemBody {
+                kind_uri: format!("urn:idbroker:error:{}", self.kind),
+                title: self.kind.to_owned(),
+                status: self.status.as_u16(),
+                detail: self.detail.clone(),
+            })
     }
 }
 
@@ -91,11 +103,17 @@ impl From<ServiceError> for Problem {
     }
 }
 
-pub async fn method_not_allowed() -> HttpResponse {
-    Problem::new(
+/// 405 with the `Allow` header RFC 9110 requires.
+pub async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut res = Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "MethodNotAllowed",
         "This method is not allowed on this resource.",
     )
-    .error_response()
+    .error_response();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+        res.headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    res
 }
