@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use idbroker::{Application, Settings, telemetry};
+use idbroker::{Application, Settings, cli, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -14,6 +14,8 @@ use idbroker::{Application, Settings, telemetry};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    connection: cli::Connection,
 }
 
 #[derive(Subcommand)]
@@ -24,6 +26,13 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
     },
+    /// Apply the database migrations of the configured store and exit.
+    Migrate {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    #[command(flatten)]
+    Admin(cli::Admin),
 }
 
 fn print_development_banner(settings: &Settings) {
@@ -51,11 +60,52 @@ fn print_development_banner(settings: &Settings) {
     );
 }
 
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init();
     match cli.command {
+        Command::Admin(command) => match cli::run(cli.connection, command).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("idbroker: {err:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Migrate { config } => {
+            let result = async {
+                let settings = Settings::load(config.as_deref())?;
+                let store = idbroker_store::SqlStore::connect(&settings.database_url).await?;
+                store.migrate().await?;
+                println!(
+                    "migrations applied to {}",
+                    redact_url(&settings.database_url)
+                );
+                Ok::<_, anyhow::Error>(())
+            }
+            .await;
+            match result {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("idbroker: {err:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve { config } => {
             let settings = match Settings::load(config.as_deref()) {
                 Ok(settings) => settings,

@@ -1,0 +1,175 @@
+//! The admin command line against a real idbroker (development mode on a temporary SQLite
+//! file), run as a user would run it: the built binary, with IDBROKER_ENDPOINT and
+//! IDBROKER_ADMIN_TOKEN in its environment.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
+
+use std::process::Command;
+
+use idbroker::Application;
+use idbroker::settings::{RawSettings, Settings};
+use serde_json::Value;
+
+struct Server {
+    endpoint: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::from_raw(RawSettings {
+        database_url: Some(format!(
+            "sqlite://{}/idbroker.db?mode=rwc",
+            dir.path().display()
+        )),
+        listen: Some("127.0.0.1:0".into()),
+        signing_alg: Some("ES256".into()),
+        ..RawSettings::default()
+    })
+    .unwrap();
+    let token = settings.admin_token.0.clone();
+    let app = Application::build(settings).await.unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Server {
+        endpoint,
+        token,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    /// Runs `idbroker <args>` off the async runtime; returns (exit success, stdout, stderr).
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let (endpoint, token) = (self.endpoint.clone(), self.token.clone());
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new(env!("CARGO_BIN_EXE_idbroker"))
+                .args(&args)
+                .env("IDBROKER_ENDPOINT", endpoint)
+                .env("IDBROKER_ADMIN_TOKEN", token)
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8(out.stdout).unwrap(),
+                String::from_utf8(out.stderr).unwrap(),
+            )
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let (ok, out, err) = self.run(&all).await;
+        assert!(ok, "idbroker {args:?} failed: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_manages_pools_providers_roles_identities_and_keys_from_the_command_line() {
+    let s = server().await;
+
+    let pool = s
+        .json(&["pools", "create", "--name", "cli pool", "--allow-guests"])
+        .await;
+    let pool_id = pool["IdentityPoolId"].as_str().unwrap().to_owned();
+    let (ok, table, _) = s.run(&["pools", "list"]).await;
+    assert!(ok);
+    assert!(table.starts_with("IDENTITY_POOL_ID"), "{table}");
+    assert!(
+        table.contains("cli pool") && table.contains(&pool_id),
+        "{table}"
+    );
+
+    let provider = s
+        .json(&[
+            "providers",
+            "add",
+            "--issuer",
+            "https://login.example.com",
+            "--client-id",
+            "web",
+            "--client-id",
+            "ios",
+        ])
+        .await;
+    assert_eq!(provider["key"], "login.example.com");
+    let listed = s.json(&["providers", "list"]).await;
+    assert_eq!(listed["oidc_providers"].as_array().unwrap().len(), 1);
+
+    let roles = s
+        .json(&[
+            "roles",
+            "set",
+            &pool_id,
+            "--authenticated",
+            "arn:aws:iam::000000000000:role/auth",
+            "--unauthenticated",
+            "arn:aws:iam::000000000000:role/guest",
+        ])
+        .await;
+    assert_eq!(
+        roles["Roles"]["unauthenticated"],
+        "arn:aws:iam::000000000000:role/guest"
+    );
+    assert_eq!(s.json(&["roles", "get", &pool_id]).await, roles);
+
+    let guest: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/identity-pools/{pool_id}/identities",
+            s.endpoint
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let identity = guest["identity_id"].as_str().unwrap();
+    let identities = s.json(&["identities", "list", &pool_id]).await;
+    assert_eq!(identities["identities"][0]["identity_id"], identity);
+    assert_eq!(
+        s.json(&["identities", "get", identity]).await["identity_id"],
+        identity
+    );
+    s.json(&["identities", "delete", identity]).await;
+
+    let keys = s.json(&["keys", "rotate"]).await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
+    let (ok, table, _) = s.run(&["keys", "list"]).await;
+    assert!(
+        ok && table.contains("current") && table.contains("next"),
+        "{table}"
+    );
+
+    s.json(&["providers", "remove", "login.example.com"]).await;
+    s.json(&["pools", "delete", &pool_id]).await;
+    let (ok, _, err) = s.run(&["pools", "get", &pool_id]).await;
+    assert!(!ok, "a failed call exits non-zero");
+    assert!(err.contains("ResourceNotFoundException"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_explains_what_is_missing() {
+    let s = server().await;
+    let out = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_idbroker"))
+            .args(["pools", "list"])
+            .env_remove("IDBROKER_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin token"));
+    let (ok, _, err) = s
+        .run(&["--admin-token", "wrong-token-of-length", "pools", "list"])
+        .await;
+    assert!(!ok);
+    assert!(err.contains("HTTP 401"), "{err}");
+}
