@@ -150,6 +150,9 @@ npm ci --prefix tests/oidc-provider --no-audit --no-fund --loglevel=error
 mkdir -p target/test-tools
 start_moto
 
+log "docker-compose.yml against the Compose specification"
+scripts/check-compose.sh
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

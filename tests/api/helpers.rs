@@ -88,6 +88,7 @@ pub fn settings(database_url: &str) -> Settings {
         // Nothing listens here: tests that need STS point this at their STS front.
         sts_endpoint_url: Some(NOWHERE.to_owned()),
         sts: idbroker_service::StsSettings::default(),
+        bootstrap: None,
         development_mode: None,
     }
 }

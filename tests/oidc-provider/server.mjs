@@ -5,7 +5,9 @@ import Provider from 'oidc-provider';
 import { generateKeyPair, exportJWK } from 'jose';
 
 const port = Number(process.env.OP_PORT ?? 4000);
-const issuer = `http://127.0.0.1:${port}`;
+// OP_ISSUER lets the docker-compose demo name itself by its service name.
+const issuer = process.env.OP_ISSUER ?? `http://127.0.0.1:${port}`;
+const host = process.env.OP_HOST ?? '127.0.0.1';
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-op-key', alg: 'RS256', use: 'sig' };
 
@@ -40,4 +42,4 @@ provider.use(async (ctx, next) => {
   ctx.redirect(await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false }));
 });
 
-provider.listen(port, '127.0.0.1', () => console.log(`listening ${issuer}`));
+provider.listen(port, host, () => console.log(`listening ${issuer}`));

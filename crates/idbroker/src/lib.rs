@@ -1,6 +1,7 @@
 //! The idbroker server: settings, telemetry, start-up and wiring of the layers
 //! (store → service → HTTP). `main.rs` is only the command line.
 
+pub mod bootstrap;
 pub mod cli;
 pub mod settings;
 pub mod startup;

@@ -25,6 +25,9 @@ enum Command {
         /// A TOML file with settings (keys like `database_url`, `listen`, `region`).
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
+        /// A TOML file of OIDC providers and pools to create or update at start-up (idempotent).
+        #[arg(long, value_name = "PATH", env = "IDBROKER_BOOTSTRAP")]
+        bootstrap: Option<PathBuf>,
     },
     /// Apply the database migrations of the configured store and exit.
     Migrate {
@@ -106,9 +109,12 @@ async fn main() -> std::process::ExitCode {
                 }
             }
         }
-        Command::Serve { config } => {
+        Command::Serve { config, bootstrap } => {
             let settings = match Settings::load(config.as_deref()) {
-                Ok(settings) => settings,
+                Ok(mut settings) => {
+                    settings.bootstrap = bootstrap.or(settings.bootstrap);
+                    settings
+                }
                 Err(err) => {
                     eprintln!("idbroker: {err}");
                     return std::process::ExitCode::from(2);

@@ -64,6 +64,7 @@ pub struct RawSettings {
     pub sts_duration_seconds: Option<String>,
     pub sts_role_session_name: Option<String>,
     pub guest_session_policy: Option<String>,
+    pub bootstrap: Option<String>,
 }
 
 /// Secrets generated for development mode, kept beside the SQLite database.
@@ -109,6 +110,8 @@ pub struct Settings {
     /// STS endpoint override; without it the standard AWS chain decides (`AWS_ENDPOINT_URL_STS`).
     pub sts_endpoint_url: Option<String>,
     pub sts: StsSettings,
+    /// A configuration-as-code file applied at start-up (`--bootstrap` or `IDBROKER_BOOTSTRAP`).
+    pub bootstrap: Option<PathBuf>,
     /// Set when secrets were generated: start-up prints them with a warning.
     pub development_mode: Option<DevelopmentMode>,
 }
@@ -120,7 +123,7 @@ pub struct DevelopmentMode {
 }
 
 /// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: [&str; 25] = [
+const ENV_VARS: [&str; 26] = [
     "IDBROKER_DATABASE_URL",
     "IDBROKER_LISTEN",
     "IDBROKER_ISSUER",
@@ -146,6 +149,7 @@ const ENV_VARS: [&str; 25] = [
     "IDBROKER_STS_DURATION_SECONDS",
     "IDBROKER_STS_ROLE_SESSION_NAME",
     "IDBROKER_GUEST_SESSION_POLICY",
+    "IDBROKER_BOOTSTRAP",
 ];
 
 impl RawSettings {
@@ -194,7 +198,8 @@ impl RawSettings {
             "IDBROKER_STS_ENDPOINT_URL" => &mut self.sts_endpoint_url,
             "IDBROKER_STS_DURATION_SECONDS" => &mut self.sts_duration_seconds,
             "IDBROKER_STS_ROLE_SESSION_NAME" => &mut self.sts_role_session_name,
-            _ => &mut self.guest_session_policy,
+            "IDBROKER_GUEST_SESSION_POLICY" => &mut self.guest_session_policy,
+            _ => &mut self.bootstrap,
         }
     }
 }
@@ -607,6 +612,7 @@ impl Settings {
             key_policy,
             sts_endpoint_url,
             sts,
+            bootstrap: raw.bootstrap.map(PathBuf::from),
             development_mode,
         })
     }

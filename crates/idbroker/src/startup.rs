@@ -82,6 +82,10 @@ impl Application {
                 sts: settings.sts.clone(),
             },
         ));
+        if let Some(path) = &settings.bootstrap {
+            let applied = crate::bootstrap::apply(&broker, path).await?;
+            tracing::info!(file = %path.display(), ?applied, "bootstrap file applied");
+        }
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {} (IDBROKER_LISTEN)", settings.listen))?;
         let port = listener.local_addr()?.port();

@@ -1,0 +1,161 @@
+//! Configuration as code: a bootstrap file is applied at start-up, applying it again changes
+//! nothing, and a bad file stops start-up naming the line at fault.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
+
+use std::path::Path;
+
+use idbroker::Application;
+use idbroker::settings::{RawSettings, Settings};
+use serde_json::Value;
+
+const FILE: &str = r#"
+[[oidc_providers]]
+issuer = "https://login.example.com"
+client_ids = ["web"]
+
+[[pools]]
+IdentityPoolName = "demo"
+AllowUnauthenticatedIdentities = true
+OpenIdConnectProviderARNs = ["arn:aws:iam::000000000000:oidc-provider/login.example.com"]
+IdentityPoolTags = { team = "demo" }
+
+[pools.Roles]
+authenticated = "arn:aws:iam::000000000000:role/demo-authenticated"
+unauthenticated = "arn:aws:iam::000000000000:role/demo-guest"
+
+[[pools]]
+IdentityPoolName = "second"
+AllowUnauthenticatedIdentities = false
+"#;
+
+fn settings(dir: &Path, bootstrap: &Path) -> Settings {
+    let mut settings = Settings::from_raw(RawSettings {
+        database_url: Some(format!("sqlite://{}/idbroker.db?mode=rwc", dir.display())),
+        listen: Some("127.0.0.1:0".into()),
+        signing_alg: Some("ES256".into()),
+        ..RawSettings::default()
+    })
+    .unwrap();
+    settings.bootstrap = Some(bootstrap.to_owned());
+    settings
+}
+
+async fn get(endpoint: &str, token: &str, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{endpoint}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn start(settings: Settings) -> (String, String) {
+    let token = settings.admin_token.0.clone();
+    let app = Application::build(settings).await.unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    (endpoint, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_file_is_applied_once_and_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bootstrap.toml");
+    std::fs::write(&file, FILE).unwrap();
+
+    let (endpoint, token) = start(settings(dir.path(), &file)).await;
+    let pools = get(&endpoint, &token, "/v1/identity-pools").await;
+    let pools = pools["identity_pools"].as_array().unwrap().clone();
+    assert_eq!(pools.len(), 2);
+    let demo = pools
+        .iter()
+        .find(|p| p["identity_pool_name"] == "demo")
+        .unwrap();
+    let demo_id = demo["identity_pool_id"].as_str().unwrap();
+    let roles = get(
+        &endpoint,
+        &token,
+        &format!("/v1/identity-pools/{demo_id}/roles"),
+    )
+    .await;
+    assert_eq!(
+        roles["Roles"]["unauthenticated"],
+        "arn:aws:iam::000000000000:role/demo-guest"
+    );
+    let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
+    assert_eq!(
+        providers["oidc_providers"][0]["client_ids"],
+        serde_json::json!(["web"])
+    );
+
+    // A second start with the same file (another replica, or a restart) changes nothing.
+    let (again, _) = start(settings(dir.path(), &file)).await;
+    let after = get(&again, &token, "/v1/identity-pools").await;
+    assert_eq!(
+        after["identity_pools"].as_array().unwrap(),
+        &pools,
+        "same pools, same ids"
+    );
+
+    // An edited file updates the pool in place.
+    std::fs::write(
+        &file,
+        FILE.replace(
+            "AllowUnauthenticatedIdentities = true",
+            "AllowUnauthenticatedIdentities = false",
+        ),
+    )
+    .unwrap();
+    let (third, _) = start(settings(dir.path(), &file)).await;
+    let demo_now = get(&third, &token, &format!("/v1/identity-pools/{demo_id}")).await;
+    assert_eq!(demo_now["AllowUnauthenticatedIdentities"], false);
+    assert_eq!(demo_now["IdentityPoolTags"]["team"], "demo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_bootstrap_file_stops_start_up_and_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bootstrap.toml");
+    std::fs::write(
+        &file,
+        "[[pools]]\nIdentityPoolName = \"x\"\nAllowUnauthenticatedIdentities = maybe\n",
+    )
+    .unwrap();
+    let err = Application::build(settings(dir.path(), &file))
+        .await
+        .err()
+        .expect("refused");
+    let text = format!("{err:#}");
+    assert!(text.contains("line 3"), "{text}");
+
+    std::fs::write(
+        &file,
+        "[[pools]]\nIdentityPoolName = \"bad/name\"\nAllowUnauthenticatedIdentities = true\n",
+    )
+    .unwrap();
+    let err = Application::build(settings(dir.path(), &file))
+        .await
+        .err()
+        .expect("refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("pool 'bad/name'") && text.contains("identityPoolName"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_stacks_bootstrap_file_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/bootstrap.toml");
+    let mut settings = settings(dir.path(), &file);
+    // As docker-compose.yml sets them.
+    settings.allow_http_issuers = true;
+    settings.account_id = idbroker_domain::AccountId::parse("123456789012").unwrap();
+    let (endpoint, token) = start(settings).await;
+    let pools = get(&endpoint, &token, "/v1/identity-pools").await;
+    assert_eq!(pools["identity_pools"][0]["identity_pool_name"], "demo");
+}
