@@ -55,6 +55,111 @@ pub enum Admin {
     /// idbroker's signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// A pool's resource tags.
+    #[command(subcommand)]
+    Tags(TagsCommand),
+    /// A pool's principal-tag maps (attributes for access control).
+    #[command(subcommand, name = "principal-tags")]
+    PrincipalTags(PrincipalTagsCommand),
+    /// Developer-authenticated identities.
+    #[command(subcommand)]
+    Developer(DeveloperCommand),
+}
+
+#[derive(Subcommand)]
+pub enum TagsCommand {
+    /// List a pool's tags.
+    List { pool_id: String },
+    /// Add or overwrite tags: KEY=VALUE …
+    Add {
+        pool_id: String,
+        #[arg(required = true, value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
+    },
+    /// Remove a tag.
+    Remove { pool_id: String, key: String },
+}
+
+#[derive(Subcommand)]
+pub enum PrincipalTagsCommand {
+    /// Show the map of one provider.
+    Get { pool_id: String, provider: String },
+    /// Set the map of one provider: --use-defaults and/or TAG=CLAIM pairs.
+    Set {
+        pool_id: String,
+        provider: String,
+        /// client ← aud, username ← sub.
+        #[arg(long)]
+        use_defaults: bool,
+        #[arg(value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DeveloperCommand {
+    /// A token for one of your users (GetOpenIdTokenForDeveloperIdentity).
+    Token {
+        pool_id: String,
+        /// The pool's developer provider name.
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        user: String,
+        /// Link the user to this identity.
+        #[arg(long)]
+        identity_id: Option<String>,
+        /// Token lifetime in seconds (1–86400, default 900).
+        #[arg(long)]
+        duration: Option<i64>,
+    },
+    /// Find a user's identity (--user) or an identity's users (--identity-id).
+    Lookup {
+        pool_id: String,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        identity_id: Option<String>,
+    },
+    /// Merge the source user's identity into the destination user's.
+    Merge {
+        pool_id: String,
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        source: String,
+        #[arg(long)]
+        destination: String,
+    },
+    /// Detach a user from its identity.
+    Unlink {
+        pool_id: String,
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        identity_id: String,
+    },
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("'{text}' is not KEY=VALUE"))
+}
+
+/// Percent-encodes one path segment or query value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[derive(Subcommand)]
@@ -419,6 +524,126 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                 )
                 .await?;
             show(out, &json!({"deleted": identity_id}), None)
+        }
+        Admin::Tags(TagsCommand::List { pool_id }) => show(
+            out,
+            &client
+                .call(
+                    Method::GET,
+                    &format!("/v1/identity-pools/{pool_id}/tags"),
+                    None,
+                )
+                .await?,
+            None,
+        ),
+        Admin::Tags(TagsCommand::Add { pool_id, tags }) => {
+            let tags: serde_json::Map<String, Value> =
+                tags.into_iter().map(|(k, v)| (k, json!(v))).collect();
+            let body = json!({ "tags": tags });
+            show(
+                out,
+                &client
+                    .call(
+                        Method::POST,
+                        &format!("/v1/identity-pools/{pool_id}/tags"),
+                        Some(body),
+                    )
+                    .await?,
+                None,
+            )
+        }
+        Admin::Tags(TagsCommand::Remove { pool_id, key }) => {
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/v1/identity-pools/{pool_id}/tags/{}", encode(&key)),
+                    None,
+                )
+                .await?;
+            show(out, &json!({ "removed": key }), None)
+        }
+        Admin::PrincipalTags(PrincipalTagsCommand::Get { pool_id, provider }) => {
+            let path = format!("/v1/identity-pools/{pool_id}/principal-tags/{provider}");
+            show(out, &client.call(Method::GET, &path, None).await?, None)
+        }
+        Admin::PrincipalTags(PrincipalTagsCommand::Set {
+            pool_id,
+            provider,
+            use_defaults,
+            tags,
+        }) => {
+            let tags: serde_json::Map<String, Value> =
+                tags.into_iter().map(|(k, v)| (k, json!(v))).collect();
+            let body = json!({ "UseDefaults": use_defaults, "PrincipalTags": tags });
+            let path = format!("/v1/identity-pools/{pool_id}/principal-tags/{provider}");
+            show(
+                out,
+                &client.call(Method::PUT, &path, Some(body)).await?,
+                None,
+            )
+        }
+        Admin::Developer(DeveloperCommand::Token {
+            pool_id,
+            provider,
+            user,
+            identity_id,
+            duration,
+        }) => {
+            let body = json!({ "logins": { provider: user }, "identity_id": identity_id, "token_duration": duration });
+            let path = format!("/v1/identity-pools/{pool_id}/developer/token");
+            show(
+                out,
+                &client.call(Method::POST, &path, Some(body)).await?,
+                None,
+            )
+        }
+        Admin::Developer(DeveloperCommand::Lookup {
+            pool_id,
+            user,
+            identity_id,
+        }) => {
+            let mut query = Vec::new();
+            if let Some(user) = user {
+                query.push(format!("user={}", encode(&user)));
+            }
+            if let Some(id) = identity_id {
+                query.push(format!("identity_id={}", encode(&id)));
+            }
+            let path = format!(
+                "/v1/identity-pools/{pool_id}/developer/lookup?{}",
+                query.join("&")
+            );
+            show(out, &client.call(Method::GET, &path, None).await?, None)
+        }
+        Admin::Developer(DeveloperCommand::Merge {
+            pool_id,
+            provider,
+            source,
+            destination,
+        }) => {
+            let body = json!({ "developer_provider_name": provider, "source_user": source, "destination_user": destination });
+            let path = format!("/v1/identity-pools/{pool_id}/developer/merge");
+            show(
+                out,
+                &client.call(Method::POST, &path, Some(body)).await?,
+                None,
+            )
+        }
+        Admin::Developer(DeveloperCommand::Unlink {
+            pool_id,
+            provider,
+            user,
+            identity_id,
+        }) => {
+            let body = json!({ "identity_id": identity_id, "developer_provider_name": provider, "user": user });
+            client
+                .call(
+                    Method::POST,
+                    &format!("/v1/identity-pools/{pool_id}/developer/unlink"),
+                    Some(body),
+                )
+                .await?;
+            show(out, &json!({ "unlinked": user }), None)
         }
         Admin::Keys(command) => {
             let keys = match command {

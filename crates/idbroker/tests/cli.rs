@@ -173,3 +173,108 @@ async fn the_command_line_explains_what_is_missing() {
     assert!(!ok);
     assert!(err.contains("HTTP 401"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_principal_tags_and_developer_users_are_managed_from_the_command_line() {
+    let s = server().await;
+    let pool_file = s._dir.path().join("pool.json");
+    std::fs::write(
+        &pool_file,
+        r#"{"IdentityPoolName": "dev pool", "AllowUnauthenticatedIdentities": true, "DeveloperProviderName": "login.myapp",
+            "SupportedLoginProviders": {"accounts.google.com": "client-1"}}"#,
+    )
+    .unwrap();
+    let pool = s
+        .json(&["pools", "create", "--file", pool_file.to_str().unwrap()])
+        .await;
+    let pool_id = pool["IdentityPoolId"].as_str().unwrap().to_owned();
+
+    let tags = s
+        .json(&["tags", "add", &pool_id, "team=web", "env=dev"])
+        .await;
+    assert_eq!(
+        tags["tags"],
+        serde_json::json!({"team": "web", "env": "dev"})
+    );
+    s.json(&["tags", "remove", &pool_id, "env"]).await;
+    assert_eq!(
+        s.json(&["tags", "list", &pool_id]).await["tags"],
+        serde_json::json!({"team": "web"})
+    );
+
+    let map = s
+        .json(&[
+            "principal-tags",
+            "set",
+            &pool_id,
+            "accounts.google.com",
+            "--use-defaults",
+            "dept=hd",
+        ])
+        .await;
+    assert_eq!(map["UseDefaults"], true);
+    assert_eq!(
+        s.json(&["principal-tags", "get", &pool_id, "accounts.google.com"])
+            .await,
+        map
+    );
+
+    let alice = s
+        .json(&[
+            "developer",
+            "token",
+            &pool_id,
+            "--provider",
+            "login.myapp",
+            "--user",
+            "alice",
+        ])
+        .await;
+    let alice_id = alice["identity_id"].as_str().unwrap().to_owned();
+    assert_eq!(alice["token"].as_str().unwrap().split('.').count(), 3);
+    s.json(&[
+        "developer",
+        "token",
+        &pool_id,
+        "--provider",
+        "login.myapp",
+        "--user",
+        "bob",
+    ])
+    .await;
+    let merged = s
+        .json(&[
+            "developer",
+            "merge",
+            &pool_id,
+            "--provider",
+            "login.myapp",
+            "--source",
+            "bob",
+            "--destination",
+            "alice",
+        ])
+        .await;
+    assert_eq!(merged["identity_id"], alice_id.as_str());
+    let users = s
+        .json(&["developer", "lookup", &pool_id, "--identity-id", &alice_id])
+        .await;
+    assert_eq!(users["users"], serde_json::json!(["alice", "bob"]));
+    s.json(&[
+        "developer",
+        "unlink",
+        &pool_id,
+        "--provider",
+        "login.myapp",
+        "--user",
+        "bob",
+        "--identity-id",
+        &alice_id,
+    ])
+    .await;
+    assert_eq!(
+        s.json(&["developer", "lookup", &pool_id, "--user", "alice"])
+            .await["users"],
+        serde_json::json!(["alice"])
+    );
+}

@@ -3,6 +3,7 @@
 //! `Authorization: Bearer <IDBROKER_ADMIN_TOKEN>`.
 
 pub mod auth;
+mod developer;
 mod identities;
 mod keys;
 mod oidc_providers;
@@ -84,6 +85,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/v1/identities/{identity_id}/unlink", "POST")
             .route(web::post().to(identities::unlink)),
+    )
+    .service(
+        resource("/v1/identity-pools/{pool_id}/developer/token", "POST")
+            .route(web::post().to(developer::token)),
+    )
+    .service(
+        resource("/v1/identity-pools/{pool_id}/developer/lookup", "GET")
+            .route(web::get().to(developer::lookup)),
+    )
+    .service(
+        resource("/v1/identity-pools/{pool_id}/developer/merge", "POST")
+            .route(web::post().to(developer::merge)),
+    )
+    .service(
+        resource("/v1/identity-pools/{pool_id}/developer/unlink", "POST")
+            .route(web::post().to(developer::unlink)),
     );
     cfg.service(
         resource("/v1/oidc-providers", "GET, POST")

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{identities, keys, oidc_providers, pools};
+use super::{developer, identities, keys, oidc_providers, pools};
 
 struct AdminToken;
 
@@ -29,6 +29,7 @@ impl Modify for AdminToken {
         pools::get_tags, pools::add_tags, pools::remove_tag,
         identities::list, identities::get, identities::delete,
         identities::get_id, identities::token, identities::credentials, identities::unlink,
+        developer::token, developer::lookup, developer::merge, developer::unlink,
         oidc_providers::create, oidc_providers::list, oidc_providers::get, oidc_providers::update, oidc_providers::delete,
         keys::list, keys::rotate,
     ),
