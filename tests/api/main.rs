@@ -11,6 +11,7 @@ mod developer;
 mod development_mode;
 mod identities;
 mod logins;
+mod observability;
 mod oidc_registry;
 mod openid_provider;
 mod pools;

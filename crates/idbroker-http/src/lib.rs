@@ -10,6 +10,7 @@
 
 pub mod aws;
 mod health;
+pub mod metrics;
 mod oidc;
 mod request_id;
 pub mod rest;
@@ -72,17 +73,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/openapi.json",
         <rest::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
     ))
+    .service(web::resource("/metrics").route(web::get().to(metrics::render)))
     .service(web::resource("/healthz").route(web::get().to(health::live)))
     .service(web::resource("/readyz").route(web::get().to(health::ready)));
 }
 
 /// Starts serving on an already-bound listener (port 0 in tests).
 pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    metrics::handle();
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(cors())
             .wrap(from_fn(request_id::attach))
+            .wrap(from_fn(metrics::observe))
             .wrap(TracingLogger::default())
             .app_data(state.clone())
             .configure(configure)

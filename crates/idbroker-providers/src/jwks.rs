@@ -150,7 +150,15 @@ impl KeyCache {
         {
             return Ok(current); // someone refreshed while we waited
         }
-        let keys = fetch_keys(&self.0.fetcher, location).await?;
+        let fetched = fetch_keys(&self.0.fetcher, location).await;
+        let label = match location {
+            KeyLocation::Jwks(url) => url.clone(),
+            KeyLocation::Discovery { issuer } => issuer.clone(),
+        };
+        let outcome = if fetched.is_ok() { "ok" } else { "error" };
+        metrics::counter!("idbroker_jwks_fetches_total", "source" => label, "outcome" => outcome)
+            .increment(1);
+        let keys = fetched?;
         let set = KeySet {
             keys: Arc::new(keys),
             fetched_at: Instant::now(),

@@ -113,6 +113,7 @@ impl Broker {
             };
             match self.sts.assume_role_with_web_identity(request).await {
                 Ok(credentials) => {
+                    metrics::counter!("idbroker_credentials_issued_total").increment(1);
                     tracing::info!(role = %role, access_key_id = %credentials.access_key_id, "credentials issued");
                     return Ok((resolved.identity.id, credentials));
                 }

@@ -74,6 +74,7 @@ impl Broker {
                 other => other.into(),
             })?;
         tracing::info!(identity_id = %identity.id, "guest identity created");
+        metrics::counter!("idbroker_identities_created_total", "kind" => "guest").increment(1);
         Ok(identity.id)
     }
 

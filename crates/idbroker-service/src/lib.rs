@@ -113,6 +113,11 @@ impl Broker {
         &self.settings
     }
 
+    /// Database connections (open, idle), for metrics.
+    pub fn store_connections(&self) -> (u32, u32) {
+        self.store.connections()
+    }
+
     /// Readiness: the store answers.
     pub async fn ready(&self) -> ServiceResult<()> {
         self.store.ping().await.map_err(ServiceError::from)

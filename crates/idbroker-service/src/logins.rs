@@ -143,6 +143,8 @@ impl Broker {
             })?;
         if resolved.created {
             tracing::info!(identity_id = %resolved.identity.id, "authenticated identity created");
+            metrics::counter!("idbroker_identities_created_total", "kind" => "authenticated")
+                .increment(1);
         }
         Ok(resolved.identity)
     }

@@ -54,7 +54,9 @@ impl Broker {
             claims["https://aws.amazon.com/tags"] =
                 json!({"principal_tags": principal, "transitive_tag_keys": []});
         }
-        Ok(self.issuer.sign(&claims, now)?)
+        let token = self.issuer.sign(&claims, now)?;
+        metrics::counter!("idbroker_tokens_minted_total").increment(1);
+        Ok(token)
     }
 
     /// The classic (basic) flow is only for pools that allow it and have no role mappings.

@@ -236,6 +236,9 @@ pub trait SigningKeyStore: Send + Sync {
 pub trait Health: Send + Sync {
     /// Succeeds when the store answers a trivial query.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Connections of the pool: (open, idle).
+    fn connections(&self) -> (u32, u32);
 }
 
 /// Everything the service needs from storage.

@@ -190,7 +190,20 @@ impl CredentialsIssuer for Sts {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt(&request).await {
+            let attempt_started = tokio::time::Instant::now();
+            let result = self.attempt(&request).await;
+            let outcome = match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(StsError::Refused { code, .. }) => code.clone(),
+                Err(StsError::Throttled) => "Throttling".to_owned(),
+                Err(StsError::TokenExpired) => "ExpiredTokenException".to_owned(),
+                Err(StsError::Unavailable(_)) => "unavailable".to_owned(),
+                Err(StsError::Malformed(_)) => "malformed".to_owned(),
+            };
+            metrics::counter!("idbroker_sts_requests_total", "outcome" => outcome).increment(1);
+            metrics::histogram!("idbroker_sts_request_duration_seconds")
+                .record(attempt_started.elapsed().as_secs_f64());
+            match result {
                 Err(err) if retryable(&err) && attempt < MAX_ATTEMPTS => {
                     let backoff = Duration::from_millis(200 * 2u64.pow(attempt - 1));
                     if started.elapsed() + backoff + ATTEMPT_TIMEOUT > RETRY_BUDGET {

@@ -42,8 +42,14 @@ pub async fn handle(
         state.verifier.verify(&req, &body)?;
     }
     tracing::debug!(operation = op.name(), "dispatching");
-    let output = dispatch(op, &body, &state).await?;
-    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).json(output))
+    let started = std::time::Instant::now();
+    let result = dispatch(op, &body, &state).await;
+    crate::metrics::aws_operation(
+        op.name(),
+        result.as_ref().map_or_else(|e| e.kind, |_| "ok"),
+        started,
+    );
+    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).json(result?))
 }
 
 pub async fn method_not_allowed() -> HttpResponse {
