@@ -274,8 +274,3 @@ impl Broker {
         Ok(())
     }
 }
-
-/// The Logins key of a registered provider's issuer (for messages).
-pub(crate) fn key_of(issuer: &str) -> &str {
-    issuer_key(issuer)
-}

@@ -1,10 +1,9 @@
 //! The registry of OpenID Connect providers (the equivalent of IAM OIDC providers): a pool
 //! trusts one by naming its ARN in `OpenIdConnectProviderARNs`.
 
-use idbroker_domain::oidc_provider::{OidcProvider, arn_for_key, validate_client_ids};
+use idbroker_domain::oidc_provider::{OidcProvider, arn_for_key, issuer_key, validate_client_ids};
 use idbroker_store::StoreError;
 
-use crate::logins::key_of;
 use crate::{Broker, ServiceError, ServiceResult};
 
 /// A registered provider as the admin API shows it.
@@ -19,7 +18,7 @@ pub struct RegisteredProvider {
 
 impl Broker {
     fn registered(&self, provider: OidcProvider) -> RegisteredProvider {
-        let key = key_of(&provider.issuer).to_owned();
+        let key = issuer_key(&provider.issuer).to_owned();
         RegisteredProvider {
             arn: arn_for_key(&self.settings.account_id, &key),
             key,

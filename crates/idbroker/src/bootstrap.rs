@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use idbroker_domain::oidc_provider::issuer_key;
 use idbroker_domain::{PoolConfig, PoolRoles, RoleMapping};
 use idbroker_service::{Broker, ServiceError};
 use serde::Deserialize;
@@ -91,11 +92,7 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
     let file = parse(path)?;
     let mut applied = Applied::default();
     for provider in file.oidc_providers {
-        let key = provider
-            .issuer
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .to_owned();
+        let key = issuer_key(&provider.issuer).to_owned();
         match broker.get_oidc_provider(&key).await {
             Ok(existing) if existing.client_ids == provider.client_ids => applied.unchanged += 1,
             Ok(_) => {
