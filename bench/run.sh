@@ -29,7 +29,7 @@ psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
 IDBROKER_DATABASE_URL="$base_url/$db" IDBROKER_LISTEN="127.0.0.1:$port" \
 IDBROKER_ADMIN_ACCESS_KEY_ID=AKIDBENCH0000000 IDBROKER_ADMIN_SECRET_ACCESS_KEY=bench-secret-0123456789 \
 IDBROKER_ADMIN_TOKEN=bench-admin-token-0123 IDBROKER_MASTER_KEY=$(openssl rand -base64 32) \
-IDBROKER_SIGNING_ALG=RS256 RUST_LOG=warn target/release/idbroker serve >/tmp/idbroker-bench.log 2>&1 &
+IDBROKER_SIGNING_ALG=${BENCH_SIGNING_ALG:-RS256} RUST_LOG=warn target/release/idbroker serve >/tmp/idbroker-bench.log 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 
@@ -52,7 +52,7 @@ measure() { # name, then wrk arguments
 }
 
 BENCH_TARGET=GetId BENCH_BODY="{\"IdentityPoolId\": \"$pool\"}" measure "GetId (new guest each call)" -s bench/post.lua "$url/"
-BENCH_TARGET=GetOpenIdToken BENCH_BODY="{\"IdentityId\": \"$identity\"}" measure "GetOpenIdToken (RS256)" -s bench/post.lua "$url/"
+BENCH_TARGET=GetOpenIdToken BENCH_BODY="{\"IdentityId\": \"$identity\"}" measure "GetOpenIdToken (${BENCH_SIGNING_ALG:-RS256})" -s bench/post.lua "$url/"
 measure "DescribeIdentity (REST)" -H "$auth" "$url/v1/identities/$identity"
 measure "JWKS" "$url/.well-known/jwks.json"
 identities=$(psql "$base_url/$db" -Atc "SELECT count(*) FROM identities")
@@ -76,7 +76,8 @@ python3 - "$pgbench_tps" "$rsa_sign" "${results[@]}" <<'PY'
 import sys
 pg, rsa = float(sys.argv[1] or 0), float(sys.argv[2] or 0)
 rows = {r.split('|')[0]: float(r.split('|')[1] or 0) for r in sys.argv[3:]}
-guest, token = rows.get("GetId (new guest each call)", 0), rows.get("GetOpenIdToken (RS256)", 0)
+guest = rows.get("GetId (new guest each call)", 0)
+token = next((v for k, v in rows.items() if k.startswith("GetOpenIdToken")), 0)
 if pg: print(f"GetId (guest) / pgbench -S TPS = {guest / pg:.2f}")
 if rsa: print(f"GetOpenIdToken / single-core RSA-2048 sign/s = {token / rsa:.2f}")
 PY

@@ -213,7 +213,10 @@ impl Broker {
         }
         let proven = !own.is_empty();
         let verified = self.verify_logins(&pool.pool.config, &public).await?;
-        let identity = if verified.is_empty() && proven {
+        let identity = if verified.is_empty() && (proven || identity.is_guest()) {
+            // Nothing to link: a guest stays itself (the disabled case was refused above), so
+            // no transaction is needed. An authenticated identity without logins goes on to
+            // the linking rules, which refuse it.
             identity
         } else {
             let presented: Vec<LoginRef> = verified.iter().map(|v| v.login.clone()).collect();
