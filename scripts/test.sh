@@ -168,4 +168,4 @@ cargo test --workspace --locked 2>&1 | tee target/test-tools/cargo-test.log
 run_schemathesis
 
 # One closing line for the whole run (the cargo test binaries each print their own above).
-awk '/^test result:/ {p += $4; f += $6} END {printf "all tests: %d passed, %d failed\n", p, f}' target/test-tools/cargo-test.log
+awk '/^test result:/ {p += $4; f += $6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test-tools/cargo-test.log
