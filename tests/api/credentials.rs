@@ -250,6 +250,35 @@ async fn a_guest_gets_credentials_for_the_unauthenticated_role(backend: Backend)
         .claims
         .expect("the token STS received verifies against idbroker's JWKS");
     assert_eq!(claims["sub"], guest.as_str());
+    // The ledger answers which identity held this access key, and never stores the secret.
+    let key = creds.access_key_id().unwrap();
+    let (status, ledger) = w
+        .app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/issuances?access_key_id={key}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{ledger}");
+    let entry = &ledger["issuances"][0];
+    assert_eq!(entry["identity_id"], guest.as_str());
+    assert_eq!(entry["role_arn"], GUEST);
+    assert!(!ledger.to_string().contains(creds.secret_key().unwrap()));
+    let (status, by_identity) = w
+        .app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/issuances?identity_id={guest}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        by_identity["issuances"].as_array().unwrap().len(),
+        2,
+        "both calls are recorded"
+    );
     assert_eq!(claims["amr"], json!(["unauthenticated"]));
 }
 

@@ -89,6 +89,7 @@ pub fn settings(database_url: &str) -> Settings {
         sts_endpoint_url: Some(NOWHERE.to_owned()),
         sts: idbroker_service::StsSettings::default(),
         bootstrap: None,
+        ledger_retention: chrono::Duration::days(90),
         development_mode: None,
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use idbroker_domain::IdentityId;
 use idbroker_domain::role_resolution::{Caller, RoleError, resolve_role};
 use idbroker_domain::roles::validate_role_arn;
+use idbroker_store::{Issuance, IssuanceFilter};
 use idbroker_sts::{AssumeRequest, AwsCredentials, StsError};
 
 use crate::{Broker, ServiceError, ServiceResult};
@@ -113,6 +114,19 @@ impl Broker {
             };
             match self.sts.assume_role_with_web_identity(request).await {
                 Ok(credentials) => {
+                    // The ledger is written before the credentials leave: nothing is handed
+                    // out unrecorded.
+                    self.store
+                        .record_issuance(&Issuance {
+                            id: uuid::Uuid::new_v4().to_string(),
+                            issued_at: self.clock.now(),
+                            identity_id: resolved.identity.id.to_string(),
+                            pool_id: resolved.pool.pool.id.to_string(),
+                            role_arn: role.clone(),
+                            access_key_id: credentials.access_key_id.clone(),
+                            expires_at: credentials.expiration,
+                        })
+                        .await?;
                     metrics::counter!("idbroker_credentials_issued_total").increment(1);
                     tracing::info!(role = %role, access_key_id = %credentials.access_key_id, "credentials issued");
                     return Ok((resolved.identity.id, credentials));
@@ -122,5 +136,37 @@ impl Broker {
                 Err(err) => return Err(err.into()),
             }
         }
+    }
+}
+
+impl Broker {
+    /// The credential ledger, newest first: which identity held which access key, and when.
+    pub async fn find_issuances(
+        &self,
+        filter: IssuanceFilter,
+        limit: i64,
+        cursor: Option<&str>,
+    ) -> ServiceResult<crate::Page<Issuance>> {
+        let limit = idbroker_domain::MaxResults::parse(limit)?.get();
+        let after = cursor.map(idbroker_domain::PageToken::decode).transpose()?;
+        let rows = self
+            .store
+            .find_issuances(
+                &filter,
+                after.as_ref().map(idbroker_domain::PageToken::last_key),
+                limit + 1,
+            )
+            .await?;
+        Ok(crate::Page::from_rows(rows, limit, |i| i.id.as_str()))
+    }
+
+    /// Drops ledger entries older than the retention period.
+    pub async fn prune_ledger(&self) -> ServiceResult<()> {
+        let before = self.clock.now() - self.settings.ledger_retention;
+        let pruned = self.store.prune_issuances(before).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "old credential ledger entries removed");
+        }
+        Ok(())
     }
 }

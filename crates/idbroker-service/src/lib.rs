@@ -51,6 +51,8 @@ pub struct BrokerSettings {
     /// Allow registering OpenID Connect issuers on plain http beyond loopback.
     pub allow_http_issuers: bool,
     pub sts: StsSettings,
+    /// How long credential-ledger entries are kept.
+    pub ledger_retention: chrono::Duration,
 }
 
 /// One page of a list operation.

@@ -232,6 +232,42 @@ pub trait SigningKeyStore: Send + Sync {
     ) -> StoreResult<RotationPlan>;
 }
 
+/// One entry of the credential ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuance {
+    pub id: String,
+    pub issued_at: DateTime<Utc>,
+    pub identity_id: String,
+    pub pool_id: String,
+    pub role_arn: String,
+    pub access_key_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Which ledger entries to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuanceFilter {
+    AccessKeyId(String),
+    IdentityId(String),
+    PoolId(String),
+}
+
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    async fn record_issuance(&self, issuance: &Issuance) -> StoreResult<()>;
+
+    /// Newest first, `limit` entries, starting after the entry with id `after`.
+    async fn find_issuances(
+        &self,
+        filter: &IssuanceFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Issuance>>;
+
+    /// Removes entries issued before `before`; returns how many.
+    async fn prune_issuances(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     /// Succeeds when the store answers a trivial query.
@@ -243,11 +279,18 @@ pub trait Health: Send + Sync {
 
 /// Everything the service needs from storage.
 pub trait Store:
-    PoolStore + IdentityStore + LoginStore + OidcProviderStore + SigningKeyStore + Health
+    PoolStore + IdentityStore + LoginStore + OidcProviderStore + SigningKeyStore + LedgerStore + Health
 {
 }
 
-impl<T: PoolStore + IdentityStore + LoginStore + OidcProviderStore + SigningKeyStore + Health> Store
-    for T
+impl<
+    T: PoolStore
+        + IdentityStore
+        + LoginStore
+        + OidcProviderStore
+        + SigningKeyStore
+        + LedgerStore
+        + Health,
+> Store for T
 {
 }

@@ -15,8 +15,8 @@ use idbroker_domain::{
 };
 use idbroker_store::testing::TestDatabase;
 use idbroker_store::{
-    Backend, IdentityStore, LoginStore, OidcProviderStore, PoolStore, ResolveError, SqlStore,
-    Store, StoreError,
+    Backend, IdentityStore, Issuance, IssuanceFilter, LedgerStore, LoginStore, OidcProviderStore,
+    PoolStore, ResolveError, SqlStore, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -52,6 +52,7 @@ contract!(
     concurrent_first_logins_of_one_user_make_one_identity,
     unlinking_the_last_login_disables_the_identity,
     oidc_providers_are_registered_and_protected_while_in_use,
+    the_credential_ledger_is_queried_newest_first_and_pruned,
 );
 
 struct Fixture {
@@ -764,4 +765,77 @@ async fn oidc_providers_are_registered_and_protected_while_in_use(f: Fixture) {
             .unwrap_err(),
         StoreError::NotFound
     ));
+}
+
+async fn the_credential_ledger_is_queried_newest_first_and_pruned(f: Fixture) {
+    let entry = |n: i64, identity: &str| Issuance {
+        id: format!("entry-{n}"),
+        issued_at: t0() + Duration::minutes(n),
+        identity_id: identity.to_owned(),
+        pool_id: "us-east-1:pool".to_owned(),
+        role_arn: "arn:aws:iam::123456789012:role/r".to_owned(),
+        access_key_id: format!("ASIA{n:016}"),
+        expires_at: t0() + Duration::minutes(n + 60),
+    };
+    for n in 0..5 {
+        f.store
+            .record_issuance(&entry(n, if n % 2 == 0 { "id-a" } else { "id-b" }))
+            .await
+            .unwrap();
+    }
+    let by_key = f
+        .store
+        .find_issuances(
+            &IssuanceFilter::AccessKeyId(format!("ASIA{:016}", 3)),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_key, vec![entry(3, "id-b")]);
+    let first = f
+        .store
+        .find_issuances(&IssuanceFilter::IdentityId("id-a".into()), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        vec!["entry-4", "entry-2"]
+    );
+    let rest = f
+        .store
+        .find_issuances(
+            &IssuanceFilter::IdentityId("id-a".into()),
+            Some("entry-2"),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        vec!["entry-0"]
+    );
+    assert_eq!(
+        f.store
+            .find_issuances(&IssuanceFilter::PoolId("us-east-1:pool".into()), None, 60)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(
+        f.store
+            .prune_issuances(t0() + Duration::minutes(2))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        f.store
+            .find_issuances(&IssuanceFilter::PoolId("us-east-1:pool".into()), None, 60)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }

@@ -64,6 +64,15 @@ pub enum Admin {
     /// Developer-authenticated identities.
     #[command(subcommand)]
     Developer(DeveloperCommand),
+    /// The credential ledger: which identity held which access key, and when.
+    Issuances {
+        #[arg(long, group = "by", required = true)]
+        access_key_id: Option<String>,
+        #[arg(long, group = "by")]
+        identity_id: Option<String>,
+        #[arg(long, group = "by")]
+        pool_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -644,6 +653,38 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                 )
                 .await?;
             show(out, &json!({ "unlinked": user }), None)
+        }
+        Admin::Issuances {
+            access_key_id,
+            identity_id,
+            pool_id,
+        } => {
+            let (name, value) = match (access_key_id, identity_id, pool_id) {
+                (Some(key), _, _) => ("access_key_id", key),
+                (_, Some(id), _) => ("identity_id", id),
+                (_, _, Some(pool)) => ("pool_id", pool),
+                _ => bail!("give --access-key-id, --identity-id or --pool-id"),
+            };
+            let issuances = client
+                .all(
+                    &format!("/v1/issuances?{name}={}", encode(&value)),
+                    "issuances",
+                )
+                .await?;
+            show(
+                out,
+                &json!({ "issuances": issuances }),
+                Some((
+                    &issuances,
+                    &[
+                        "issued_at",
+                        "access_key_id",
+                        "identity_id",
+                        "role_arn",
+                        "expires_at",
+                    ],
+                )),
+            )
         }
         Admin::Keys(command) => {
             let keys = match command {

@@ -65,6 +65,7 @@ pub struct RawSettings {
     pub sts_role_session_name: Option<String>,
     pub guest_session_policy: Option<String>,
     pub bootstrap: Option<String>,
+    pub ledger_retention_days: Option<String>,
 }
 
 /// Secrets generated for development mode, kept beside the SQLite database.
@@ -110,6 +111,8 @@ pub struct Settings {
     /// STS endpoint override; without it the standard AWS chain decides (`AWS_ENDPOINT_URL_STS`).
     pub sts_endpoint_url: Option<String>,
     pub sts: StsSettings,
+    /// How long the credential ledger keeps entries.
+    pub ledger_retention: chrono::Duration,
     /// A configuration-as-code file applied at start-up (`--bootstrap` or `IDBROKER_BOOTSTRAP`).
     pub bootstrap: Option<PathBuf>,
     /// Set when secrets were generated: start-up prints them with a warning.
@@ -123,7 +126,7 @@ pub struct DevelopmentMode {
 }
 
 /// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: [&str; 26] = [
+const ENV_VARS: [&str; 27] = [
     "IDBROKER_DATABASE_URL",
     "IDBROKER_LISTEN",
     "IDBROKER_ISSUER",
@@ -150,6 +153,7 @@ const ENV_VARS: [&str; 26] = [
     "IDBROKER_STS_ROLE_SESSION_NAME",
     "IDBROKER_GUEST_SESSION_POLICY",
     "IDBROKER_BOOTSTRAP",
+    "IDBROKER_LEDGER_RETENTION_DAYS",
 ];
 
 impl RawSettings {
@@ -199,7 +203,8 @@ impl RawSettings {
             "IDBROKER_STS_DURATION_SECONDS" => &mut self.sts_duration_seconds,
             "IDBROKER_STS_ROLE_SESSION_NAME" => &mut self.sts_role_session_name,
             "IDBROKER_GUEST_SESSION_POLICY" => &mut self.guest_session_policy,
-            _ => &mut self.bootstrap,
+            "IDBROKER_BOOTSTRAP" => &mut self.bootstrap,
+            _ => &mut self.ledger_retention_days,
         }
     }
 }
@@ -580,6 +585,20 @@ impl Settings {
             duration_seconds,
             guest_session_policy,
         };
+        let ledger_retention = match raw.ledger_retention_days.as_deref() {
+            None => chrono::Duration::days(90),
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (1..=36_500).contains(d))
+                .map(chrono::Duration::days)
+                .ok_or_else(|| {
+                    bad(
+                        "IDBROKER_LEDGER_RETENTION_DAYS",
+                        format!("'{text}' is not a number of days from 1 to 36500"),
+                    )
+                })?,
+        };
         let master_key = raw
             .master_key
             .as_deref()
@@ -613,6 +632,7 @@ impl Settings {
             sts_endpoint_url,
             sts,
             bootstrap: raw.bootstrap.map(PathBuf::from),
+            ledger_retention,
             development_mode,
         })
     }

@@ -80,6 +80,7 @@ impl Application {
                 account_id: settings.account_id.clone(),
                 allow_http_issuers: settings.allow_http_issuers,
                 sts: settings.sts.clone(),
+                ledger_retention: settings.ledger_retention,
             },
         ));
         if let Some(path) = &settings.bootstrap {
@@ -120,6 +121,9 @@ impl Application {
                 ticks.tick().await;
                 if let Err(err) = broker.maintain_signing_keys().await {
                     tracing::error!(error = %err, "signing-key upkeep failed");
+                }
+                if let Err(err) = broker.prune_ledger().await {
+                    tracing::error!(error = %err, "credential-ledger clean-up failed");
                 }
             }
         });

@@ -138,6 +138,13 @@ async fn an_admin_manages_pools_providers_roles_identities_and_keys_from_the_com
     );
     s.json(&["identities", "delete", identity]).await;
 
+    let ledger = s.json(&["issuances", "--pool-id", &pool_id]).await;
+    assert_eq!(
+        ledger["issuances"],
+        serde_json::json!([]),
+        "no credentials were issued here"
+    );
+
     let keys = s.json(&["keys", "rotate"]).await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
     let (ok, table, _) = s.run(&["keys", "list"]).await;

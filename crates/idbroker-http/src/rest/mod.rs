@@ -6,6 +6,7 @@ pub mod auth;
 mod developer;
 mod identities;
 mod keys;
+mod ledger;
 mod oidc_providers;
 pub mod openapi;
 mod pools;
@@ -86,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         resource("/v1/identities/{identity_id}/unlink", "POST")
             .route(web::post().to(identities::unlink)),
     )
+    .service(resource("/v1/issuances", "GET").route(web::get().to(ledger::list)))
     .service(
         resource("/v1/identity-pools/{pool_id}/developer/token", "POST")
             .route(web::post().to(developer::token)),

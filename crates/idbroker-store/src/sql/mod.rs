@@ -5,6 +5,7 @@
 
 mod identities;
 mod keys;
+mod ledger;
 mod logins;
 mod oidc;
 mod pools;
