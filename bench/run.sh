@@ -29,7 +29,7 @@ psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
 IDBROKER_DATABASE_URL="$base_url/$db" IDBROKER_LISTEN="127.0.0.1:$port" \
 IDBROKER_ADMIN_ACCESS_KEY_ID=AKIDBENCH0000000 IDBROKER_ADMIN_SECRET_ACCESS_KEY=bench-secret-0123456789 \
 IDBROKER_ADMIN_TOKEN=bench-admin-token-0123 IDBROKER_MASTER_KEY=$(openssl rand -base64 32) \
-IDBROKER_SIGNING_ALG=${BENCH_SIGNING_ALG:-RS256} RUST_LOG=warn target/release/idbroker serve >/tmp/idbroker-bench.log 2>&1 &
+IDBROKER_SIGNING_ALG=${BENCH_SIGNING_ALG:-RS256} IDBROKER_RATE_LIMIT_PER_IP=0 IDBROKER_RATE_LIMIT_PER_POOL=0 RUST_LOG=warn target/release/idbroker serve >/tmp/idbroker-bench.log 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 

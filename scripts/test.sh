@@ -81,7 +81,7 @@ run_schemathesis() {
   cargo build --locked -p idbroker
   SERVE_DIR=$(mktemp -d /tmp/idbroker-st.XXXXXX)
   port=$(free_port)
-  (cd "$SERVE_DIR" && exec env IDBROKER_LISTEN="127.0.0.1:$port" IDBROKER_SIGNING_ALG=ES256 \
+  (cd "$SERVE_DIR" && exec env IDBROKER_LISTEN="127.0.0.1:$port" IDBROKER_SIGNING_ALG=ES256 IDBROKER_RATE_LIMIT_PER_IP=0 \
     IDBROKER_STS_ENDPOINT_URL="$IDBROKER_TEST_STS_URL" "$bin" serve >"$SERVE_DIR/serve.log" 2>&1) &
   SERVE_PID=$!
   if ! wait_for_port "$port"; then

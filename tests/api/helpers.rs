@@ -90,6 +90,12 @@ pub fn settings(database_url: &str) -> Settings {
         sts: idbroker_service::StsSettings::default(),
         bootstrap: None,
         ledger_retention: chrono::Duration::days(90),
+        // Off: tests fire bursts from one address; the limits have their own test.
+        rate_limits: idbroker_http::rate_limit::RateLimitSettings {
+            per_ip: 0,
+            per_pool: 0,
+            trust_forwarded_for: false,
+        },
         development_mode: None,
     }
 }

@@ -12,6 +12,7 @@ pub mod aws;
 mod health;
 pub mod metrics;
 mod oidc;
+pub mod rate_limit;
 mod request_id;
 pub mod rest;
 
@@ -34,6 +35,7 @@ pub struct AppState {
     pub verifier: SigV4Verifier,
     /// The REST admin API's bearer token; without one the admin routes answer 401.
     pub admin_token: Option<AdminToken>,
+    pub limits: Arc<rate_limit::RateLimits>,
 }
 
 /// Headers a browser may read from our responses (the AWS SDK for JavaScript needs them).

@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use idbroker_domain::signing::KeyPolicy;
 use idbroker_domain::{AccountId, Region};
+use idbroker_http::rate_limit::RateLimitSettings;
 use idbroker_http::{AdminCredentials, AdminToken};
 use idbroker_issuer::SigningAlg;
 use idbroker_providers::{CachePolicy, ProviderEndpoints};
@@ -66,6 +67,9 @@ pub struct RawSettings {
     pub guest_session_policy: Option<String>,
     pub bootstrap: Option<String>,
     pub ledger_retention_days: Option<String>,
+    pub rate_limit_per_ip: Option<String>,
+    pub rate_limit_per_pool: Option<String>,
+    pub trust_forwarded_for: Option<String>,
 }
 
 /// Secrets generated for development mode, kept beside the SQLite database.
@@ -111,6 +115,8 @@ pub struct Settings {
     /// STS endpoint override; without it the standard AWS chain decides (`AWS_ENDPOINT_URL_STS`).
     pub sts_endpoint_url: Option<String>,
     pub sts: StsSettings,
+    /// Limits on the public operations.
+    pub rate_limits: RateLimitSettings,
     /// How long the credential ledger keeps entries.
     pub ledger_retention: chrono::Duration,
     /// A configuration-as-code file applied at start-up (`--bootstrap` or `IDBROKER_BOOTSTRAP`).
@@ -126,7 +132,7 @@ pub struct DevelopmentMode {
 }
 
 /// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: [&str; 27] = [
+const ENV_VARS: [&str; 30] = [
     "IDBROKER_DATABASE_URL",
     "IDBROKER_LISTEN",
     "IDBROKER_ISSUER",
@@ -154,6 +160,9 @@ const ENV_VARS: [&str; 27] = [
     "IDBROKER_GUEST_SESSION_POLICY",
     "IDBROKER_BOOTSTRAP",
     "IDBROKER_LEDGER_RETENTION_DAYS",
+    "IDBROKER_RATE_LIMIT_PER_IP",
+    "IDBROKER_RATE_LIMIT_PER_POOL",
+    "IDBROKER_TRUST_FORWARDED_FOR",
 ];
 
 impl RawSettings {
@@ -204,7 +213,10 @@ impl RawSettings {
             "IDBROKER_STS_ROLE_SESSION_NAME" => &mut self.sts_role_session_name,
             "IDBROKER_GUEST_SESSION_POLICY" => &mut self.guest_session_policy,
             "IDBROKER_BOOTSTRAP" => &mut self.bootstrap,
-            _ => &mut self.ledger_retention_days,
+            "IDBROKER_LEDGER_RETENTION_DAYS" => &mut self.ledger_retention_days,
+            "IDBROKER_RATE_LIMIT_PER_IP" => &mut self.rate_limit_per_ip,
+            "IDBROKER_RATE_LIMIT_PER_POOL" => &mut self.rate_limit_per_pool,
+            _ => &mut self.trust_forwarded_for,
         }
     }
 }
@@ -599,6 +611,31 @@ impl Settings {
                     )
                 })?,
         };
+        let per_second = |var: &str,
+                          value: Option<String>,
+                          default: u32|
+         -> Result<u32, SettingsError> {
+            match value {
+                None => Ok(default),
+                Some(text) => text
+                    .parse::<u32>()
+                    .map_err(|_| bad(var, format!("'{text}' is not a number of requests per second (0 turns the limit off)"))),
+            }
+        };
+        let rate_limits = RateLimitSettings {
+            per_ip: per_second("IDBROKER_RATE_LIMIT_PER_IP", raw.rate_limit_per_ip, 100)?,
+            per_pool: per_second("IDBROKER_RATE_LIMIT_PER_POOL", raw.rate_limit_per_pool, 500)?,
+            trust_forwarded_for: match raw.trust_forwarded_for.as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(bad(
+                        "IDBROKER_TRUST_FORWARDED_FOR",
+                        format!("'{other}' is not true or false"),
+                    ));
+                }
+            },
+        };
         let master_key = raw
             .master_key
             .as_deref()
@@ -633,6 +670,7 @@ impl Settings {
             sts,
             bootstrap: raw.bootstrap.map(PathBuf::from),
             ledger_retention,
+            rate_limits,
             development_mode,
         })
     }

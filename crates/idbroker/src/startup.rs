@@ -94,6 +94,9 @@ impl Application {
             broker: broker.clone(),
             verifier: SigV4Verifier::new(settings.admin.clone(), settings.region.as_str()),
             admin_token: Some(settings.admin_token.clone()),
+            limits: Arc::new(idbroker_http::rate_limit::RateLimits::new(
+                settings.rate_limits,
+            )),
         };
         let server = idbroker_http::serve(listener, state)?;
         Ok(Self {

@@ -18,6 +18,8 @@ const ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-amzn-errormessage")
 pub struct AwsError {
     pub kind: &'static str,
     pub message: String,
+    /// Seconds, sent as Retry-After (rate limiting).
+    pub retry_after: Option<u64>,
 }
 
 impl AwsError {
@@ -25,6 +27,14 @@ impl AwsError {
         Self {
             kind,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn too_many_requests(retry: crate::rate_limit::RetryAfter) -> Self {
+        Self {
+            retry_after: Some(retry.0),
+            ..Self::new("TooManyRequestsException", "Rate exceeded")
         }
     }
 
@@ -55,6 +65,9 @@ impl ResponseError for AwsError {
         res.content_type(CONTENT_TYPE)
             .insert_header((ERROR_TYPE, format!("{}:", self.kind)));
         // Header values cannot carry every character a message may hold; the body always does.
+        if let Some(seconds) = self.retry_after {
+            res.insert_header(("Retry-After", seconds.to_string()));
+        }
         if let Ok(value) = HeaderValue::from_str(&self.message) {
             res.insert_header((ERROR_MESSAGE, value));
         }

@@ -38,7 +38,12 @@ pub async fn handle(
         .map(|v| v.to_str().unwrap_or_default());
     let op = Operation::from_target(target)?;
     let body = read_body(payload).await?;
-    if !op.is_public() {
+    if op.is_public() {
+        state
+            .limits
+            .check_client(&req)
+            .map_err(AwsError::too_many_requests)?;
+    } else {
         state.verifier.verify(&req, &body)?;
     }
     tracing::debug!(operation = op.name(), "dispatching");
@@ -219,6 +224,10 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
         }
         Operation::GetId => {
             let input: GetIdInput = parse(body)?;
+            state
+                .limits
+                .check_pool(&input.identity_pool_id)
+                .map_err(AwsError::too_many_requests)?;
             let id = broker
                 .get_id(
                     &input.identity_pool_id,

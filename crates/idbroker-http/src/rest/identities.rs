@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use idbroker_domain::Identity;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -165,16 +165,26 @@ pub async fn delete(
 #[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/identities", tag = "public", request_body = LoginsBody,
     params(("pool_id" = String, Path, description = "IdentityPoolId")),
     responses((status = 200, body = IdentityIdBody, description = "GetId: the identity of these logins, or a new guest"),
+        (status = 429, body = ProblemBody, content_type = "application/problem+json", description = "Rate limited; see Retry-After"),
         (status = 400, body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = ProblemBody, content_type = "application/problem+json"),
         (status = 502, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn get_id(
+    req: HttpRequest,
     state: web::Data<AppState>,
     pool_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
+    state
+        .limits
+        .check_client(&req)
+        .map_err(Problem::too_many_requests)?;
+    state
+        .limits
+        .check_pool(&pool_id)
+        .map_err(Problem::too_many_requests)?;
     let input: LoginsBody = if body.is_empty() {
         LoginsBody::default()
     } else {
@@ -189,16 +199,22 @@ pub async fn get_id(
 #[utoipa::path(post, path = "/v1/identities/{identity_id}/token", tag = "public", request_body = LoginsBody,
     params(("identity_id" = String, Path, description = "IdentityId")),
     responses((status = 200, body = TokenBody, description = "GetOpenIdToken"),
+        (status = 429, body = ProblemBody, content_type = "application/problem+json", description = "Rate limited; see Retry-After"),
         (status = 400, body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = ProblemBody, content_type = "application/problem+json"),
         (status = 502, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn token(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
+    state
+        .limits
+        .check_client(&req)
+        .map_err(Problem::too_many_requests)?;
     let input: LoginsBody = if body.is_empty() {
         LoginsBody::default()
     } else {
@@ -224,10 +240,15 @@ pub async fn token(
         (status = 429, body = ProblemBody, content_type = "application/problem+json"),
         (status = 502, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn credentials(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
+    state
+        .limits
+        .check_client(&req)
+        .map_err(Problem::too_many_requests)?;
     let input: CredentialsRequest = if body.is_empty() {
         CredentialsRequest {
             logins: BTreeMap::new(),
@@ -256,15 +277,21 @@ pub async fn credentials(
 #[utoipa::path(post, path = "/v1/identities/{identity_id}/unlink", tag = "public", request_body = UnlinkRequest,
     params(("identity_id" = String, Path, description = "IdentityId")),
     responses((status = 204, description = "UnlinkIdentity"),
+        (status = 429, body = ProblemBody, content_type = "application/problem+json", description = "Rate limited; see Retry-After"),
         (status = 400, body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = ProblemBody, content_type = "application/problem+json"),
         (status = 502, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn unlink(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
+    state
+        .limits
+        .check_client(&req)
+        .map_err(Problem::too_many_requests)?;
     let input: UnlinkRequest = json_body(&body)?;
     state
         .broker

@@ -23,6 +23,8 @@ pub struct Problem {
     pub status: StatusCode,
     pub kind: &'static str,
     pub detail: String,
+    /// Seconds, sent as Retry-After (rate limiting).
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -31,6 +33,18 @@ impl Problem {
             status,
             kind,
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn too_many_requests(retry: crate::rate_limit::RetryAfter) -> Self {
+        Self {
+            retry_after: Some(retry.0),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate exceeded",
+            )
         }
     }
 
@@ -46,6 +60,9 @@ impl ResponseError for Problem {
 
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            res.insert_header(("Retry-After", seconds.to_string()));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.insert_header(("WWW-Authenticate", "Bearer realm=\"idbroker\""));
         }

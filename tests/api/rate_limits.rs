@@ -1,0 +1,101 @@
+//! Abuse controls: per-client and per-pool token buckets on the public operations.
+
+use idbroker_http::rate_limit::RateLimitSettings;
+use idbroker_store::Backend;
+use serde_json::json;
+
+use crate::helpers::{TestApp, settings, spawn_app_with};
+
+async fn app(per_ip: u32, per_pool: u32) -> TestApp {
+    spawn_app_with(Backend::Sqlite, |url| {
+        let mut s = settings(url);
+        s.rate_limits = RateLimitSettings {
+            per_ip,
+            per_pool,
+            trust_forwarded_for: false,
+        };
+        s
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_past_its_rate_is_told_to_retry_later() {
+    let app = app(5, 0).await;
+    let pool = app.create_pool("limited", true).await;
+    let mut refused = 0;
+    for _ in 0..20 {
+        let raw = app
+            .raw("GetId", json!({"IdentityPoolId": pool}).to_string(), &[])
+            .await;
+        if raw.status != 200 {
+            raw.assert_error("TooManyRequestsException");
+            let retry: u64 = raw
+                .headers
+                .get("retry-after")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=2).contains(&retry), "{retry}");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 10,
+        "20 calls at once with a bucket of 5: {refused} refused"
+    );
+    // Admin operations are not limited.
+    app.sdk
+        .describe_identity_pool()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    // REST shares the bucket and answers 429 with Retry-After.
+    let res = app
+        .http
+        .post(format!(
+            "{}/v1/identity-pools/{pool}/identities",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_busy_pool_does_not_starve_another() {
+    let app = app(0, 3).await;
+    let (busy, quiet) = (
+        app.create_pool("busy", true).await,
+        app.create_pool("quiet", true).await,
+    );
+    let mut refused = 0;
+    for _ in 0..10 {
+        if app
+            .sdk
+            .get_id()
+            .identity_pool_id(&busy)
+            .send()
+            .await
+            .is_err()
+        {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 5, "{refused}");
+    app.sdk
+        .get_id()
+        .identity_pool_id(&quiet)
+        .send()
+        .await
+        .expect("another pool has its own bucket");
+}
