@@ -102,6 +102,52 @@ async fn pools_are_managed_over_rest(app: TestApp) {
 
     let (status, _) = app.admin(Method::DELETE, &location, None).await;
     assert_eq!(status, 204);
+
+    // Every change is in the audit: who, what, before and after.
+    let (status, audit) = app
+        .admin(Method::GET, &format!("/v1/audit?resource={id}"), None)
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let changes = audit["changes"].as_array().unwrap();
+    let actions: Vec<&str> = changes
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "DeleteIdentityPool",
+            "UntagResource",
+            "TagResource",
+            "SetIdentityPoolRoles",
+            "UpdateIdentityPool",
+            "CreateIdentityPool"
+        ],
+        "newest first"
+    );
+    let update = &changes[4];
+    assert_eq!(update["before"]["IdentityPoolName"], "rest");
+    assert_eq!(update["after"]["IdentityPoolName"], "renamed");
+    assert!(
+        update["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin-token from 127.0.0.1"),
+        "{update}"
+    );
+    assert!(changes[0]["after"].is_null() && changes[0]["before"]["IdentityPoolId"] == id.as_str());
+    // Through the AWS face, the actor is the access key that signed the call.
+    let pool = app.create_pool("audited", true).await;
+    let (_, audit) = app
+        .admin(Method::GET, &format!("/v1/audit?resource={pool}"), None)
+        .await;
+    assert!(
+        audit["changes"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("aws:{}", crate::helpers::ACCESS_KEY_ID))
+    );
+
     let (status, problem) = app.admin(Method::GET, &location, None).await;
     assert_eq!(status, 404);
     assert_eq!(problem["title"], "ResourceNotFoundException");

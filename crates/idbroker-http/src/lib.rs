@@ -8,6 +8,7 @@
 //!
 //! Every response carries `x-amzn-RequestId`; CORS lets browsers call the public operations.
 
+mod actor;
 pub mod aws;
 mod health;
 pub mod metrics;
@@ -88,6 +89,7 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
         App::new()
             .wrap(cors())
             .wrap(from_fn(request_id::attach))
+            .wrap(from_fn(actor::attach))
             .wrap(from_fn(metrics::observe))
             .wrap(TracingLogger::default())
             .app_data(state.clone())

@@ -204,7 +204,7 @@ impl Broker {
             .store
             .resolve_logins(
                 &pool.pool.id,
-                &[destination, source],
+                &[destination.clone(), source.clone()],
                 None,
                 &rules,
                 &IdentityId::new(&self.settings.region, uuid::Uuid::new_v4()),
@@ -219,6 +219,14 @@ impl Broker {
                 )),
                 other => other.into(),
             })?;
+        let after = serde_json::json!({"identity_id": merged.identity.id.as_str(), "users": [&destination.subject, &source.subject]});
+        self.audit(
+            "MergeDeveloperIdentities",
+            merged.identity.id.as_str(),
+            None,
+            Some(after),
+        )
+        .await;
         Ok(merged.identity.id)
     }
 
@@ -243,6 +251,9 @@ impl Broker {
                 )),
                 other => other.into(),
             })?;
+        let before = serde_json::json!({"developer_provider": provider, "user": user});
+        self.audit("UnlinkDeveloperIdentity", id.as_str(), Some(before), None)
+            .await;
         Ok(())
     }
 }

@@ -129,8 +129,14 @@ impl Broker {
             .collect::<Result<Vec<_>, _>>()?;
         let mut unprocessed = Vec::new();
         for id in ids {
+            let before = self.store.get_identity(&id).await.ok().flatten();
             match self.store.delete_identity(&id).await {
-                Ok(()) | Err(StoreError::NotFound) => {}
+                Ok(()) => {
+                    let before = before.map(|i| serde_json::json!({"identity_id": i.id.as_str(), "identity_pool_id": i.pool_id.as_str(), "logins": i.provider_keys()}));
+                    self.audit("DeleteIdentities", id.as_str(), before, None)
+                        .await;
+                }
+                Err(StoreError::NotFound) => {}
                 Err(err) => {
                     tracing::error!(identity_id = %id, error = %err, "could not delete identity");
                     unprocessed.push(UnprocessedIdentity {

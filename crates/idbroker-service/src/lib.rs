@@ -3,6 +3,7 @@
 //! enforced once. Inputs arrive as raw strings and shapes; parsing them into domain types,
 //! validating and mapping storage failures to Cognito's error kinds all happen here.
 
+mod audit;
 mod credentials;
 mod developer;
 mod error;
@@ -21,6 +22,7 @@ use idbroker_providers::Verifier;
 use idbroker_store::{Store, StoredPool};
 use idbroker_sts::CredentialsIssuer;
 
+pub use audit::with_actor;
 pub use credentials::StsSettings;
 pub use error::{ServiceError, ServiceResult};
 pub use idbroker_sts::AwsCredentials;

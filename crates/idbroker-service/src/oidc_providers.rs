@@ -48,7 +48,15 @@ impl Broker {
                 other => other.into(),
             })?;
         tracing::info!(issuer = %provider.issuer, "OpenID Connect provider registered");
-        Ok(self.registered(provider))
+        let registered = self.registered(provider);
+        self.audit(
+            "CreateOidcProvider",
+            &registered.arn,
+            None,
+            Some(provider_json(&registered)),
+        )
+        .await;
+        Ok(registered)
     }
 
     pub async fn list_oidc_providers(&self) -> ServiceResult<Vec<RegisteredProvider>> {
@@ -71,6 +79,11 @@ impl Broker {
         client_ids: Vec<String>,
     ) -> ServiceResult<RegisteredProvider> {
         validate_client_ids(&client_ids)?;
+        let before = self
+            .get_oidc_provider(key)
+            .await
+            .ok()
+            .map(|p| provider_json(&p));
         self.store
             .update_oidc_client_ids(key, &client_ids, self.clock.now())
             .await
@@ -78,11 +91,20 @@ impl Broker {
                 StoreError::NotFound => Self::provider_not_found(key),
                 other => other.into(),
             })?;
-        self.get_oidc_provider(key).await
+        let after = self.get_oidc_provider(key).await?;
+        self.audit(
+            "UpdateOidcProvider",
+            &after.arn,
+            before,
+            Some(provider_json(&after)),
+        )
+        .await;
+        Ok(after)
     }
 
     /// Refused while a pool uses the provider: detaching it silently would lock users out.
     pub async fn delete_oidc_provider(&self, key: &str) -> ServiceResult<()> {
+        let before = self.get_oidc_provider(key).await.ok();
         self.store.delete_oidc_provider(key).await.map_err(|e| match e {
             StoreError::NotFound => Self::provider_not_found(key),
             StoreError::Conflict { .. } => ServiceError::ResourceConflict(format!(
@@ -91,6 +113,18 @@ impl Broker {
             other => other.into(),
         })?;
         tracing::info!(key, "OpenID Connect provider deleted");
+        let arn = arn_for_key(&self.settings.account_id, key);
+        self.audit(
+            "DeleteOidcProvider",
+            &arn,
+            before.map(|p| provider_json(&p)),
+            None,
+        )
+        .await;
         Ok(())
     }
+}
+
+fn provider_json(p: &RegisteredProvider) -> serde_json::Value {
+    serde_json::json!({"arn": p.arn, "issuer": p.issuer, "client_ids": p.client_ids})
 }

@@ -11,6 +11,9 @@ use idbroker_domain::{
 use idbroker_store::StoreError;
 use uuid::Uuid;
 
+use serde_json::json;
+
+use crate::audit::pool_json;
 use crate::{Broker, Page, ServiceError, ServiceResult};
 
 impl Broker {
@@ -33,6 +36,13 @@ impl Broker {
             .await
             .map_err(unregistered_provider)?;
         tracing::info!(pool_id = %pool.id, "identity pool created");
+        self.audit(
+            "CreateIdentityPool",
+            pool.id.as_str(),
+            None,
+            Some(pool_json(&pool)),
+        )
+        .await;
         Ok(pool)
     }
 
@@ -70,17 +80,32 @@ impl Broker {
             .update_pool(id, stored.version, &config, tags.as_ref(), self.clock.now())
             .await
             .map_err(|e| not_found_as_pool(e, id))?;
-        self.describe_identity_pool(id.as_str()).await
+        let after = self.describe_identity_pool(id.as_str()).await?;
+        self.audit(
+            "UpdateIdentityPool",
+            id.as_str(),
+            Some(pool_json(&stored.pool)),
+            Some(pool_json(&after)),
+        )
+        .await;
+        Ok(after)
     }
 
     #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
     pub async fn delete_identity_pool(&self, pool_id: &str) -> ServiceResult<()> {
         let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
+        let before = self
+            .store
+            .get_pool(&id)
+            .await?
+            .map(|stored| pool_json(&stored.pool));
         self.store
             .delete_pool(&id)
             .await
             .map_err(|e| not_found_as_pool(e, &id))?;
         tracing::info!(pool_id = %id, "identity pool deleted");
+        self.audit("DeleteIdentityPool", id.as_str(), before, None)
+            .await;
         Ok(())
     }
 
@@ -112,6 +137,7 @@ impl Broker {
     pub async fn tag_resource(&self, resource_arn: &str, tags: Tags) -> ServiceResult<()> {
         let id = self.pool_of_arn(resource_arn)?;
         validate_tags("tags", &tags)?;
+        let before = self.store.get_pool(&id).await?.map(|s| json!(s.pool.tags));
         self.store
             .add_tags(&id, &tags, MAX_TAGS)
             .await
@@ -119,7 +145,10 @@ impl Broker {
                 // TagResource has no LimitExceededException in its model.
                 StoreError::LimitExceeded(message) => ServiceError::InvalidParameter(message),
                 other => not_found_as_pool(other, &id),
-            })
+            })?;
+        let after = self.store.get_pool(&id).await?.map(|s| json!(s.pool.tags));
+        self.audit("TagResource", id.as_str(), before, after).await;
+        Ok(())
     }
 
     pub async fn untag_resource(&self, resource_arn: &str, keys: Vec<String>) -> ServiceResult<()> {
@@ -128,10 +157,15 @@ impl Broker {
         for key in &keys {
             validate_tag_key("tagKeys.member", key)?;
         }
+        let before = self.store.get_pool(&id).await?.map(|s| json!(s.pool.tags));
         self.store
             .remove_tags(&id, &keys)
             .await
-            .map_err(|e| not_found_as_pool(e, &id))
+            .map_err(|e| not_found_as_pool(e, &id))?;
+        let after = self.store.get_pool(&id).await?.map(|s| json!(s.pool.tags));
+        self.audit("UntagResource", id.as_str(), before, after)
+            .await;
+        Ok(())
     }
 
     pub async fn list_tags_for_resource(&self, resource_arn: &str) -> ServiceResult<Tags> {
@@ -151,7 +185,15 @@ impl Broker {
         self.store
             .set_roles(id, stored.version, &roles, self.clock.now())
             .await
-            .map_err(|e| not_found_as_pool(e, id))
+            .map_err(|e| not_found_as_pool(e, id))?;
+        self.audit(
+            "SetIdentityPoolRoles",
+            id.as_str(),
+            Some(json!(stored.roles)),
+            Some(json!(roles)),
+        )
+        .await;
+        Ok(())
     }
 
     pub async fn get_identity_pool_roles(
@@ -171,10 +213,23 @@ impl Broker {
         let stored = self.load_pool(pool_id).await?;
         map.validate(&stored.pool.config, provider)?;
         let id = stored.pool.id;
+        let before = self
+            .store
+            .get_principal_tag_map(&id, provider)
+            .await?
+            .map(|m| json!(m));
         self.store
             .put_principal_tag_map(&id, provider, &map)
             .await
             .map_err(|e| not_found_as_pool(e, &id))?;
+        let resource = format!("{id}/principal-tags/{provider}");
+        self.audit(
+            "SetPrincipalTagAttributeMap",
+            &resource,
+            before,
+            Some(json!(map)),
+        )
+        .await;
         Ok((id, map))
     }
 

@@ -159,6 +159,13 @@ impl Broker {
     pub async fn rotate_signing_keys(&self) -> ServiceResult<()> {
         let plan = self.issuer.maintain(self.clock.now(), true).await?;
         tracing::info!(?plan, "signing key rotation requested");
+        self.audit(
+            "RotateSigningKeys",
+            "signing-keys",
+            None,
+            Some(serde_json::json!(format!("{plan:?}"))),
+        )
+        .await;
         Ok(())
     }
 

@@ -252,8 +252,30 @@ pub enum IssuanceFilter {
     PoolId(String),
 }
 
+/// One admin change: who did what to which resource, and the resource before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminChange {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub resource: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
+    async fn record_admin_change(&self, change: &AdminChange) -> StoreResult<()>;
+
+    /// Newest first; all resources, or one.
+    async fn find_admin_changes(
+        &self,
+        resource: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<AdminChange>>;
+
     async fn record_issuance(&self, issuance: &Issuance) -> StoreResult<()>;
 
     /// Newest first, `limit` entries, starting after the entry with id `after`.
@@ -264,7 +286,7 @@ pub trait LedgerStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Issuance>>;
 
-    /// Removes entries issued before `before`; returns how many.
+    /// Removes issuances and admin changes older than `before`; returns how many.
     async fn prune_issuances(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 

@@ -64,6 +64,12 @@ pub enum Admin {
     /// Developer-authenticated identities.
     #[command(subcommand)]
     Developer(DeveloperCommand),
+    /// The audit of admin changes, newest first.
+    Audit {
+        /// Only changes to this resource (a pool or identity id, a provider ARN).
+        #[arg(long)]
+        resource: Option<String>,
+    },
     /// The credential ledger: which identity held which access key, and when.
     Issuances {
         #[arg(long, group = "by", required = true)]
@@ -653,6 +659,18 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                 )
                 .await?;
             show(out, &json!({ "unlinked": user }), None)
+        }
+        Admin::Audit { resource } => {
+            let path = match resource {
+                Some(r) => format!("/v1/audit?resource={}", encode(&r)),
+                None => "/v1/audit".to_owned(),
+            };
+            let changes = client.all(&path, "changes").await?;
+            show(
+                out,
+                &json!({ "changes": changes }),
+                Some((&changes, &["at", "actor", "action", "resource"])),
+            )
         }
         Admin::Issuances {
             access_key_id,

@@ -84,7 +84,9 @@ impl Application {
             },
         ));
         if let Some(path) = &settings.bootstrap {
-            let applied = crate::bootstrap::apply(&broker, path).await?;
+            let actor = format!("bootstrap {}", path.display());
+            let applied =
+                idbroker_service::with_actor(actor, crate::bootstrap::apply(&broker, path)).await?;
             tracing::info!(file = %path.display(), ?applied, "bootstrap file applied");
         }
         let listener = TcpListener::bind(settings.listen)

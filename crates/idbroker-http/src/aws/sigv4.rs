@@ -116,6 +116,11 @@ impl SigV4Verifier {
         }
     }
 
+    /// The admin access key id requests are verified against (for the audit).
+    pub fn access_key_id(&self) -> &str {
+        &self.credentials.access_key_id
+    }
+
     /// Checks the request's signature against the admin credentials at the current time.
     pub fn verify(&self, req: &HttpRequest, body: &[u8]) -> Result<(), AwsError> {
         self.verify_at(req, body, Utc::now())

@@ -2,6 +2,7 @@
 //! (RFC 9457) carrying the same error kinds as the AWS face. Admin routes need
 //! `Authorization: Bearer <IDBROKER_ADMIN_TOKEN>`.
 
+mod audit;
 pub mod auth;
 mod developer;
 mod identities;
@@ -88,6 +89,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(identities::unlink)),
     )
     .service(resource("/v1/issuances", "GET").route(web::get().to(ledger::list)))
+    .service(resource("/v1/audit", "GET").route(web::get().to(audit::list)))
     .service(
         resource("/v1/identity-pools/{pool_id}/developer/token", "POST")
             .route(web::post().to(developer::token)),

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{developer, identities, keys, ledger, oidc_providers, pools};
+use super::{audit, developer, identities, keys, ledger, oidc_providers, pools};
 
 struct AdminToken;
 
@@ -32,7 +32,7 @@ impl Modify for AdminToken {
         developer::token, developer::lookup, developer::merge, developer::unlink,
         oidc_providers::create, oidc_providers::list, oidc_providers::get, oidc_providers::update, oidc_providers::delete,
         keys::list, keys::rotate,
-        ledger::list,
+        ledger::list, audit::list,
     ),
     modifiers(&AdminToken)
 )]

@@ -6,7 +6,24 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{SqlStore, from_millis, millis};
-use crate::{Issuance, IssuanceFilter, LedgerStore, StoreResult};
+use crate::{AdminChange, Issuance, IssuanceFilter, LedgerStore, StoreError, StoreResult};
+
+fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
+}
+
+fn change_from_row(row: &AnyRow) -> StoreResult<AdminChange> {
+    Ok(AdminChange {
+        id: row.try_get("id")?,
+        at: from_micros(row.try_get("at")?)?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        resource: row.try_get("resource")?,
+        before: row.try_get("before_json")?,
+        after: row.try_get("after_json")?,
+    })
+}
 
 fn issuance_from_row(row: &AnyRow) -> StoreResult<Issuance> {
     Ok(Issuance {
@@ -68,12 +85,54 @@ impl LedgerStore for SqlStore {
     }
 
     async fn prune_issuances(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(
-            sqlx::query("DELETE FROM credential_issuances WHERE issued_at < $1")
-                .bind(millis(before))
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+        let issuances = sqlx::query("DELETE FROM credential_issuances WHERE issued_at < $1")
+            .bind(millis(before))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let changes = sqlx::query("DELETE FROM admin_audit WHERE at < $1")
+            .bind(before.timestamp_micros())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(issuances + changes)
+    }
+
+    async fn record_admin_change(&self, c: &AdminChange) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO admin_audit (id, at, actor, action, resource, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
+        .bind(c.id.as_str())
+        .bind(c.at.timestamp_micros())
+        .bind(c.actor.as_str())
+        .bind(c.action.as_str())
+        .bind(c.resource.as_str())
+        .bind(c.before.as_deref())
+        .bind(c.after.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_admin_changes(
+        &self,
+        resource: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<AdminChange>> {
+        sqlx::query(
+            "SELECT id, at, actor, action, resource, before_json, after_json FROM admin_audit \
+             WHERE ($1 = '' OR resource = $1) \
+             AND ($2 = '' OR (at, id) < (SELECT at, id FROM admin_audit WHERE id = $2)) \
+             ORDER BY at DESC, id DESC LIMIT $3",
+        )
+        .bind(resource.unwrap_or(""))
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(change_from_row)
+        .collect()
     }
 }
