@@ -27,20 +27,7 @@ const READERS: &str = "arn:aws:iam::123456789012:role/readers";
 const OTHER: &str = "arn:aws:iam::123456789012:role/other";
 const GUEST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Postgres).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Sqlite).await; })*
-        }
-    };
-}
-
-both!(
+crate::helpers::on_both_backends!(
     a_guest_gets_credentials_for_the_unauthenticated_role,
     missing_roles_and_closed_pools_are_refused,
     a_federated_identity_without_a_mapping_gets_the_authenticated_role,

@@ -7,20 +7,7 @@ use crate::tokens::{World, world};
 
 const DEV: &str = "login.myapp";
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Postgres).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Sqlite).await; })*
-        }
-    };
-}
-
-both!(
+crate::helpers::on_both_backends!(
     a_developer_user_gets_one_identity_and_a_verifiable_token,
     token_durations_follow_the_model,
     only_the_pools_developer_provider_is_accepted,

@@ -47,6 +47,22 @@ macro_rules! on_both_stores {
 }
 pub(crate) use on_both_stores;
 
+/// Runs one async test body, given the backend, against each backend (for tests that set up
+/// more than an app: identity providers, STS fronts, replicas).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name(idbroker_store::Backend::Postgres).await; })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name(idbroker_store::Backend::Sqlite).await; })*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
 pub struct TestApp {
     pub address: String,
     /// The AWS SDK, signing with the admin credentials (public operations go unsigned, as

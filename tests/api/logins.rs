@@ -17,20 +17,7 @@ const GOOGLE: &str = "accounts.google.com";
 const GOOGLE_ISS: &str = "https://accounts.google.com";
 const USER_POOL: &str = "cognito-idp.us-east-1.amazonaws.com/us-east-1_Test";
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Postgres).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Sqlite).await; })*
-        }
-    };
-}
-
-both!(
+crate::helpers::on_both_backends!(
     the_same_login_always_returns_the_same_identity,
     two_new_logins_make_one_identity_with_both,
     registered_issuers_user_pools_and_ec_keys_are_verified,

@@ -16,20 +16,7 @@ use crate::helpers::{
 };
 use crate::verify::{published_keys, verify};
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Postgres).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Sqlite).await; })*
-        }
-    };
-}
-
-both!(
+crate::helpers::on_both_backends!(
     tokens_minted_before_a_rotation_verify_until_they_expire,
     two_replicas_rotate_once,
     keys_survive_a_restart_and_a_wrong_master_key_changes_nothing,

@@ -13,20 +13,7 @@ use crate::verify::verify;
 
 const GOOGLE: &str = "accounts.google.com";
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Postgres).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(idbroker_store::Backend::Sqlite).await; })*
-        }
-    };
-}
-
-both!(
+crate::helpers::on_both_backends!(
     discovery_and_jwks_describe_the_issuer,
     a_guest_token_is_unauthenticated_and_lasts_ten_minutes,
     a_federated_token_names_its_provider_in_amr,

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
-use super::json_body;
 use super::problem::{Problem, ProblemBody};
+use super::{json_body, json_body_or_default};
 use crate::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -61,7 +61,7 @@ pub struct LoginsBody {
     pub logins: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema, Default)]
 pub struct CredentialsRequest {
     #[serde(default)]
     pub logins: BTreeMap<String, String>,
@@ -185,11 +185,7 @@ pub async fn get_id(
         .limits
         .check_pool(&pool_id)
         .map_err(Problem::too_many_requests)?;
-    let input: LoginsBody = if body.is_empty() {
-        LoginsBody::default()
-    } else {
-        json_body(&body)?
-    };
+    let input: LoginsBody = json_body_or_default(&body)?;
     let id = state.broker.get_id(&pool_id, None, &input.logins).await?;
     Ok(HttpResponse::Ok().json(IdentityIdBody {
         identity_id: id.to_string(),
@@ -215,11 +211,7 @@ pub async fn token(
         .limits
         .check_client(&req)
         .map_err(Problem::too_many_requests)?;
-    let input: LoginsBody = if body.is_empty() {
-        LoginsBody::default()
-    } else {
-        json_body(&body)?
-    };
+    let input: LoginsBody = json_body_or_default(&body)?;
     let (id, token) = state
         .broker
         .get_open_id_token(&identity_id, &input.logins)
@@ -249,14 +241,7 @@ pub async fn credentials(
         .limits
         .check_client(&req)
         .map_err(Problem::too_many_requests)?;
-    let input: CredentialsRequest = if body.is_empty() {
-        CredentialsRequest {
-            logins: BTreeMap::new(),
-            custom_role_arn: None,
-        }
-    } else {
-        json_body(&body)?
-    };
+    let input: CredentialsRequest = json_body_or_default(&body)?;
     let (id, c) = state
         .broker
         .get_credentials_for_identity(

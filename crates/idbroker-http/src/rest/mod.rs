@@ -121,6 +121,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/keys/rotate", "POST").route(web::post().to(keys::rotate)));
 }
 
+/// As `json_body`, with an empty body meaning the default (all members optional).
+pub(crate) fn json_body_or_default<T: DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, Problem> {
+    if body.is_empty() {
+        Ok(T::default())
+    } else {
+        json_body(body)
+    }
+}
+
 /// Parses a JSON request body, or a 400 problem naming what is wrong.
 pub(crate) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(body)
