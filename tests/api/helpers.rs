@@ -113,6 +113,9 @@ pub fn settings(database_url: &str) -> Settings {
             trust_forwarded_for: false,
         },
         development_mode: None,
+        log_format: idbroker::settings::LogFormat::Text,
+        shutdown_timeout: std::time::Duration::from_secs(5),
+        guest_idle: None,
     }
 }
 

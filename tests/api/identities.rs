@@ -318,3 +318,91 @@ async fn logins_from_unconfigured_or_developer_providers_are_refused(app: TestAp
         "refused logins create no identity"
     );
 }
+
+/// The idle-guest clean-up (operations issue), run by hand on a manual clock.
+mod idle_guests {
+    use crate::helpers::code;
+
+    crate::helpers::on_both_backends!(idle_guests_are_deleted_only_when_the_clean_up_is_on);
+
+    /// The idle-guest clean-up (operations issue): a guest unused for longer than the setting is
+    /// deleted; a guest that keeps fetching tokens, and an identity with a login, are kept.
+    async fn idle_guests_are_deleted_only_when_the_clean_up_is_on(
+        backend: idbroker_store::Backend,
+    ) {
+        use crate::helpers::{
+            ACCESS_KEY_ID, ManualClock, SECRET_ACCESS_KEY, sdk_client, settings, start_with_clock,
+        };
+        use chrono::Duration;
+
+        let db = idbroker_store::testing::TestDatabase::new(backend).await;
+        let clock = ManualClock::new();
+        let mut on = settings(db.url());
+        on.guest_idle = Some(Duration::days(30));
+        let (address, broker) = start_with_clock(on, clock.clone()).await;
+        let (_, broker_off) = start_with_clock(settings(db.url()), clock.clone()).await;
+        let sdk = sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY);
+        let pool = sdk
+            .create_identity_pool()
+            .identity_pool_name("idle")
+            .allow_unauthenticated_identities(true)
+            .developer_provider_name("login.idle.dev")
+            .send()
+            .await
+            .unwrap()
+            .identity_pool_id;
+        let guest = || async {
+            let out = sdk.get_id().identity_pool_id(&pool).send().await.unwrap();
+            out.identity_id.unwrap()
+        };
+        let (forgotten, active) = (guest().await, guest().await);
+        let developer_user = sdk
+            .get_open_id_token_for_developer_identity()
+            .identity_pool_id(&pool)
+            .logins("login.idle.dev", "user-1")
+            .send()
+            .await
+            .unwrap()
+            .identity_id
+            .unwrap();
+        let exists = |id: String| {
+            let sdk = sdk.clone();
+            async move {
+                match sdk.describe_identity().identity_id(&id).send().await {
+                    Ok(_) => true,
+                    Err(err) => {
+                        assert_eq!(code(&err), "ResourceNotFoundException");
+                        false
+                    }
+                }
+            }
+        };
+
+        // Day 20: the active guest fetches a token. Day 31: the forgotten one has been idle too long.
+        clock.advance(Duration::days(20));
+        sdk.get_open_id_token()
+            .identity_id(&active)
+            .send()
+            .await
+            .unwrap();
+        clock.advance(Duration::days(11));
+        assert_eq!(
+            broker_off.delete_idle_guests().await.unwrap(),
+            0,
+            "off by default"
+        );
+        assert!(exists(forgotten.clone()).await);
+        assert_eq!(broker.delete_idle_guests().await.unwrap(), 1);
+        assert!(!exists(forgotten).await, "the idle guest is deleted");
+        assert!(exists(active.clone()).await, "a guest in use is kept");
+
+        // Day 51: now the active guest too has been idle for 31 days; the developer user stays.
+        clock.advance(Duration::days(20));
+        assert_eq!(broker.delete_idle_guests().await.unwrap(), 1);
+        assert!(!exists(active).await);
+        assert!(
+            exists(developer_user).await,
+            "identities with logins are never cleaned up"
+        );
+    }
+}

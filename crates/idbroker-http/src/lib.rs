@@ -82,7 +82,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Starts serving on an already-bound listener (port 0 in tests).
-pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+/// Starts serving on `listener`. On SIGINT/SIGTERM the server stops accepting and gives
+/// in-flight requests `shutdown_timeout` to finish before their connections are closed.
+pub fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown_timeout: std::time::Duration,
+) -> std::io::Result<Server> {
     metrics::handle();
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -95,6 +101,7 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
             .app_data(state.clone())
             .configure(configure)
     })
+    .shutdown_timeout(shutdown_timeout.as_secs())
     .listen(listener)?
     .run();
     Ok(server)

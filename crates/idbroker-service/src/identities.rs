@@ -25,7 +25,50 @@ pub struct UnprocessedIdentity {
     pub error: DeletionFailure,
 }
 
+/// How precisely a guest's last use is recorded: one write per guest per period at most.
+/// The clean-up counts in days, so an hour either way does not matter.
+pub const LAST_USE_PRECISION: chrono::Duration = chrono::Duration::hours(1);
+
+/// Guests deleted per statement, so the clean-up never holds many locks at once.
+const CLEAN_UP_BATCH: u32 = 500;
+
 impl Broker {
+    /// Records that a guest identity was used now (for the idle-guest clean-up).
+    pub(crate) async fn mark_guest_used(&self, identity: &Identity) -> ServiceResult<()> {
+        if identity.is_guest() {
+            let now = self.clock.now();
+            self.store
+                .mark_used(&identity.id, now, now - LAST_USE_PRECISION)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes guest identities unused for longer than the `guest_idle` setting, in batches,
+    /// and returns how many went. Does nothing when the setting is off.
+    pub async fn delete_idle_guests(&self) -> ServiceResult<u64> {
+        let Some(idle) = self.settings.guest_idle else {
+            return Ok(0);
+        };
+        let idle_since = self.clock.now() - idle;
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .store
+                .delete_idle_guests(idle_since, CLEAN_UP_BATCH)
+                .await?;
+            total += deleted;
+            if deleted < u64::from(CLEAN_UP_BATCH) {
+                break;
+            }
+        }
+        if total > 0 {
+            metrics::counter!("idbroker_idle_guests_deleted_total").increment(total);
+            tracing::info!(deleted = total, "idle guest identities deleted");
+        }
+        Ok(total)
+    }
+
     /// GetId. Without Logins every call creates a new guest identity (behaviour 18); the pool
     /// must allow guests. With Logins, every token is verified and the identity that owns the
     /// login is returned, created, linked or merged (reference §6.2, §6.4).

@@ -55,6 +55,8 @@ pub struct BrokerSettings {
     pub sts: StsSettings,
     /// How long credential-ledger entries are kept.
     pub ledger_retention: chrono::Duration,
+    /// Guest identities unused for longer are deleted by `delete_idle_guests`; `None`: never.
+    pub guest_idle: Option<chrono::Duration>,
 }
 
 /// One page of a list operation.

@@ -224,6 +224,7 @@ impl Broker {
             self.apply_logins(&pool, &presented, Some(&id), &rules)
                 .await?
         };
+        self.mark_guest_used(&identity).await?;
         Ok(ResolvedIdentity {
             identity,
             pool,

@@ -104,6 +104,19 @@ pub trait IdentityStore: Send + Sync {
 
     /// Deletes one identity; `NotFound` if there was none.
     async fn delete_identity(&self, id: &IdentityId) -> StoreResult<()>;
+
+    /// Records that an identity was used at `now`, unless that was already recorded after
+    /// `recorded_after` (so a busy identity costs a write per period, not per call).
+    async fn mark_used(
+        &self,
+        id: &IdentityId,
+        now: DateTime<Utc>,
+        recorded_after: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Deletes up to `limit` guest identities (no logins, not disabled) last used, or created,
+    /// before `idle_since`; returns how many went.
+    async fn delete_idle_guests(&self, idle_since: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
 }
 
 /// The outcome of presenting logins (see `idbroker_domain::linking`).

@@ -53,6 +53,7 @@ contract!(
     unlinking_the_last_login_disables_the_identity,
     oidc_providers_are_registered_and_protected_while_in_use,
     the_credential_ledger_is_queried_newest_first_and_pruned,
+    only_idle_guests_are_cleaned_up,
 );
 
 struct Fixture {
@@ -838,4 +839,72 @@ async fn the_credential_ledger_is_queried_newest_first_and_pruned(f: Fixture) {
             .len(),
         3
     );
+}
+
+async fn only_idle_guests_are_cleaned_up(f: Fixture) {
+    let pool = pool_in(&f).await;
+    let day = Duration::days(1);
+    let idle = new_identity(&pool, t0());
+    let used = new_identity(&pool, t0());
+    let recent = new_identity(&pool, t0() + day * 9);
+    let mut merged_away = new_identity(&pool, t0());
+    merged_away.disabled = true;
+    for identity in [&idle, &used, &recent, &merged_away] {
+        f.store.create_identity(identity).await.unwrap();
+    }
+    let linked = new_identity(&pool, t0());
+    f.store.create_identity(&linked).await.unwrap();
+    f.store
+        .resolve_logins(
+            &pool,
+            &[login("accounts.google.com", "u1")],
+            Some(&linked.id),
+            &LinkRules::default(),
+            &fresh_id(),
+            t0(),
+        )
+        .await
+        .unwrap();
+
+    // Used on day 8; a second use within the hour is not written again.
+    f.store
+        .mark_used(
+            &used.id,
+            t0() + day * 8,
+            t0() + day * 8 - Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    f.store
+        .mark_used(&used.id, t0(), t0() - Duration::hours(1))
+        .await
+        .unwrap();
+
+    // Idle since before day 5: only `idle` qualifies; a limit of 1 takes it in one batch.
+    let deleted = f.store.delete_idle_guests(t0() + day * 5, 1).await.unwrap();
+    assert_eq!(deleted, 1);
+    assert!(f.store.get_identity(&idle.id).await.unwrap().is_none());
+    for kept in [&used, &recent, &merged_away, &linked] {
+        assert!(
+            f.store.get_identity(&kept.id).await.unwrap().is_some(),
+            "{} must be kept",
+            kept.id
+        );
+    }
+    assert_eq!(
+        f.store
+            .delete_idle_guests(t0() + day * 5, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    // Later, the used guest goes too, once it has been idle long enough.
+    assert_eq!(
+        f.store
+            .delete_idle_guests(t0() + day * 8 + Duration::hours(1), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(f.store.get_identity(&used.id).await.unwrap().is_none());
 }

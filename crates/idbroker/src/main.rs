@@ -80,7 +80,6 @@ fn redact_url(url: &str) -> String {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
     match cli.command {
         Command::Admin(command) => match cli::run(cli.connection, command).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
@@ -92,6 +91,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate { config } => {
             let result = async {
                 let settings = Settings::load(config.as_deref())?;
+                telemetry::init(settings.log_format);
                 let store = idbroker_store::SqlStore::connect(&settings.database_url).await?;
                 store.migrate().await?;
                 println!(
@@ -120,6 +120,7 @@ async fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::from(2);
                 }
             };
+            telemetry::init(settings.log_format);
             print_development_banner(&settings);
             let result = async {
                 let app = Application::build(settings).await?;

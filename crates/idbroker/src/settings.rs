@@ -70,6 +70,9 @@ pub struct RawSettings {
     pub rate_limit_per_ip: Option<String>,
     pub rate_limit_per_pool: Option<String>,
     pub trust_forwarded_for: Option<String>,
+    pub log_format: Option<String>,
+    pub shutdown_timeout_seconds: Option<String>,
+    pub guest_idle_days: Option<String>,
 }
 
 /// Secrets generated for development mode, kept beside the SQLite database.
@@ -123,6 +126,19 @@ pub struct Settings {
     pub bootstrap: Option<PathBuf>,
     /// Set when secrets were generated: start-up prints them with a warning.
     pub development_mode: Option<DevelopmentMode>,
+    /// JSON lines in production (PostgreSQL), readable text in development mode.
+    pub log_format: LogFormat,
+    /// How long a stopping server lets in-flight requests finish before closing them.
+    pub shutdown_timeout: Duration,
+    /// Guest identities unused for longer than this are deleted; `None` keeps them forever.
+    pub guest_idle: Option<chrono::Duration>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
 }
 
 /// What development mode generated or reused, to tell the operator.
@@ -132,7 +148,7 @@ pub struct DevelopmentMode {
 }
 
 /// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: [&str; 30] = [
+const ENV_VARS: [&str; 33] = [
     "IDBROKER_DATABASE_URL",
     "IDBROKER_LISTEN",
     "IDBROKER_ISSUER",
@@ -163,6 +179,9 @@ const ENV_VARS: [&str; 30] = [
     "IDBROKER_RATE_LIMIT_PER_IP",
     "IDBROKER_RATE_LIMIT_PER_POOL",
     "IDBROKER_TRUST_FORWARDED_FOR",
+    "IDBROKER_LOG_FORMAT",
+    "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS",
+    "IDBROKER_GUEST_IDLE_DAYS",
 ];
 
 impl RawSettings {
@@ -216,6 +235,9 @@ impl RawSettings {
             "IDBROKER_LEDGER_RETENTION_DAYS" => &mut self.ledger_retention_days,
             "IDBROKER_RATE_LIMIT_PER_IP" => &mut self.rate_limit_per_ip,
             "IDBROKER_RATE_LIMIT_PER_POOL" => &mut self.rate_limit_per_pool,
+            "IDBROKER_LOG_FORMAT" => &mut self.log_format,
+            "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS" => &mut self.shutdown_timeout_seconds,
+            "IDBROKER_GUEST_IDLE_DAYS" => &mut self.guest_idle_days,
             _ => &mut self.trust_forwarded_for,
         }
     }
@@ -636,6 +658,37 @@ impl Settings {
                 }
             },
         };
+        let log_format = match raw.log_format.as_deref() {
+            None if development_mode.is_some() => LogFormat::Text,
+            None | Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => {
+                return Err(bad(
+                    "IDBROKER_LOG_FORMAT",
+                    format!("'{other}' is not json or text"),
+                ));
+            }
+        };
+        let shutdown_timeout = seconds(
+            "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS",
+            raw.shutdown_timeout_seconds,
+            30,
+        )?;
+        let guest_idle = match raw.guest_idle_days.as_deref() {
+            None | Some("off") => None,
+            Some(text) => Some(
+                text.parse::<i64>()
+                    .ok()
+                    .filter(|d| (1..=36_500).contains(d))
+                    .map(chrono::Duration::days)
+                    .ok_or_else(|| {
+                        bad(
+                            "IDBROKER_GUEST_IDLE_DAYS",
+                            format!("'{text}' is not a number of days from 1 to 36500 (or off)"),
+                        )
+                    })?,
+            ),
+        };
         let master_key = raw
             .master_key
             .as_deref()
@@ -672,6 +725,9 @@ impl Settings {
             ledger_retention,
             rate_limits,
             development_mode,
+            log_format,
+            shutdown_timeout,
+            guest_idle,
         })
     }
 }
@@ -709,6 +765,26 @@ mod tests {
         assert_eq!(s.region.as_str(), "us-east-1");
         assert_eq!(s.account_id.as_str(), "000000000000");
         assert!(s.development_mode.is_none());
+        assert_eq!(
+            s.log_format,
+            LogFormat::Json,
+            "production logs are JSON lines"
+        );
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(s.guest_idle, None, "guest clean-up is off by default");
+    }
+
+    #[test]
+    fn logs_guest_clean_up_and_shutdown_are_set_from_the_environment() {
+        let s = postgres(&[
+            ("IDBROKER_LOG_FORMAT", "text"),
+            ("IDBROKER_SHUTDOWN_TIMEOUT_SECONDS", "5"),
+            ("IDBROKER_GUEST_IDLE_DAYS", "30"),
+        ])
+        .unwrap();
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(s.guest_idle, Some(chrono::Duration::days(30)));
     }
 
     #[test]
@@ -745,6 +821,9 @@ mod tests {
             ("IDBROKER_STS_ROLE_SESSION_NAME", "has:colon"),
             ("IDBROKER_GUEST_SESSION_POLICY", "{not json"),
             ("IDBROKER_STS_ENDPOINT_URL", "sts.local"),
+            ("IDBROKER_LOG_FORMAT", "yaml"),
+            ("IDBROKER_SHUTDOWN_TIMEOUT_SECONDS", "-1"),
+            ("IDBROKER_GUEST_IDLE_DAYS", "0"),
         ] {
             let err = postgres(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");
@@ -803,6 +882,11 @@ mod tests {
             second.admin.secret_access_key
         );
         assert_eq!(first.master_key, second.master_key);
+        assert_eq!(
+            first.log_format,
+            LogFormat::Text,
+            "development logs are for people"
+        );
         let dev = first.development_mode.unwrap();
         assert_eq!(dev.secrets_file, dir.path().join(DEV_SECRETS_FILE));
         #[cfg(unix)]

@@ -22,10 +22,16 @@ use crate::Settings;
 /// before it signs.
 const KEY_UPKEEP_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How often old ledger entries and (when configured) idle guests are deleted. Both are
+/// counted in days; once an hour keeps the scans rare.
+const CLEAN_UP_INTERVAL: Duration = Duration::from_secs(3600);
+
 pub struct Application {
     port: u16,
     server: Server,
     broker: Arc<Broker>,
+    /// Kept to close the connection pool once the server has drained.
+    store: Arc<SqlStore>,
 }
 
 impl Application {
@@ -70,7 +76,7 @@ impl Application {
         )
         .await;
         let broker = Arc::new(Broker::new(
-            store,
+            store.clone(),
             clock,
             Arc::new(verifier),
             Arc::new(issuer),
@@ -81,6 +87,7 @@ impl Application {
                 allow_http_issuers: settings.allow_http_issuers,
                 sts: settings.sts.clone(),
                 ledger_retention: settings.ledger_retention,
+                guest_idle: settings.guest_idle,
             },
         ));
         if let Some(path) = &settings.bootstrap {
@@ -100,11 +107,12 @@ impl Application {
                 settings.rate_limits,
             )),
         };
-        let server = idbroker_http::serve(listener, state)?;
+        let server = idbroker_http::serve(listener, state, settings.shutdown_timeout)?;
         Ok(Self {
             port,
             server,
             broker,
+            store,
         })
     }
 
@@ -116,24 +124,36 @@ impl Application {
         self.broker.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests. Signing keys are kept up
-    /// to date in the background meanwhile.
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests (within the shutdown
+    /// timeout) and closes the database pool. Meanwhile signing keys are kept up to date, old
+    /// ledger entries pruned and, when configured, idle guests deleted.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let broker = self.broker.clone();
         let upkeep = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(KEY_UPKEEP_INTERVAL);
+            let mut key_ticks = tokio::time::interval(KEY_UPKEEP_INTERVAL);
+            let mut clean_up_ticks = tokio::time::interval(CLEAN_UP_INTERVAL);
             loop {
-                ticks.tick().await;
-                if let Err(err) = broker.maintain_signing_keys().await {
-                    tracing::error!(error = %err, "signing-key upkeep failed");
-                }
-                if let Err(err) = broker.prune_ledger().await {
-                    tracing::error!(error = %err, "credential-ledger clean-up failed");
+                tokio::select! {
+                    _ = key_ticks.tick() => {
+                        if let Err(err) = broker.maintain_signing_keys().await {
+                            tracing::error!(error = %err, "signing-key upkeep failed");
+                        }
+                    }
+                    _ = clean_up_ticks.tick() => {
+                        if let Err(err) = broker.prune_ledger().await {
+                            tracing::error!(error = %err, "credential-ledger clean-up failed");
+                        }
+                        if let Err(err) = broker.delete_idle_guests().await {
+                            tracing::error!(error = %err, "idle-guest clean-up failed");
+                        }
+                    }
                 }
             }
         });
         let result = self.server.await;
         upkeep.abort();
+        self.store.close().await;
+        tracing::info!("idbroker stopped");
         result
     }
 }

@@ -1,10 +1,13 @@
-//! Logging: `RUST_LOG` filters (default `info`), `IDBROKER_LOG_FORMAT=json` for JSON lines.
-//! Request spans come from tracing-actix-web; secrets are kept out by the types that hold them.
+//! Logging: `RUST_LOG` filters (default `info`); JSON lines in production, text in development
+//! mode (`IDBROKER_LOG_FORMAT` overrides). Request spans come from tracing-actix-web and carry
+//! the request id; secrets are kept out by the types that hold them.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-pub fn init() {
+use crate::settings::LogFormat;
+
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
     let builder = tracing_subscriber::fmt()
@@ -12,9 +15,13 @@ pub fn init() {
         .with_span_events(FmtSpan::CLOSE)
         .with_writer(std::io::stderr);
     // A second init (tests) keeps the first subscriber.
-    let _ = if std::env::var("IDBROKER_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let _ = match format {
+        // Every line carries its spans, so each one names the request id it belongs to.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
     };
 }

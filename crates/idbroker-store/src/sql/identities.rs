@@ -3,13 +3,21 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::{Identity, IdentityId, IdentityPoolId};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqlStore, from_millis, millis};
+use crate::Backend;
 use crate::{IdentityStore, StoreError, StoreResult};
+
+/// Guests (no logins, not disabled) unused since `$1`, at most `$2` of them.
+const IDLE_GUESTS: &str = "SELECT i.id FROM identities i \
+     WHERE COALESCE(i.last_used_at, i.created_at) < $1 AND i.disabled_at IS NULL \
+       AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.id) \
+     LIMIT $2";
 
 const IDENTITY_COLUMNS: &str = "id, pool_id, disabled_at, created_at, updated_at";
 
@@ -144,5 +152,65 @@ impl IdentityStore for SqlStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn mark_used(
+        &self,
+        id: &IdentityId,
+        now: DateTime<Utc>,
+        recorded_after: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE identities SET last_used_at = $1 \
+             WHERE id = $2 AND COALESCE(last_used_at, created_at) < $3",
+        )
+        .bind(millis(now))
+        .bind(id.as_str())
+        .bind(millis(recorded_after))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_idle_guests(&self, idle_since: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let (idle_since, limit) = (millis(idle_since), i64::from(limit));
+        if self.backend == Backend::Sqlite {
+            // SQLite runs one writer at a time, so one statement is atomic against linking.
+            let sql = format!("DELETE FROM identities WHERE id IN ({IDLE_GUESTS})");
+            let deleted = sqlx::query(AssertSqlSafe(sql))
+                .bind(idle_since)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            return Ok(deleted);
+        }
+        // PostgreSQL: lock the candidates (skipping any a linking transaction holds), then
+        // delete with a fresh look at the logins, so a guest linked meanwhile is kept, login
+        // and all.
+        let mut tx = self.pool.begin().await?;
+        let sql = format!("{IDLE_GUESTS} FOR UPDATE OF i SKIP LOCKED");
+        let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(idle_since)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        // Only numbered placeholders are formatted into the text; the ids are bound.
+        let sql = format!(
+            "DELETE FROM identities WHERE id IN ({}) \
+             AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.id)",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in &ids {
+            query = query.bind(id.as_str());
+        }
+        let deleted = query.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
     }
 }
