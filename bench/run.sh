@@ -1,83 +1,238 @@
 #!/usr/bin/env bash
-# Load benchmark: idbroker (release build) on PostgreSQL, driven by wrk on loopback, beside
-# raw reference figures measured in the same run on the same machine (pgbench -S, openssl
-# speed rsa2048). Usage: bench/run.sh [--smoke]
-#   BENCH_DURATION (default 15s; 2s with --smoke), BENCH_CONNECTIONS (default 16),
-#   IDBROKER_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+# Load benchmark: idbroker on PostgreSQL, driven by wrk on loopback, beside raw reference
+# figures measured in the same run on the same machine (pgbench -S, openssl speed rsa2048).
+#
+#   bench/run.sh            the full run: release build, 10 k then 1 M seeded identities
+#   bench/run.sh --smoke    a short run of every scenario on the debug build (CI): fails if a
+#                           scenario gets an error answer or no answers, measures nothing
+#
+# Per operation it reports requests/s, p50 and p99 at peak (BENCH_CONNECTIONS connections, as
+# fast as they go) and p99 at half of that peak (each connection paced by wrk's delay hook),
+# then peak RSS, the reference figures and the targets of docs/performance.md.
+# Knobs: BENCH_DURATION (15s), BENCH_CONNECTIONS (16), BENCH_LARGE (1000000 identities),
+# BENCH_SIGNING_ALG (RS256), IDBROKER_BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres).
+#
+# Identities are seeded with SQL (a million through the API would take longer than the run);
+# logins are Google-shaped RS256 tokens from bench/idp.py, verified in full by idbroker against
+# a JWKS served on loopback; STS is moto's server (as in the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${BENCH_DURATION:-15s}
-[ "${1:-}" = "--smoke" ] && duration=2s
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+smoke=false
+[ "${1:-}" = "--smoke" ] && smoke=true
+if $smoke; then
+  duration=2s calibration=1s small=1000 large=5000 known_tokens=300 first_tokens=3000 profile=debug
+else
+  duration=${BENCH_DURATION:-15s} calibration=3s small=10000 large=${BENCH_LARGE:-1000000}
+  known_tokens=5000 first_tokens=${BENCH_FIRST_TOKENS:-45000} profile=release
+fi
 connections=${BENCH_CONNECTIONS:-16}
+alg=${BENCH_SIGNING_ALG:-RS256}
 admin_url=${IDBROKER_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 base_url=${admin_url%/*}
 db="idbroker_bench_$$"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-pid=""
+work=$(mktemp -d /tmp/idbroker-bench.XXXXXX)
+pid="" MOTO_PID="" jwks_pid=""
 
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  for p in "$pid" "$MOTO_PID" "$jwks_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS ${db}_pgbench WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
 }
 trap cleanup EXIT
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --locked -p idbroker >/dev/null 2>&1
-psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
+if ! command -v wrk >/dev/null; then
+  log "installing wrk with apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+log "building idbroker ($profile)"
+if [ "$profile" = release ]; then cargo build --release --locked -p idbroker; else cargo build --locked -p idbroker; fi
+start_moto_server
+python=$MOTO_VENV/bin/python   # moto brings the cryptography package bench/idp.py signs with
 
+"$python" bench/idp.py key "$work"
+jwks_port=$(free_port)
+python3 -m http.server --bind 127.0.0.1 --directory "$work" "$jwks_port" >/dev/null 2>&1 &
+jwks_pid=$!
+psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
+port=$(free_port)
 IDBROKER_DATABASE_URL="$base_url/$db" IDBROKER_LISTEN="127.0.0.1:$port" \
 IDBROKER_ADMIN_ACCESS_KEY_ID=AKIDBENCH0000000 IDBROKER_ADMIN_SECRET_ACCESS_KEY=bench-secret-0123456789 \
 IDBROKER_ADMIN_TOKEN=bench-admin-token-0123 IDBROKER_MASTER_KEY=$(openssl rand -base64 32) \
-IDBROKER_SIGNING_ALG=${BENCH_SIGNING_ALG:-RS256} IDBROKER_RATE_LIMIT_PER_IP=0 IDBROKER_RATE_LIMIT_PER_POOL=0 RUST_LOG=warn target/release/idbroker serve >/tmp/idbroker-bench.log 2>&1 &
+IDBROKER_SIGNING_ALG=$alg IDBROKER_RATE_LIMIT_PER_IP=0 IDBROKER_RATE_LIMIT_PER_POOL=0 \
+IDBROKER_GOOGLE_JWKS_URL="http://127.0.0.1:$jwks_port/jwks.json" IDBROKER_STS_ENDPOINT_URL="$MOTO_URL" \
+AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench RUST_LOG=warn \
+  "target/$profile/idbroker" serve >"$work/idbroker.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+wait_for_port "$port" || { cat "$work/idbroker.log" >&2; exit 1; }
+wait_for_port "$jwks_port"
 
 url="http://127.0.0.1:$port"
 auth="Authorization: Bearer bench-admin-token-0123"
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 pool=$(curl -sf -X POST "$url/v1/identity-pools" -H "$auth" -H 'content-type: application/json' \
-  -d '{"IdentityPoolName": "bench", "AllowUnauthenticatedIdentities": true}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["IdentityPoolId"])')
-identity=$(curl -sf -X POST "$url/v1/identity-pools/$pool/identities" | python3 -c 'import json,sys; print(json.load(sys.stdin)["identity_id"])')
+  -d '{"IdentityPoolName": "bench", "AllowUnauthenticatedIdentities": true,
+       "SupportedLoginProviders": {"accounts.google.com": "bench-client"}}' | json '["IdentityPoolId"]')
+curl -sf -X PUT "$url/v1/identity-pools/$pool/roles" -H "$auth" -H 'content-type: application/json' \
+  -d '{"Roles": {"authenticated": "arn:aws:iam::000000000000:role/bench-auth",
+                 "unauthenticated": "arn:aws:iam::000000000000:role/bench-guest"}}' >/dev/null
+guest=$(curl -sf -X POST "$url/v1/identity-pools/$pool/identities" | json '["identity_id"]')
 
-results=()
-measure() { # name, then wrk arguments
-  local name=$1; shift
-  local out rps p50 p99
-  out=$(wrk -t2 -c"$connections" -d"$duration" --latency "$@")
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  if grep -q "Non-2xx" <<<"$out"; then echo "warning: $name had non-2xx answers: $(grep Non-2xx <<<"$out")" >&2; fi
-  results+=("$name|$rps|$p50|$p99")
+# Seeds identities `from`..`to`, each with the Google login user-N, as GetId would have.
+seed() {
+  psql -q "$base_url/$db" -v ON_ERROR_STOP=1 <<SQL
+WITH new AS (
+  SELECT n, 'us-east-1:' || gen_random_uuid() AS id FROM generate_series($1, $2) AS n
+), identities_added AS (
+  INSERT INTO identities (id, pool_id, disabled_at, created_at, updated_at)
+  SELECT id, '$pool', NULL, 0, 0 FROM new
+)
+INSERT INTO identity_logins (pool_id, provider_key, subject, identity_id, created_at)
+SELECT '$pool', 'accounts.google.com', 'user-' || n, id, 0 FROM new;
+VACUUM ANALYZE identities;
+VACUUM ANALYZE identity_logins;
+SQL
+}
+tokens() { # range count file
+  "$python" bench/idp.py tokens "$work" "$pool" bench-client "$1" "$2" "$work/$3"
 }
 
-BENCH_TARGET=GetId BENCH_BODY="{\"IdentityPoolId\": \"$pool\"}" measure "GetId (new guest each call)" -s bench/post.lua "$url/"
-BENCH_TARGET=GetOpenIdToken BENCH_BODY="{\"IdentityId\": \"$identity\"}" measure "GetOpenIdToken (${BENCH_SIGNING_ALG:-RS256})" -s bench/post.lua "$url/"
-measure "DescribeIdentity (REST)" -H "$auth" "$url/v1/identities/$identity"
-measure "JWKS" "$url/.well-known/jwks.json"
+log "seeding $small identities; minting tokens"
+seed 1 "$small"
+tokens "$small" "$known_tokens" known-small.txt
+tokens "$large" "$known_tokens" known-large.txt
+tokens 0 "$first_tokens" first.txt
+tokens 0 $((first_tokens / 2)) first-half.txt
+tokens 0 $((first_tokens / 4)) first-calibration.txt
+tokens 1 1 user-1.txt
+# The seeded login must be the one GetId finds: otherwise every "known login" would be new.
+seeded=$(psql -Atc "SELECT identity_id FROM identity_logins WHERE subject = 'user-1'" "$base_url/$db")
+found=$(curl -sf "$url/" -H 'Content-Type: application/x-amz-json-1.1' \
+  -H 'X-Amz-Target: AWSCognitoIdentityService.GetId' -d @"$work/user-1.txt" | json '["IdentityId"]')
+[ "$seeded" = "$found" ] || { echo "GetId for seeded user-1 gave $found, not $seeded" >&2; exit 1; }
+
+results=() failures=()
+seconds() { python3 -c "import sys; print(float(sys.argv[1].rstrip('s')))" "$1"; }
+# Runs wrk; prints "rps p50 p99 requests errors" (errors: socket errors + non-2xx answers).
+wrk_run() { # duration, then wrk arguments
+  local d=$1 out; shift
+  out=$(wrk -t2 -c"$connections" -d"$d" --latency "$@")
+  python3 - "$out" <<'PY'
+import re, sys
+out = sys.argv[1]
+def grab(pattern, default="0"):
+    m = re.search(pattern, out, re.M)
+    return m.group(1) if m else default
+errors = int(grab(r"Non-2xx or 3xx responses: (\d+)"))
+errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", grab(r"Socket errors: (.*)$", "")))
+print(grab(r"Requests/sec:\s+([\d.]+)"), grab(r"^\s+50%\s+(\S+)"), grab(r"^\s+99%\s+(\S+)"),
+      grab(r"(\d+) requests in"), errors)
+PY
+}
+# One scenario: peak, then a paced run at half the peak rate. Name, then wrk arguments.
+measure() {
+  local name=$1 rps p50 p99 n errors half_delay hrps hp50 hp99 hn herrors; shift
+  read -r rps p50 p99 n errors < <(wrk_run "$duration" "$@")
+  # Pace each connection: a short calibration run tells the delay that gives half the peak.
+  half_delay=$(python3 -c "print(max(0, $connections * 1000 / (max($rps, 1) / 2)))")
+  # First logins need fresh tokens for every run: the paced runs have files of their own.
+  read -r hrps _ _ _ _ < <(BENCH_DELAY_MS=$half_delay BENCH_BODIES=${CALIBRATION_BODIES:-${BENCH_BODIES:-}} \
+    wrk_run "$calibration" "$@")
+  half_delay=$(python3 -c "
+c, d, got, want = $connections, $half_delay, max($hrps, 1), max($rps, 1) / 2
+latency = c * 1000 / got - d
+print(round(max(0, c * 1000 / want - latency), 2))")
+  read -r hrps hp50 hp99 hn herrors < <(BENCH_DELAY_MS=$half_delay BENCH_BODIES=${HALF_BODIES:-${BENCH_BODIES:-}} \
+    wrk_run "$duration" "$@")
+  results+=("$name|$rps|$p50|$p99|$hrps|$hp99")
+  echo "$name: $rps req/s (p50 $p50, p99 $p99; $n requests, $errors errors); at $hrps req/s: p99 $hp99"
+  if [ "$errors" != 0 ] || [ "$herrors" != 0 ] || [ "$n" = 0 ] || [ "$hn" = 0 ]; then
+    failures+=("$name: $errors + $herrors error answers, $n + $hn requests")
+  fi
+  if [[ "$name" == *"first login"* ]] && [ "$n" -gt "$first_tokens" ]; then
+    echo "note: $n requests for $first_tokens first-login tokens; raise BENCH_FIRST_TOKENS" >&2
+  fi
+}
+
+log "measuring at $small identities ($duration per run, $connections connections)"
+export BENCH_THREADS=2
+BENCH_TARGET=GetId BENCH_BODY="{\"IdentityPoolId\": \"$pool\"}" \
+  measure "GetId, guest" -s bench/load.lua "$url/"
+BENCH_TARGET=GetId BENCH_BODIES="$work/known-small.txt" \
+  measure "GetId, known login" -s bench/load.lua "$url/"
+BENCH_TARGET=GetId BENCH_BODIES="$work/first.txt" HALF_BODIES="$work/first-half.txt" \
+  CALIBRATION_BODIES="$work/first-calibration.txt" \
+  measure "GetId, first login" -s bench/load.lua "$url/"
+BENCH_TARGET=GetOpenIdToken BENCH_BODY="{\"IdentityId\": \"$guest\"}" \
+  measure "GetOpenIdToken ($alg)" -s bench/load.lua "$url/"
+BENCH_TARGET=GetCredentialsForIdentity BENCH_BODY="{\"IdentityId\": \"$guest\"}" \
+  measure "GetCredentialsForIdentity" -s bench/load.lua "$url/"
+measure "DescribeIdentity (REST)" -s bench/load.lua -H "$auth" "$url/v1/identities/$guest"
+measure "JWKS" -s bench/load.lua "$url/.well-known/jwks.json"
+
+log "seeding up to $large identities"
+seed $((small + 1)) "$large"
+log "measuring at $large identities"
+BENCH_TARGET=GetId BENCH_BODIES="$work/known-large.txt" \
+  measure "GetId, known login, large" -s bench/load.lua "$url/"
 identities=$(psql "$base_url/$db" -Atc "SELECT count(*) FROM identities")
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 
-# Reference figures, same machine, same run.
+if $smoke; then
+  if [ ${#failures[@]} -gt 0 ]; then
+    printf 'bench smoke FAILED: %s\n' "${failures[@]}" >&2
+    tail -n 20 "$work/idbroker.log" >&2
+    exit 1
+  fi
+  echo "bench smoke: every scenario answered without errors (${#results[@]} scenarios, $identities identities, RSS $((rss_kb / 1024)) MiB)"
+  exit 0
+fi
+
+log "reference figures"
 psql "$admin_url" -qc "CREATE DATABASE ${db}_pgbench" >/dev/null
 pgbench -i -q -s 10 "$base_url/${db}_pgbench" >/dev/null 2>&1
 pgbench_tps=$(pgbench -S -c "$connections" -j 2 -T "${duration%s}" "$base_url/${db}_pgbench" 2>/dev/null | awk '/^tps/ {print $3; exit}')
 rsa_sign=$(openssl speed -seconds "${duration%s}" rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $6}')
 
 echo
-echo "idbroker $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $connections connections, $duration per run"
-printf '%-30s %10s %10s %10s\n' "operation" "req/s" "p50" "p99"
-for r in "${results[@]}"; do IFS='|' read -r n rps p50 p99 <<<"$r"; printf '%-30s %10s %10s %10s\n' "$n" "$rps" "$p50" "$p99"; done
+echo "idbroker $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $connections connections, $duration per run, PostgreSQL on the same machine"
+printf '%-30s %9s %9s %9s %12s %9s\n' "operation" "req/s" "p50" "p99" "half: req/s" "p99"
+for r in "${results[@]}"; do
+  IFS='|' read -r n rps p50 p99 hrps hp99 <<<"$r"
+  printf '%-30s %9s %9s %9s %12s %9s\n' "$n" "$rps" "$p50" "$p99" "$hrps" "$hp99"
+done
 echo
-echo "identities in the database after the run: $identities"
+echo "identities in the database: $identities ('large' rows ran at this size, the rest at $small)"
 echo "peak RSS of idbroker: $((rss_kb / 1024)) MiB"
 echo "pgbench -S: $pgbench_tps TPS; openssl speed rsa2048: $rsa_sign sign/s (one core)"
-python3 - "$pgbench_tps" "$rsa_sign" "${results[@]}" <<'PY'
+if [ ${#failures[@]} -gt 0 ]; then printf 'errors: %s\n' "${failures[@]}"; fi
+python3 - "$pgbench_tps" "$rsa_sign" "$rss_kb" "${results[@]}" <<'PY'
 import sys
-pg, rsa = float(sys.argv[1] or 0), float(sys.argv[2] or 0)
-rows = {r.split('|')[0]: float(r.split('|')[1] or 0) for r in sys.argv[3:]}
-guest = rows.get("GetId (new guest each call)", 0)
-token = next((v for k, v in rows.items() if k.startswith("GetOpenIdToken")), 0)
-if pg: print(f"GetId (guest) / pgbench -S TPS = {guest / pg:.2f}")
-if rsa: print(f"GetOpenIdToken / single-core RSA-2048 sign/s = {token / rsa:.2f}")
+pg, rsa, rss_mb = float(sys.argv[1] or 0), float(sys.argv[2] or 0), int(sys.argv[3]) / 1024
+rows = {}
+for r in sys.argv[4:]:
+    name, rps, p50, p99, hrps, hp99 = r.split("|")
+    rows[name] = (float(rps or 0), hp99)
+def ms(text):
+    for unit, factor in (("us", 0.001), ("ms", 1), ("s", 1000)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float("nan")
+def check(label, ok, detail):
+    print(f"{'met   ' if ok else 'MISSED'} {label}: {detail}")
+known = rows["GetId, known login"][0]
+token = next(v[0] for k, v in rows.items() if k.startswith("GetOpenIdToken"))
+small_p50 = None
+print()
+check("GetId known login >= 0.2 x pgbench -S", known >= 0.2 * pg, f"{known:.0f} / {pg:.0f} = {known / pg:.2f}")
+check("GetOpenIdToken >= 0.7 x one core's RSA-2048 sign/s", token >= 0.7 * rsa, f"{token:.0f} / {rsa:.0f} = {token / rsa:.2f}")
+worst = max(rows.items(), key=lambda kv: ms(kv[1][1]))
+check("p99 < 20 ms at half of peak, every operation", ms(worst[1][1]) < 20, f"worst {worst[0]}: {worst[1][1]}")
+large = rows["GetId, known login, large"][0]
+check("GetId at the large size within 1.2 x of the small one", known / large <= 1.2 if large else False,
+      f"{known:.0f} vs {large:.0f} req/s = {known / large if large else float('inf'):.2f}x slower")
+check("RSS < 100 MB", rss_mb < 100, f"{rss_mb:.0f} MiB")
 PY

@@ -10,6 +10,7 @@
 #   - An STS-compatible server: moto's server from PyPI (pinned), installed into a virtual
 #     environment under target/test-tools and started on a free loopback port for the run
 #     (IDBROKER_TEST_STS_URL), stopped on exit.
+#   - wrk (Debian's package) for the benchmark's smoke run, installed with apt-get when missing.
 #   - A real OpenID provider (panva/oidc-provider, from npm) for the end-to-end login test:
 #     installed into tests/oidc-provider/node_modules with `npm ci` (Node.js installed with
 #     apt-get when missing).
@@ -17,7 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 pg_bin_dir() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
@@ -37,34 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_for_port() {
-  for _ in $(seq 1 100); do
-    if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  return 1
-}
-
-MOTO_VERSION=5.2.1
 start_moto() {
-  local venv=target/test-tools/moto-$MOTO_VERSION port
-  if [ ! -x "$venv/bin/moto_server" ]; then
-    log "installing moto $MOTO_VERSION (STS for the tests) into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
-  fi
-  port=$(free_port)
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/test-tools/moto.log 2>&1 &
-  MOTO_PID=$!
-  if ! wait_for_port "$port"; then
-    echo "moto_server did not start; see target/test-tools/moto.log" >&2
-    exit 1
-  fi
-  export IDBROKER_TEST_STS_URL="http://127.0.0.1:$port"
+  start_moto_server
+  export IDBROKER_TEST_STS_URL="$MOTO_URL"
   log "moto's STS is listening at $IDBROKER_TEST_STS_URL"
 }
 
@@ -166,6 +143,9 @@ log "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-tools/cargo-test.log
 
 run_schemathesis
+
+log "load benchmark, smoke mode (every scenario must answer without errors; nothing is timed)"
+IDBROKER_BENCH_POSTGRES_URL="$IDBROKER_TEST_POSTGRES_URL" bench/run.sh --smoke
 
 # One closing line for the whole run (the cargo test binaries each print their own above).
 awk '/^test result:/ {p += $4; f += $6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test-tools/cargo-test.log

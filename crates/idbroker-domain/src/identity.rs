@@ -15,6 +15,9 @@ pub struct Identity {
     pub last_modified_at: DateTime<Utc>,
     /// Merged-away identities stay listed but can no longer be used (reference §6.4).
     pub disabled: bool,
+    /// When a guest last fetched a token or credentials, to the hour; `None`: not since it
+    /// was created. Only the idle-guest clean-up reads it.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 impl Identity {
@@ -24,6 +27,11 @@ impl Identity {
         keys.sort();
         keys.dedup();
         keys
+    }
+
+    /// When the identity was last known to be in use.
+    pub fn last_seen(&self) -> DateTime<Utc> {
+        self.last_used_at.unwrap_or(self.created_at)
     }
 
     /// A guest has never had a login; an identity whose last login was unlinked is disabled.

@@ -34,6 +34,15 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Folds recorded histogram samples into their buckets. The recorder keeps raw samples until
+/// this runs (or a scrape renders them), so without it memory grows with every request when
+/// nobody scrapes `/metrics`.
+pub fn run_upkeep() {
+    if let Some(handle) = handle() {
+        handle.run_upkeep();
+    }
+}
+
 /// Counts and times every request by route pattern, method and status.
 pub async fn observe(
     req: ServiceRequest,

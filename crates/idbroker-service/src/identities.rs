@@ -35,8 +35,9 @@ const CLEAN_UP_BATCH: u32 = 500;
 impl Broker {
     /// Records that a guest identity was used now (for the idle-guest clean-up).
     pub(crate) async fn mark_guest_used(&self, identity: &Identity) -> ServiceResult<()> {
-        if identity.is_guest() {
-            let now = self.clock.now();
+        let now = self.clock.now();
+        // Most calls find a recent mark and write nothing.
+        if identity.is_guest() && identity.last_seen() < now - LAST_USE_PRECISION {
             self.store
                 .mark_used(&identity.id, now, now - LAST_USE_PRECISION)
                 .await?;
@@ -89,6 +90,14 @@ impl Broker {
         if !logins.is_empty() {
             let verified = self.verify_logins(&stored.pool.config, logins).await?;
             let presented: Vec<_> = verified.into_iter().map(|v| v.login).collect();
+            // The common case, a returning user with one login, needs no transaction: the
+            // owner of a login is never disabled (merging moves logins to the survivor,
+            // unlinking the last one leaves none), so the linking plan would return it as is.
+            if let [login] = presented.as_slice()
+                && let Some(owner) = self.store.login_owner(&stored.pool.id, login).await?
+            {
+                return Ok(owner);
+            }
             let rules = Self::link_rules(&stored, false, None);
             let identity = self.apply_logins(&stored, &presented, None, &rules).await?;
             return Ok(identity.id);
@@ -107,6 +116,7 @@ impl Broker {
             created_at: now,
             last_modified_at: now,
             disabled: false,
+            last_used_at: None,
         };
         self.store
             .create_identity(&identity)

@@ -109,6 +109,7 @@ fn new_identity(pool: &IdentityPoolId, at: DateTime<Utc>) -> Identity {
         created_at: at,
         last_modified_at: at,
         disabled: false,
+        last_used_at: None,
     }
 }
 

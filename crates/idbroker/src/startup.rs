@@ -26,6 +26,9 @@ const KEY_UPKEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// counted in days; once an hour keeps the scans rare.
 const CLEAN_UP_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How often recorded latencies are folded into histogram buckets (see `metrics::run_upkeep`).
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -132,8 +135,10 @@ impl Application {
         let upkeep = tokio::spawn(async move {
             let mut key_ticks = tokio::time::interval(KEY_UPKEEP_INTERVAL);
             let mut clean_up_ticks = tokio::time::interval(CLEAN_UP_INTERVAL);
+            let mut metrics_ticks = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
             loop {
                 tokio::select! {
+                    _ = metrics_ticks.tick() => idbroker_http::metrics::run_upkeep(),
                     _ = key_ticks.tick() => {
                         if let Err(err) = broker.maintain_signing_keys().await {
                             tracing::error!(error = %err, "signing-key upkeep failed");

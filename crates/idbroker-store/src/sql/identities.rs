@@ -19,7 +19,7 @@ const IDLE_GUESTS: &str = "SELECT i.id FROM identities i \
        AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.id) \
      LIMIT $2";
 
-const IDENTITY_COLUMNS: &str = "id, pool_id, disabled_at, created_at, updated_at";
+const IDENTITY_COLUMNS: &str = "id, pool_id, disabled_at, created_at, updated_at, last_used_at";
 
 fn identity_from_row(row: &AnyRow, logins: Vec<LoginRef>) -> StoreResult<Identity> {
     Ok(Identity {
@@ -29,6 +29,10 @@ fn identity_from_row(row: &AnyRow, logins: Vec<LoginRef>) -> StoreResult<Identit
         created_at: from_millis(row.try_get("created_at")?)?,
         last_modified_at: from_millis(row.try_get("updated_at")?)?,
         disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        last_used_at: row
+            .try_get::<Option<i64>, _>("last_used_at")?
+            .map(from_millis)
+            .transpose()?,
     })
 }
 
@@ -67,21 +71,34 @@ where
     Ok(logins)
 }
 
-/// One identity with its logins, read on `conn` (a pooled connection or a transaction).
+/// One identity with its logins, read on `conn` (a pooled connection or a transaction) in one
+/// query: this read is on every token and credentials call.
 pub(super) async fn identity_in(
     conn: &mut sqlx::AnyConnection,
     id: &str,
 ) -> StoreResult<Option<Identity>> {
-    let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = $1");
-    let Some(row) = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
+    let rows = sqlx::query(
+        "SELECT i.id, i.pool_id, i.disabled_at, i.created_at, i.updated_at, i.last_used_at, \
+                l.provider_key, l.subject \
+         FROM identities i LEFT JOIN identity_logins l ON l.identity_id = i.id \
+         WHERE i.id = $1 ORDER BY l.provider_key, l.subject",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let mut logins = logins_of(&mut *conn, &[id]).await?;
-    identity_from_row(&row, logins.remove(id).unwrap_or_default()).map(Some)
+    let mut logins = Vec::new();
+    for row in &rows {
+        if let Some(provider) = row.try_get::<Option<String>, _>("provider_key")? {
+            logins.push(LoginRef {
+                provider,
+                subject: row.try_get("subject")?,
+            });
+        }
+    }
+    identity_from_row(first, logins).map(Some)
 }
 
 #[async_trait]

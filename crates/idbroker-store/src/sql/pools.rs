@@ -78,24 +78,26 @@ impl PoolStore for SqlStore {
     }
 
     async fn get_pool(&self, id: &IdentityPoolId) -> StoreResult<Option<StoredPool>> {
-        let Some(row) =
-            sqlx::query("SELECT config, roles, version FROM identity_pools WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
-                .await?
-        else {
+        // One query with the tags joined in: every public operation starts here.
+        let rows = sqlx::query(
+            "SELECT p.config, p.roles, p.version, t.key, t.value \
+             FROM identity_pools p LEFT JOIN pool_tags t ON t.pool_id = p.id WHERE p.id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(row) = rows.first() else {
             return Ok(None);
         };
         let config: PoolConfig = from_json(&row.try_get::<String, _>("config")?)?;
         let roles: PoolRoles = from_json(&row.try_get::<String, _>("roles")?)?;
         let version: i64 = row.try_get("version")?;
-        let tags = sqlx::query("SELECT key, value FROM pool_tags WHERE pool_id = $1")
-            .bind(id.as_str())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-            .collect::<Result<Tags, sqlx::Error>>()?;
+        let mut tags = Tags::new();
+        for row in &rows {
+            if let Some(key) = row.try_get::<Option<String>, _>("key")? {
+                tags.insert(key, row.try_get("value")?);
+            }
+        }
         Ok(Some(StoredPool {
             pool: IdentityPool {
                 id: id.clone(),

@@ -1,0 +1,41 @@
+# Shared by scripts/test.sh and bench/run.sh (sourced, not run).
+
+log() { printf '\n==> %s\n' "$*"; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() {
+  for _ in $(seq 1 100); do
+    if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+MOTO_VERSION=5.2.1
+MOTO_VENV=target/test-tools/moto-$MOTO_VERSION
+# Installs moto's server (an STS-compatible server, from PyPI) into target/test-tools once.
+install_moto() {
+  if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+    log "installing moto $MOTO_VERSION (STS) into $MOTO_VENV"
+    mkdir -p target/test-tools
+    python3 -m venv "$MOTO_VENV"
+    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+}
+
+# Starts moto on a free port; sets MOTO_PID and MOTO_URL (the caller stops it).
+start_moto_server() {
+  local port
+  install_moto
+  port=$(free_port)
+  "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >target/test-tools/moto.log 2>&1 &
+  MOTO_PID=$!
+  if ! wait_for_port "$port"; then
+    echo "moto_server did not start; see target/test-tools/moto.log" >&2
+    exit 1
+  fi
+  MOTO_URL="http://127.0.0.1:$port"
+}
