@@ -10,7 +10,9 @@
 # fast as they go) and p99 at half of that peak (each connection paced by wrk's delay hook),
 # then peak RSS, the reference figures and the targets of docs/performance.md.
 # Knobs: BENCH_DURATION (15s), BENCH_CONNECTIONS (16), BENCH_LARGE (1000000 identities),
-# BENCH_SIGNING_ALG (RS256), IDBROKER_BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres).
+# BENCH_SIGNING_ALG (RS256), IDBROKER_BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres),
+# BENCH_ONLY (a regex: run only the scenarios it matches), BENCH_PERF_DIR (record a perf
+# profile of idbroker during each peak run and write its top functions there).
 #
 # Identities are seeded with SQL (a million through the API would take longer than the run);
 # logins are Google-shaped RS256 tokens from bench/idp.py, verified in full by idbroker against
@@ -134,8 +136,21 @@ PY
 }
 # One scenario: peak, then a paced run at half the peak rate. Name, then wrk arguments.
 measure() {
-  local name=$1 rps p50 p99 n errors half_delay hrps hp50 hp99 hn herrors; shift
+  local name=$1 rps p50 p99 n errors half_delay hrps hp50 hp99 hn herrors profile="" perf_pid; shift
+  if [ -n "${BENCH_ONLY:-}" ] && ! [[ "$name" =~ $BENCH_ONLY ]]; then return; fi
+  if [ -n "${BENCH_PERF_DIR:-}" ]; then
+    # Where idbroker spends its CPU at peak: a flat profile per scenario.
+    mkdir -p "$BENCH_PERF_DIR"
+    profile="$BENCH_PERF_DIR/$(tr -c 'A-Za-z0-9' '-' <<<"$name")"
+    perf record -F 499 -p "$pid" -o "$profile.data" -- sleep "$(seconds "$duration")" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   read -r rps p50 p99 n errors < <(wrk_run "$duration" "$@")
+  if [ -n "$profile" ]; then
+    wait "$perf_pid"
+    { perf report -i "$profile.data" --stdio --no-children --sort dso,symbol 2>/dev/null || true; } |
+      grep -v '^#' | sed 's/ *- *- *$//; s/ *$//' | grep . | head -n 60 >"$profile.txt" || true
+  fi
   # Pace each connection: a short calibration run tells the delay that gives half the peak.
   half_delay=$(python3 -c "print(max(0, $connections * 1000 / (max($rps, 1) / 2)))")
   # First logins need fresh tokens for every run: the paced runs have files of their own.

@@ -116,6 +116,7 @@ pub fn settings(database_url: &str) -> Settings {
         log_format: idbroker::settings::LogFormat::Text,
         shutdown_timeout: std::time::Duration::from_secs(5),
         guest_idle: None,
+        pool_cache_ttl: std::time::Duration::from_secs(5),
     }
 }
 

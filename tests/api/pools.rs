@@ -655,3 +655,67 @@ async fn principal_tag_maps_round_trip(app: TestApp) {
         "a provider the pool does not trust"
     );
 }
+
+/// Replicas keep a short-lived copy of pool configuration for the public operations.
+mod pool_copies {
+    use std::time::Duration;
+
+    use crate::helpers::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, code, sdk_client, settings, start};
+
+    crate::helpers::on_both_backends!(
+        a_pool_change_is_seen_at_once_where_it_was_made_and_within_the_cache_time_elsewhere
+    );
+
+    async fn a_pool_change_is_seen_at_once_where_it_was_made_and_within_the_cache_time_elsewhere(
+        backend: idbroker_store::Backend,
+    ) {
+        let db = idbroker_store::testing::TestDatabase::new(backend).await;
+        let mut replica_b = settings(db.url());
+        replica_b.pool_cache_ttl = Duration::from_secs(1);
+        let a = sdk_client(
+            &start(settings(db.url())).await,
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+        );
+        let b = sdk_client(&start(replica_b).await, ACCESS_KEY_ID, SECRET_ACCESS_KEY);
+        let pool = a
+            .create_identity_pool()
+            .identity_pool_name("cached")
+            .allow_unauthenticated_identities(true)
+            .send()
+            .await
+            .unwrap()
+            .identity_pool_id;
+        // Both replicas serve a guest, and so hold a copy of the pool.
+        for replica in [&a, &b] {
+            replica
+                .get_id()
+                .identity_pool_id(&pool)
+                .send()
+                .await
+                .unwrap();
+        }
+
+        a.update_identity_pool()
+            .identity_pool_id(&pool)
+            .identity_pool_name("cached")
+            .allow_unauthenticated_identities(false)
+            .send()
+            .await
+            .unwrap();
+        let refused = a.get_id().identity_pool_id(&pool).send().await.unwrap_err();
+        assert_eq!(
+            code(&refused),
+            "NotAuthorizedException",
+            "the replica that made the change forgets its copy"
+        );
+
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let refused = b.get_id().identity_pool_id(&pool).send().await.unwrap_err();
+        assert_eq!(
+            code(&refused),
+            "NotAuthorizedException",
+            "another replica sees the change once its copy is older than the cache time"
+        );
+    }
+}

@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use idbroker_domain::signing::{KeyPolicy, KeyTimes, RotationPlan, plan_rotation, signing_key};
 use idbroker_store::{NewKey, SigningKeyStore, StoreError};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
 use crate::keys::{SigningAlg, encoding_key, generate, public_jwk};
 use crate::sealing::MasterKey;
+use crate::signer::JwtSigner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {
@@ -59,8 +60,7 @@ pub struct KeyInfo {
 
 struct Signer {
     times: KeyTimes,
-    alg: Algorithm,
-    key: EncodingKey,
+    key: JwtSigner,
 }
 
 /// What the HTTP face serves, prepared once per reload.
@@ -160,8 +160,7 @@ impl Issuer {
                 let pem = self.master.open(&key.sealed_private, &key.times.kid)?;
                 signers.push(Signer {
                     times: key.times.clone(),
-                    alg: alg.algorithm(),
-                    key: encoding_key(alg, &pem)?,
+                    key: JwtSigner::from_pem(alg, &pem)?,
                 });
             }
             let state = if current.as_deref() == Some(key.times.kid.as_str()) {
@@ -241,10 +240,7 @@ impl Issuer {
             .filter(|s| s.times.signs_at(now))
             .max_by_key(|s| s.times.signs_from)
             .ok_or(IssuerError::NoSigningKey)?;
-        let mut header = Header::new(signer.alg);
-        header.kid = Some(signer.times.kid.clone());
-        jsonwebtoken::encode(&header, claims, &signer.key)
-            .map_err(|_| IssuerError::Crypto("signing failed"))
+        signer.key.sign(&signer.times.kid, claims)
     }
 
     /// Checks a token idbroker issued (signature with a published key, `iss`, `exp` with

@@ -86,7 +86,7 @@ impl Broker {
             check_chars("accountId", account, "\\d+", |c| c.is_ascii_digit())?;
         }
         validate_logins(logins)?;
-        let stored = self.load_pool(pool_id).await?;
+        let stored = self.load_pool_for_use(pool_id).await?;
         if !logins.is_empty() {
             let verified = self.verify_logins(&stored.pool.config, logins).await?;
             let presented: Vec<_> = verified.into_iter().map(|v| v.login).collect();

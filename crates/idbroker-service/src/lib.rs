@@ -10,6 +10,7 @@ mod error;
 mod identities;
 mod logins;
 mod oidc_providers;
+mod pool_cache;
 mod pools;
 mod tokens;
 
@@ -21,6 +22,7 @@ use idbroker_issuer::Issuer;
 use idbroker_providers::Verifier;
 use idbroker_store::{Store, StoredPool};
 use idbroker_sts::CredentialsIssuer;
+use pool_cache::PoolCache;
 
 pub use audit::with_actor;
 pub use credentials::StsSettings;
@@ -57,6 +59,9 @@ pub struct BrokerSettings {
     pub ledger_retention: chrono::Duration,
     /// Guest identities unused for longer are deleted by `delete_idle_guests`; `None`: never.
     pub guest_idle: Option<chrono::Duration>,
+    /// How long the public operations may use a copy of a pool's configuration (see
+    /// `pool_cache`); zero: always read the store.
+    pub pool_cache_ttl: std::time::Duration,
 }
 
 /// One page of a list operation.
@@ -90,6 +95,7 @@ pub struct Broker {
     issuer: Arc<Issuer>,
     sts: Arc<dyn CredentialsIssuer>,
     settings: BrokerSettings,
+    pools: PoolCache,
 }
 
 impl Broker {
@@ -107,6 +113,7 @@ impl Broker {
             verifier,
             issuer,
             sts,
+            pools: PoolCache::new(settings.pool_cache_ttl),
             settings,
         }
     }
@@ -127,6 +134,17 @@ impl Broker {
     /// Readiness: the store answers.
     pub async fn ready(&self) -> ServiceResult<()> {
         self.store.ping().await.map_err(ServiceError::from)
+    }
+
+    /// As `load_pool`, for the public operations: a copy at most `pool_cache_ttl` old will do.
+    async fn load_pool_for_use(&self, pool_id: &str) -> ServiceResult<StoredPool> {
+        let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
+        if let Some(pool) = self.pools.get(&id) {
+            return Ok(pool);
+        }
+        let pool = self.load_pool(pool_id).await?;
+        self.pools.put(&pool);
+        Ok(pool)
     }
 
     /// Parses a client-supplied pool id and loads the pool, or ResourceNotFound.

@@ -173,7 +173,7 @@ impl Broker {
             .get_identity(&id)
             .await?
             .ok_or_else(|| ServiceError::identity_not_found(&id))?;
-        let pool = self.load_pool(identity.pool_id.as_str()).await?;
+        let pool = self.load_pool_for_use(identity.pool_id.as_str()).await?;
         check_pool(&pool)?;
         if identity.disabled {
             return Err(ServiceError::NotAuthorized(format!(
@@ -259,7 +259,7 @@ impl Broker {
                 "Access to identity '{id}' is forbidden."
             )));
         }
-        let pool = self.load_pool(identity.pool_id.as_str()).await?;
+        let pool = self.load_pool_for_use(identity.pool_id.as_str()).await?;
         let verified = self.verify_logins(&pool.pool.config, logins).await?;
         let proven = verified.iter().any(|v| identity.logins.contains(&v.login));
         if !proven {

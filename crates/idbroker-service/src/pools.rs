@@ -80,6 +80,7 @@ impl Broker {
             .update_pool(id, stored.version, &config, tags.as_ref(), self.clock.now())
             .await
             .map_err(|e| not_found_as_pool(e, id))?;
+        self.pools.forget(id);
         let after = self.describe_identity_pool(id.as_str()).await?;
         self.audit(
             "UpdateIdentityPool",
@@ -103,6 +104,7 @@ impl Broker {
             .delete_pool(&id)
             .await
             .map_err(|e| not_found_as_pool(e, &id))?;
+        self.pools.forget(&id);
         tracing::info!(pool_id = %id, "identity pool deleted");
         self.audit("DeleteIdentityPool", id.as_str(), before, None)
             .await;
@@ -146,6 +148,7 @@ impl Broker {
                 StoreError::LimitExceeded(message) => ServiceError::InvalidParameter(message),
                 other => not_found_as_pool(other, &id),
             })?;
+        self.pools.forget(&id);
         let after = self.store.get_pool(&id).await?.map(|s| json!(s.pool.tags));
         self.audit("TagResource", id.as_str(), before, after).await;
         Ok(())
@@ -162,6 +165,7 @@ impl Broker {
             .remove_tags(&id, &keys)
             .await
             .map_err(|e| not_found_as_pool(e, &id))?;
+        self.pools.forget(&id);
         let after = self.store.get_pool(&id).await?.map(|s| json!(s.pool.tags));
         self.audit("UntagResource", id.as_str(), before, after)
             .await;
@@ -186,6 +190,7 @@ impl Broker {
             .set_roles(id, stored.version, &roles, self.clock.now())
             .await
             .map_err(|e| not_found_as_pool(e, id))?;
+        self.pools.forget(id);
         self.audit(
             "SetIdentityPoolRoles",
             id.as_str(),

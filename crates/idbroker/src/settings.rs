@@ -73,6 +73,7 @@ pub struct RawSettings {
     pub log_format: Option<String>,
     pub shutdown_timeout_seconds: Option<String>,
     pub guest_idle_days: Option<String>,
+    pub pool_cache_seconds: Option<String>,
 }
 
 /// Secrets generated for development mode, kept beside the SQLite database.
@@ -132,6 +133,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Guest identities unused for longer than this are deleted; `None` keeps them forever.
     pub guest_idle: Option<chrono::Duration>,
+    /// How stale a pool's configuration may be on the public operations of other replicas.
+    pub pool_cache_ttl: Duration,
 }
 
 /// How log lines are written.
@@ -148,7 +151,7 @@ pub struct DevelopmentMode {
 }
 
 /// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: [&str; 33] = [
+const ENV_VARS: [&str; 34] = [
     "IDBROKER_DATABASE_URL",
     "IDBROKER_LISTEN",
     "IDBROKER_ISSUER",
@@ -182,6 +185,7 @@ const ENV_VARS: [&str; 33] = [
     "IDBROKER_LOG_FORMAT",
     "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS",
     "IDBROKER_GUEST_IDLE_DAYS",
+    "IDBROKER_POOL_CACHE_SECONDS",
 ];
 
 impl RawSettings {
@@ -238,6 +242,7 @@ impl RawSettings {
             "IDBROKER_LOG_FORMAT" => &mut self.log_format,
             "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS" => &mut self.shutdown_timeout_seconds,
             "IDBROKER_GUEST_IDLE_DAYS" => &mut self.guest_idle_days,
+            "IDBROKER_POOL_CACHE_SECONDS" => &mut self.pool_cache_seconds,
             _ => &mut self.trust_forwarded_for,
         }
     }
@@ -689,6 +694,20 @@ impl Settings {
                     })?,
             ),
         };
+        let pool_cache_ttl = match raw.pool_cache_seconds.as_deref() {
+            None => Duration::from_secs(5),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 3600)
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    bad(
+                        "IDBROKER_POOL_CACHE_SECONDS",
+                        format!("'{text}' is not a number of seconds from 0 (off) to 3600"),
+                    )
+                })?,
+        };
         let master_key = raw
             .master_key
             .as_deref()
@@ -728,6 +747,7 @@ impl Settings {
             log_format,
             shutdown_timeout,
             guest_idle,
+            pool_cache_ttl,
         })
     }
 }
@@ -772,6 +792,7 @@ mod tests {
         );
         assert_eq!(s.shutdown_timeout, Duration::from_secs(30));
         assert_eq!(s.guest_idle, None, "guest clean-up is off by default");
+        assert_eq!(s.pool_cache_ttl, Duration::from_secs(5));
     }
 
     #[test]
@@ -824,6 +845,7 @@ mod tests {
             ("IDBROKER_LOG_FORMAT", "yaml"),
             ("IDBROKER_SHUTDOWN_TIMEOUT_SECONDS", "-1"),
             ("IDBROKER_GUEST_IDLE_DAYS", "0"),
+            ("IDBROKER_POOL_CACHE_SECONDS", "forever"),
         ] {
             let err = postgres(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");

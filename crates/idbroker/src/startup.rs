@@ -91,6 +91,7 @@ impl Application {
                 sts: settings.sts.clone(),
                 ledger_retention: settings.ledger_retention,
                 guest_idle: settings.guest_idle,
+                pool_cache_ttl: settings.pool_cache_ttl,
             },
         ));
         if let Some(path) = &settings.bootstrap {
