@@ -188,6 +188,13 @@ BENCH_TARGET=GetCredentialsForIdentity BENCH_BODY="{\"IdentityId\": \"$guest\"}"
 measure "DescribeIdentity (REST)" -s bench/load.lua -H "$auth" "$url/v1/identities/$guest"
 measure "JWKS" -s bench/load.lua "$url/.well-known/jwks.json"
 
+# moto answers GetCredentialsForIdentity's STS call; its own figures bound that operation.
+sts_body="Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn:aws:iam::000000000000:role/bench-guest"
+sts_body+="&RoleSessionName=bench&WebIdentityToken=$(curl -sf "$url/" -H 'Content-Type: application/x-amz-json-1.1' \
+  -H 'X-Amz-Target: AWSCognitoIdentityService.GetOpenIdToken' -d "{\"IdentityId\": \"$guest\"}" | json '["Token"]')"
+BENCH_BODY="$sts_body" measure "reference: moto STS alone" -s bench/load.lua \
+  -H 'Content-Type: application/x-www-form-urlencoded' "$MOTO_URL/"
+
 log "seeding up to $large identities"
 seed $((small + 1)) "$large"
 log "measuring at $large identities"
@@ -230,6 +237,8 @@ pg, rsa, rss_mb = float(sys.argv[1] or 0), float(sys.argv[2] or 0), int(sys.argv
 rows = {}
 for r in sys.argv[4:]:
     name, rps, p50, p99, hrps, hp99 = r.split("|")
+    if name.startswith("reference:"):
+        continue
     rows[name] = (float(rps or 0), hp99)
 def ms(text):
     for unit, factor in (("us", 0.001), ("ms", 1), ("s", 1000)):
