@@ -624,19 +624,23 @@ impl Settings {
             duration_seconds,
             guest_session_policy,
         };
+        // Both day counts share one range: at least a day, at most a century.
+        let days =
+            |var: &str, text: &str, or_else: &str| -> Result<chrono::Duration, SettingsError> {
+                text.parse::<i64>()
+                    .ok()
+                    .filter(|d| (1..=36_500).contains(d))
+                    .map(chrono::Duration::days)
+                    .ok_or_else(|| {
+                        bad(
+                            var,
+                            format!("'{text}' is not a number of days from 1 to 36500{or_else}"),
+                        )
+                    })
+            };
         let ledger_retention = match raw.ledger_retention_days.as_deref() {
             None => chrono::Duration::days(90),
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .filter(|d| (1..=36_500).contains(d))
-                .map(chrono::Duration::days)
-                .ok_or_else(|| {
-                    bad(
-                        "IDBROKER_LEDGER_RETENTION_DAYS",
-                        format!("'{text}' is not a number of days from 1 to 36500"),
-                    )
-                })?,
+            Some(text) => days("IDBROKER_LEDGER_RETENTION_DAYS", text, "")?,
         };
         let per_second = |var: &str,
                           value: Option<String>,
@@ -681,18 +685,7 @@ impl Settings {
         )?;
         let guest_idle = match raw.guest_idle_days.as_deref() {
             None | Some("off") => None,
-            Some(text) => Some(
-                text.parse::<i64>()
-                    .ok()
-                    .filter(|d| (1..=36_500).contains(d))
-                    .map(chrono::Duration::days)
-                    .ok_or_else(|| {
-                        bad(
-                            "IDBROKER_GUEST_IDLE_DAYS",
-                            format!("'{text}' is not a number of days from 1 to 36500 (or off)"),
-                        )
-                    })?,
-            ),
+            Some(text) => Some(days("IDBROKER_GUEST_IDLE_DAYS", text, " (or off)")?),
         };
         let pool_cache_ttl = match raw.pool_cache_seconds.as_deref() {
             None => Duration::from_secs(5),
