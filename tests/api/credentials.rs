@@ -34,6 +34,7 @@ crate::helpers::on_both_backends!(
     token_mappings_use_the_cognito_role_claims,
     rules_pick_the_first_matching_role,
     developer_identities_get_the_authenticated_role_despite_mappings,
+    an_idbroker_token_alone_keeps_the_identitys_provider_mapping,
     principal_tags_reach_sts,
     sts_refusals_are_configuration_errors_and_change_nothing,
     sts_throttling_and_outages_are_reported_as_such,
@@ -573,6 +574,56 @@ async fn developer_identities_get_the_authenticated_role_despite_mappings(backen
         assumed_role(&creds).await.contains("/authenticated/"),
         "behaviour 68"
     );
+}
+
+/// An idbroker token from GetOpenIdToken proves a federated identity, but it is not a developer
+/// login: the mapping of the identity's provider still decides (here: deny), instead of the
+/// authenticated role that developer identities get.
+async fn an_idbroker_token_alone_keeps_the_identitys_provider_mapping(backend: Backend) {
+    let w = world(backend).await;
+    let google = w.key.sign(&claims(
+        "https://accounts.google.com",
+        "google-client",
+        "mapped-user",
+    ));
+    let id = w.login(GOOGLE, google.clone()).await;
+    let token = w
+        .app
+        .sdk
+        .get_open_id_token()
+        .identity_id(&id)
+        .logins(GOOGLE, google)
+        .send()
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let deny = RoleMapping::builder()
+        .r#type(RoleMappingType::Rules)
+        .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
+        .rules_configuration(
+            RulesConfigurationType::builder()
+                .rules(
+                    MappingRule::builder()
+                        .claim("email")
+                        .match_type(MappingRuleMatchType::Equals)
+                        .value("admin@example.com")
+                        .role_arn(ADMINS)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    w.set_roles(Some((GOOGLE, deny))).await;
+    let err = w
+        .credentials(&id, &[("cognito-identity.amazonaws.com", token)], None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.0, "NotAuthorizedException", "{err:?}");
+    assert!(w.front.calls().is_empty(), "STS must not be asked");
 }
 
 async fn principal_tags_reach_sts(backend: Backend) {

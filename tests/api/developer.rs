@@ -19,6 +19,7 @@ crate::helpers::on_both_backends!(
     merging_moves_the_source_user_to_the_destination,
     merging_past_twenty_logins_is_refused,
     an_unlinked_user_is_a_new_identity_next_time,
+    a_developer_user_cannot_be_aimed_at_another_providers_identity,
 );
 
 async fn dev_token(
@@ -328,4 +329,63 @@ async fn an_unlinked_user_is_a_new_identity_next_time(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(crate::helpers::code(&err), "ResourceNotFoundException");
+}
+
+/// A backend that forwards a client-supplied IdentityId must not hand a Google user's identity
+/// to whoever asks: without that user's login the real service answers "Logins don't match".
+async fn a_developer_user_cannot_be_aimed_at_another_providers_identity(backend: Backend) {
+    let w = world(backend).await;
+    let google = w.google("victim");
+    let victim = w
+        .app
+        .sdk
+        .get_id()
+        .identity_pool_id(&w.pool)
+        .logins("accounts.google.com", &google)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let err = w
+        .app
+        .sdk
+        .get_open_id_token_for_developer_identity()
+        .identity_pool_id(&w.pool)
+        .identity_id(&victim)
+        .logins(DEV, "mallory")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(crate::helpers::code(&err), "NotAuthorizedException");
+    assert!(
+        crate::helpers::message(&err).starts_with("Logins don't match"),
+        "{err:?}"
+    );
+    // Nothing was linked: mallory is nobody yet, and the victim keeps only its Google login.
+    let described = w
+        .app
+        .sdk
+        .describe_identity()
+        .identity_id(&victim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.logins(), ["accounts.google.com"]);
+    let (mallory, _) = dev_token(&w, "mallory", None, None).await.unwrap();
+    assert_ne!(mallory, victim);
+    // With the Google user's own login the backend may link its user to that identity.
+    let (linked, _) = w
+        .app
+        .sdk
+        .get_open_id_token_for_developer_identity()
+        .identity_pool_id(&w.pool)
+        .identity_id(&victim)
+        .logins(DEV, "victim-as-dev")
+        .logins("accounts.google.com", google)
+        .send()
+        .await
+        .map(|o| (o.identity_id.unwrap(), o.token.unwrap()))
+        .unwrap();
+    assert_eq!(linked, victim);
 }

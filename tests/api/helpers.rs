@@ -110,13 +110,15 @@ pub fn settings(database_url: &str) -> Settings {
         rate_limits: idbroker_http::rate_limit::RateLimitSettings {
             per_ip: 0,
             per_pool: 0,
-            trust_forwarded_for: false,
+            trusted_proxy_hops: 0,
         },
         development_mode: None,
         log_format: idbroker::settings::LogFormat::Text,
         shutdown_timeout: std::time::Duration::from_secs(5),
         guest_idle: None,
         pool_cache_ttl: std::time::Duration::from_secs(5),
+        timeouts: idbroker_http::deadline::RequestTimeouts::default(),
+        admin_cors_origins: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@
 mod helpers;
 mod idp;
 
+mod abuse;
 mod credentials;
 mod developer;
 mod development_mode;

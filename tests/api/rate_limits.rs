@@ -12,7 +12,7 @@ async fn app(per_ip: u32, per_pool: u32) -> TestApp {
         s.rate_limits = RateLimitSettings {
             per_ip,
             per_pool,
-            trust_forwarded_for: false,
+            trusted_proxy_hops: 0,
         };
         s
     })

@@ -39,12 +39,25 @@ pub struct LinkRequest<'a> {
 pub struct LinkRules {
     /// The pool's developer provider, which may hold many user ids per identity.
     pub developer_provider: Option<String>,
-    /// The caller is trusted to name the identity (a SigV4-signed developer call, or a request
-    /// carrying idbroker's own token for it), so the target need not be proven by a login.
-    pub trusted: bool,
+    /// Who vouches for the identity the caller named, besides the logins it presents.
+    pub trust: Trust,
     /// A login that must not belong to an identity other than the target
     /// (GetOpenIdTokenForDeveloperIdentity with an IdentityId: DeveloperUserAlreadyRegistered).
     pub exclusive: Option<LoginRef>,
+}
+
+/// Who may name an authenticated identity without presenting one of its logins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Trust {
+    /// Nobody: the target must be proven by a presented login.
+    #[default]
+    None,
+    /// The caller proved the identity itself (idbroker's own token for it).
+    Identity,
+    /// A SigV4-signed developer backend: it vouches for its own users only, so it may name a
+    /// guest or an identity holding nothing but developer logins — never another provider's
+    /// user without that user's login (Cognito: "Logins don't match").
+    Developer,
 }
 
 /// What to do.
@@ -99,8 +112,15 @@ pub fn plan(request: &LinkRequest<'_>) -> Result<LinkPlan, LinkError> {
         }) {
             return Err(LinkError::ProviderAlreadyLinked(clash.provider.clone()));
         }
-        let proven =
-            request.rules.trusted || request.presented.iter().any(|l| target.logins.contains(l));
+        let vouched = match request.rules.trust {
+            Trust::None => false,
+            Trust::Identity => true,
+            Trust::Developer => target
+                .logins
+                .iter()
+                .all(|t| Some(t.provider.as_str()) == developer),
+        };
+        let proven = vouched || request.presented.iter().any(|l| target.logins.contains(l));
         if !target.logins.is_empty() && !proven {
             return Err(LinkError::LoginsDontMatch);
         }
@@ -244,17 +264,30 @@ mod tests {
         })
     }
 
+    fn developer_rules() -> LinkRules {
+        LinkRules {
+            developer_provider: Some("dev".into()),
+            trust: Trust::Developer,
+            exclusive: None,
+        }
+    }
+
     #[test]
-    fn a_trusted_caller_may_link_to_an_authenticated_identity_without_its_logins() {
+    fn a_developer_backend_may_not_take_another_providers_user_without_its_login() {
         let (g, d) = (login("google", "u1"), login("dev", "alice"));
         let a = identity("a", std::slice::from_ref(&g));
-        let rules = LinkRules {
-            developer_provider: Some("dev".into()),
-            trusted: true,
-            exclusive: None,
-        };
         assert_eq!(
-            run_with(std::slice::from_ref(&d), Some(&a), &[], &rules),
+            run_with(std::slice::from_ref(&d), Some(&a), &[], &developer_rules()),
+            Err(LinkError::LoginsDontMatch)
+        );
+        // With that user's own login presented, it may.
+        assert_eq!(
+            run_with(
+                &[d.clone(), g],
+                Some(&a),
+                std::slice::from_ref(&a),
+                &developer_rules()
+            ),
             Ok(LinkPlan::Use {
                 survivor: id("a"),
                 link: vec![d],
@@ -264,13 +297,42 @@ mod tests {
     }
 
     #[test]
+    fn a_developer_backend_may_link_its_users_to_guests_and_to_its_own_identities() {
+        let (d1, d2) = (login("dev", "alice"), login("dev", "bob"));
+        let guest = identity("g", &[]);
+        let own = identity("o", std::slice::from_ref(&d1));
+        for target in [&guest, &own] {
+            assert!(
+                run_with(
+                    std::slice::from_ref(&d2),
+                    Some(target),
+                    &[],
+                    &developer_rules()
+                )
+                .is_ok(),
+                "{target:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_caller_holding_the_identitys_own_token_may_link_to_it() {
+        let (g, f) = (login("google", "u1"), login("facebook", "f1"));
+        let a = identity("a", std::slice::from_ref(&g));
+        let rules = LinkRules {
+            trust: Trust::Identity,
+            ..LinkRules::default()
+        };
+        assert!(run_with(std::slice::from_ref(&f), Some(&a), &[], &rules).is_ok());
+    }
+
+    #[test]
     fn an_exclusive_login_owned_elsewhere_is_already_registered() {
         let d = login("dev", "alice");
         let (a, b) = (identity("a", &[]), identity("b", std::slice::from_ref(&d)));
         let rules = LinkRules {
-            developer_provider: Some("dev".into()),
-            trusted: true,
             exclusive: Some(d.clone()),
+            ..developer_rules()
         };
         assert_eq!(
             run_with(

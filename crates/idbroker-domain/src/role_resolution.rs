@@ -20,6 +20,11 @@ pub enum Caller<'a> {
     Guest,
     Developer,
     Federated(&'a [VerifiedLogin]),
+    /// An authenticated, non-developer identity proven only by idbroker's own token: the
+    /// provider keys of its logins. Their claims are not at hand, so a mapping of one of
+    /// those providers is applied to no claims (rules cannot match, the ambiguity setting
+    /// decides) rather than being skipped for the authenticated role.
+    OwnToken(&'a [String]),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +172,20 @@ pub fn resolve_role(
                 .ok_or(RoleError::NoRole)
         }
         Caller::Developer => authenticated(roles),
+        Caller::OwnToken(providers) => {
+            let mapping = providers.iter().find_map(|provider| {
+                let prefix = format!("{provider}:");
+                roles
+                    .role_mappings
+                    .iter()
+                    .find(|(key, _)| *key == provider || key.starts_with(&prefix))
+                    .map(|(_, mapping)| mapping)
+            });
+            match mapping {
+                Some(mapping) => by_mapping(mapping, &BTreeMap::new(), roles, custom_role_arn),
+                None => default_authenticated(roles, custom_role_arn),
+            }
+        }
         Caller::Federated(logins) => {
             // The first presented provider (in key order) that has a mapping decides.
             if let Some((login, mapping)) = logins
@@ -175,12 +194,17 @@ pub fn resolve_role(
             {
                 return by_mapping(mapping, &login.claims, roles, custom_role_arn);
             }
-            let role = authenticated(roles)?;
-            match custom_role_arn {
-                Some(custom) if custom != role => Err(RoleError::Forbidden(custom.to_owned())),
-                _ => Ok(role),
-            }
+            default_authenticated(roles, custom_role_arn)
         }
+    }
+}
+
+/// The authenticated role, which a CustomRoleArn may only name exactly.
+fn default_authenticated(roles: &PoolRoles, custom: Option<&str>) -> Result<String, RoleError> {
+    let role = authenticated(roles)?;
+    match custom {
+        Some(custom) if custom != role => Err(RoleError::Forbidden(custom.to_owned())),
+        _ => Ok(role),
     }
 }
 

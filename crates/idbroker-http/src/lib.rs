@@ -6,10 +6,13 @@
 //!   (module `rest`).
 //! - `GET /healthz` and `GET /readyz` are for load balancers and orchestrators (module `health`).
 //!
-//! Every response carries `x-amzn-RequestId`; CORS lets browsers call the public operations.
+//! Every response carries `x-amzn-RequestId`; CORS lets browsers call the public operations
+//! (admin routes only from configured origins); every request has a deadline (`deadline`).
 
 mod actor;
 pub mod aws;
+pub mod deadline;
+pub mod echo;
 mod health;
 pub mod metrics;
 mod oidc;
@@ -37,6 +40,10 @@ pub struct AppState {
     /// The REST admin API's bearer token; without one the admin routes answer 401.
     pub admin_token: Option<AdminToken>,
     pub limits: Arc<rate_limit::RateLimits>,
+    /// How long a request's body and handler may take.
+    pub timeouts: deadline::RequestTimeouts,
+    /// Browser origins allowed on the admin routes (exact `scheme://host[:port]`); none by default.
+    pub admin_origins: Vec<String>,
 }
 
 /// Headers a browser may read from our responses (the AWS SDK for JavaScript needs them).
@@ -47,21 +54,60 @@ const EXPOSED_HEADERS: [&str; 4] = [
     "Date",
 ];
 
-fn cors() -> Cors {
+/// Browsers may call the public operations from any origin (apps run on their own sites), but
+/// the admin routes only from the origins an operator lists: an admin token pasted into some
+/// page must not be usable by that page against idbroker.
+fn cors(admin_origins: Arc<Vec<String>>) -> Cors {
     // Public operations are called from browsers with x-amz-target, x-amz-user-agent and
     // amz-sdk-* headers; any header is allowed because nothing here relies on cookies.
     Cors::default()
-        .allow_any_origin()
-        .allowed_methods(["GET", "POST", "OPTIONS"])
+        .allowed_origin_fn(move |origin, head| {
+            is_public_request(head)
+                || origin
+                    .to_str()
+                    .is_ok_and(|o| admin_origins.iter().any(|allowed| allowed == o))
+        })
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
         .allow_any_header()
         .expose_headers(EXPOSED_HEADERS)
         .max_age(3600)
+}
+
+/// Whether a request (or, for a preflight, the request it announces) is a public one.
+fn is_public_request(head: &actix_web::dev::RequestHead) -> bool {
+    let announced = head
+        .headers()
+        .get("access-control-request-method")
+        .and_then(|m| m.to_str().ok());
+    let method = match announced {
+        Some(m) if head.method == actix_web::http::Method::OPTIONS => m,
+        _ => head.method.as_str(),
+    };
+    is_public_route(method, head.uri.path())
+}
+
+/// The public face: the AWS JSON endpoint (its signed operations need the admin secret, which a
+/// browser never has), the issuer's documents, and the REST twins of the public operations.
+pub fn is_public_route(method: &str, path: &str) -> bool {
+    if path == "/" || path.starts_with("/.well-known/") {
+        return true;
+    }
+    if method != "POST" {
+        return false;
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(
+        segments[..],
+        ["v1", "identity-pools", _, "identities"]
+            | ["v1", "identities", _, "token" | "credentials" | "unlink"]
+    )
 }
 
 /// Registers every route; shared by the server and by tests that build an `App` directly.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/")
+            .wrap(from_fn(deadline::enforce))
             .route(web::post().to(aws::handle))
             .default_service(web::route().to(aws::method_not_allowed)),
     )
@@ -81,7 +127,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/readyz").route(web::get().to(health::ready)));
 }
 
-/// Starts serving on an already-bound listener (port 0 in tests).
 /// Starts serving on `listener`. On SIGINT/SIGTERM the server stops accepting and gives
 /// in-flight requests `shutdown_timeout` to finish before their connections are closed.
 pub fn serve(
@@ -90,10 +135,11 @@ pub fn serve(
     shutdown_timeout: std::time::Duration,
 ) -> std::io::Result<Server> {
     metrics::handle();
+    let admin_origins = Arc::new(state.admin_origins.clone());
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(cors())
+            .wrap(cors(admin_origins.clone()))
             .wrap(from_fn(request_id::attach))
             .wrap(from_fn(actor::attach))
             .wrap(from_fn(metrics::observe))

@@ -1,15 +1,27 @@
 //! Abuse controls on the public operations (GetId, GetOpenIdToken, GetCredentialsForIdentity,
 //! UnlinkIdentity, and their REST twins): token buckets per client IP and, for GetId, per
 //! identity pool. A refused call is TooManyRequestsException (429 on REST) with Retry-After.
-//! The client IP is the connection's peer, or the first X-Forwarded-For address when the
-//! deployment says its load balancer sets it.
+//!
+//! The key space is bounded, because every key is memory an anonymous caller can make us
+//! hold: keys are parsed values only (an `IpAddr`, a validated `IdentityPoolId`), idle buckets
+//! are swept on a timer, and at `MAX_KEYS` live buckets (only reachable by a flood from that
+//! many distinct sources within one sweep period) every call shares one overflow bucket until
+//! a sweep makes room: a degraded but bounded mode.
+//!
+//! The client IP is the connection's peer, or — behind `trusted_proxy_hops` proxies — the
+//! address the outermost trusted proxy saw, counted from the right of `X-Forwarded-For`
+//! (every proxy appends its peer; only the entries our own proxies appended are trustworthy).
 
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use idbroker_domain::IdentityPoolId;
 
 /// Limits as configured; zero turns a limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,90 +30,265 @@ pub struct RateLimitSettings {
     pub per_ip: u32,
     /// GetId calls per second per identity pool.
     pub per_pool: u32,
-    /// Take the client IP from X-Forwarded-For (only behind a load balancer that sets it).
-    pub trust_forwarded_for: bool,
+    /// How many proxies in front of idbroker append to X-Forwarded-For (0: use the peer).
+    pub trusted_proxy_hops: u8,
 }
 
-pub struct RateLimits {
-    per_ip: Option<DefaultKeyedRateLimiter<String>>,
-    per_pool: Option<DefaultKeyedRateLimiter<String>>,
-    trust_forwarded_for: bool,
-    /// Counts checks, to forget idle buckets now and then.
-    checks: AtomicU64,
-}
+/// Live buckets per limiter before new keys share the overflow bucket. A bucket is a few
+/// dozen bytes, so this bounds each limiter to a few MiB.
+pub const MAX_KEYS: usize = 100_000;
 
-/// Every this many checks, buckets that have refilled are dropped.
-const FORGET_EVERY: u64 = 10_000;
+/// How often buckets that have refilled are dropped.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// How long to wait before trying again, in whole seconds (at least 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub u64);
 
-fn limiter(per_second: u32) -> Option<DefaultKeyedRateLimiter<String>> {
-    NonZeroU32::new(per_second).map(|n| RateLimiter::keyed(Quota::per_second(n)))
+/// A limiter key: a parsed value, or the one bucket shared by every key past the cap.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key<T> {
+    Known(T),
+    Overflow,
 }
 
-fn check(limiter: &Option<DefaultKeyedRateLimiter<String>>, key: String) -> Result<(), RetryAfter> {
-    let Some(limiter) = limiter else {
-        return Ok(());
-    };
-    limiter.check_key(&key).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        RetryAfter(wait.as_secs() + 1)
-    })
+struct Limiter<T: Hash + Eq + Clone> {
+    buckets: DefaultKeyedRateLimiter<Key<T>>,
+    last_sweep: Mutex<Instant>,
+    label: &'static str,
+}
+
+impl<T: Hash + Eq + Clone> Limiter<T> {
+    fn new(per_second: u32, label: &'static str) -> Option<Self> {
+        NonZeroU32::new(per_second).map(|n| Self {
+            buckets: RateLimiter::keyed(Quota::per_second(n)),
+            last_sweep: Mutex::new(Instant::now()),
+            label,
+        })
+    }
+
+    fn check(&self, key: T) -> Result<(), RetryAfter> {
+        self.sweep_if_due(SWEEP_EVERY);
+        let mut key = Key::Known(key);
+        if self.buckets.len() >= MAX_KEYS {
+            // Full: try to make room (at most once a second), else share the overflow bucket.
+            self.sweep_if_due(Duration::from_secs(1));
+            if self.buckets.len() >= MAX_KEYS {
+                key = Key::Overflow;
+            }
+        }
+        self.buckets.check_key(&key).map_err(|not_until| {
+            metrics::counter!("idbroker_rate_limited_total", "limit" => self.label).increment(1);
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            RetryAfter(wait.as_secs() + 1)
+        })
+    }
+
+    fn sweep_if_due(&self, period: Duration) {
+        let due = match self.last_sweep.lock() {
+            Ok(mut last) if last.elapsed() >= period => {
+                *last = Instant::now();
+                true
+            }
+            _ => false,
+        };
+        if due {
+            self.sweep();
+        }
+    }
+
+    fn sweep(&self) {
+        self.buckets.retain_recent();
+        self.buckets.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+pub struct RateLimits {
+    per_ip: Option<Limiter<IpAddr>>,
+    per_pool: Option<Limiter<IdentityPoolId>>,
+    trusted_proxy_hops: u8,
+}
+
+/// The client's address: `hops` entries from the right of X-Forwarded-For when that many
+/// trusted proxies sit in front, else the peer. A header shorter than `hops` means a trusted
+/// proxy was bypassed, so it is ignored; anything unparsable falls back to the peer.
+pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, hops: u8) -> Option<IpAddr> {
+    let from_header = (hops > 0)
+        .then_some(forwarded_for)
+        .flatten()
+        .and_then(|header| {
+            header
+                .rsplit(',')
+                .nth(usize::from(hops) - 1)
+                .and_then(parse_forwarded_address)
+        });
+    from_header.or(peer).map(canonical)
+}
+
+/// One X-Forwarded-For entry: an address, perhaps with a port (`1.2.3.4:5`, `[::1]:5`).
+fn parse_forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if entry.len() > 64 {
+        return None;
+    }
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(addr) = entry.parse::<std::net::SocketAddr>() {
+        return Some(addr.ip());
+    }
+    entry
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(ip, _)| ip.parse().ok())
+}
+
+/// One bucket per IPv6 /64 (what one subscriber usually gets), and IPv4 mapped into IPv6
+/// counted as IPv4, so a client cannot mint keys by walking its own prefix.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
 }
 
 impl RateLimits {
     pub fn new(settings: RateLimitSettings) -> Self {
         Self {
-            per_ip: limiter(settings.per_ip),
-            per_pool: limiter(settings.per_pool),
-            trust_forwarded_for: settings.trust_forwarded_for,
-            checks: AtomicU64::new(0),
+            per_ip: Limiter::new(settings.per_ip, "ip"),
+            per_pool: Limiter::new(settings.per_pool, "pool"),
+            trusted_proxy_hops: settings.trusted_proxy_hops,
         }
     }
 
-    fn client_ip(&self, req: &HttpRequest) -> String {
-        let forwarded = self
-            .trust_forwarded_for
-            .then(|| {
-                req.headers()
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok())
-            })
-            .flatten()
-            .and_then(|v| v.split(',').next())
-            .map(|ip| ip.trim().to_owned());
-        forwarded
-            .or_else(|| req.peer_addr().map(|a| a.ip().to_string()))
-            .unwrap_or_else(|| "unknown".to_owned())
+    fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        client_ip(
+            req.peer_addr().map(|a| a.ip()),
+            forwarded,
+            self.trusted_proxy_hops,
+        )
     }
 
     /// One public call from this client.
     pub fn check_client(&self, req: &HttpRequest) -> Result<(), RetryAfter> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
-            self.forget_idle();
-        }
-        let result = check(&self.per_ip, self.client_ip(req));
-        if result.is_err() {
-            metrics::counter!("idbroker_rate_limited_total", "limit" => "ip").increment(1);
-        }
-        result
+        let (Some(limiter), Some(ip)) = (&self.per_ip, self.client_ip(req)) else {
+            return Ok(());
+        };
+        limiter.check(ip)
     }
 
-    /// One GetId call on this pool.
-    pub fn check_pool(&self, pool_id: &str) -> Result<(), RetryAfter> {
-        let result = check(&self.per_pool, pool_id.to_owned());
-        if result.is_err() {
-            metrics::counter!("idbroker_rate_limited_total", "limit" => "pool").increment(1);
+    /// One GetId call on this pool. Only a parsed id becomes a key: a malformed one is refused
+    /// by validation before it costs memory here.
+    pub fn check_pool(&self, pool_id: &IdentityPoolId) -> Result<(), RetryAfter> {
+        match &self.per_pool {
+            Some(limiter) => limiter.check(pool_id.clone()),
+            None => Ok(()),
         }
-        result
     }
 
     /// Forgets buckets that have refilled, so idle clients do not hold memory.
     pub fn forget_idle(&self) {
-        for limiter in [&self.per_ip, &self.per_pool].into_iter().flatten() {
-            limiter.retain_recent();
+        if let Some(l) = &self.per_ip {
+            l.sweep();
         }
+        if let Some(l) = &self.per_pool {
+            l.sweep();
+        }
+    }
+
+    /// Live buckets (per IP, per pool), for tests and metrics.
+    pub fn live_keys(&self) -> (usize, usize) {
+        (
+            self.per_ip.as_ref().map_or(0, Limiter::len),
+            self.per_pool.as_ref().map_or(0, Limiter::len),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_header_is_ignored() {
+        let peer = Some(ip("10.0.0.1"));
+        assert_eq!(client_ip(peer, Some("1.2.3.4"), 0), peer);
+    }
+
+    #[test]
+    fn the_client_is_counted_from_the_right() {
+        let peer = Some(ip("10.0.0.1"));
+        // A spoofed leftmost entry, then what the load balancer appended.
+        assert_eq!(
+            client_ip(peer, Some("6.6.6.6, 203.0.113.7"), 1),
+            Some(ip("203.0.113.7"))
+        );
+        assert_eq!(
+            client_ip(peer, Some("6.6.6.6, 203.0.113.7, 10.1.1.1"), 2),
+            Some(ip("203.0.113.7"))
+        );
+    }
+
+    #[test]
+    fn a_short_or_garbage_header_falls_back_to_the_peer() {
+        let peer = Some(ip("10.0.0.1"));
+        assert_eq!(client_ip(peer, Some("203.0.113.7"), 2), peer);
+        assert_eq!(client_ip(peer, Some("not-an-ip"), 1), peer);
+        assert_eq!(client_ip(peer, Some(""), 1), peer);
+        assert_eq!(client_ip(peer, None, 1), peer);
+    }
+
+    #[test]
+    fn ports_and_brackets_are_understood() {
+        assert_eq!(client_ip(None, Some("1.2.3.4:55"), 1), Some(ip("1.2.3.4")));
+        assert_eq!(
+            client_ip(None, Some("[2001:db8::1]:443"), 1),
+            Some(ip("2001:db8::"))
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64() {
+        assert_eq!(
+            canonical(ip("2001:db8:1:2:aaaa::1")),
+            canonical(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_eq!(canonical(ip("::ffff:1.2.3.4")), ip("1.2.3.4"));
+    }
+
+    #[test]
+    fn the_key_space_is_capped() {
+        let limits = RateLimits::new(RateLimitSettings {
+            per_ip: 1,
+            per_pool: 0,
+            trusted_proxy_hops: 0,
+        });
+        let limiter = limits.per_ip.as_ref().unwrap();
+        for n in 0..(MAX_KEYS as u32 + 500) {
+            let _ = limiter.check(IpAddr::from(n.to_be_bytes()));
+        }
+        assert!(limiter.len() <= MAX_KEYS + 1, "{}", limiter.len());
+        // Past the cap, new clients share the overflow bucket: the second is refused.
+        let a = limiter.check(ip("198.51.100.1"));
+        let b = limiter.check(ip("198.51.100.2"));
+        assert!(a.is_err() || b.is_err());
     }
 }

@@ -69,7 +69,7 @@ impl From<StsError> for ServiceError {
 }
 
 impl Broker {
-    #[tracing::instrument(skip_all, fields(identity_id = %identity_id))]
+    #[tracing::instrument(skip_all, fields(identity_id = %crate::loggable(identity_id)))]
     pub async fn get_credentials_for_identity(
         &self,
         identity_id: &str,
@@ -82,15 +82,26 @@ impl Broker {
         let resolved = self
             .resolve_identity(identity_id, logins, |_| Ok(()))
             .await?;
+        let pool = &resolved.pool;
+        // Proven by idbroker's own token alone: a developer login only when the token says so
+        // (its amr names the pool's developer provider); otherwise the identity's providers'
+        // mappings still apply.
+        let developer = pool
+            .pool
+            .config
+            .developer_provider_name
+            .as_ref()
+            .is_some_and(|name| resolved.own_amr.contains(name));
+        let providers = resolved.identity.provider_keys();
         let caller = if resolved.identity.is_guest() {
             Caller::Guest
-        } else if resolved.verified.is_empty() {
-            // Proven by idbroker's own token: a developer-authenticated identity.
+        } else if !resolved.verified.is_empty() {
+            Caller::Federated(&resolved.verified)
+        } else if developer {
             Caller::Developer
         } else {
-            Caller::Federated(&resolved.verified)
+            Caller::OwnToken(&providers)
         };
-        let pool = &resolved.pool;
         let role = resolve_role(
             caller,
             &pool.roles,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Duration;
-use idbroker_domain::linking::LinkError;
+use idbroker_domain::linking::{LinkError, Trust};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::validation::{check_count, check_len};
 use idbroker_domain::{IdentityId, MaxResults, PageToken, ValidationError};
@@ -43,7 +43,7 @@ fn user_login(provider: &str, user: &str) -> Result<LoginRef, ValidationError> {
 impl Broker {
     /// GetOpenIdTokenForDeveloperIdentity: finds or creates the identity of the developer user
     /// (linking it to `identity_id` when given, and any public logins), then signs a token.
-    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn get_open_id_token_for_developer_identity(
         &self,
         pool_id: &str,
@@ -88,7 +88,11 @@ impl Broker {
         let verified = self.verify_logins(&pool.pool.config, &public).await?;
         let mut presented = vec![dev_login.clone()];
         presented.extend(verified.iter().map(|v| v.login.clone()));
-        let rules = Self::link_rules(&pool, true, target.is_some().then(|| dev_login.clone()));
+        let rules = Self::link_rules(
+            &pool,
+            Trust::Developer,
+            target.is_some().then(|| dev_login.clone()),
+        );
         let identity = self
             .apply_logins(&pool, &presented, target.as_ref(), &rules)
             .await?;
@@ -171,7 +175,7 @@ impl Broker {
     }
 
     /// MergeDeveloperIdentities: the source user's identity is folded into the destination's.
-    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn merge_developer_identities(
         &self,
         pool_id: &str,
@@ -199,7 +203,7 @@ impl Broker {
             }
         }
         // The destination comes first, so its identity survives (see linking::plan).
-        let rules = Self::link_rules(&pool, true, None);
+        let rules = Self::link_rules(&pool, Trust::Developer, None);
         let merged = self
             .store
             .resolve_logins(

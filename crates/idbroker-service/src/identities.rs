@@ -73,7 +73,7 @@ impl Broker {
     /// GetId. Without Logins every call creates a new guest identity (behaviour 18); the pool
     /// must allow guests. With Logins, every token is verified and the identity that owns the
     /// login is returned, created, linked or merged (reference §6.2, §6.4).
-    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn get_id(
         &self,
         pool_id: &str,
@@ -98,7 +98,7 @@ impl Broker {
             {
                 return Ok(owner);
             }
-            let rules = Self::link_rules(&stored, false, None);
+            let rules = Self::link_rules(&stored, idbroker_domain::linking::Trust::None, None);
             let identity = self.apply_logins(&stored, &presented, None, &rules).await?;
             return Ok(identity.id);
         }

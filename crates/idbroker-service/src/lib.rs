@@ -33,6 +33,28 @@ pub use logins::{COGNITO_IDENTITY_KEY, ResolvedIdentity};
 pub use oidc_providers::RegisteredProvider;
 pub use tokens::OPEN_ID_TOKEN_LIFETIME;
 
+/// Longest caller-supplied value put in a span or log field, in characters.
+const LOGGABLE_CHARS: usize = 64;
+
+/// A caller-supplied value (an id before it is parsed) as a span or log field: as it is when
+/// short and printable, else a bounded excerpt with control characters escaped, so a client
+/// can neither forge log lines nor make them a megabyte long.
+pub(crate) fn loggable(raw: &str) -> String {
+    let printable = |c: char| !c.is_control();
+    if raw.chars().count() <= LOGGABLE_CHARS && raw.chars().all(printable) {
+        return raw.to_owned();
+    }
+    let mut out: String = raw
+        .chars()
+        .take(LOGGABLE_CHARS)
+        .flat_map(char::escape_default)
+        .collect();
+    if raw.chars().count() > LOGGABLE_CHARS {
+        out.push_str(&format!("…({} bytes)", raw.len()));
+    }
+    out
+}
+
 /// Where the broker gets the time, so tests can pin it.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -154,5 +176,19 @@ impl Broker {
             .get_pool(&id)
             .await?
             .ok_or_else(|| ServiceError::pool_not_found(&id))
+    }
+}
+
+#[cfg(test)]
+mod loggable_tests {
+    use super::loggable;
+
+    #[test]
+    fn ids_pass_and_hostile_values_are_bounded_and_escaped() {
+        assert_eq!(loggable("us-east-1:abc"), "us-east-1:abc");
+        let forged = loggable("x\n2026-01-01T00:00:00Z  INFO forged");
+        assert!(!forged.contains('\n'), "{forged}");
+        let huge = loggable(&"a".repeat(1_000_000));
+        assert!(huge.len() < 100, "{huge}");
     }
 }

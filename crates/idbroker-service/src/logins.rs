@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures_util::future::join_all;
-use idbroker_domain::linking::LinkRules;
+use idbroker_domain::linking::{LinkRules, Trust};
 use idbroker_domain::login::{LoginRef, OidcIssuers, VerifiedLogin, classify};
 use idbroker_domain::oidc_provider::issuer_key;
 use idbroker_domain::pool::oidc_provider_key;
@@ -101,15 +101,15 @@ impl Broker {
         Ok(verified)
     }
 
-    /// The linking rules of this pool; `trusted` when the caller vouches for the identity.
+    /// The linking rules of this pool; `trust` says who vouches for a named identity.
     pub(crate) fn link_rules(
         stored: &StoredPool,
-        trusted: bool,
+        trust: Trust,
         exclusive: Option<LoginRef>,
     ) -> LinkRules {
         LinkRules {
             developer_provider: stored.pool.config.developer_provider_name.clone(),
-            trusted,
+            trust,
             exclusive,
         }
     }
@@ -220,7 +220,8 @@ impl Broker {
             identity
         } else {
             let presented: Vec<LoginRef> = verified.iter().map(|v| v.login.clone()).collect();
-            let rules = Self::link_rules(&pool, proven, None);
+            let trust = if proven { Trust::Identity } else { Trust::None };
+            let rules = Self::link_rules(&pool, trust, None);
             self.apply_logins(&pool, &presented, Some(&id), &rules)
                 .await?
         };
@@ -236,7 +237,7 @@ impl Broker {
     /// UnlinkIdentity: `logins` prove ownership (at least one must be linked to the identity);
     /// `logins_to_remove` names provider keys to unlink. An identity left without logins
     /// becomes inaccessible; an unlinked login makes a new identity next time.
-    #[tracing::instrument(skip_all, fields(identity_id = %identity_id))]
+    #[tracing::instrument(skip_all, fields(identity_id = %crate::loggable(identity_id)))]
     pub async fn unlink_identity(
         &self,
         identity_id: &str,

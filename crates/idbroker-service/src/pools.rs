@@ -17,7 +17,7 @@ use crate::audit::pool_json;
 use crate::{Broker, Page, ServiceError, ServiceResult};
 
 impl Broker {
-    #[tracing::instrument(skip_all, fields(pool_name = %config.identity_pool_name))]
+    #[tracing::instrument(skip_all, fields(pool_name = %crate::loggable(&config.identity_pool_name)))]
     pub async fn create_identity_pool(
         &self,
         config: PoolConfig,
@@ -52,7 +52,7 @@ impl Broker {
 
     /// Full replace (reference §3), except that an omitted DeveloperProviderName is kept and a
     /// different one is refused, and omitted tags are kept (tags have their own operations).
-    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn update_identity_pool(
         &self,
         pool_id: &str,
@@ -92,7 +92,7 @@ impl Broker {
         Ok(after)
     }
 
-    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn delete_identity_pool(&self, pool_id: &str) -> ServiceResult<()> {
         let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
         let before = self
@@ -177,7 +177,7 @@ impl Broker {
         Ok(self.load_pool(id.as_str()).await?.pool.tags)
     }
 
-    #[tracing::instrument(skip_all, fields(pool_id = %pool_id))]
+    #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn set_identity_pool_roles(
         &self,
         pool_id: &str,

@@ -77,7 +77,7 @@ impl Broker {
     /// GetOpenIdToken: links the presented logins to the identity (see `resolve_identity`) and
     /// returns a 10-minute token for it. Guest tokens only for guest identities of pools that
     /// still allow guests.
-    #[tracing::instrument(skip_all, fields(identity_id = %identity_id))]
+    #[tracing::instrument(skip_all, fields(identity_id = %crate::loggable(identity_id)))]
     pub async fn get_open_id_token(
         &self,
         identity_id: &str,

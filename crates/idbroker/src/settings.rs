@@ -70,6 +70,10 @@ pub struct RawSettings {
     pub rate_limit_per_ip: Option<String>,
     pub rate_limit_per_pool: Option<String>,
     pub trust_forwarded_for: Option<String>,
+    pub trusted_proxy_hops: Option<String>,
+    pub body_timeout_seconds: Option<String>,
+    pub request_timeout_seconds: Option<String>,
+    pub admin_cors_origins: Option<String>,
     pub log_format: Option<String>,
     pub shutdown_timeout_seconds: Option<String>,
     pub guest_idle_days: Option<String>,
@@ -135,6 +139,10 @@ pub struct Settings {
     pub guest_idle: Option<chrono::Duration>,
     /// How stale a pool's configuration may be on the public operations of other replicas.
     pub pool_cache_ttl: Duration,
+    /// How long a request's body, and then its handling, may take.
+    pub timeouts: idbroker_http::deadline::RequestTimeouts,
+    /// Browser origins allowed to call the admin routes (none: browsers may not).
+    pub admin_cors_origins: Vec<String>,
 }
 
 /// How log lines are written.
@@ -151,7 +159,7 @@ pub struct DevelopmentMode {
 }
 
 /// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: [&str; 34] = [
+const ENV_VARS: &[&str] = &[
     "IDBROKER_DATABASE_URL",
     "IDBROKER_LISTEN",
     "IDBROKER_ISSUER",
@@ -186,6 +194,10 @@ const ENV_VARS: [&str; 34] = [
     "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS",
     "IDBROKER_GUEST_IDLE_DAYS",
     "IDBROKER_POOL_CACHE_SECONDS",
+    "IDBROKER_TRUSTED_PROXY_HOPS",
+    "IDBROKER_BODY_TIMEOUT_SECONDS",
+    "IDBROKER_REQUEST_TIMEOUT_SECONDS",
+    "IDBROKER_ADMIN_CORS_ORIGINS",
 ];
 
 impl RawSettings {
@@ -201,15 +213,15 @@ impl RawSettings {
     /// Overlays the environment (`lookup` is `std::env::var` outside tests).
     pub fn overlay_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
         for var in ENV_VARS {
-            if let Some(value) = lookup(var) {
-                *self.field(var) = Some(value);
+            if let (Some(value), Some(slot)) = (lookup(var), self.field(var)) {
+                *slot = Some(value);
             }
         }
         self
     }
 
-    fn field(&mut self, var: &str) -> &mut Option<String> {
-        match var {
+    fn field(&mut self, var: &str) -> Option<&mut Option<String>> {
+        Some(match var {
             "IDBROKER_DATABASE_URL" => &mut self.database_url,
             "IDBROKER_LISTEN" => &mut self.listen,
             "IDBROKER_ISSUER" => &mut self.issuer,
@@ -243,8 +255,13 @@ impl RawSettings {
             "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS" => &mut self.shutdown_timeout_seconds,
             "IDBROKER_GUEST_IDLE_DAYS" => &mut self.guest_idle_days,
             "IDBROKER_POOL_CACHE_SECONDS" => &mut self.pool_cache_seconds,
-            _ => &mut self.trust_forwarded_for,
-        }
+            "IDBROKER_TRUST_FORWARDED_FOR" => &mut self.trust_forwarded_for,
+            "IDBROKER_TRUSTED_PROXY_HOPS" => &mut self.trusted_proxy_hops,
+            "IDBROKER_BODY_TIMEOUT_SECONDS" => &mut self.body_timeout_seconds,
+            "IDBROKER_REQUEST_TIMEOUT_SECONDS" => &mut self.request_timeout_seconds,
+            "IDBROKER_ADMIN_CORS_ORIGINS" => &mut self.admin_cors_origins,
+            _ => return None,
+        })
     }
 }
 
@@ -297,7 +314,13 @@ fn sqlite_data_dir(url: &str) -> PathBuf {
 fn fill_dev_secrets(raw: &mut RawSettings, dir: &Path) -> Result<DevelopmentMode, SettingsError> {
     let io =
         |what: &str, e: std::io::Error| SettingsError(format!("{what} {}: {e}", dir.display()));
+    let existed = dir.exists();
     std::fs::create_dir_all(dir).map_err(|e| io("cannot create the data folder", e))?;
+    // Only a folder of our own is made private: a database named in a shared folder (/tmp)
+    // must not take that folder away from everyone else.
+    if !existed || dir == Path::new(DEV_DATA_DIR) {
+        set_mode(dir, 0o700).map_err(|e| io("cannot make private the data folder", e))?;
+    }
     let file = dir.join(DEV_SECRETS_FILE);
     let mut secrets: DevSecrets = match std::fs::read_to_string(&file) {
         Ok(text) => toml::from_str(&text)
@@ -305,6 +328,9 @@ fn fill_dev_secrets(raw: &mut RawSettings, dir: &Path) -> Result<DevelopmentMode
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => DevSecrets::default(),
         Err(e) => return Err(io("cannot read the secrets file in", e)),
     };
+    if file.exists() {
+        set_mode(&file, 0o600).map_err(|e| io("cannot make private the secrets file in", e))?;
+    }
     let mut changed = false;
     let mut fill = |slot: &mut Option<String>, make: &dyn Fn() -> Result<String, SettingsError>| {
         if slot.is_none() {
@@ -345,7 +371,7 @@ fn fill_dev_secrets(raw: &mut RawSettings, dir: &Path) -> Result<DevelopmentMode
     Ok(DevelopmentMode { secrets_file: file })
 }
 
-/// Writes a file only its owner can read.
+/// Writes a file only its owner can read — also when it already existed with a wider mode.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
@@ -354,7 +380,51 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(0o600);
-    options.open(path)?.write_all(text.as_bytes())
+    let mut file = options.open(path)?;
+    set_mode(path, 0o600)?;
+    file.write_all(text.as_bytes())
+}
+
+/// Creates the development database file readable only by its owner (or narrows an existing
+/// one). SQLite gives its `-wal` and `-shm` files the mode of the database file.
+fn make_database_private(url: &str) -> std::io::Result<()> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    let path = Path::new(path);
+    if !path.exists() {
+        #[cfg(unix)]
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        options.open(path)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            set_mode(&file, 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn parse_issuer(value: &str) -> Result<String, SettingsError> {
@@ -395,7 +465,14 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{DEV_DATA_DIR}/idbroker.db?mode=rwc"));
         let development_mode = match idbroker_store::Backend::of_url(&database_url) {
             Some(idbroker_store::Backend::Sqlite) => {
-                Some(fill_dev_secrets(&mut raw, &sqlite_data_dir(&database_url))?)
+                let mode = fill_dev_secrets(&mut raw, &sqlite_data_dir(&database_url))?;
+                make_database_private(&database_url).map_err(|e| {
+                    bad(
+                        "IDBROKER_DATABASE_URL",
+                        format!("cannot create the database file privately: {e}"),
+                    )
+                })?;
+                Some(mode)
             }
             Some(idbroker_store::Backend::Postgres) => {
                 for (var, value) in [
@@ -656,17 +733,24 @@ impl Settings {
         let rate_limits = RateLimitSettings {
             per_ip: per_second("IDBROKER_RATE_LIMIT_PER_IP", raw.rate_limit_per_ip, 100)?,
             per_pool: per_second("IDBROKER_RATE_LIMIT_PER_POOL", raw.rate_limit_per_pool, 500)?,
-            trust_forwarded_for: match raw.trust_forwarded_for.as_deref() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(bad(
-                        "IDBROKER_TRUST_FORWARDED_FOR",
-                        format!("'{other}' is not true or false"),
-                    ));
-                }
-            },
+            trusted_proxy_hops: trusted_proxy_hops(
+                raw.trusted_proxy_hops.as_deref(),
+                raw.trust_forwarded_for.as_deref(),
+            )?,
         };
+        let timeouts = idbroker_http::deadline::RequestTimeouts {
+            body: seconds(
+                "IDBROKER_BODY_TIMEOUT_SECONDS",
+                raw.body_timeout_seconds,
+                10,
+            )?,
+            handler: seconds(
+                "IDBROKER_REQUEST_TIMEOUT_SECONDS",
+                raw.request_timeout_seconds,
+                8,
+            )?,
+        };
+        let admin_cors_origins = admin_cors_origins(raw.admin_cors_origins.as_deref())?;
         let log_format = match raw.log_format.as_deref() {
             None if development_mode.is_some() => LogFormat::Text,
             None | Some("json") => LogFormat::Json,
@@ -741,8 +825,59 @@ impl Settings {
             shutdown_timeout,
             guest_idle,
             pool_cache_ttl,
+            timeouts,
+            admin_cors_origins,
         })
     }
+}
+
+/// `IDBROKER_TRUSTED_PROXY_HOPS` (0–10), or the older `IDBROKER_TRUST_FORWARDED_FOR=true`,
+/// which means one hop.
+fn trusted_proxy_hops(hops: Option<&str>, legacy: Option<&str>) -> Result<u8, SettingsError> {
+    let legacy = match legacy {
+        None | Some("false") => 0,
+        Some("true") => 1,
+        Some(other) => {
+            return Err(bad(
+                "IDBROKER_TRUST_FORWARDED_FOR",
+                format!("'{other}' is not true or false"),
+            ));
+        }
+    };
+    match hops {
+        None => Ok(legacy),
+        Some(text) => text.parse::<u8>().ok().filter(|h| *h <= 10).ok_or_else(|| {
+            bad(
+                "IDBROKER_TRUSTED_PROXY_HOPS",
+                format!("'{text}' is not a number of proxies from 0 to 10"),
+            )
+        }),
+    }
+}
+
+/// Comma-separated origins (`https://admin.example.com`), each `scheme://host[:port]`.
+fn admin_cors_origins(text: Option<&str>) -> Result<Vec<String>, SettingsError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let (scheme, host) = origin.split_once("://").unwrap_or(("", ""));
+            let ok = matches!(scheme, "http" | "https")
+                && !host.is_empty()
+                && !host.contains(['/', '?', '#', ' ', '*']);
+            if ok {
+                Ok(origin.to_owned())
+            } else {
+                Err(bad(
+                    "IDBROKER_ADMIN_CORS_ORIGINS",
+                    format!("'{origin}' is not an origin like https://admin.example.com"),
+                ))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -110,6 +110,8 @@ impl Application {
             limits: Arc::new(idbroker_http::rate_limit::RateLimits::new(
                 settings.rate_limits,
             )),
+            timeouts: settings.timeouts,
+            admin_origins: settings.admin_cors_origins.clone(),
         };
         let server = idbroker_http::serve(listener, state, settings.shutdown_timeout)?;
         Ok(Self {

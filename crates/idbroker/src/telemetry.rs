@@ -1,6 +1,10 @@
 //! Logging: `RUST_LOG` filters (default `info`); JSON lines in production, text in development
 //! mode (`IDBROKER_LOG_FORMAT` overrides). Request spans come from tracing-actix-web and carry
 //! the request id; secrets are kept out by the types that hold them.
+//!
+//! Values that came from a caller are bounded where they are recorded; as a second line of
+//! defence, text lines escape control characters and cut long values (JSON escapes by itself),
+//! so no field can start a forged line or carry megabytes.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -22,6 +26,56 @@ pub fn init(format: LogFormat) {
             .with_current_span(true)
             .with_span_list(true)
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.fmt_fields(escaped_fields()).try_init(),
     };
+}
+
+/// Longest field value in a text line, in characters.
+const MAX_FIELD_CHARS: usize = 2048;
+
+/// Text-format fields as `name=value` (the message bare), each value escaped and bounded.
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = escape(&format!("{value:?}"));
+        if field.name() == "message" {
+            // A message recorded as a string comes quoted by Debug; its escapes are kept.
+            let bare = text
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(&text);
+            write!(writer, "{bare}")
+        } else {
+            write!(writer, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ")
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`) and cut to `MAX_FIELD_CHARS`.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_FIELD_CHARS + 16));
+    for (count, c) in text.chars().enumerate() {
+        if count == MAX_FIELD_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn control_characters_are_escaped_and_long_values_cut() {
+        assert_eq!(escape("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        assert!(escape(&"x".repeat(10_000)).chars().count() <= 2049);
+    }
 }

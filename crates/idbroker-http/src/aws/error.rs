@@ -18,15 +18,23 @@ const ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-amzn-errormessage")
 pub struct AwsError {
     pub kind: &'static str,
     pub message: String,
-    /// Seconds, sent as Retry-After (rate limiting).
+    /// Seconds, sent as Retry-After (rate limiting, unavailability).
     pub retry_after: Option<u64>,
+    /// 400 for every modelled error, 500 for InternalErrorException, unless set otherwise.
+    pub status: StatusCode,
 }
 
 impl AwsError {
     pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
         Self {
+            status: if kind == "InternalErrorException" {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::BAD_REQUEST
+            },
             kind,
-            message: message.into(),
+            // Messages may quote caller input: bounded before they reach a header or a log.
+            message: crate::echo::bounded(message.into()),
             retry_after: None,
         }
     }
@@ -35,6 +43,17 @@ impl AwsError {
         Self {
             retry_after: Some(retry.0),
             ..Self::new("TooManyRequestsException", "Rate exceeded")
+        }
+    }
+
+    pub fn with_status(self, status: StatusCode) -> Self {
+        Self { status, ..self }
+    }
+
+    pub fn with_retry_after(self, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..self
         }
     }
 
@@ -53,11 +72,7 @@ impl AwsError {
 
 impl ResponseError for AwsError {
     fn status_code(&self) -> StatusCode {
-        if self.kind == "InternalErrorException" {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            StatusCode::BAD_REQUEST
-        }
+        self.status
     }
 
     fn error_response(&self) -> HttpResponse {

@@ -100,10 +100,14 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
         body
     };
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            AwsError::invalid_parameter(format!("1 validation error detected: {e}"))
-        }
-        _ => AwsError::serialization(format!("Request body is not valid JSON: {e}")),
+        serde_json::error::Category::Data => AwsError::invalid_parameter(format!(
+            "1 validation error detected: {}",
+            crate::echo::json_error(&e)
+        )),
+        _ => AwsError::serialization(format!(
+            "Request body is not valid JSON: {}",
+            crate::echo::json_error(&e)
+        )),
     })
 }
 
@@ -235,9 +239,13 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
         }
         Operation::GetId => {
             let input: GetIdInput = parse(body)?;
+            // Parsed first: only a well-formed id may become a rate-limiter key.
+            let pool_id =
+                idbroker_domain::IdentityPoolId::parse("identityPoolId", &input.identity_pool_id)
+                    .map_err(idbroker_service::ServiceError::from)?;
             state
                 .limits
-                .check_pool(&input.identity_pool_id)
+                .check_pool(&pool_id)
                 .map_err(AwsError::too_many_requests)?;
             let id = broker
                 .get_id(

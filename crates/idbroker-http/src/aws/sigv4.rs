@@ -200,11 +200,7 @@ impl SigV4Verifier {
             )));
         }
 
-        for required in ["host", "x-amz-date"] {
-            if !auth.signed_headers.contains(&required) {
-                return Err(incomplete(format!("'{required}' must be a signed header.")));
-            }
-        }
+        check_signed_headers(req, &auth.signed_headers)?;
         let expected = self.signature_for(req, body, &auth, signed_at)?;
         if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
             Ok(())
@@ -275,6 +271,30 @@ impl SigV4Verifier {
             .map_err(|e| invalid_signature(format!("Request cannot be signed: {e}")))?;
         Ok(output.signature().to_owned())
     }
+}
+
+/// Headers a proxy may add on the way (CloudFront's request id): not the client's to sign.
+const PROXY_ADDED: [&str; 1] = ["x-amz-cf-id"];
+
+/// The signature must cover what the request does: the host, the time, the operation
+/// (`x-amz-target` — else a captured DescribeIdentityPool could be replayed as
+/// DeleteIdentityPool), and every other `x-amz-*` header present, as AWS requires and the SDKs
+/// do.
+fn check_signed_headers(req: &HttpRequest, signed: &[&str]) -> Result<(), AwsError> {
+    let present_amz = req
+        .headers()
+        .keys()
+        .map(|name| name.as_str())
+        .filter(|name| name.starts_with("x-amz-") && !PROXY_ADDED.contains(name));
+    for required in ["host", "x-amz-date", "x-amz-target"]
+        .into_iter()
+        .chain(present_amz)
+    {
+        if !signed.contains(&required) {
+            return Err(incomplete(format!("'{required}' must be a signed header.")));
+        }
+    }
+    Ok(())
 }
 
 fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, AwsError> {

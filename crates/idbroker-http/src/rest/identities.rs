@@ -181,9 +181,12 @@ pub async fn get_id(
         .limits
         .check_client(&req)
         .map_err(Problem::too_many_requests)?;
+    // Parsed first: only a well-formed id may become a rate-limiter key.
+    let parsed = idbroker_domain::IdentityPoolId::parse("identityPoolId", &pool_id)
+        .map_err(idbroker_service::ServiceError::from)?;
     state
         .limits
-        .check_pool(&pool_id)
+        .check_pool(&parsed)
         .map_err(Problem::too_many_requests)?;
     let input: LoginsBody = json_body_or_default(&body)?;
     let id = state.broker.get_id(&pool_id, None, &input.logins).await?;

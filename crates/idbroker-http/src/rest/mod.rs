@@ -13,17 +13,38 @@ pub mod openapi;
 mod pools;
 pub mod problem;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
 use actix_web::web;
 use serde::de::DeserializeOwned;
 
 use self::problem::Problem;
 
-/// One resource: its methods (`allow`, as the Allow header lists them), and 405 for the others.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::route().to(move || problem::method_not_allowed(allow)))
+/// One resource: its methods (`allow`, as the Allow header lists them), and 405 for the others;
+/// every request to it under the deadlines of `crate::deadline` (applied per resource, after
+/// routing, because the deadline keeps a handle on the request to answer with).
+fn resource(
+    path: &str,
+    allow: &'static str,
+) -> actix_web::Resource<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path)
+        .wrap(from_fn(crate::deadline::enforce))
+        .default_service(web::route().to(move || problem::method_not_allowed(allow)))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Bodies as large as the AWS face takes: a Logins map of 10 tokens of up to 50,000
+    // characters is about 0.5 MB, past actix's 256 KiB default.
+    cfg.app_data(web::PayloadConfig::new(crate::aws::MAX_BODY_BYTES));
     // Malformed paths and query strings are problems too, not actix's plain-text errors.
     cfg.app_data(
         web::QueryConfig::default()
@@ -134,6 +155,10 @@ pub(crate) fn json_body_or_default<T: DeserializeOwned + Default>(
 
 /// Parses a JSON request body, or a 400 problem naming what is wrong.
 pub(crate) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
-    serde_json::from_slice(body)
-        .map_err(|e| Problem::invalid_parameter(format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        Problem::invalid_parameter(format!(
+            "Invalid JSON body: {}",
+            crate::echo::json_error(&e)
+        ))
+    })
 }

@@ -32,7 +32,8 @@ impl Problem {
         Self {
             status,
             kind,
-            detail: detail.into(),
+            // Details may quote caller input: bounded before they reach a body or a log.
+            detail: crate::echo::bounded(detail.into()),
             retry_after: None,
         }
     }

@@ -1,0 +1,165 @@
+//! Hostile input against the built binary, watched from outside as an operator would: the
+//! process's memory in `/proc`, and the log lines it writes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(log_format: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // A file, not a pipe: nobody reads a pipe while the test runs, and a full one would stall
+    // the server on its next log line.
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_idbroker"))
+        .arg("serve")
+        .env(
+            "IDBROKER_DATABASE_URL",
+            format!("sqlite://{}/idbroker.db?mode=rwc", dir.path().display()),
+        )
+        .env("IDBROKER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IDBROKER_SIGNING_ALG", "ES256")
+        .env("IDBROKER_LOG_FORMAT", log_format)
+        // Off, so every call reaches the per-pool limiter and the service.
+        .env("IDBROKER_RATE_LIMIT_PER_IP", "0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        port,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "idbroker did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+impl Server {
+    /// One AWS-face call; the response's status line and headers (the body is drained).
+    fn call(&self, operation: &str, body: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: AWSCognitoIdentityService.{operation}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        String::from_utf8_lossy(&response).into_owned()
+    }
+
+    /// Resident memory of the process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+
+    /// Stops the process and returns what it logged.
+    fn stop(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::fs::read_to_string(self._dir.path().join("serve.log")).unwrap()
+    }
+}
+
+/// A 1 MB identity-pool id that differs per call.
+fn huge_pool_id(n: usize) -> String {
+    format!("us-east-1:{n:08}{}", "a".repeat(1_000_000))
+}
+
+#[test]
+fn distinct_huge_pool_ids_do_not_grow_memory() {
+    let server = start("json");
+    // Warm up the allocator and the connection machinery first.
+    for n in 0..10 {
+        let body = serde_json::json!({"IdentityPoolId": huge_pool_id(n)}).to_string();
+        assert!(server.call("GetId", &body).starts_with("HTTP/1.1 400"));
+    }
+    let before = server.rss_kib();
+    for n in 10..110 {
+        let body = serde_json::json!({"IdentityPoolId": huge_pool_id(n)}).to_string();
+        let response = server.call("GetId", &body);
+        assert!(
+            response.starts_with("HTTP/1.1 400"),
+            "{}",
+            &response[..200.min(response.len())]
+        );
+        assert!(response.contains("InvalidParameterException"));
+        // The echoed id is cut to a few dozen characters, in the header and the body.
+        assert!(
+            response.len() < 2_000,
+            "response of {} bytes",
+            response.len()
+        );
+    }
+    let grown_mib = server.rss_kib().saturating_sub(before) / 1024;
+    let logs = server.stop();
+    // 100 distinct 1 MB ids once kept ~110 MiB as rate-limiter keys.
+    assert!(
+        grown_mib < 32,
+        "grew {grown_mib} MiB after 100 distinct 1 MB pool ids"
+    );
+    let longest = logs.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 8 * 1024, "a log line of {longest} bytes");
+}
+
+#[test]
+fn text_logs_cannot_be_forged_or_flooded_through_ids() {
+    let server = start("text");
+    let forged = "us-east-1:0\n2026-11-30T00:00:00.000000Z  INFO idbroker: FORGED admin login";
+    let body = serde_json::json!({"IdentityId": forged}).to_string();
+    let response = server.call("GetCredentialsForIdentity", &body);
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    let huge = format!("us-east-1:{}", "b".repeat(1_000_000));
+    let body = serde_json::json!({"IdentityId": huge}).to_string();
+    assert!(
+        server
+            .call("GetOpenIdToken", &body)
+            .starts_with("HTTP/1.1 400")
+    );
+    let logs = server.stop();
+    assert!(logs.contains("FORGED"), "the id is logged, escaped: {logs}");
+    for line in logs.lines() {
+        assert!(
+            !line.starts_with("2026-11-30T00:00:00.000000Z"),
+            "a client started a log line: {line}"
+        );
+        assert!(line.len() < 8 * 1024, "a log line of {} bytes", line.len());
+    }
+}
