@@ -292,4 +292,24 @@ mod tests {
         assert!(Region::parse("US_EAST").is_err());
         assert!(Region::parse("").is_err());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn ids_parse_or_fail_with_a_bounded_message(raw in prop_oneof![".{0,120}", "[a-z0-9-]{1,20}:[0-9a-f-]{1,40}"]) {
+                for result in [
+                    IdentityPoolId::parse("identityPoolId", &raw).map(|id| id.to_string()),
+                    IdentityId::parse("identityId", &raw).map(|id| id.to_string()),
+                ] {
+                    match result {
+                        Ok(id) => prop_assert!(id == raw && id.chars().count() <= 55),
+                        Err(err) => prop_assert!(err.0.chars().count() < 300, "{err}"),
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1050,6 +1050,79 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn development_files_are_private_even_when_they_existed_with_a_wider_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A secrets file without the master key, world-readable, as an older version left it.
+        let secrets = dir.join(DEV_SECRETS_FILE);
+        std::fs::write(&secrets, "admin_token = \"an-existing-token-value\"\n").unwrap();
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = dir.join("idbroker.db");
+        std::fs::write(&db, "").unwrap();
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", db.display());
+        let settings = Settings::from_raw(RawSettings {
+            database_url: Some(url),
+            ..RawSettings::default()
+        })
+        .unwrap();
+        assert_eq!(settings.admin_token.0, "an-existing-token-value");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&secrets), 0o600, "the master key was written into it");
+        assert_eq!(mode(&db), 0o600);
+        // A folder that existed and is not ours by name is left alone; a new one is private.
+        assert_eq!(mode(&dir), 0o755);
+        let fresh = parent.path().join("fresh");
+        Settings::from_raw(RawSettings {
+            database_url: Some(format!("sqlite://{}/idbroker.db?mode=rwc", fresh.display())),
+            ..RawSettings::default()
+        })
+        .unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        assert_eq!(mode(&fresh.join("idbroker.db")), 0o600);
+    }
+
+    #[test]
+    fn trusted_proxy_hops_replace_the_old_switch_which_still_means_one_hop() {
+        assert_eq!(trusted_proxy_hops(None, None).unwrap(), 0);
+        assert_eq!(trusted_proxy_hops(None, Some("true")).unwrap(), 1);
+        assert_eq!(trusted_proxy_hops(Some("2"), Some("true")).unwrap(), 2);
+        assert!(trusted_proxy_hops(Some("11"), None).is_err());
+        assert!(trusted_proxy_hops(None, Some("yes")).is_err());
+        let s = postgres(&[("IDBROKER_TRUSTED_PROXY_HOPS", "2")]).unwrap();
+        assert_eq!(s.rate_limits.trusted_proxy_hops, 2);
+    }
+
+    #[test]
+    fn admin_origins_and_request_deadlines_are_parsed() {
+        let s = postgres(&[
+            (
+                "IDBROKER_ADMIN_CORS_ORIGINS",
+                "https://admin.example.com, http://localhost:3000",
+            ),
+            ("IDBROKER_BODY_TIMEOUT_SECONDS", "3"),
+            ("IDBROKER_REQUEST_TIMEOUT_SECONDS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.admin_cors_origins,
+            ["https://admin.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(s.timeouts.body, Duration::from_secs(3));
+        assert_eq!(s.timeouts.handler, Duration::from_secs(5));
+        for bad in ["*", "https://a.example.com/path", "admin.example.com"] {
+            assert!(
+                postgres(&[("IDBROKER_ADMIN_CORS_ORIGINS", bad)]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
     #[test]
     fn secrets_do_not_print() {
         let s = postgres(&[("IDBROKER_ADMIN_TOKEN", "a-long-admin-token-value")]).unwrap();

@@ -432,4 +432,69 @@ mod tests {
             "InvalidParameterException"
         );
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Arbitrary JSON, with the public operations' member names among the keys so that
+        /// the shapes' own fields are reached with wrong types and odd values.
+        fn json() -> impl Strategy<Value = Value> {
+            let key = prop_oneof![
+                Just("IdentityPoolId".to_owned()),
+                Just("IdentityId".to_owned()),
+                Just("Logins".to_owned()),
+                Just("LoginsToRemove".to_owned()),
+                Just("CustomRoleArn".to_owned()),
+                Just("AccountId".to_owned()),
+                ".{0,12}",
+            ];
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                ".{0,40}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 32, 6, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map(key.clone(), inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn typed(err: &AwsError) -> bool {
+            matches!(
+                err.kind,
+                "SerializationException" | "InvalidParameterException"
+            ) && err.message.chars().count() <= crate::echo::MAX_MESSAGE_CHARS + 1
+        }
+
+        fn parse_all(body: &[u8]) -> Result<(), TestCaseError> {
+            let results = [
+                parse::<GetIdInput>(body).err(),
+                parse::<GetOpenIdTokenInput>(body).err(),
+                parse::<GetCredentialsInput>(body).err(),
+                parse::<UnlinkIdentityInput>(body).err(),
+            ];
+            for err in results.iter().flatten() {
+                prop_assert!(typed(err), "{err:?}");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn public_operation_bodies_parse_or_fail_typed(value in json()) {
+                parse_all(value.to_string().as_bytes())?;
+            }
+
+            #[test]
+            fn arbitrary_bytes_parse_or_fail_typed(body in prop::collection::vec(any::<u8>(), 0..512)) {
+                parse_all(&body)?;
+            }
+        }
+    }
 }

@@ -355,4 +355,72 @@ mod tests {
         };
         assert!(!format!("{creds:?}").contains("super-secret"));
     }
+
+    mod properties {
+        use super::super::*;
+        use actix_web::test::TestRequest;
+        use proptest::prelude::*;
+
+        fn verifier() -> SigV4Verifier {
+            SigV4Verifier::new(
+                AdminCredentials {
+                    access_key_id: "AKIDEXAMPLE".into(),
+                    secret_access_key: "secret".into(),
+                },
+                "us-east-1",
+            )
+        }
+
+        /// Header values as a client can send them (visible ASCII and spaces).
+        fn header_text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[ -~]{0,300}",
+                // Near-misses of the real shape reach the deeper checks.
+                (
+                    "[A-Z0-9]{0,24}",
+                    "[0-9]{0,10}",
+                    "[a-z0-9-]{0,12}",
+                    "[a-z-]{0,20}",
+                    "[a-z0-9;-]{0,60}",
+                    "[0-9a-f]{0,70}"
+                )
+                    .prop_map(|(k, d, r, s, h, sig)| format!(
+                        "AWS4-HMAC-SHA256 Credential={k}/{d}/{r}/{s}/aws4_request, SignedHeaders={h}, Signature={sig}"
+                    )),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_authorization_header_is_refused_with_a_typed_error(
+                auth in header_text(),
+                date in "[0-9TZ]{0,20}",
+                body in prop::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let req = TestRequest::post()
+                    .uri("/")
+                    .insert_header(("authorization", auth.as_str()))
+                    .insert_header(("x-amz-date", date.as_str()))
+                    .insert_header(("x-amz-target", "AWSCognitoIdentityService.DeleteIdentityPool"))
+                    .to_http_request();
+                let err = verifier().verify_at(&req, &body, Utc::now()).unwrap_err();
+                prop_assert!(
+                    [
+                        "IncompleteSignatureException",
+                        "InvalidSignatureException",
+                        "UnrecognizedClientException",
+                        "MissingAuthenticationTokenException",
+                    ]
+                    .contains(&err.kind),
+                    "{err:?}"
+                );
+                prop_assert!(err.message.chars().count() <= crate::echo::MAX_MESSAGE_CHARS + 1);
+            }
+
+            #[test]
+            fn the_parser_never_panics(header in ".{0,400}") {
+                let _ = parse_authorization(&header);
+            }
+        }
+    }
 }
