@@ -158,16 +158,20 @@ impl KeyCache {
                 return Err(err);
             }
             let cooldown = self.0.policy.unknown_kid_cooldown;
-            if state
+            if let Some(pending) = &state.in_flight {
+                // A look is under way (forced by another kid, or a refresh): share it.
+                pending.clone()
+            } else if state
                 .last_forced
                 .is_some_and(|at| now.duration_since(at) < cooldown)
             {
                 // Cannot look again yet; if the last look failed, we do not know the kid
                 // is bad, only that the provider is unreachable.
                 return Err(state.backoff.last_failure().unwrap_or_else(no_such_kid));
+            } else {
+                state.last_forced = Some(now);
+                self.fetch_shared(location, &entry, &mut state)
             }
-            state.last_forced = Some(now);
-            self.fetch_shared(location, &entry, &mut state)
         };
         let fresh = wait(pending).await?;
         fresh.keys.get(kid).cloned().ok_or_else(no_such_kid)
