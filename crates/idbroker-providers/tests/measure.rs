@@ -65,5 +65,6 @@ async fn six_logins_against_a_hanging_provider() {
     for line in six_logins(&verifier, &idp, &token).await {
         println!("  {line}");
     }
+    tokio::time::sleep(Duration::from_millis(200)).await; // let a background refresh connect
     println!("  connections: {}", idp.connections() - before);
 }
