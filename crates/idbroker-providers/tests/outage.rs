@@ -141,7 +141,7 @@ async fn a_failure_is_remembered_for_the_backoff() {
 
     // After it, one caller tries again (and the provider is back).
     idp.set_hanging(false);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await; // the 2 s backoff, with margin
     // The provider answers now, but with no keys: it was started hanging with none. A
     // login with an unknown kid after a good fetch is the token's fault.
     let results = logins(&v, &idp, &token, 3).await;
