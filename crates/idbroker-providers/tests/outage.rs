@@ -136,7 +136,7 @@ async fn a_failure_is_remembered_for_the_backoff() {
 
     // Within the backoff: an answer at once, and nobody asks the provider.
     let results = logins(&v, &idp, &token, 6).await;
-    assert_unreachable(&results, Duration::from_millis(100));
+    assert_unreachable(&results, Duration::from_millis(300));
     assert_eq!(idp.connections(), 1);
 
     // After it, one caller tries again (and the provider is back).
@@ -171,7 +171,7 @@ async fn an_unknown_kid_during_an_outage_is_the_providers_failure() {
     // In backoff and within the cool-down: at once, still the provider's failure, no fetch.
     assert_unreachable(
         &logins(&v, &idp, &rotated, 3).await,
-        Duration::from_millis(100),
+        Duration::from_millis(300),
     );
     assert_eq!(idp.connections(), before);
     // The known kid still verifies with the cached keys.
@@ -303,7 +303,7 @@ async fn a_dead_token_api_fails_fast_but_a_refusal_is_no_failure() {
             matches!(again, Err(VerifyError::Unreachable(_))),
             "{again:?}"
         );
-        assert!(started.elapsed() < Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_millis(300));
     }
     assert_eq!(dead.connections(), 1, "asked once per backoff");
 

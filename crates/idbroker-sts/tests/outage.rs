@@ -108,7 +108,7 @@ async fn a_hanging_sts_costs_one_attempt_then_fails_fast() {
             matches!(result, Err(StsError::Unavailable(_))),
             "{result:?}"
         );
-        assert!(took < Duration::from_millis(100), "took {took:?}");
+        assert!(took < Duration::from_millis(300), "took {took:?}");
     }
     assert_eq!(connections.load(Ordering::SeqCst), after_first);
 }
@@ -136,7 +136,7 @@ async fn a_failing_sts_gets_two_attempts_and_then_a_rest() {
         matches!(result, Err(StsError::Unavailable(_))),
         "{result:?}"
     );
-    assert!(took < Duration::from_millis(100));
+    assert!(took < Duration::from_millis(300));
     assert_eq!(connections.load(Ordering::SeqCst), 2);
 
     // After the backoff, STS is asked again.
