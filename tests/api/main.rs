@@ -17,6 +17,7 @@ mod oidc_registry;
 mod openid_provider;
 mod pools;
 mod protocol;
+mod provider_outage;
 mod rate_limits;
 mod rest;
 mod signatures;

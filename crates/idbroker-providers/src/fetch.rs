@@ -11,6 +11,12 @@ use crate::error::VerifyError;
 /// Largest provider response read: key sets and token-info documents are a few KiB.
 const MAX_RESPONSE_BYTES: usize = 512 * 1024;
 
+/// The longest a single fetch may take, whatever the settings say: a login waits for at most
+/// one fetch, and the whole public request must finish in a few seconds.
+pub const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default total time of one fetch.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
@@ -26,10 +32,13 @@ pub enum FetchError {
 }
 
 impl Fetcher {
+    /// `timeout` bounds each GET from connecting to the last byte of the body; it is capped
+    /// at `MAX_FETCH_TIMEOUT`.
     pub fn new(timeout: Duration) -> Result<Self, VerifyError> {
+        let timeout = timeout.min(MAX_FETCH_TIMEOUT);
         let client = reqwest::Client::builder()
             .connect_timeout(timeout)
-            .timeout(timeout * 2)
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("idbroker/", env!("CARGO_PKG_VERSION")))
             .build()

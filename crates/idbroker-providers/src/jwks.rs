@@ -1,21 +1,34 @@
 //! A per-issuer cache of signing keys, shared by every request.
 //!
-//! - Keys are fetched on first use and kept for `ttl`; after `refresh_after` a request that
-//!   finds them triggers a refresh in the background, so callers rarely wait for the IdP.
+//! - Keys are fetched on first use. After `refresh_after` a request that finds them starts a
+//!   refresh in the background and uses them at once; past `ttl` they are stale but still
+//!   used at once (while one background refresh runs) for up to `max_stale` more, because
+//!   the last good keys beat making every login wait for a provider that may be down. Beyond
+//!   that they are not used.
+//! - At most one fetch per issuer is in flight. It runs in its own task, and every caller
+//!   that needs keys meanwhile waits for that fetch's result, success or failure — nobody
+//!   waits for more than one fetch timeout, and a caller that gives up does not cancel it.
+//! - A failed fetch is remembered with exponential backoff: until it ends, callers without
+//!   usable keys fail at once (`Unreachable`) and no fetch is started, so a dead provider
+//!   costs one attempt per backoff period, not one per login.
 //! - A token with an unknown `kid` may force one refresh per `unknown_kid_cooldown`: providers
 //!   rotate keys and new ones must verify without a restart, but a flood of random kids must
-//!   not turn idbroker into a load generator against the IdP.
-//! - When the IdP is down, the last good keys keep being served, however old.
-//! - Only one refresh per issuer runs at a time; the others wait for it and use its result.
+//!   not turn idbroker into a load generator against the IdP. While the provider cannot be
+//!   reached, an unknown kid is the provider's failure (`Unreachable`), not the token's.
+//! - Each issuer has its own entry, task and backoff: one provider's outage never slows
+//!   another's logins.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use idbroker_domain::oidc_provider::check_jwks_uri;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::backoff::{Backoff, BackoffPolicy};
 use crate::endpoints::KeyLocation;
 use crate::error::VerifyError;
 use crate::fetch::{FetchError, Fetcher};
@@ -37,23 +50,67 @@ impl Default for CachePolicy {
     }
 }
 
+/// How the verifier treats slow and failing providers (key sets, Facebook, Amazon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamPolicy {
+    /// Total time of one fetch: a key refresh (discovery and JWKS together) or one Facebook
+    /// or Amazon call. Default 3 s; capped at `fetch::MAX_FETCH_TIMEOUT` (5 s).
+    pub fetch_timeout: Duration,
+    /// How long past `ttl` cached keys are still used when they cannot be refreshed.
+    /// Default 24 h.
+    pub max_stale: Duration,
+    /// Backoff after failed fetches. Default 1 s doubling to 60 s.
+    pub backoff: BackoffPolicy,
+    /// Whether a discovered `jwks_uri` may be plain http on a host that is not loopback (when
+    /// its issuer is http too): the same switch as `IDBROKER_ALLOW_HTTP_ISSUERS`. Default off.
+    pub allow_http: bool,
+}
+
+impl Default for UpstreamPolicy {
+    fn default() -> Self {
+        Self {
+            fetch_timeout: crate::fetch::DEFAULT_FETCH_TIMEOUT,
+            max_stale: Duration::from_secs(24 * 3600),
+            backoff: BackoffPolicy::default(),
+            allow_http: false,
+        }
+    }
+}
+
+impl UpstreamPolicy {
+    /// The fetch timeout actually used.
+    pub fn effective_fetch_timeout(&self) -> Duration {
+        self.fetch_timeout.min(crate::fetch::MAX_FETCH_TIMEOUT)
+    }
+}
+
 #[derive(Clone)]
 struct KeySet {
     keys: Arc<HashMap<String, Jwk>>,
     fetched_at: Instant,
 }
 
+type Outcome = Result<KeySet, VerifyError>;
+/// The result of the one fetch in flight; `None` until it is done.
+type Pending = watch::Receiver<Option<Outcome>>;
+
 #[derive(Default)]
-struct Entry {
-    keys: RwLock<Option<KeySet>>,
-    /// Held while a refresh runs, so refreshes of one issuer never overlap.
-    refreshing: tokio::sync::Mutex<()>,
-    last_forced: Mutex<Option<Instant>>,
+struct State {
+    keys: Option<KeySet>,
+    in_flight: Option<Pending>,
+    backoff: Backoff,
+    last_forced: Option<Instant>,
 }
+
+/// One issuer's keys. The std mutex is only ever held for a few instructions, never across
+/// an `.await`.
+#[derive(Default)]
+struct Entry(Mutex<State>);
 
 struct Inner {
     fetcher: Fetcher,
     policy: CachePolicy,
+    upstream: UpstreamPolicy,
     entries: Mutex<HashMap<KeyLocation, Arc<Entry>>>,
 }
 
@@ -64,11 +121,16 @@ fn lock_poisoned() -> VerifyError {
     VerifyError::Unreachable("the key cache is unavailable".into())
 }
 
+fn no_such_kid() -> VerifyError {
+    VerifyError::invalid("Couldn't verify signed token: no key with this kid.")
+}
+
 impl KeyCache {
-    pub fn new(fetcher: Fetcher, policy: CachePolicy) -> Self {
+    pub fn new(fetcher: Fetcher, policy: CachePolicy, upstream: UpstreamPolicy) -> Self {
         Self(Arc::new(Inner {
             fetcher,
             policy,
+            upstream,
             entries: Mutex::new(HashMap::new()),
         }))
     }
@@ -78,79 +140,132 @@ impl KeyCache {
         Ok(entries.entry(location.clone()).or_default().clone())
     }
 
-    fn snapshot(entry: &Entry) -> Result<Option<KeySet>, VerifyError> {
-        Ok(entry.keys.read().map_err(|_| lock_poisoned())?.clone())
-    }
-
     /// The key with id `kid` for `location`.
     pub async fn key(&self, location: &KeyLocation, kid: &str) -> Result<Jwk, VerifyError> {
         let entry = self.entry(location)?;
-        let policy = self.0.policy;
-        let keys = match Self::snapshot(&entry)? {
-            None => self.refresh(location, &entry, None).await?,
-            Some(set) if set.fetched_at.elapsed() >= policy.ttl => {
-                // Expired: try to refresh, but the last good keys beat no keys.
-                match self.refresh(location, &entry, Some(set.fetched_at)).await {
-                    Ok(fresh) => fresh,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "keeping expired signing keys: the identity provider did not answer");
-                        set
-                    }
-                }
-            }
-            Some(set) => {
-                if set.fetched_at.elapsed() >= policy.refresh_after {
-                    self.refresh_in_background(location, &entry, set.fetched_at);
-                }
-                set
-            }
-        };
+        let (keys, just_fetched) = self.usable_keys(location, &entry).await?;
         if let Some(jwk) = keys.keys.get(kid) {
             return Ok(jwk.clone());
         }
-        // Unknown kid: perhaps the provider rotated. Look again, at most once per cool-down.
-        let may_force = {
-            let mut last = entry.last_forced.lock().map_err(|_| lock_poisoned())?;
-            let allowed = last.is_none_or(|at| at.elapsed() >= policy.unknown_kid_cooldown);
-            if allowed {
-                *last = Some(Instant::now());
-            }
-            allowed
-        };
-        if may_force
-            && let Ok(fresh) = self.refresh(location, &entry, Some(keys.fetched_at)).await
-            && let Some(jwk) = fresh.keys.get(kid)
-        {
-            return Ok(jwk.clone());
+        if just_fetched {
+            return Err(no_such_kid()); // looking again now would fetch the same set
         }
-        Err(VerifyError::invalid(
-            "Couldn't verify signed token: no key with this kid.",
-        ))
-    }
-
-    fn refresh_in_background(&self, location: &KeyLocation, entry: &Arc<Entry>, seen: Instant) {
-        let (cache, location, entry) = (self.clone(), location.clone(), entry.clone());
-        tokio::spawn(async move {
-            if let Err(err) = cache.refresh(&location, &entry, Some(seen)).await {
-                tracing::warn!(error = %err, "background refresh of signing keys failed");
+        // Unknown kid: perhaps the provider rotated. Look again, at most once per cool-down.
+        let pending = {
+            let mut state = entry.0.lock().map_err(|_| lock_poisoned())?;
+            let now = Instant::now();
+            if let Some(err) = state.backoff.blocked(now) {
+                return Err(err);
             }
-        });
+            let cooldown = self.0.policy.unknown_kid_cooldown;
+            if let Some(pending) = &state.in_flight {
+                // A look is under way (forced by another kid, or a refresh): share it.
+                pending.clone()
+            } else if state
+                .last_forced
+                .is_some_and(|at| now.duration_since(at) < cooldown)
+            {
+                // Cannot look again yet; if the last look failed, we do not know the kid
+                // is bad, only that the provider is unreachable.
+                return Err(state.backoff.last_failure().unwrap_or_else(no_such_kid));
+            } else {
+                state.last_forced = Some(now);
+                self.fetch_shared(location, &entry, &mut state)
+            }
+        };
+        let fresh = wait(pending).await?;
+        fresh.keys.get(kid).cloned().ok_or_else(no_such_kid)
     }
 
-    /// Fetches the keys unless another caller already replaced the set fetched at `seen`.
-    async fn refresh(
+    /// Keys that may be used now, and whether they were fetched for this call. Fresh or
+    /// stale-but-bounded keys are returned at once (starting a background refresh when
+    /// due); otherwise the caller shares the one fetch in flight, or fails at once while
+    /// the provider is in backoff.
+    async fn usable_keys(
         &self,
         location: &KeyLocation,
-        entry: &Entry,
-        seen: Option<Instant>,
-    ) -> Result<KeySet, VerifyError> {
-        let _guard = entry.refreshing.lock().await;
-        if let Some(current) = Self::snapshot(entry)?
-            && Some(current.fetched_at) != seen
-        {
-            return Ok(current); // someone refreshed while we waited
+        entry: &Arc<Entry>,
+    ) -> Result<(KeySet, bool), VerifyError> {
+        let policy = self.0.policy;
+        let pending = {
+            let mut state = entry.0.lock().map_err(|_| lock_poisoned())?;
+            let now = Instant::now();
+            if let Some(set) = state.keys.clone() {
+                let age = now.duration_since(set.fetched_at);
+                if age < policy.ttl.saturating_add(self.0.upstream.max_stale) {
+                    if age >= policy.refresh_after
+                        && state.in_flight.is_none()
+                        && state.backoff.blocked(now).is_none()
+                    {
+                        if age >= policy.ttl {
+                            tracing::warn!(
+                                age_s = age.as_secs(),
+                                "using expired signing keys while they are refreshed"
+                            );
+                        }
+                        drop(self.fetch_shared(location, entry, &mut state));
+                    }
+                    return Ok((set, false));
+                }
+            }
+            if let Some(err) = state.backoff.blocked(now) {
+                return Err(err);
+            }
+            self.fetch_shared(location, entry, &mut state)
+        };
+        wait(pending).await.map(|set| (set, true))
+    }
+
+    /// The fetch in flight for this entry, or a new one. It runs in its own task, bounded
+    /// by the fetch timeout, and records its outcome in the entry before announcing it, so
+    /// nobody who sees the outcome can find the entry in an older state.
+    fn fetch_shared(
+        &self,
+        location: &KeyLocation,
+        entry: &Arc<Entry>,
+        state: &mut State,
+    ) -> Pending {
+        if let Some(pending) = &state.in_flight {
+            return pending.clone();
         }
-        let fetched = fetch_keys(&self.0.fetcher, location).await;
+        let (done, pending) = watch::channel(None);
+        state.in_flight = Some(pending.clone());
+        let (cache, location, entry) = (self.clone(), location.clone(), entry.clone());
+        tokio::spawn(async move {
+            let outcome = cache.fetch(&location).await;
+            if let Ok(mut state) = entry.0.lock() {
+                state.in_flight = None;
+                match &outcome {
+                    Ok(set) => {
+                        state.keys = Some(set.clone());
+                        state.backoff.succeeded();
+                    }
+                    Err(err) => {
+                        let backoff = &cache.0.upstream.backoff;
+                        state.backoff.failed(backoff, Instant::now(), err.clone());
+                    }
+                }
+            }
+            // Nobody may be waiting any more (a background refresh): that is fine.
+            let _ = done.send(Some(outcome));
+        });
+        pending
+    }
+
+    async fn fetch(&self, location: &KeyLocation) -> Outcome {
+        let timeout = self.0.upstream.effective_fetch_timeout();
+        let fetched = tokio::time::timeout(
+            timeout,
+            fetch_keys(&self.0.fetcher, location, self.0.upstream.allow_http),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(VerifyError::Unreachable(format!(
+                "The identity provider did not answer within {} ms.",
+                timeout.as_millis()
+            )))
+        });
+        // Bounded: locations are configured or registered issuers, never caller-supplied text.
         let label = match location {
             KeyLocation::Jwks(url) => url.clone(),
             KeyLocation::Discovery { issuer } => issuer.clone(),
@@ -158,14 +273,31 @@ impl KeyCache {
         let outcome = if fetched.is_ok() { "ok" } else { "error" };
         metrics::counter!("idbroker_jwks_fetches_total", "source" => label, "outcome" => outcome)
             .increment(1);
-        let keys = fetched?;
-        let set = KeySet {
-            keys: Arc::new(keys),
-            fetched_at: Instant::now(),
-        };
-        *entry.keys.write().map_err(|_| lock_poisoned())? = Some(set.clone());
-        Ok(set)
+        match fetched {
+            Ok(keys) => Ok(KeySet {
+                keys: Arc::new(keys),
+                fetched_at: Instant::now(),
+            }),
+            Err(err) => {
+                tracing::warn!(error = %err, "fetching signing keys failed");
+                Err(err)
+            }
+        }
     }
+}
+
+/// Waits for a shared fetch. A fetch task that vanished without an answer (it cannot, short
+/// of a panic) reads as an unreachable provider.
+async fn wait(mut pending: Pending) -> Outcome {
+    let outcome = match pending.wait_for(Option::is_some).await {
+        Ok(outcome) => outcome.clone(),
+        Err(_) => None,
+    };
+    outcome.unwrap_or_else(|| {
+        Err(VerifyError::Unreachable(
+            "The identity provider's keys could not be fetched.".into(),
+        ))
+    })
 }
 
 fn unreachable(err: FetchError) -> VerifyError {
@@ -182,6 +314,7 @@ fn unreachable(err: FetchError) -> VerifyError {
 async fn fetch_keys(
     fetcher: &Fetcher,
     location: &KeyLocation,
+    allow_http: bool,
 ) -> Result<HashMap<String, Jwk>, VerifyError> {
     let jwks_url = match location {
         KeyLocation::Jwks(url) => url.clone(),
@@ -199,14 +332,18 @@ async fn fetch_keys(
                     "The discovery document of {issuer} names a different issuer."
                 )));
             }
-            doc["jwks_uri"]
-                .as_str()
-                .ok_or_else(|| {
-                    VerifyError::Unreachable(format!(
-                        "The discovery document of {issuer} has no jwks_uri."
-                    ))
-                })?
-                .to_owned()
+            let jwks_uri = doc["jwks_uri"].as_str().ok_or_else(|| {
+                VerifyError::Unreachable(format!(
+                    "The discovery document of {issuer} has no jwks_uri."
+                ))
+            })?;
+            // The keys must come over a transport as safe as the issuer's own.
+            check_jwks_uri(issuer, jwks_uri, allow_http).map_err(|why| {
+                VerifyError::Unreachable(format!(
+                    "The discovery document of {issuer} names a jwks_uri that cannot be used: {why}."
+                ))
+            })?;
+            jwks_uri.to_owned()
         }
     };
     let doc = fetcher

@@ -84,15 +84,27 @@ fn key_matches(jwk: &Jwk, alg: Algorithm) -> bool {
     family_ok && declared_ok
 }
 
+/// The largest time claim taken seriously: 9999-12-31T23:59:59Z. Bounding the numbers keeps
+/// the leeway arithmetic far from overflow, whatever a token claims.
+const MAX_TIMESTAMP: i64 = 253_402_300_799;
+
 fn seconds(claims: &BTreeMap<String, Value>, name: &str) -> Result<Option<i64>, VerifyError> {
-    match claims.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .or_else(|| v.as_f64().map(|f| f as i64))
-            .map(Some)
-            .ok_or_else(|| VerifyError::invalid(format!("Claim {name} is not a number."))),
+    let value = match claims.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let secs = match value.as_i64() {
+        Some(secs) => Some(secs),
+        // NumericDate may have a fraction; floats out of range saturate and are caught below.
+        None => value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64),
     }
+    .ok_or_else(|| VerifyError::invalid(format!("Claim {name} is not a number.")))?;
+    if !(-MAX_TIMESTAMP..=MAX_TIMESTAMP).contains(&secs) {
+        return Err(VerifyError::invalid(format!(
+            "Claim {name} is out of range."
+        )));
+    }
+    Ok(Some(secs))
 }
 
 fn audiences(claims: &BTreeMap<String, Value>) -> Vec<&str> {
@@ -112,20 +124,20 @@ fn check_claims(
     let now_s = now.timestamp();
     let exp = seconds(claims, "exp")?
         .ok_or_else(|| VerifyError::invalid("Missing a required claim: exp"))?;
-    if now_s >= exp + EXP_LEEWAY_SECS {
+    if now_s >= exp.saturating_add(EXP_LEEWAY_SECS) {
         return Err(VerifyError::invalid(format!(
             "Token expired: {now_s} >= {exp}"
         )));
     }
     if let Some(nbf) = seconds(claims, "nbf")?
-        && nbf > now_s + FUTURE_LEEWAY_SECS
+        && nbf > now_s.saturating_add(FUTURE_LEEWAY_SECS)
     {
         return Err(VerifyError::invalid(format!(
             "Token is not valid before {nbf}."
         )));
     }
     if let Some(iat) = seconds(claims, "iat")?
-        && iat > now_s + FUTURE_LEEWAY_SECS
+        && iat > now_s.saturating_add(FUTURE_LEEWAY_SECS)
     {
         return Err(VerifyError::invalid(format!(
             "Token was issued in the future ({iat})."
@@ -164,14 +176,12 @@ fn check_claims(
     }
 }
 
-pub async fn verify(
-    key: &str,
+/// Everything read from the token before any key is fetched: the header (its algorithm must
+/// be allowed), the unverified issuer (must be one of the rules'), and the kid.
+fn preflight(
     token: &str,
     rules: &Rules<'_>,
-    location: &KeyLocation,
-    keys: &KeyCache,
-    now: DateTime<Utc>,
-) -> Result<VerifiedLogin, VerifyError> {
+) -> Result<(jsonwebtoken::Header, String), VerifyError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| not_a_token())?;
     if !ALLOWED.contains(&header.alg) {
         return Err(VerifyError::invalid(format!(
@@ -187,11 +197,22 @@ pub async fn verify(
     if !rules.issuers.iter().any(|i| i == iss) {
         return Err(VerifyError::invalid("Issuer doesn't match providerName"));
     }
-    let kid = header.kid.as_deref().ok_or_else(|| {
+    let kid = header.kid.clone().ok_or_else(|| {
         VerifyError::invalid("Couldn't verify signed token: the token has no kid.")
     })?;
+    Ok((header, kid))
+}
 
-    let jwk = keys.key(location, kid).await?;
+pub async fn verify(
+    key: &str,
+    token: &str,
+    rules: &Rules<'_>,
+    location: &KeyLocation,
+    keys: &KeyCache,
+    now: DateTime<Utc>,
+) -> Result<VerifiedLogin, VerifyError> {
+    let (header, kid) = preflight(token, rules)?;
+    let jwk = keys.key(location, &kid).await?;
     if !key_matches(&jwk, header.alg) {
         return Err(VerifyError::invalid(
             "Couldn't verify signed token: the key does not fit the algorithm.",
@@ -274,6 +295,28 @@ mod tests {
     }
 
     #[test]
+    fn absurd_time_claims_are_rejected_not_overflowed() {
+        for exp in [
+            json!(i64::MAX),
+            json!(u64::MAX),
+            json!(1e300),
+            json!(i64::MIN),
+        ] {
+            let err = check(json!({"sub": "u", "aud": "app", "exp": exp})).unwrap_err();
+            assert_eq!(
+                err,
+                VerifyError::Rejected("Invalid login token. Claim exp is out of range.".into()),
+                "{exp}"
+            );
+        }
+        let err = check(json!({"sub": "u", "aud": "app", "exp": 1_800_000_100, "nbf": i64::MAX}));
+        assert!(err.is_err());
+        let err = check(json!({"sub": "u", "aud": "app", "exp": "1800000100"})).unwrap_err();
+        assert!(err.to_string().contains("not a number"), "{err}");
+        assert!(check(json!({"sub": "u", "aud": "app", "exp": 1_800_000_100.5})).is_ok());
+    }
+
+    #[test]
     fn tokens_from_the_future_are_refused() {
         assert!(
             check(json!({"sub": "u", "aud": "app", "exp": 1_800_009_000, "nbf": 1_800_000_100}))
@@ -322,5 +365,127 @@ mod tests {
     fn only_compact_jws_looks_like_a_jwt() {
         assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.sig"));
         assert!(!looks_like_jwt("EAAGm0PX4ZCpsBA"));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn b64(value: &str) -> String {
+        URL_SAFE_NO_PAD.encode(value)
+    }
+
+    /// Any JSON value, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(
+                    "(exp|nbf|iat|aud|azp|sub|iss|kid|alg|[a-z]{1,3})",
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn issuers() -> Vec<String> {
+        vec!["https://idp".to_owned()]
+    }
+
+    fn clients() -> Vec<String> {
+        vec!["app".to_owned()]
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_tokens_are_typed_rejections(token in ".{0,200}") {
+            let (issuers, clients) = (issuers(), clients());
+            let rules = Rules { issuers: &issuers, client_ids: &clients, require_id_token_use: false };
+            prop_assert!(matches!(preflight(&token, &rules), Err(VerifyError::Rejected(_))));
+        }
+
+        #[test]
+        fn arbitrary_headers_and_payloads_never_panic(
+            header in any_json(),
+            payload in any_json(),
+            alg in "(RS256|ES256|HS256|none|PS512|[A-Z]{2,5})",
+            kid in prop::option::of(".{0,8}"),
+            iss in prop::option::of(prop_oneof![Just("https://idp".to_owned()), ".{0,8}"]),
+        ) {
+            let mut header = header;
+            if let Value::Object(map) = &mut header {
+                map.insert("alg".into(), json!(alg));
+                if let Some(kid) = &kid { map.insert("kid".into(), json!(kid)); }
+            }
+            let mut payload = payload;
+            if let (Value::Object(map), Some(iss)) = (&mut payload, &iss) {
+                map.insert("iss".into(), json!(iss));
+            }
+            let token = format!("{}.{}.c2ln", b64(&header.to_string()), b64(&payload.to_string()));
+            let (issuers, clients) = (issuers(), clients());
+            let rules = Rules { issuers: &issuers, client_ids: &clients, require_id_token_use: false };
+            if let Ok((h, k)) = preflight(&token, &rules) {
+                // Only an allowed algorithm, our issuer and a kid get as far as a key fetch.
+                prop_assert!(ALLOWED.contains(&h.alg));
+                prop_assert_eq!(Some(k), kid);
+                prop_assert_eq!(iss.as_deref(), Some("https://idp"));
+            }
+        }
+
+        #[test]
+        fn arbitrary_claims_never_panic(
+            exp in any_json(),
+            nbf in any_json(),
+            iat in any_json(),
+            aud in any_json(),
+            now in -MAX_TIMESTAMP..MAX_TIMESTAMP,
+        ) {
+            let claims: BTreeMap<String, Value> = [
+                ("sub", json!("u")), ("exp", exp), ("nbf", nbf), ("iat", iat), ("aud", aud),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let (issuers, clients) = (issuers(), clients());
+            let rules = Rules { issuers: &issuers, client_ids: &clients, require_id_token_use: false };
+            if let Some(now) = Utc.timestamp_opt(now, 0).single() {
+                let _ = check_claims(&claims, &rules, now);
+            }
+        }
+
+        #[test]
+        fn huge_and_odd_expiries_are_typed(exp in prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,12}".prop_map(Value::from),
+        ]) {
+            let claims: BTreeMap<String, Value> =
+                [("sub".to_owned(), json!("u")), ("aud".to_owned(), json!("app")), ("exp".to_owned(), exp)]
+                    .into_iter()
+                    .collect();
+            let (issuers, clients) = (issuers(), clients());
+            let rules = Rules { issuers: &issuers, client_ids: &clients, require_id_token_use: false };
+            let now = Utc.timestamp_opt(1_800_000_000, 0).single().unwrap_or_default();
+            match check_claims(&claims, &rules, now) {
+                Ok(()) | Err(VerifyError::Rejected(_)) => {}
+                Err(other) => prop_assert!(false, "untyped outcome {other:?}"),
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! Keys are cached per issuer and shared by all requests (`jwks::KeyCache`). The issuer is
 //! checked against the pool's configuration before anything goes over the network.
 
+mod backoff;
 mod endpoints;
 mod error;
 mod fetch;
@@ -16,30 +17,42 @@ pub mod jwks;
 mod jwt;
 mod social;
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use idbroker_domain::login::{KeySource, ProviderSpec, VerifiedLogin};
 
+pub use backoff::BackoffPolicy;
 pub use endpoints::ProviderEndpoints;
 pub use error::VerifyError;
-pub use fetch::Fetcher;
-pub use jwks::{CachePolicy, KeyCache};
+pub use fetch::{DEFAULT_FETCH_TIMEOUT, Fetcher, MAX_FETCH_TIMEOUT};
+pub use jwks::{CachePolicy, KeyCache, UpstreamPolicy};
 
 /// Verifies tokens for one idbroker process; cheap to share behind an `Arc`.
 pub struct Verifier {
     fetcher: Fetcher,
     keys: KeyCache,
     endpoints: ProviderEndpoints,
+    facebook: social::Gate,
+    amazon: social::Gate,
 }
 
 impl Verifier {
+    /// A verifier with the default `UpstreamPolicy` (3 s fetches, 1–60 s backoff).
     pub fn new(endpoints: ProviderEndpoints, policy: CachePolicy) -> Result<Self, VerifyError> {
-        let fetcher = Fetcher::new(Duration::from_secs(5))?;
+        Self::with_upstream(endpoints, policy, UpstreamPolicy::default())
+    }
+
+    pub fn with_upstream(
+        endpoints: ProviderEndpoints,
+        policy: CachePolicy,
+        upstream: UpstreamPolicy,
+    ) -> Result<Self, VerifyError> {
+        let fetcher = Fetcher::new(upstream.effective_fetch_timeout())?;
         Ok(Self {
-            keys: KeyCache::new(fetcher.clone(), policy),
+            keys: KeyCache::new(fetcher.clone(), policy, upstream),
             fetcher,
             endpoints,
+            facebook: social::Gate::new("Facebook", upstream),
+            amazon: social::Gate::new("Login with Amazon", upstream),
         })
     }
 
@@ -81,10 +94,26 @@ impl Verifier {
                 jwt::verify(key, token, &rules, &location, &self.keys, now).await
             }
             ProviderSpec::Facebook { app_id } => {
-                social::facebook(&self.fetcher, &self.endpoints, key, app_id, token).await
+                social::facebook(
+                    &self.fetcher,
+                    &self.facebook,
+                    &self.endpoints,
+                    key,
+                    app_id,
+                    token,
+                )
+                .await
             }
             ProviderSpec::Amazon { client_id } => {
-                social::amazon(&self.fetcher, &self.endpoints, key, client_id, token).await
+                social::amazon(
+                    &self.fetcher,
+                    &self.amazon,
+                    &self.endpoints,
+                    key,
+                    client_id,
+                    token,
+                )
+                .await
             }
         }
     }

@@ -3,13 +3,76 @@
 //! APIs require, and is never logged (fetch errors carry no URL).
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use idbroker_domain::login::{LoginRef, VerifiedLogin};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
+use crate::backoff::{Backoff, BackoffPolicy};
 use crate::endpoints::ProviderEndpoints;
 use crate::error::VerifyError;
 use crate::fetch::{FetchError, Fetcher};
+use crate::jwks::UpstreamPolicy;
+
+/// Remembers that one token API was unreachable, so that while it is down logins fail at once
+/// and the API is asked once per backoff period. Calls cannot be shared (each carries its own
+/// token), so after a failure one caller probes and the others keep failing fast meanwhile.
+pub(crate) struct Gate {
+    provider: &'static str,
+    backoff: BackoffPolicy,
+    attempt: Duration,
+    state: Mutex<Backoff>,
+}
+
+impl Gate {
+    pub fn new(provider: &'static str, upstream: UpstreamPolicy) -> Self {
+        Self {
+            provider,
+            backoff: upstream.backoff,
+            attempt: upstream.effective_fetch_timeout(),
+            state: Mutex::new(Backoff::default()),
+        }
+    }
+
+    fn poisoned(&self) -> VerifyError {
+        VerifyError::Unreachable(format!("{} could not be reached.", self.provider))
+    }
+
+    /// Err while the API is in backoff; otherwise the caller may call it.
+    fn enter(&self) -> Result<(), VerifyError> {
+        let mut state = self.state.lock().map_err(|_| self.poisoned())?;
+        let now = Instant::now();
+        if let Some(err) = state.blocked(now) {
+            return Err(err);
+        }
+        state.start_probe(now, self.attempt);
+        Ok(())
+    }
+
+    /// Records how the API answered and maps the answer to a verification result. An answer
+    /// about the token, even a refusal (4xx), shows the API is up; only silence, 5xx and
+    /// unreadable answers count as failures.
+    fn record(&self, result: Result<Value, FetchError>) -> Result<Value, VerifyError> {
+        let outcome = result.map_err(|e| provider_error(self.provider, e));
+        if let Ok(mut state) = self.state.lock() {
+            match &outcome {
+                Err(err @ VerifyError::Unreachable(_)) => {
+                    state.failed(&self.backoff, Instant::now(), err.clone());
+                }
+                _ => state.succeeded(),
+            }
+        }
+        outcome
+    }
+
+    async fn get_json(&self, fetcher: &Fetcher, url: &str) -> Result<Value, VerifyError> {
+        self.enter()?;
+        let result = fetcher.get_json(url, self.provider).await;
+        self.record(result)
+    }
+}
 
 fn encode(value: &str) -> String {
     value
@@ -50,6 +113,7 @@ fn verified(key: &str, subject: &str, claims: BTreeMap<String, Value>) -> Verifi
 
 pub async fn facebook(
     fetcher: &Fetcher,
+    gate: &Gate,
     endpoints: &ProviderEndpoints,
     key: &str,
     app_id: &str,
@@ -60,10 +124,7 @@ pub async fn facebook(
         endpoints.facebook_graph_url.trim_end_matches('/'),
         t = encode(token)
     );
-    let doc = fetcher
-        .get_json(&url, "Facebook")
-        .await
-        .map_err(|e| provider_error("Facebook", e))?;
+    let doc = gate.get_json(fetcher, &url).await?;
     let data = &doc["data"];
     if data["is_valid"].as_bool() != Some(true) {
         return Err(VerifyError::invalid(
@@ -89,6 +150,7 @@ pub async fn facebook(
 
 pub async fn amazon(
     fetcher: &Fetcher,
+    gate: &Gate,
     endpoints: &ProviderEndpoints,
     key: &str,
     client_id: &str,
@@ -99,10 +161,7 @@ pub async fn amazon(
         endpoints.amazon_api_url.trim_end_matches('/'),
         encode(token)
     );
-    let doc = fetcher
-        .get_json(&url, "Login with Amazon")
-        .await
-        .map_err(|e| provider_error("Login with Amazon", e))?;
+    let doc = gate.get_json(fetcher, &url).await?;
     if doc["aud"].as_str() != Some(client_id) {
         return Err(VerifyError::Rejected(
             "Token is not from a supported provider of this identity pool.".into(),

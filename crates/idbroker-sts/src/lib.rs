@@ -7,6 +7,7 @@
 //! Credentials never reach logs: `AwsCredentials`'s `Debug` hides the secret parts.
 
 use std::fmt;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -75,19 +76,84 @@ pub trait CredentialsIssuer: Send + Sync {
     ) -> Result<AwsCredentials, StsError>;
 }
 
-/// How long one STS attempt may take, and how long all retries of a call together.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-const RETRY_BUDGET: Duration = Duration::from_secs(12);
-const MAX_ATTEMPTS: u32 = 3;
+/// The caps on `StsPolicy`: a public request that calls STS must finish within ~8 s, and
+/// the rest of the request (store, signing) needs some of that.
+pub const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const MAX_BUDGET: Duration = Duration::from_secs(6);
+pub const MAX_ATTEMPTS: u32 = 2;
+
+/// How long STS may take and how a failing STS is left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StsPolicy {
+    /// One attempt, connection included. Default and cap 3 s.
+    pub attempt_timeout: Duration,
+    /// All attempts of one call together, pauses included. Default and cap 6 s.
+    pub budget: Duration,
+    /// Attempts per call (transient failures only are retried). Default and cap 2; at least 1.
+    pub max_attempts: u32,
+    /// After a call found STS unavailable, later calls fail at once (`Unavailable`) for this
+    /// long, doubling with each failure in a row up to `backoff_max`. Default 1 s.
+    pub backoff_initial: Duration,
+    /// Default 60 s.
+    pub backoff_max: Duration,
+}
+
+impl Default for StsPolicy {
+    fn default() -> Self {
+        Self {
+            attempt_timeout: MAX_ATTEMPT_TIMEOUT,
+            budget: MAX_BUDGET,
+            max_attempts: MAX_ATTEMPTS,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl StsPolicy {
+    /// The policy with every knob inside its bounds.
+    pub fn bounded(self) -> Self {
+        Self {
+            attempt_timeout: self.attempt_timeout.min(MAX_ATTEMPT_TIMEOUT),
+            budget: self.budget.min(MAX_BUDGET),
+            max_attempts: self.max_attempts.clamp(1, MAX_ATTEMPTS),
+            ..self
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        self.backoff_initial
+            .saturating_mul(1 << doublings)
+            .min(self.backoff_max)
+    }
+}
+
+/// Whether STS was unavailable lately. Under a std mutex, never held across an `.await`.
+#[derive(Debug, Default)]
+struct Health {
+    failures: u32,
+    /// Calls fail at once until then.
+    until: Option<tokio::time::Instant>,
+    last_error: String,
+}
 
 pub struct Sts {
     client: aws_sdk_sts::Client,
+    policy: StsPolicy,
+    health: Mutex<Health>,
 }
 
 impl Sts {
+    /// `with_policy` with the default `StsPolicy`.
+    pub async fn new(region: &str, endpoint_url: Option<&str>) -> Self {
+        Self::with_policy(region, endpoint_url, StsPolicy::default()).await
+    }
+
     /// Builds the client once: the standard AWS configuration chain, ring-based TLS, no
     /// credentials (the call is unsigned), the SDK's own retries off (ours are per error kind).
-    pub async fn new(region: &str, endpoint_url: Option<&str>) -> Self {
+    pub async fn with_policy(region: &str, endpoint_url: Option<&str>, policy: StsPolicy) -> Self {
+        let policy = policy.bounded();
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(
                 tls::rustls_provider::CryptoMode::Ring,
@@ -100,8 +166,8 @@ impl Sts {
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .connect_timeout(policy.attempt_timeout)
+                    .operation_attempt_timeout(policy.attempt_timeout)
                     .build(),
             );
         if let Some(url) = endpoint_url {
@@ -110,6 +176,80 @@ impl Sts {
         let config = loader.load().await;
         Self {
             client: aws_sdk_sts::Client::new(&config),
+            policy,
+            health: Mutex::new(Health::default()),
+        }
+    }
+
+    /// `Err` while STS is in backoff. After a failure, the first call past the backoff goes
+    /// through and the others keep failing fast until it is done (at most one budget, so a
+    /// caller that went away cannot hold STS shut for longer).
+    fn admit(&self) -> Result<(), StsError> {
+        let Ok(mut health) = self.health.lock() else {
+            return Ok(()); // a panic elsewhere must not take STS away
+        };
+        let now = tokio::time::Instant::now();
+        if health.until.is_some_and(|until| now < until) {
+            return Err(StsError::Unavailable(format!(
+                "STS was unavailable moments ago ({}); not asked again yet",
+                health.last_error
+            )));
+        }
+        if health.failures > 0 {
+            health.until = Some(now + self.policy.budget);
+        }
+        Ok(())
+    }
+
+    fn record(&self, result: &Result<AwsCredentials, StsError>) {
+        let Ok(mut health) = self.health.lock() else {
+            return;
+        };
+        match result {
+            // Only an STS that did not answer usefully is left alone; a refusal or a
+            // throttle is an answer.
+            Err(StsError::Unavailable(detail)) => {
+                health.failures = health.failures.saturating_add(1);
+                health.until =
+                    Some(tokio::time::Instant::now() + self.policy.backoff(health.failures));
+                health.last_error.clone_from(detail);
+            }
+            _ => *health = Health::default(),
+        }
+    }
+
+    /// Attempts within the policy: transient failures are retried with a short pause while
+    /// another whole attempt still fits the budget.
+    async fn attempts(&self, request: &AssumeRequest<'_>) -> Result<AwsCredentials, StsError> {
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let attempt_started = tokio::time::Instant::now();
+            let result = self.attempt(request).await;
+            let outcome = match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(StsError::Refused { code, .. }) => code.clone(),
+                Err(StsError::Throttled) => "Throttling".to_owned(),
+                Err(StsError::TokenExpired) => "ExpiredTokenException".to_owned(),
+                Err(StsError::Unavailable(_)) => "unavailable".to_owned(),
+                Err(StsError::Malformed(_)) => "malformed".to_owned(),
+            };
+            metrics::counter!("idbroker_sts_requests_total", "outcome" => outcome).increment(1);
+            metrics::histogram!("idbroker_sts_request_duration_seconds")
+                .record(attempt_started.elapsed().as_secs_f64());
+            match result {
+                Err(err) if retryable(&err) && attempt < self.policy.max_attempts => {
+                    let pause = Duration::from_millis(200 * 2u64.pow(attempt - 1));
+                    if started.elapsed() + pause + self.policy.attempt_timeout > self.policy.budget
+                    {
+                        return Err(err);
+                    }
+                    tracing::warn!(error = %err, attempt, "STS call failed; retrying");
+                    tokio::time::sleep(pause).await;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -180,41 +320,23 @@ fn retryable(err: &StsError) -> bool {
 
 #[async_trait]
 impl CredentialsIssuer for Sts {
-    /// Transient failures (IDPCommunicationError, 5xx, timeouts) are retried with backoff
-    /// within a time budget; everything else is answered at once.
+    /// Transient failures (IDPCommunicationError, 5xx, timeouts) are retried within the
+    /// budget; everything else is answered at once. While STS is in backoff after such a
+    /// failure, the call fails at once.
     async fn assume_role_with_web_identity(
         &self,
         request: AssumeRequest<'_>,
     ) -> Result<AwsCredentials, StsError> {
-        let started = tokio::time::Instant::now();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let attempt_started = tokio::time::Instant::now();
-            let result = self.attempt(&request).await;
-            let outcome = match &result {
-                Ok(_) => "ok".to_owned(),
-                Err(StsError::Refused { code, .. }) => code.clone(),
-                Err(StsError::Throttled) => "Throttling".to_owned(),
-                Err(StsError::TokenExpired) => "ExpiredTokenException".to_owned(),
-                Err(StsError::Unavailable(_)) => "unavailable".to_owned(),
-                Err(StsError::Malformed(_)) => "malformed".to_owned(),
-            };
-            metrics::counter!("idbroker_sts_requests_total", "outcome" => outcome).increment(1);
-            metrics::histogram!("idbroker_sts_request_duration_seconds")
-                .record(attempt_started.elapsed().as_secs_f64());
-            match result {
-                Err(err) if retryable(&err) && attempt < MAX_ATTEMPTS => {
-                    let backoff = Duration::from_millis(200 * 2u64.pow(attempt - 1));
-                    if started.elapsed() + backoff + ATTEMPT_TIMEOUT > RETRY_BUDGET {
-                        return Err(err);
-                    }
-                    tracing::warn!(error = %err, attempt, "STS call failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                }
-                other => return other,
-            }
+        if let Err(err) = self.admit() {
+            metrics::counter!("idbroker_sts_requests_total", "outcome" => "backoff").increment(1);
+            return Err(err);
         }
+        // The budget holds even if an attempt overran its own timeout.
+        let result = tokio::time::timeout(self.policy.budget, self.attempts(&request))
+            .await
+            .unwrap_or_else(|_| Err(StsError::Unavailable("STS did not answer in time".into())));
+        self.record(&result);
+        result
     }
 }
 
@@ -234,6 +356,33 @@ mod tests {
         let printed = format!("{creds:?}");
         assert!(printed.contains("ASIAEXAMPLE"));
         assert!(!printed.contains("very-secret") && !printed.contains("session-secret"));
+    }
+
+    #[test]
+    fn the_policy_fits_the_public_request() {
+        let default = StsPolicy::default();
+        assert!(default.attempt_timeout <= Duration::from_secs(3));
+        assert!(default.budget <= Duration::from_secs(6));
+        assert!(default.max_attempts <= 2);
+        let wild = StsPolicy {
+            attempt_timeout: Duration::from_secs(30),
+            budget: Duration::from_secs(60),
+            max_attempts: 10,
+            ..default
+        }
+        .bounded();
+        assert_eq!(wild, StsPolicy::default());
+        assert_eq!(
+            StsPolicy {
+                max_attempts: 0,
+                ..default
+            }
+            .bounded()
+            .max_attempts,
+            1
+        );
+        let secs: Vec<u64> = [1, 2, 7, 40].map(|n| default.backoff(n).as_secs()).to_vec();
+        assert_eq!(secs, [1, 2, 60, 60]);
     }
 
     #[test]
