@@ -716,40 +716,48 @@ async fn sts_throttling_and_outages_are_reported_as_such(backend: Backend) {
         "TooManyRequestsException"
     );
 
-    // Two transient failures are retried away.
+    // A transient failure is retried away (two attempts at most, within 6 s).
     let before = w.front.calls().len();
-    w.front.fail_next(vec![
-        Fault::Error {
-            status: 500,
-            code: "InternalFailure",
-            message: "oops",
-        },
-        Fault::Error {
-            status: 400,
-            code: "IDPCommunicationError",
-            message: "could not reach the IdP",
-        },
-    ]);
+    w.front.fail_next(vec![Fault::Error {
+        status: 500,
+        code: "InternalFailure",
+        message: "oops",
+    }]);
     w.credentials(&guest, &[], None)
         .await
         .expect("retried within the budget");
-    assert_eq!(w.front.calls().len() - before, 3);
+    assert_eq!(w.front.calls().len() - before, 2);
 
-    // A lasting outage is an external-service error.
+    // A lasting outage is an external-service error, and for a moment afterwards calls fail
+    // at once instead of queueing behind a dead STS.
     w.front.fail_next(vec![
         Fault::Error {
             status: 503,
             code: "ServiceUnavailable",
             message: "down"
         };
-        3
+        2
     ]);
     assert_eq!(
         w.credentials(&guest, &[], None).await.unwrap_err().0,
         "ExternalServiceException"
     );
+    let before = w.front.calls().len();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        w.credentials(&guest, &[], None).await.unwrap_err().0,
+        "ExternalServiceException"
+    );
+    assert_eq!(
+        w.front.calls().len(),
+        before,
+        "STS was not asked during the backoff"
+    );
+    assert!(started.elapsed() < Duration::from_millis(500));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
 
-    // So is an STS that does not answer in time (one slow attempt, then a failing one).
+    // So is an STS that does not answer in time: one attempt cut off at 3 s, then a failing
+    // one; the caller hears back well before the 7 s STS would have taken.
     w.front.fail_next(vec![
         Fault::Delay(Duration::from_secs(7)),
         Fault::Error {
@@ -757,16 +765,18 @@ async fn sts_throttling_and_outages_are_reported_as_such(backend: Backend) {
             code: "ServiceUnavailable",
             message: "down",
         },
-        Fault::Error {
-            status: 503,
-            code: "ServiceUnavailable",
-            message: "down",
-        },
     ]);
+    let started = std::time::Instant::now();
     assert_eq!(
         w.credentials(&guest, &[], None).await.unwrap_err().0,
         "ExternalServiceException"
     );
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     w.credentials(&guest, &[], None)
         .await
         .expect("and the next call works");

@@ -119,6 +119,8 @@ pub fn settings(database_url: &str) -> Settings {
         pool_cache_ttl: std::time::Duration::from_secs(5),
         timeouts: idbroker_http::deadline::RequestTimeouts::default(),
         admin_cors_origins: Vec::new(),
+        upstream: idbroker_providers::UpstreamPolicy::default(),
+        sts_policy: idbroker_sts::StsPolicy::default(),
     }
 }
 

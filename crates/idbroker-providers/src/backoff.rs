@@ -21,7 +21,8 @@ impl Default for BackoffPolicy {
     fn default() -> Self {
         Self {
             initial: Duration::from_secs(1),
-            max: Duration::from_secs(60),
+            // Short enough that a provider back from an outage is noticed within half a minute.
+            max: Duration::from_secs(30),
         }
     }
 }
@@ -88,7 +89,7 @@ mod tests {
             .into_iter()
             .map(|n| policy.delay(n).as_secs())
             .collect();
-        assert_eq!(secs, [1, 2, 4, 32, 60, 60, 60]);
+        assert_eq!(secs, [1, 2, 4, 30, 30, 30, 30]);
     }
 
     #[test]

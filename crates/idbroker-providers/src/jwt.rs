@@ -430,7 +430,10 @@ mod properties {
             let mut header = header;
             if let Value::Object(map) = &mut header {
                 map.insert("alg".into(), json!(alg));
-                if let Some(kid) = &kid { map.insert("kid".into(), json!(kid)); }
+                match &kid {
+                    Some(kid) => map.insert("kid".into(), json!(kid)),
+                    None => map.remove("kid"),
+                };
             }
             let mut payload = payload;
             if let (Value::Object(map), Some(iss)) = (&mut payload, &iss) {

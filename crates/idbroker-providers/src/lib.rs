@@ -36,7 +36,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A verifier with the default `UpstreamPolicy` (3 s fetches, 1–60 s backoff).
+    /// A verifier with the default `UpstreamPolicy` (3 s fetches, 1–30 s backoff).
     pub fn new(endpoints: ProviderEndpoints, policy: CachePolicy) -> Result<Self, VerifyError> {
         Self::with_upstream(endpoints, policy, UpstreamPolicy::default())
     }

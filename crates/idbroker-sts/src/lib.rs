@@ -94,7 +94,7 @@ pub struct StsPolicy {
     /// After a call found STS unavailable, later calls fail at once (`Unavailable`) for this
     /// long, doubling with each failure in a row up to `backoff_max`. Default 1 s.
     pub backoff_initial: Duration,
-    /// Default 60 s.
+    /// Default 10 s.
     pub backoff_max: Duration,
 }
 
@@ -105,7 +105,8 @@ impl Default for StsPolicy {
             budget: MAX_BUDGET,
             max_attempts: MAX_ATTEMPTS,
             backoff_initial: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(60),
+            // STS outages are usually short: look again within seconds.
+            backoff_max: Duration::from_secs(10),
         }
     }
 }
@@ -382,7 +383,7 @@ mod tests {
             1
         );
         let secs: Vec<u64> = [1, 2, 7, 40].map(|n| default.backoff(n).as_secs()).to_vec();
-        assert_eq!(secs, [1, 2, 60, 60]);
+        assert_eq!(secs, [1, 2, 10, 10]);
     }
 
     #[test]

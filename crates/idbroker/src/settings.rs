@@ -17,8 +17,9 @@ use idbroker_domain::{AccountId, Region};
 use idbroker_http::rate_limit::RateLimitSettings;
 use idbroker_http::{AdminCredentials, AdminToken};
 use idbroker_issuer::SigningAlg;
-use idbroker_providers::{CachePolicy, ProviderEndpoints};
+use idbroker_providers::{CachePolicy, ProviderEndpoints, UpstreamPolicy};
 use idbroker_service::StsSettings;
+use idbroker_sts::StsPolicy;
 use serde::{Deserialize, Serialize};
 
 /// Where development mode keeps its database and generated secrets.
@@ -74,6 +75,9 @@ pub struct RawSettings {
     pub body_timeout_seconds: Option<String>,
     pub request_timeout_seconds: Option<String>,
     pub admin_cors_origins: Option<String>,
+    pub provider_timeout_seconds: Option<String>,
+    pub jwks_max_stale_seconds: Option<String>,
+    pub upstream_backoff_max_seconds: Option<String>,
     pub log_format: Option<String>,
     pub shutdown_timeout_seconds: Option<String>,
     pub guest_idle_days: Option<String>,
@@ -143,6 +147,10 @@ pub struct Settings {
     pub timeouts: idbroker_http::deadline::RequestTimeouts,
     /// Browser origins allowed to call the admin routes (none: browsers may not).
     pub admin_cors_origins: Vec<String>,
+    /// How slow and failing identity providers are treated (timeouts, stale keys, backoff).
+    pub upstream: UpstreamPolicy,
+    /// How STS is called (attempt timeout, budget, backoff).
+    pub sts_policy: StsPolicy,
 }
 
 /// How log lines are written.
@@ -198,6 +206,9 @@ const ENV_VARS: &[&str] = &[
     "IDBROKER_BODY_TIMEOUT_SECONDS",
     "IDBROKER_REQUEST_TIMEOUT_SECONDS",
     "IDBROKER_ADMIN_CORS_ORIGINS",
+    "IDBROKER_PROVIDER_TIMEOUT_SECONDS",
+    "IDBROKER_JWKS_MAX_STALE_SECONDS",
+    "IDBROKER_UPSTREAM_BACKOFF_MAX_SECONDS",
 ];
 
 impl RawSettings {
@@ -260,6 +271,9 @@ impl RawSettings {
             "IDBROKER_BODY_TIMEOUT_SECONDS" => &mut self.body_timeout_seconds,
             "IDBROKER_REQUEST_TIMEOUT_SECONDS" => &mut self.request_timeout_seconds,
             "IDBROKER_ADMIN_CORS_ORIGINS" => &mut self.admin_cors_origins,
+            "IDBROKER_PROVIDER_TIMEOUT_SECONDS" => &mut self.provider_timeout_seconds,
+            "IDBROKER_JWKS_MAX_STALE_SECONDS" => &mut self.jwks_max_stale_seconds,
+            "IDBROKER_UPSTREAM_BACKOFF_MAX_SECONDS" => &mut self.upstream_backoff_max_seconds,
             _ => return None,
         })
     }
@@ -751,6 +765,39 @@ impl Settings {
             )?,
         };
         let admin_cors_origins = admin_cors_origins(raw.admin_cors_origins.as_deref())?;
+        let provider_timeout = seconds(
+            "IDBROKER_PROVIDER_TIMEOUT_SECONDS",
+            raw.provider_timeout_seconds.clone(),
+            idbroker_providers::DEFAULT_FETCH_TIMEOUT.as_secs(),
+        )?;
+        if provider_timeout > idbroker_providers::MAX_FETCH_TIMEOUT {
+            return Err(bad(
+                "IDBROKER_PROVIDER_TIMEOUT_SECONDS",
+                "must be at most 5 seconds: a login waits for at most one fetch",
+            ));
+        }
+        let backoff_max = seconds(
+            "IDBROKER_UPSTREAM_BACKOFF_MAX_SECONDS",
+            raw.upstream_backoff_max_seconds,
+            30,
+        )?;
+        let upstream = UpstreamPolicy {
+            fetch_timeout: provider_timeout,
+            max_stale: seconds(
+                "IDBROKER_JWKS_MAX_STALE_SECONDS",
+                raw.jwks_max_stale_seconds,
+                86_400,
+            )?,
+            backoff: idbroker_providers::BackoffPolicy {
+                max: backoff_max,
+                ..Default::default()
+            },
+            allow_http: allow_http_issuers,
+        };
+        let sts_policy = StsPolicy {
+            backoff_max: backoff_max.min(Duration::from_secs(10)),
+            ..StsPolicy::default()
+        };
         let log_format = match raw.log_format.as_deref() {
             None if development_mode.is_some() => LogFormat::Text,
             None | Some("json") => LogFormat::Json,
@@ -827,6 +874,8 @@ impl Settings {
             pool_cache_ttl,
             timeouts,
             admin_cors_origins,
+            upstream,
+            sts_policy,
         })
     }
 }

@@ -56,8 +56,12 @@ impl Application {
             .migrate()
             .await
             .context("cannot apply database migrations")?;
-        let verifier = Verifier::new(settings.providers.clone(), settings.jwks_cache)
-            .context("cannot set up identity-provider verification")?;
+        let verifier = Verifier::with_upstream(
+            settings.providers.clone(),
+            settings.jwks_cache,
+            settings.upstream,
+        )
+        .context("cannot set up identity-provider verification")?;
         let issuer = Issuer::new(
             store.clone(),
             MasterKey::new(settings.master_key.0),
@@ -73,9 +77,10 @@ impl Application {
             .await
             .context("cannot prepare the signing keys")?;
         // Built once and shared: the standard AWS chain, unsigned calls.
-        let sts = Sts::new(
+        let sts = Sts::with_policy(
             settings.region.as_str(),
             settings.sts_endpoint_url.as_deref(),
+            settings.sts_policy,
         )
         .await;
         let broker = Arc::new(Broker::new(
