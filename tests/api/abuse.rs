@@ -329,3 +329,30 @@ async fn browsers_reach_the_public_operations_but_admin_routes_only_from_listed_
         .unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_real_loopback_host_may_be_a_plain_http_issuer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for lookalike in [
+        "http://127.evil.example",
+        "http://localhost.evil.example",
+        "http://127.0.0.1.nip.io",
+        "http://127.0.0.1@evil.example",
+    ] {
+        let (status, body) = app
+            .admin(
+                reqwest::Method::POST,
+                "/v1/oidc-providers",
+                Some(json!({"issuer": lookalike, "client_ids": ["app"]})),
+            )
+            .await;
+        assert_eq!(status, 400, "{lookalike} was accepted: {body}");
+    }
+    for loopback in [
+        "http://127.0.0.2:4000",
+        "http://localhost:4001",
+        "http://[::1]:4002",
+    ] {
+        app.register_oidc(loopback, &["app"]).await;
+    }
+}
