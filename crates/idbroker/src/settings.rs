@@ -308,14 +308,18 @@ fn generate_secret(len: usize) -> Result<String, SettingsError> {
         .collect())
 }
 
-/// The SQLite file's folder, where development secrets live beside the data.
-fn sqlite_data_dir(url: &str) -> PathBuf {
-    let path = url
-        .trim_start_matches("sqlite://")
+/// The database file a `sqlite:` URL names (empty or `:memory:` when none).
+fn sqlite_path(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:")
         .split('?')
         .next()
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The SQLite file's folder, where development secrets live beside the data.
+fn sqlite_data_dir(url: &str) -> PathBuf {
+    let path = sqlite_path(url);
     match Path::new(path).parent() {
         Some(dir) if !path.is_empty() && path != ":memory:" && !dir.as_os_str().is_empty() => {
             dir.to_path_buf()
@@ -402,12 +406,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 /// Creates the development database file readable only by its owner (or narrows an existing
 /// one). SQLite gives its `-wal` and `-shm` files the mode of the database file.
 fn make_database_private(url: &str) -> std::io::Result<()> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default();
+    let path = sqlite_path(url);
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }

@@ -4,63 +4,28 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+mod support;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::Server;
 
 fn start(log_format: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    // A file, not a pipe: nobody reads a pipe while the test runs, and a full one would stall
-    // the server on its next log line.
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_idbroker"))
-        .arg("serve")
-        .env(
-            "IDBROKER_DATABASE_URL",
-            format!("sqlite://{}/idbroker.db?mode=rwc", dir.path().display()),
-        )
-        .env("IDBROKER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("IDBROKER_SIGNING_ALG", "ES256")
-        .env("IDBROKER_LOG_FORMAT", log_format)
-        // Off, so every call reaches the per-pool limiter and the service.
-        .env("IDBROKER_RATE_LIMIT_PER_IP", "0")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "idbroker did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
+    // The per-IP limit is off, so every call reaches the per-pool limiter and the service.
+    support::start(&[
+        ("IDBROKER_LOG_FORMAT", log_format),
+        ("IDBROKER_RATE_LIMIT_PER_IP", "0"),
+    ])
 }
 
-impl Server {
-    /// One AWS-face call; the response's status line and headers (the body is drained).
+trait Calls {
+    fn call(&self, operation: &str, body: &str) -> String;
+    fn rss_kib(&self) -> u64;
+    fn stop(self) -> String;
+}
+
+impl Calls for Server {
+    /// One AWS-face call; the whole response as text.
     fn call(&self, operation: &str, body: &str) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream
@@ -94,7 +59,7 @@ impl Server {
     fn stop(mut self) -> String {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        std::fs::read_to_string(self._dir.path().join("serve.log")).unwrap()
+        self.logs()
     }
 }
 

@@ -6,64 +6,33 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BODY: &str = r#"{"IdentityPoolId":"us-east-1:00000000-0000-4000-8000-000000000000"}"#;
 const SHUTDOWN_TIMEOUT_SECONDS: u64 = 2;
 
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+mod support;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::Server;
 
 fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_idbroker"))
-        .arg("serve")
-        .env(
-            "IDBROKER_DATABASE_URL",
-            format!("sqlite://{}/idbroker.db?mode=rwc", dir.path().display()),
-        )
-        .env("IDBROKER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("IDBROKER_SIGNING_ALG", "ES256")
-        .env("IDBROKER_LOG_FORMAT", "json")
-        .env(
+    support::start(&[
+        ("IDBROKER_LOG_FORMAT", "json"),
+        (
             "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS",
-            SHUTDOWN_TIMEOUT_SECONDS.to_string(),
-        )
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "idbroker did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
+            &SHUTDOWN_TIMEOUT_SECONDS.to_string(),
+        ),
+    ])
 }
 
-impl Server {
+trait Stopping {
+    fn start_slow_request(&self) -> TcpStream;
+    fn terminate(&self);
+    fn wait_for_exit(self, since: Instant) -> (Duration, String);
+}
+
+impl Stopping for Server {
     /// Sends the headers and the first half of a GetId body, and leaves the request waiting.
     fn start_slow_request(&self) -> TcpStream {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
@@ -95,13 +64,7 @@ impl Server {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let took = since.elapsed();
-                let mut logs = String::new();
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut logs)
-                    .unwrap();
+                let logs = self.logs();
                 assert!(status.success(), "exit status {status}; logs:\n{logs}");
                 return (took, logs);
             }

@@ -1,0 +1,61 @@
+//! The built binary, run as an operator runs it: `idbroker serve` in development mode on a free
+//! port in a temporary folder, its log written to a file there (a pipe nobody reads while the
+//! test runs would fill up and stall the server on its next log line).
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the binary with these settings besides the development-mode defaults, and waits
+/// until it listens.
+pub fn start(env: &[(&str, &str)]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_idbroker"))
+        .arg("serve")
+        .env(
+            "IDBROKER_DATABASE_URL",
+            format!("sqlite://{}/idbroker.db?mode=rwc", dir.path().display()),
+        )
+        .env("IDBROKER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IDBROKER_SIGNING_ALG", "ES256")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let server = Server { child, port, dir };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "idbroker did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+impl Server {
+    /// What the process has logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap()
+    }
+}
