@@ -53,7 +53,10 @@ impl AwsError {
 
 impl ResponseError for AwsError {
     fn status_code(&self) -> StatusCode {
-        if self.kind == "InternalErrorException" {
+        if self.kind == "InternalErrorException" && self.retry_after.is_some() {
+            // Unavailable: a 5xx the SDKs retry by themselves, told apart from a failure.
+            StatusCode::SERVICE_UNAVAILABLE
+        } else if self.kind == "InternalErrorException" {
             StatusCode::INTERNAL_SERVER_ERROR
         } else {
             StatusCode::BAD_REQUEST
@@ -92,6 +95,14 @@ impl From<ServiceError> for AwsError {
                 "InvalidIdentityPoolConfigurationException"
             }
             ServiceError::TooManyRequests(_) => "TooManyRequestsException",
+            // Cognito models no "unavailable" error; InternalErrorException is modelled, and
+            // with 503 and Retry-After the SDKs' retry policy treats it as transient.
+            ServiceError::Unavailable(message) => {
+                return Self {
+                    retry_after: Some(1),
+                    ..Self::new("InternalErrorException", message.clone())
+                };
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = %err, cause = ?source, "internal error");
                 return Self::internal();
@@ -132,5 +143,20 @@ mod tests {
         let not_found: AwsError = ServiceError::ResourceNotFound("x".into()).into();
         assert_eq!(not_found.status_code(), StatusCode::BAD_REQUEST);
         assert_eq!(not_found.kind, "ResourceNotFoundException");
+    }
+
+    #[actix_web::test]
+    async fn unavailable_is_a_retryable_503_with_retry_after() {
+        let err: AwsError = ServiceError::Unavailable("try again".into()).into();
+        assert_eq!(err.kind, "InternalErrorException");
+        let res = err.error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+        let body = to_bytes(res.into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            json!({"__type": "InternalErrorException", "message": "try again"})
+        );
     }
 }

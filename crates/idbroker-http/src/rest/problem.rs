@@ -107,6 +107,16 @@ impl From<ServiceError> for Problem {
             ServiceError::TooManyRequests(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException")
             }
+            ServiceError::Unavailable(message) => {
+                return Self {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "InternalErrorException",
+                        message.clone(),
+                    )
+                };
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = %err, cause = ?source, "internal error");
                 return Self::new(
