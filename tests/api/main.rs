@@ -7,6 +7,7 @@ mod helpers;
 mod idp;
 
 mod credentials;
+mod database_faults;
 mod developer;
 mod development_mode;
 mod identities;
