@@ -488,3 +488,118 @@ async fn a_crash_restart_yields_no_generic_errors_and_loses_no_identity_body() {
         );
     }
 }
+
+/// Seconds from an environment variable, or a default.
+fn seconds(var: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// Calls GetId from `callers` loops until `until`; returns every answer.
+async fn hammer(
+    http: &reqwest::Client,
+    address: &str,
+    pool: &str,
+    callers: usize,
+    until: Instant,
+) -> Vec<Answer> {
+    let loops: Vec<_> = (0..callers)
+        .map(|_| {
+            let (http, address, pool) = (http.clone(), address.to_owned(), pool.to_owned());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while Instant::now() < until {
+                    answers.push(get_id(&http, &address, &pool).await);
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for handle in loops {
+        answers.extend(handle.await.unwrap());
+    }
+    answers
+}
+
+/// /readyz every 250 ms until `until`: (longest, statuses seen).
+async fn watch_readiness(
+    http: &reqwest::Client,
+    address: &str,
+    until: Instant,
+) -> (Duration, Vec<u16>) {
+    let (mut longest, mut statuses) = (Duration::ZERO, Vec::new());
+    while Instant::now() < until {
+        let (status, _, took) = ready(http, address).await;
+        longest = longest.max(took);
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    (longest, statuses)
+}
+
+fn summary(answers: &[Answer]) -> String {
+    let longest = answers.iter().map(|a| a.took).max().unwrap_or_default();
+    let mut statuses = std::collections::BTreeMap::new();
+    for a in answers {
+        *statuses
+            .entry(format!("{} {}", a.status, a.kind))
+            .or_insert(0) += 1;
+    }
+    format!(
+        "{} calls, longest {longest:.2?}, answers {statuses:?}",
+        answers.len()
+    )
+}
+
+/// Prints how calls and /readyz behave during a table lock and an outage (for the report;
+/// nothing is asserted). IDBROKER_MEASURE_LOCK_SECS (45) and IDBROKER_MEASURE_OUTAGE_SECS
+/// (20) set the durations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, about 70 s"]
+async fn measure_lock_and_outage() {
+    let (lock, outage) = (
+        seconds("IDBROKER_MEASURE_LOCK_SECS", 45),
+        seconds("IDBROKER_MEASURE_OUTAGE_SECS", 20),
+    );
+    let cluster = Cluster::start().await;
+    let (address, pool) = app_on(&cluster).await;
+    let http = reqwest::Client::new();
+
+    let sql = format!(
+        "BEGIN; LOCK TABLE identities IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({}); COMMIT;",
+        lock.as_secs()
+    );
+    let mut holder = cluster.psql(&sql).spawn().unwrap();
+    wait_for_lock(&cluster).await;
+    let until = Instant::now() + lock;
+    let (answers, readiness) = tokio::join!(
+        hammer(&http, &address, &pool, 24, until),
+        watch_readiness(&http, &address, until)
+    );
+    holder.wait().await.unwrap();
+    println!("table lock held {lock:?}: GetId: {}", summary(&answers));
+    println!(
+        "table lock: /readyz longest {:.2?}, statuses {:?}",
+        readiness.0, readiness.1
+    );
+
+    cluster.pg_ctl(&["-m", "fast", "stop"]).await;
+    let until = Instant::now() + outage;
+    let (answers, readiness) = tokio::join!(
+        hammer(&http, &address, &pool, 4, until),
+        watch_readiness(&http, &address, until)
+    );
+    println!("outage {outage:?}: GetId: {}", summary(&answers));
+    println!(
+        "outage: /readyz longest {:.2?}, statuses {:?}",
+        readiness.0, readiness.1
+    );
+    cluster.pg_ctl_start().await;
+}
