@@ -47,7 +47,7 @@ pub enum Unavailability {
     /// No pooled connection became free in time while the database answered.
     Saturated,
     /// The database did not answer (a pool timeout the health check confirmed, or two
-    /// connection failures in a row).
+    /// connection failures in a row), or the pool was closed on shutdown.
     Unreachable,
     /// Refused without trying: the database is known to be down and is in its back-off.
     KnownDown,
@@ -92,10 +92,11 @@ pub(crate) fn unavailability_of(err: &sqlx::Error) -> Option<Unavailability> {
     match err {
         // The store tells saturation from an unreachable database afterwards (`SqlStore::run`).
         sqlx::Error::PoolTimedOut => Some(Unavailability::Saturated),
-        sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => Some(Unavailability::Connection),
+        // Closed on shutdown: nothing to retry, and not a sign the database is down.
+        sqlx::Error::PoolClosed => Some(Unavailability::Unreachable),
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+            Some(Unavailability::Connection)
+        }
         sqlx::Error::Database(db) => db.code().and_then(|c| unavailability_of_sqlstate(&c)),
         _ => None,
     }
@@ -245,7 +246,7 @@ mod tests {
         assert_eq!(reset.unavailability(), Some(Unavailability::Connection));
         assert_eq!(
             StoreError::from(sqlx::Error::PoolClosed).unavailability(),
-            Some(Unavailability::Connection)
+            Some(Unavailability::Unreachable)
         );
         assert!(matches!(
             StoreError::from(sqlx::Error::RowNotFound),

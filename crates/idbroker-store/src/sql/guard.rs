@@ -24,11 +24,12 @@ use super::health::HealthConnection;
 /// How old a health check may be to settle a pool timeout: a burst of timeouts asks once.
 const HEALTH_MAX_AGE: Duration = Duration::from_millis(250);
 
-/// Which retries an operation wants besides the one after a connection failure.
+/// Which retries an operation gets: every operation is run again once after a connection
+/// failure that left nothing written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Retry {
-    /// None.
-    Connection,
+    /// Only that.
+    ConnectionOnly,
     /// Also up to this many runs in all after a clash with a concurrent transaction.
     Clashes(u32),
 }
@@ -222,7 +223,7 @@ impl Guard {
         T: Send,
     {
         let max_runs = match retry {
-            Retry::Connection => 1,
+            Retry::ConnectionOnly => 1,
             Retry::Clashes(n) => n.max(1),
         };
         let (mut runs, mut connection_retried) = (0, false);

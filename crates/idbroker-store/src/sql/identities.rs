@@ -105,7 +105,7 @@ pub(super) async fn identity_in(
 #[async_trait]
 impl IdentityStore for SqlStore {
     async fn create_identity(&self, identity: &Identity) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             sqlx::query(
                 "INSERT INTO identities (id, pool_id, disabled_at, created_at, updated_at) \
@@ -125,7 +125,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn get_identity(&self, id: &IdentityId) -> StoreResult<Option<Identity>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.pool.acquire().await?;
             identity_in(&mut conn, id.as_str()).await
         })
@@ -139,7 +139,7 @@ impl IdentityStore for SqlStore {
         limit: u32,
         hide_disabled: bool,
     ) -> StoreResult<Vec<Identity>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let filter = if hide_disabled {
                 "AND disabled_at IS NULL"
             } else {
@@ -172,7 +172,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn delete_identity(&self, id: &IdentityId) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             let deleted = sqlx::query("DELETE FROM identities WHERE id = $1")
                 .bind(id.as_str())
@@ -194,7 +194,7 @@ impl IdentityStore for SqlStore {
         now: DateTime<Utc>,
         recorded_after: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             sqlx::query(
                 "UPDATE identities SET last_used_at = $1 \
@@ -212,7 +212,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn delete_idle_guests(&self, idle_since: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let (idle_since, limit) = (millis(idle_since), i64::from(limit));
             if self.backend == Backend::Sqlite {
                 let mut conn = self.acquire().await?;

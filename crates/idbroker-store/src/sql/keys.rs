@@ -50,7 +50,7 @@ async fn published_keys(
 #[async_trait]
 impl SigningKeyStore for SqlStore {
     async fn signing_keys(&self, now: DateTime<Utc>) -> StoreResult<Vec<StoredKey>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.pool.acquire().await?;
             published_keys(&mut conn, now).await
         })
@@ -64,7 +64,7 @@ impl SigningKeyStore for SqlStore {
         force: bool,
         candidate: &NewKey,
     ) -> StoreResult<RotationPlan> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
             // The lock row serialises rotations across replicas (a row lock on PostgreSQL, the
             // database write lock on SQLite), so two replicas can never both add a key.

@@ -41,7 +41,7 @@ fn issuance_from_row(row: &AnyRow) -> StoreResult<Issuance> {
 #[async_trait]
 impl LedgerStore for SqlStore {
     async fn record_issuance(&self, i: &Issuance) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             sqlx::query(
                 "INSERT INTO credential_issuances (id, issued_at, identity_id, pool_id, role_arn, access_key_id, expires_at) \
@@ -68,7 +68,7 @@ impl LedgerStore for SqlStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Issuance>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let (sql, value) = match filter {
                 IssuanceFilter::AccessKeyId(v) => ("access_key_id", v),
                 IssuanceFilter::IdentityId(v) => ("identity_id", v),
@@ -94,7 +94,7 @@ impl LedgerStore for SqlStore {
     }
 
     async fn prune_issuances(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             // One transaction, so the batch may run longer than a request's statement timeout.
             let mut tx = self.pool.begin().await?;
             self.background_timeout(&mut tx).await?;
@@ -115,7 +115,7 @@ impl LedgerStore for SqlStore {
     }
 
     async fn record_admin_change(&self, c: &AdminChange) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             sqlx::query(
                 "INSERT INTO admin_audit (id, at, actor, action, resource, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -141,7 +141,7 @@ impl LedgerStore for SqlStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<AdminChange>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             sqlx::query(
                 "SELECT id, at, actor, action, resource, before_json, after_json FROM admin_audit \
                  WHERE ($1 = '' OR resource = $1) \

@@ -271,7 +271,7 @@ impl LoginStore for SqlStore {
         pool: &IdentityPoolId,
         login: &LoginRef,
     ) -> StoreResult<Option<IdentityId>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.pool.acquire().await?;
             Ok(owners(&mut conn, pool, std::slice::from_ref(login))
                 .await?
@@ -288,7 +288,7 @@ impl LoginStore for SqlStore {
         login: &LoginRef,
         now: DateTime<Utc>,
     ) -> StoreResult<Identity> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
             let current = identity_in(&mut tx, identity.as_str())
                 .await?
@@ -319,7 +319,7 @@ impl LoginStore for SqlStore {
         providers: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<Identity> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
             let current = identity_in(&mut tx, identity.as_str())
                 .await?

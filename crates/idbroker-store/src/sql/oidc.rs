@@ -24,7 +24,7 @@ impl OidcProviderStore for SqlStore {
         provider: &OidcProvider,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             sqlx::query(
                 "INSERT INTO oidc_providers (key, issuer, client_ids, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
@@ -42,7 +42,7 @@ impl OidcProviderStore for SqlStore {
     }
 
     async fn get_oidc_provider(&self, key: &str) -> StoreResult<Option<OidcProvider>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             sqlx::query("SELECT issuer, client_ids FROM oidc_providers WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&self.pool)
@@ -55,7 +55,7 @@ impl OidcProviderStore for SqlStore {
     }
 
     async fn list_oidc_providers(&self) -> StoreResult<Vec<OidcProvider>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             sqlx::query("SELECT issuer, client_ids FROM oidc_providers ORDER BY key")
                 .fetch_all(&self.pool)
                 .await?
@@ -72,7 +72,7 @@ impl OidcProviderStore for SqlStore {
         client_ids: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             let updated = sqlx::query(
                 "UPDATE oidc_providers SET client_ids = $1, updated_at = $2 WHERE key = $3",
@@ -93,7 +93,7 @@ impl OidcProviderStore for SqlStore {
     }
 
     async fn delete_oidc_provider(&self, key: &str) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             let deleted = sqlx::query("DELETE FROM oidc_providers WHERE key = $1")
                 .bind(key)

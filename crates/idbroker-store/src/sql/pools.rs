@@ -60,7 +60,7 @@ async fn insert_tags(
 #[async_trait]
 impl PoolStore for SqlStore {
     async fn create_pool(&self, pool: &IdentityPool, now: DateTime<Utc>) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at) \
@@ -82,7 +82,7 @@ impl PoolStore for SqlStore {
     }
 
     async fn get_pool(&self, id: &IdentityPoolId) -> StoreResult<Option<StoredPool>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             // One query with the tags joined in: every public operation starts here.
             let rows = sqlx::query(
                 "SELECT p.config, p.roles, p.version, t.key, t.value \
@@ -117,7 +117,7 @@ impl PoolStore for SqlStore {
     }
 
     async fn list_pools(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<PoolSummary>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             sqlx::query("SELECT id, name FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2")
                 .bind(after.unwrap_or(""))
                 .bind(i64::from(limit))
@@ -143,7 +143,7 @@ impl PoolStore for SqlStore {
         tags: Option<&Tags>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
             let updated = sqlx::query(
                 "UPDATE identity_pools SET name = $1, config = $2, version = version + 1, updated_at = $3 \
@@ -176,7 +176,7 @@ impl PoolStore for SqlStore {
     }
 
     async fn delete_pool(&self, id: &IdentityPoolId) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             let deleted = sqlx::query("DELETE FROM identity_pools WHERE id = $1")
                 .bind(id.as_str())
@@ -199,7 +199,7 @@ impl PoolStore for SqlStore {
         roles: &PoolRoles,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             let updated = sqlx::query(
                 "UPDATE identity_pools SET roles = $1, version = version + 1, updated_at = $2 \
@@ -222,7 +222,7 @@ impl PoolStore for SqlStore {
     }
 
     async fn add_tags(&self, id: &IdentityPoolId, tags: &Tags, max: usize) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
             self.lock_pool(&mut tx, id).await?;
             insert_tags(&mut tx, id, tags).await?;
@@ -244,7 +244,7 @@ impl PoolStore for SqlStore {
     }
 
     async fn remove_tags(&self, id: &IdentityPoolId, keys: &[String]) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
             self.lock_pool(&mut tx, id).await?;
             for key in keys {
@@ -266,7 +266,7 @@ impl PoolStore for SqlStore {
         provider: &str,
         map: &PrincipalTagMap,
     ) -> StoreResult<()> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
             sqlx::query(
                 "INSERT INTO principal_tag_maps (pool_id, provider_name, config) VALUES ($1, $2, $3) \
@@ -288,7 +288,7 @@ impl PoolStore for SqlStore {
         id: &IdentityPoolId,
         provider: &str,
     ) -> StoreResult<Option<PrincipalTagMap>> {
-        self.run(Retry::Connection, move || async move {
+        self.run(Retry::ConnectionOnly, move || async move {
             sqlx::query(
                 "SELECT config FROM principal_tag_maps WHERE pool_id = $1 AND provider_name = $2",
             )
