@@ -178,6 +178,26 @@ async fn a_spoofed_forwarded_for_neither_escapes_the_limit_nor_mints_keys() {
         refused >= 15,
         "only {refused} of 20 refused: the spoofed addresses were trusted"
     );
+    // A proxy that adds its own header line (HAProxy) rather than appending: the lines count
+    // together, so the client's own line changes nothing.
+    let mut refused_lines = 0;
+    for n in 0..10 {
+        let res = app
+            .http
+            .post(format!("{}/", app.address))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("{TARGET_PREFIX}GetId"))
+            .header("x-forwarded-for", format!("10.9.{n}.1"))
+            .header("x-forwarded-for", "203.0.113.10")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        if res.status() != 200 {
+            refused_lines += 1;
+        }
+    }
+    assert!(refused_lines >= 7, "only {refused_lines} of 10 refused");
     // A different client, as the proxy saw it, has its own bucket.
     let other = app
         .raw(

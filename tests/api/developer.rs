@@ -20,6 +20,7 @@ crate::helpers::on_both_backends!(
     merging_past_twenty_logins_is_refused,
     an_unlinked_user_is_a_new_identity_next_time,
     a_developer_user_cannot_be_aimed_at_another_providers_identity,
+    a_token_minted_from_ours_keeps_its_tags_and_never_outlives_it,
 );
 
 async fn dev_token(
@@ -388,4 +389,37 @@ async fn a_developer_user_cannot_be_aimed_at_another_providers_identity(backend:
         .map(|o| (o.identity_id.unwrap(), o.token.unwrap()))
         .unwrap();
     assert_eq!(linked, victim);
+}
+
+/// GetOpenIdToken with one of idbroker's own tokens must not turn a 60-second developer token
+/// into an endless chain of 10-minute ones, nor drop the backend's PrincipalTags.
+async fn a_token_minted_from_ours_keeps_its_tags_and_never_outlives_it(backend: Backend) {
+    let w = world(backend).await;
+    let out = w
+        .app
+        .sdk
+        .get_open_id_token_for_developer_identity()
+        .identity_pool_id(&w.pool)
+        .logins(DEV, "short-lived")
+        .principal_tags("tenant", "acme")
+        .token_duration(60)
+        .send()
+        .await
+        .unwrap();
+    let (id, first) = (out.identity_id.unwrap(), out.token.unwrap());
+    let exp = w.verified(&first).await["exp"].as_i64().unwrap();
+    let key = "cognito-identity.amazonaws.com";
+    let (_, renewed) = w.open_id_token(&id, &[(key, first)]).await.unwrap();
+    let c = w.verified(&renewed).await;
+    assert!(
+        c["exp"].as_i64().unwrap() <= exp,
+        "the renewed token outlives the one it came from: {} > {exp}",
+        c["exp"]
+    );
+    assert_eq!(
+        c["https://aws.amazon.com/tags"]["principal_tags"],
+        json!({"tenant": ["acme"]})
+    );
+    let (_, again) = w.open_id_token(&id, &[(key, renewed)]).await.unwrap();
+    assert!(w.verified(&again).await["exp"].as_i64().unwrap() <= exp);
 }

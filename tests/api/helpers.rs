@@ -121,6 +121,7 @@ pub fn settings(database_url: &str) -> Settings {
         admin_cors_origins: Vec::new(),
         upstream: idbroker_providers::UpstreamPolicy::default(),
         sts_policy: idbroker_sts::StsPolicy::default(),
+        database: idbroker_store::StoreOptions::default(),
     }
 }
 

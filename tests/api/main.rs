@@ -8,6 +8,7 @@ mod idp;
 
 mod abuse;
 mod credentials;
+mod database_faults;
 mod developer;
 mod development_mode;
 mod identities;

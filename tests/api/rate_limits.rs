@@ -99,3 +99,24 @@ async fn one_busy_pool_does_not_starve_another() {
         .await
         .expect("another pool has its own bucket");
 }
+
+/// A pool's GetId budget is charged only by calls that are valid: failing calls from a few
+/// addresses cannot lock every user of a pool out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_calls_do_not_use_up_a_pools_budget() {
+    let app = app(0, 3).await;
+    let pool = app.create_pool("budget", true).await;
+    for _ in 0..10 {
+        app.raw(
+            "GetId",
+            json!({"IdentityPoolId": pool, "Logins": {"nope.example": "x"}}).to_string(),
+            &[],
+        )
+        .await
+        .assert_error("NotAuthorizedException");
+    }
+    let guest = app
+        .raw("GetId", json!({"IdentityPoolId": pool}).to_string(), &[])
+        .await;
+    assert_eq!(guest.status, 200, "{}", guest.json);
+}

@@ -3,7 +3,8 @@
 //! actix-web already cuts a client that is slow to send its headers (`client_request_timeout`).
 //! Here: the body must arrive within `body` of the request reaching the app (a client trickling
 //! one byte a second otherwise holds a connection and a buffer for as long as it likes), and the
-//! whole request — body and handler — must end within `body + handler`. Every store method is
+//! whole request — body and handler — must end within `body + handler` (`body + admin` for the
+//! signed or token-holding admin operations). Every store method is
 //! atomic, so a request cut off by the deadline leaves nothing half-written.
 //!
 //! The middleware wraps each resource rather than the app: it keeps a handle on the request to
@@ -33,8 +34,11 @@ use crate::rest::problem::Problem;
 pub struct RequestTimeouts {
     /// Receiving the request body.
     pub body: Duration,
-    /// Handling the request once its body is in.
+    /// Handling a public operation once its body is in.
     pub handler: Duration,
+    /// Handling an admin operation: deleting a large pool or paging through identities may
+    /// take longer than a client of the public face should ever wait.
+    pub admin: Duration,
 }
 
 impl Default for RequestTimeouts {
@@ -42,8 +46,23 @@ impl Default for RequestTimeouts {
         Self {
             body: Duration::from_secs(10),
             handler: Duration::from_secs(8),
+            admin: Duration::from_secs(60),
         }
     }
+}
+
+/// Whether the request is one of the public operations (which the handler deadline bounds).
+fn is_public(req: &ServiceRequest) -> bool {
+    if req.path() == "/" {
+        let target = req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
+        return crate::aws::operation::Operation::from_target(target)
+            .map(|op| op.is_public())
+            .unwrap_or(true);
+    }
+    crate::is_public_route(req.method().as_str(), req.path())
 }
 
 /// The message a handler sees when the body deadline passes (mapped to 408 by both faces).
@@ -97,8 +116,13 @@ pub async fn enforce(
     })
         as Pin<Box<dyn Stream<Item = Result<web::Bytes, PayloadError>>>>));
     let aws_face = req.path() == "/";
+    let handler = if is_public(&req) {
+        timeouts.handler
+    } else {
+        timeouts.admin
+    };
     let request = req.request().clone();
-    match tokio::time::timeout(timeouts.body + timeouts.handler, next.call(req)).await {
+    match tokio::time::timeout(timeouts.body + handler, next.call(req)).await {
         Ok(_) if expired.load(Ordering::Relaxed) => {
             metrics::counter!("idbroker_request_body_timeouts_total").increment(1);
             let mut res = if aws_face {

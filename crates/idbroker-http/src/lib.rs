@@ -19,6 +19,7 @@ mod oidc;
 pub mod rate_limit;
 mod request_id;
 pub mod rest;
+mod root_span;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -143,7 +144,7 @@ pub fn serve(
             .wrap(from_fn(request_id::attach))
             .wrap(from_fn(actor::attach))
             .wrap(from_fn(metrics::observe))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<root_span::RootSpan>::new())
             .app_data(state.clone())
             .configure(configure)
     })

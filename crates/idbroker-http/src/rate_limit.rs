@@ -129,6 +129,28 @@ pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, hops: u8) ->
     from_header.or(peer).map(canonical)
 }
 
+/// The client address of a request, as `client_ip` counts it. Every `X-Forwarded-For` line
+/// counts, joined in order: a proxy may add its own line (HAProxy does) rather than append to
+/// the client's, and reading only the first line would let the client pick its address.
+pub fn request_client_ip(req: &HttpRequest, hops: u8) -> Option<IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if hops == 0 {
+        return peer.map(canonical);
+    }
+    let lines: Vec<String> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    client_ip(
+        peer,
+        Some(&lines.join(","))
+            .filter(|_| !lines.is_empty())
+            .map(String::as_str),
+        hops,
+    )
+}
+
 /// One X-Forwarded-For entry: an address, perhaps with a port (`1.2.3.4:5`, `[::1]:5`).
 fn parse_forwarded_address(entry: &str) -> Option<IpAddr> {
     let entry = entry.trim();
@@ -172,15 +194,12 @@ impl RateLimits {
     }
 
     fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        client_ip(
-            req.peer_addr().map(|a| a.ip()),
-            forwarded,
-            self.trusted_proxy_hops,
-        )
+        request_client_ip(req, self.trusted_proxy_hops)
+    }
+
+    /// How many proxies' `X-Forwarded-For` entries are trusted.
+    pub fn trusted_proxy_hops(&self) -> u8 {
+        self.trusted_proxy_hops
     }
 
     /// One public call from this client.

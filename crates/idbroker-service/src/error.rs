@@ -29,6 +29,13 @@ pub enum ServiceError {
     InvalidIdentityPoolConfiguration(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// A rate limit of ours refused the call; retry after this many seconds.
+    #[error("Rate exceeded")]
+    RateLimited(u64),
+    /// The database cannot serve the call right now (down, or the work timed out): worth
+    /// retrying shortly. The message is generic; the cause is logged where this is made.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("An internal error occurred.")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -60,6 +67,13 @@ impl From<StoreError> for ServiceError {
                 "The identity pool was changed by another request; read it again and retry.".into(),
             ),
             StoreError::LimitExceeded(message) => Self::LimitExceeded(message),
+            StoreError::Unavailable { reason, source } => {
+                // Connection details and SQL stay in the log.
+                tracing::warn!(%reason, cause = %source, "database unavailable");
+                Self::Unavailable(
+                    "The service is temporarily unavailable; retry the request shortly.".into(),
+                )
+            }
             other => Self::Internal(Box::new(other)),
         }
     }

@@ -74,11 +74,16 @@ impl Broker {
     /// must allow guests. With Logins, every token is verified and the identity that owns the
     /// login is returned, created, linked or merged (reference §6.2, §6.4).
     #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
+    /// GetId. `admit` is asked once the call is known to be valid (the pool exists, the
+    /// logins verified, guests allowed) and before anything is looked up or written: a per-pool
+    /// limit charged there cannot be used up by calls that fail anyway. It answers `Err` with
+    /// the seconds to wait.
     pub async fn get_id(
         &self,
         pool_id: &str,
         account_id: Option<&str>,
         logins: &BTreeMap<String, String>,
+        admit: impl FnOnce(&idbroker_domain::IdentityPoolId) -> Result<(), u64>,
     ) -> ServiceResult<IdentityId> {
         if let Some(account) = account_id {
             // Accepted and ignored, as Cognito does once it matches the model.
@@ -89,6 +94,7 @@ impl Broker {
         let stored = self.load_pool_for_use(pool_id).await?;
         if !logins.is_empty() {
             let verified = self.verify_logins(&stored.pool.config, logins).await?;
+            admit(&stored.pool.id).map_err(ServiceError::RateLimited)?;
             let presented: Vec<_> = verified.into_iter().map(|v| v.login).collect();
             // The common case, a returning user with one login, needs no transaction: the
             // owner of a login is never disabled (merging moves logins to the survivor,
@@ -108,6 +114,7 @@ impl Broker {
                 "Unauthenticated access is not supported for this identity pool.".into(),
             ));
         }
+        admit(&stored.pool.id).map_err(ServiceError::RateLimited)?;
         let now = self.clock.now();
         let identity = Identity {
             id: IdentityId::new(&self.settings.region, Uuid::new_v4()),

@@ -27,6 +27,7 @@ use pool_cache::PoolCache;
 pub use audit::with_actor;
 pub use credentials::StsSettings;
 pub use error::{ServiceError, ServiceResult};
+pub use idbroker_store::Readiness;
 pub use idbroker_sts::AwsCredentials;
 pub use identities::{DeletionFailure, UnprocessedIdentity};
 pub use logins::{COGNITO_IDENTITY_KEY, ResolvedIdentity};
@@ -153,9 +154,10 @@ impl Broker {
         self.store.connections()
     }
 
-    /// Readiness: the store answers.
-    pub async fn ready(&self) -> ServiceResult<()> {
-        self.store.ping().await.map_err(ServiceError::from)
+    /// Readiness: whether the database answers (on the store's own health connection, within
+    /// its deadline) and whether the request pool is saturated.
+    pub async fn readiness(&self) -> Readiness {
+        self.store.readiness().await
     }
 
     /// As `load_pool`, for the public operations: a copy at most `pool_cache_ttl` old will do.

@@ -50,6 +50,11 @@ pub struct ResolvedIdentity {
     pub verified: Vec<VerifiedLogin>,
     /// The `amr` of idbroker tokens presented as logins (developer-authenticated identities).
     pub own_amr: Vec<String>,
+    /// When the earliest presented idbroker token expires (epoch seconds): a token minted from
+    /// it must not outlive it, or a token could renew itself forever.
+    pub own_expires_at: Option<i64>,
+    /// The session tags those tokens carry (a backend's PrincipalTags), passed on.
+    pub own_tags: BTreeMap<String, String>,
 }
 
 /// The Logins key under which the AWS SDKs pass a developer-authenticated identity's token.
@@ -186,6 +191,8 @@ impl Broker {
             .into_iter()
             .partition(|(key, _)| self.is_own_key(key));
         let mut own_amr = Vec::new();
+        let mut own_expires_at: Option<i64> = None;
+        let mut own_tags = BTreeMap::new();
         for token in own.values() {
             let claims = self
                 .issuer
@@ -210,6 +217,10 @@ impl Broker {
                     .flatten()
                     .filter_map(|v| v.as_str().map(str::to_owned)),
             );
+            if let Some(exp) = claims.get("exp").and_then(serde_json::Value::as_i64) {
+                own_expires_at = Some(own_expires_at.map_or(exp, |e| e.min(exp)));
+            }
+            own_tags.extend(session_tags(&claims));
         }
         let proven = !own.is_empty();
         let verified = self.verify_logins(&pool.pool.config, &public).await?;
@@ -231,6 +242,8 @@ impl Broker {
             pool,
             verified,
             own_amr,
+            own_expires_at,
+            own_tags,
         })
     }
 
@@ -278,4 +291,20 @@ impl Broker {
         tracing::info!(removed = ?logins_to_remove, "logins unlinked");
         Ok(())
     }
+}
+
+/// The session tags of one of idbroker's own tokens (`principal_tags`, single-element arrays).
+fn session_tags(
+    claims: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> impl Iterator<Item = (String, String)> + '_ {
+    claims
+        .get("https://aws.amazon.com/tags")
+        .and_then(|t| t.get("principal_tags"))
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, value)| {
+            let value = value.get(0).and_then(serde_json::Value::as_str)?;
+            Some((key.clone(), value.to_owned()))
+        })
 }

@@ -117,15 +117,27 @@ impl Broker {
             amr.dedup();
             amr
         };
-        let tags = self
-            .principal_tags(&resolved.pool, &resolved.verified)
-            .await?;
+        // Tags the presented idbroker token carried (a backend's PrincipalTags) stay; the
+        // verified logins' maps add theirs.
+        let mut tags = resolved.own_tags.clone();
+        tags.extend(
+            self.principal_tags(&resolved.pool, &resolved.verified)
+                .await?,
+        );
+        // A token minted from one of ours never outlives it: no renewing forever.
+        let lifetime = match resolved.own_expires_at {
+            Some(exp) => {
+                let left = Duration::seconds(exp - self.clock.now().timestamp());
+                left.clamp(Duration::seconds(1), OPEN_ID_TOKEN_LIFETIME)
+            }
+            None => OPEN_ID_TOKEN_LIFETIME,
+        };
         self.mint(TokenRequest {
             pool: &resolved.pool,
             identity: &resolved.identity.id,
             amr,
             tags,
-            lifetime: OPEN_ID_TOKEN_LIFETIME,
+            lifetime,
         })
     }
 

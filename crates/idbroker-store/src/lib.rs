@@ -5,7 +5,9 @@
 //! in the database: foreign keys make an identity in a deleted pool impossible, and pool
 //! updates use optimistic versions so two admins never overwrite each other silently.
 
+mod breaker;
 mod error;
+mod options;
 mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -22,7 +24,8 @@ use idbroker_domain::{
 };
 
 pub(crate) use error::reference_error;
-pub use error::{StoreError, StoreResult};
+pub use error::{StoreError, StoreResult, Unavailability};
+pub use options::StoreOptions;
 pub use sql::{Backend, SqlStore};
 
 /// A pool as stored, with what only admins see and the version used for optimistic updates.
@@ -303,10 +306,20 @@ pub trait LedgerStore: Send + Sync {
     async fn prune_issuances(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// What readiness needs to know about the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// The database answered a trivial query on the store's own health connection (outside
+    /// the request pool, so a saturated pool or a table lock does not make it say no).
+    pub database_answers: bool,
+    /// Every connection of the request pool is in use and no more may be opened.
+    pub pool_saturated: bool,
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
-    /// Succeeds when the store answers a trivial query.
-    async fn ping(&self) -> StoreResult<()>;
+    /// Checks the database within the store's health deadline (under 1 s).
+    async fn readiness(&self) -> Readiness;
 
     /// Connections of the pool: (open, idle).
     fn connections(&self) -> (u32, u32);

@@ -92,7 +92,11 @@ async fn main() -> std::process::ExitCode {
             let result = async {
                 let settings = Settings::load(config.as_deref())?;
                 telemetry::init(settings.log_format);
-                let store = idbroker_store::SqlStore::connect(&settings.database_url).await?;
+                let store = idbroker_store::SqlStore::connect_with(
+                    &settings.database_url,
+                    settings.database.clone(),
+                )
+                .await?;
                 store.migrate().await?;
                 println!(
                     "migrations applied to {}",

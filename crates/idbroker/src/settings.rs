@@ -19,6 +19,7 @@ use idbroker_http::{AdminCredentials, AdminToken};
 use idbroker_issuer::SigningAlg;
 use idbroker_providers::{CachePolicy, ProviderEndpoints, UpstreamPolicy};
 use idbroker_service::StsSettings;
+use idbroker_store::StoreOptions;
 use idbroker_sts::StsPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,11 @@ pub struct RawSettings {
     pub provider_timeout_seconds: Option<String>,
     pub jwks_max_stale_seconds: Option<String>,
     pub upstream_backoff_max_seconds: Option<String>,
+    pub admin_request_timeout_seconds: Option<String>,
+    pub database_max_connections: Option<String>,
+    pub database_acquire_timeout_ms: Option<String>,
+    pub database_statement_timeout_ms: Option<String>,
+    pub database_lock_timeout_ms: Option<String>,
     pub log_format: Option<String>,
     pub shutdown_timeout_seconds: Option<String>,
     pub guest_idle_days: Option<String>,
@@ -151,6 +157,8 @@ pub struct Settings {
     pub upstream: UpstreamPolicy,
     /// How STS is called (attempt timeout, budget, backoff).
     pub sts_policy: StsPolicy,
+    /// Bounds on database work (connection, lock and statement timeouts; fail-fast while down).
+    pub database: StoreOptions,
 }
 
 /// How log lines are written.
@@ -209,6 +217,11 @@ const ENV_VARS: &[&str] = &[
     "IDBROKER_PROVIDER_TIMEOUT_SECONDS",
     "IDBROKER_JWKS_MAX_STALE_SECONDS",
     "IDBROKER_UPSTREAM_BACKOFF_MAX_SECONDS",
+    "IDBROKER_ADMIN_REQUEST_TIMEOUT_SECONDS",
+    "IDBROKER_DATABASE_MAX_CONNECTIONS",
+    "IDBROKER_DATABASE_ACQUIRE_TIMEOUT_MS",
+    "IDBROKER_DATABASE_STATEMENT_TIMEOUT_MS",
+    "IDBROKER_DATABASE_LOCK_TIMEOUT_MS",
 ];
 
 impl RawSettings {
@@ -274,6 +287,11 @@ impl RawSettings {
             "IDBROKER_PROVIDER_TIMEOUT_SECONDS" => &mut self.provider_timeout_seconds,
             "IDBROKER_JWKS_MAX_STALE_SECONDS" => &mut self.jwks_max_stale_seconds,
             "IDBROKER_UPSTREAM_BACKOFF_MAX_SECONDS" => &mut self.upstream_backoff_max_seconds,
+            "IDBROKER_ADMIN_REQUEST_TIMEOUT_SECONDS" => &mut self.admin_request_timeout_seconds,
+            "IDBROKER_DATABASE_MAX_CONNECTIONS" => &mut self.database_max_connections,
+            "IDBROKER_DATABASE_ACQUIRE_TIMEOUT_MS" => &mut self.database_acquire_timeout_ms,
+            "IDBROKER_DATABASE_STATEMENT_TIMEOUT_MS" => &mut self.database_statement_timeout_ms,
+            "IDBROKER_DATABASE_LOCK_TIMEOUT_MS" => &mut self.database_lock_timeout_ms,
             _ => return None,
         })
     }
@@ -762,7 +780,18 @@ impl Settings {
                 raw.request_timeout_seconds,
                 8,
             )?,
+            admin: seconds(
+                "IDBROKER_ADMIN_REQUEST_TIMEOUT_SECONDS",
+                raw.admin_request_timeout_seconds,
+                60,
+            )?,
         };
+        let database = database_options(
+            raw.database_max_connections.as_deref(),
+            raw.database_acquire_timeout_ms.as_deref(),
+            raw.database_statement_timeout_ms.as_deref(),
+            raw.database_lock_timeout_ms.as_deref(),
+        )?;
         let admin_cors_origins = admin_cors_origins(raw.admin_cors_origins.as_deref())?;
         let provider_timeout = seconds(
             "IDBROKER_PROVIDER_TIMEOUT_SECONDS",
@@ -875,8 +904,74 @@ impl Settings {
             admin_cors_origins,
             upstream,
             sts_policy,
+            database,
         })
     }
+}
+
+/// The bounds on database work; the rest of `StoreOptions` keeps its defaults.
+fn database_options(
+    max_connections: Option<&str>,
+    acquire_ms: Option<&str>,
+    statement_ms: Option<&str>,
+    lock_ms: Option<&str>,
+) -> Result<StoreOptions, SettingsError> {
+    let defaults = StoreOptions::default();
+    let millis = |var: &str, text: Option<&str>, default: Duration, max: u64| match text {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (100..=max).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                bad(
+                    var,
+                    format!("'{text}' is not a number of milliseconds from 100 to {max}"),
+                )
+            }),
+    };
+    let options = StoreOptions {
+        max_connections: max_connections
+            .map(|text| {
+                text.parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "IDBROKER_DATABASE_MAX_CONNECTIONS",
+                            format!("'{text}' is not a number of connections from 1 to 1000"),
+                        )
+                    })
+            })
+            .transpose()?,
+        acquire_timeout: millis(
+            "IDBROKER_DATABASE_ACQUIRE_TIMEOUT_MS",
+            acquire_ms,
+            defaults.acquire_timeout,
+            10_000,
+        )?,
+        statement_timeout: millis(
+            "IDBROKER_DATABASE_STATEMENT_TIMEOUT_MS",
+            statement_ms,
+            defaults.statement_timeout,
+            60_000,
+        )?,
+        lock_timeout: millis(
+            "IDBROKER_DATABASE_LOCK_TIMEOUT_MS",
+            lock_ms,
+            defaults.lock_timeout,
+            60_000,
+        )?,
+        ..defaults
+    };
+    if options.lock_timeout > options.statement_timeout {
+        return Err(bad(
+            "IDBROKER_DATABASE_LOCK_TIMEOUT_MS",
+            "must not be longer than IDBROKER_DATABASE_STATEMENT_TIMEOUT_MS (a statement's time includes its lock waits)",
+        ));
+    }
+    Ok(options)
 }
 
 /// `IDBROKER_TRUSTED_PROXY_HOPS` (0–10), or the older `IDBROKER_TRUST_FORWARDED_FOR=true`,

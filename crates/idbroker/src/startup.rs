@@ -48,7 +48,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let store = Arc::new(
-            SqlStore::connect(&settings.database_url)
+            SqlStore::connect_with(&settings.database_url, settings.database.clone())
                 .await
                 .context("cannot connect to the database (IDBROKER_DATABASE_URL)")?,
         );

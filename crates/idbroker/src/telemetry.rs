@@ -45,11 +45,20 @@ fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 
                 .and_then(|t| t.strip_suffix('"'))
                 .unwrap_or(&text);
             write!(writer, "{bare}")
+        } else if needs_quotes(&text) {
+            // A value with spaces would read as more fields: `ua=x admin=yes`.
+            write!(writer, "{}={text:?}", field.name())
         } else {
             write!(writer, "{}={text}", field.name())
         }
     })
     .delimited(" ")
+}
+
+/// Whether a field value must be quoted to stay one field (not already a quoted string).
+fn needs_quotes(text: &str) -> bool {
+    let quoted = text.len() >= 2 && text.starts_with('"') && text.ends_with('"');
+    !quoted && text.contains([' ', '=', '"'])
 }
 
 /// `text` with control characters escaped (`\n`, `\u{1b}`) and cut to `MAX_FIELD_CHARS`.
@@ -77,5 +86,13 @@ mod tests {
     fn control_characters_are_escaped_and_long_values_cut() {
         assert_eq!(escape("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
         assert!(escape(&"x".repeat(10_000)).chars().count() <= 2049);
+    }
+
+    #[test]
+    fn values_that_would_read_as_more_fields_are_quoted() {
+        assert!(super::needs_quotes("ua request_id=forged"));
+        assert!(super::needs_quotes("a\"b"));
+        assert!(!super::needs_quotes("\"already quoted\""));
+        assert!(!super::needs_quotes("us-east-1:abc"));
     }
 }

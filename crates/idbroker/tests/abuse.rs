@@ -19,14 +19,17 @@ fn start(log_format: &str) -> Server {
 }
 
 trait Calls {
-    fn call(&self, operation: &str, body: &str) -> String;
+    fn call(&self, operation: &str, body: &str) -> String {
+        self.call_with(operation, body, "")
+    }
+    fn call_with(&self, operation: &str, body: &str, extra_headers: &str) -> String;
     fn rss_kib(&self) -> u64;
     fn stop(self) -> String;
 }
 
 impl Calls for Server {
     /// One AWS-face call; the whole response as text.
-    fn call(&self, operation: &str, body: &str) -> String {
+    fn call_with(&self, operation: &str, body: &str, extra_headers: &str) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
@@ -35,7 +38,7 @@ impl Calls for Server {
             stream,
             "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
              Content-Type: application/x-amz-json-1.1\r\n\
-             X-Amz-Target: AWSCognitoIdentityService.{operation}\r\nContent-Length: {}\r\n\r\n",
+             X-Amz-Target: AWSCognitoIdentityService.{operation}\r\n{extra_headers}Content-Length: {}\r\n\r\n",
             body.len()
         )
         .unwrap();
@@ -111,6 +114,15 @@ fn text_logs_cannot_be_forged_or_flooded_through_ids() {
     let body = serde_json::json!({"IdentityId": forged}).to_string();
     let response = server.call("GetCredentialsForIdentity", &body);
     assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    // Headers a client controls: a made-up Forwarded address, and a user agent shaped to
+    // read as more fields.
+    let body = serde_json::json!({"IdentityId": "us-east-1:1"}).to_string();
+    server.call_with(
+        "GetOpenIdToken",
+        &body,
+        "Forwarded: for=\"10.6.6.6 request_id=00000000-forged admin=yes\"\r\n\
+         User-Agent: ua request_id=forged-by-agent\r\n",
+    );
     let huge = format!("us-east-1:{}", "b".repeat(1_000_000));
     let body = serde_json::json!({"IdentityId": huge}).to_string();
     assert!(
@@ -120,6 +132,15 @@ fn text_logs_cannot_be_forged_or_flooded_through_ids() {
     );
     let logs = server.stop();
     assert!(logs.contains("FORGED"), "the id is logged, escaped: {logs}");
+    assert!(
+        !logs.contains("10.6.6.6"),
+        "a made-up Forwarded address was logged"
+    );
+    assert!(
+        !logs.contains("http.user_agent=ua "),
+        "a user agent added a field: {logs}"
+    );
+    assert!(logs.contains("http.user_agent=\"ua request_id=forged-by-agent\""));
     for line in logs.lines() {
         assert!(
             !line.starts_with("2026-11-30T00:00:00.000000Z"),

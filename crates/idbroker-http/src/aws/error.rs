@@ -107,6 +107,16 @@ impl From<ServiceError> for AwsError {
                 "InvalidIdentityPoolConfigurationException"
             }
             ServiceError::TooManyRequests(_) => "TooManyRequestsException",
+            ServiceError::RateLimited(seconds) => {
+                return Self::too_many_requests(crate::rate_limit::RetryAfter(*seconds));
+            }
+            // Cognito models no "unavailable" error; InternalErrorException is modelled, and
+            // with 503 and Retry-After the SDKs' retry policy treats it as transient.
+            ServiceError::Unavailable(message) => {
+                return Self::new("InternalErrorException", message.clone())
+                    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+                    .with_retry_after(1);
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = %err, cause = ?source, "internal error");
                 return Self::internal();
@@ -147,5 +157,20 @@ mod tests {
         let not_found: AwsError = ServiceError::ResourceNotFound("x".into()).into();
         assert_eq!(not_found.status_code(), StatusCode::BAD_REQUEST);
         assert_eq!(not_found.kind, "ResourceNotFoundException");
+    }
+
+    #[actix_web::test]
+    async fn unavailable_is_a_retryable_503_with_retry_after() {
+        let err: AwsError = ServiceError::Unavailable("try again".into()).into();
+        assert_eq!(err.kind, "InternalErrorException");
+        let res = err.error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+        let body = to_bytes(res.into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            json!({"__type": "InternalErrorException", "message": "try again"})
+        );
     }
 }

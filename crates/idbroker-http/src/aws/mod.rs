@@ -239,19 +239,13 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
         }
         Operation::GetId => {
             let input: GetIdInput = parse(body)?;
-            // Parsed first: only a well-formed id may become a rate-limiter key.
-            let pool_id =
-                idbroker_domain::IdentityPoolId::parse("identityPoolId", &input.identity_pool_id)
-                    .map_err(idbroker_service::ServiceError::from)?;
-            state
-                .limits
-                .check_pool(&pool_id)
-                .map_err(AwsError::too_many_requests)?;
+            // The pool's limit is charged only once the call is known to be valid.
             let id = broker
                 .get_id(
                     &input.identity_pool_id,
                     input.account_id.as_deref(),
                     &input.logins,
+                    |pool| state.limits.check_pool(pool).map_err(|r| r.0),
                 )
                 .await?;
             render(IdentityIdOutput {

@@ -181,15 +181,14 @@ pub async fn get_id(
         .limits
         .check_client(&req)
         .map_err(Problem::too_many_requests)?;
-    // Parsed first: only a well-formed id may become a rate-limiter key.
-    let parsed = idbroker_domain::IdentityPoolId::parse("identityPoolId", &pool_id)
-        .map_err(idbroker_service::ServiceError::from)?;
-    state
-        .limits
-        .check_pool(&parsed)
-        .map_err(Problem::too_many_requests)?;
     let input: LoginsBody = json_body_or_default(&body)?;
-    let id = state.broker.get_id(&pool_id, None, &input.logins).await?;
+    // The pool's limit is charged only once the call is known to be valid.
+    let id = state
+        .broker
+        .get_id(&pool_id, None, &input.logins, |pool| {
+            state.limits.check_pool(pool).map_err(|r| r.0)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(IdentityIdBody {
         identity_id: id.to_string(),
     }))

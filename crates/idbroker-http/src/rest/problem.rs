@@ -105,8 +105,21 @@ impl From<ServiceError> for Problem {
                 StatusCode::BAD_REQUEST,
                 "InvalidIdentityPoolConfigurationException",
             ),
+            ServiceError::RateLimited(seconds) => {
+                return Self::too_many_requests(crate::rate_limit::RetryAfter(*seconds));
+            }
             ServiceError::TooManyRequests(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException")
+            }
+            ServiceError::Unavailable(message) => {
+                return Self {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "InternalErrorException",
+                        message.clone(),
+                    )
+                };
             }
             ServiceError::Internal(source) => {
                 tracing::error!(error = %err, cause = ?source, "internal error");

@@ -9,8 +9,9 @@ use idbroker_domain::{Identity, IdentityId, IdentityPoolId};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{SqlStore, from_millis, millis};
+use super::{Retry, SqlStore, from_millis, millis};
 use crate::Backend;
+use crate::error::sent;
 use crate::{IdentityStore, StoreError, StoreResult};
 
 /// Guests (no logins, not disabled) unused since `$1`, at most `$2` of them.
@@ -104,23 +105,31 @@ pub(super) async fn identity_in(
 #[async_trait]
 impl IdentityStore for SqlStore {
     async fn create_identity(&self, identity: &Identity) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO identities (id, pool_id, disabled_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(identity.id.as_str())
-        .bind(identity.pool_id.as_str())
-        .bind(identity.disabled.then(|| millis(identity.last_modified_at)))
-        .bind(millis(identity.created_at))
-        .bind(millis(identity.last_modified_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            sqlx::query(
+                "INSERT INTO identities (id, pool_id, disabled_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(identity.id.as_str())
+            .bind(identity.pool_id.as_str())
+            .bind(identity.disabled.then(|| millis(identity.last_modified_at)))
+            .bind(millis(identity.created_at))
+            .bind(millis(identity.last_modified_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_identity(&self, id: &IdentityId) -> StoreResult<Option<Identity>> {
-        let mut conn = self.pool.acquire().await?;
-        identity_in(&mut conn, id.as_str()).await
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.pool.acquire().await?;
+            identity_in(&mut conn, id.as_str()).await
+        })
+        .await
     }
 
     async fn list_identities(
@@ -130,45 +139,53 @@ impl IdentityStore for SqlStore {
         limit: u32,
         hide_disabled: bool,
     ) -> StoreResult<Vec<Identity>> {
-        let filter = if hide_disabled {
-            "AND disabled_at IS NULL"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {IDENTITY_COLUMNS} FROM identities WHERE pool_id = $1 AND id > $2 {filter} ORDER BY id LIMIT $3"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(pool.as_str())
-            .bind(after.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+        self.run(Retry::ConnectionOnly, move || async move {
+            let filter = if hide_disabled {
+                "AND disabled_at IS NULL"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT {IDENTITY_COLUMNS} FROM identities WHERE pool_id = $1 AND id > $2 {filter} ORDER BY id LIMIT $3"
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(pool.as_str())
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            let ids = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut logins = logins_of(
+                &self.pool,
+                &ids.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
             .await?;
-        let ids = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut logins = logins_of(
-            &self.pool,
-            &ids.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .await?;
-        rows.iter()
-            .zip(&ids)
-            .map(|(row, id)| identity_from_row(row, logins.remove(id).unwrap_or_default()))
-            .collect()
+            rows.iter()
+                .zip(&ids)
+                .map(|(row, id)| identity_from_row(row, logins.remove(id).unwrap_or_default()))
+                .collect()
+        })
+        .await
     }
 
     async fn delete_identity(&self, id: &IdentityId) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM identities WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            let deleted = sqlx::query("DELETE FROM identities WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(sent)?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn mark_used(
@@ -177,57 +194,68 @@ impl IdentityStore for SqlStore {
         now: DateTime<Utc>,
         recorded_after: DateTime<Utc>,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE identities SET last_used_at = $1 \
-             WHERE id = $2 AND COALESCE(last_used_at, created_at) < $3",
-        )
-        .bind(millis(now))
-        .bind(id.as_str())
-        .bind(millis(recorded_after))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            sqlx::query(
+                "UPDATE identities SET last_used_at = $1 \
+                 WHERE id = $2 AND COALESCE(last_used_at, created_at) < $3",
+            )
+            .bind(millis(now))
+            .bind(id.as_str())
+            .bind(millis(recorded_after))
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_idle_guests(&self, idle_since: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
-        let (idle_since, limit) = (millis(idle_since), i64::from(limit));
-        if self.backend == Backend::Sqlite {
-            // SQLite runs one writer at a time, so one statement is atomic against linking.
-            let sql = format!("DELETE FROM identities WHERE id IN ({IDLE_GUESTS})");
-            let deleted = sqlx::query(AssertSqlSafe(sql))
+        self.run(Retry::ConnectionOnly, move || async move {
+            let (idle_since, limit) = (millis(idle_since), i64::from(limit));
+            if self.backend == Backend::Sqlite {
+                let mut conn = self.acquire().await?;
+                // SQLite runs one writer at a time, so one statement is atomic against linking.
+                let sql = format!("DELETE FROM identities WHERE id IN ({IDLE_GUESTS})");
+                let deleted = sqlx::query(AssertSqlSafe(sql))
+                    .bind(idle_since)
+                    .bind(limit)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(sent)?
+                    .rows_affected();
+                return Ok(deleted);
+            }
+            // PostgreSQL: lock the candidates (skipping any a linking transaction holds), then
+            // delete with a fresh look at the logins, so a guest linked meanwhile is kept, login
+            // and all.
+            let mut tx = self.pool.begin().await?;
+            self.background_timeout(&mut tx).await?;
+            let sql = format!("{IDLE_GUESTS} FOR UPDATE OF i SKIP LOCKED");
+            let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
                 .bind(idle_since)
                 .bind(limit)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            return Ok(deleted);
-        }
-        // PostgreSQL: lock the candidates (skipping any a linking transaction holds), then
-        // delete with a fresh look at the logins, so a guest linked meanwhile is kept, login
-        // and all.
-        let mut tx = self.pool.begin().await?;
-        let sql = format!("{IDLE_GUESTS} FOR UPDATE OF i SKIP LOCKED");
-        let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
-            .bind(idle_since)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        // Only numbered placeholders are formatted into the text; the ids are bound.
-        let sql = format!(
-            "DELETE FROM identities WHERE id IN ({}) \
-             AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.id)",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in &ids {
-            query = query.bind(id.as_str());
-        }
-        let deleted = query.execute(&mut *tx).await?.rows_affected();
-        tx.commit().await?;
-        Ok(deleted)
+                .fetch_all(&mut *tx)
+                .await?;
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            // Only numbered placeholders are formatted into the text; the ids are bound.
+            let sql = format!(
+                "DELETE FROM identities WHERE id IN ({}) \
+                 AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.id)",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in &ids {
+                query = query.bind(id.as_str());
+            }
+            let deleted = query.execute(&mut *tx).await?.rows_affected();
+            tx.commit().await.map_err(sent)?;
+            Ok(deleted)
+        })
+        .await
     }
 }

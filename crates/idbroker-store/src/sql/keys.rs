@@ -6,7 +6,8 @@ use idbroker_domain::signing::{KeyPolicy, KeyTimes, RotationPlan, plan_rotation}
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{SqlStore, from_millis, millis};
+use super::{Retry, SqlStore, from_millis, millis};
+use crate::error::sent;
 use crate::{NewKey, SigningKeyStore, StoreResult, StoredKey};
 
 fn key_from_row(row: &AnyRow) -> StoreResult<StoredKey> {
@@ -49,8 +50,11 @@ async fn published_keys(
 #[async_trait]
 impl SigningKeyStore for SqlStore {
     async fn signing_keys(&self, now: DateTime<Utc>) -> StoreResult<Vec<StoredKey>> {
-        let mut conn = self.pool.acquire().await?;
-        published_keys(&mut conn, now).await
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.pool.acquire().await?;
+            published_keys(&mut conn, now).await
+        })
+        .await
     }
 
     async fn rotate_signing_keys(
@@ -60,58 +64,61 @@ impl SigningKeyStore for SqlStore {
         force: bool,
         candidate: &NewKey,
     ) -> StoreResult<RotationPlan> {
-        let mut tx = self.pool.begin().await?;
-        // The lock row serialises rotations across replicas (a row lock on PostgreSQL, the
-        // database write lock on SQLite), so two replicas can never both add a key.
-        sqlx::query("UPDATE signing_key_lock SET id = id WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        let keys = published_keys(&mut tx, now).await?;
-        let times: Vec<KeyTimes> = keys.iter().map(|k| k.times.clone()).collect();
-        let plan = plan_rotation(&times, now, policy, force);
-        let signs_from = match &plan {
-            RotationPlan::Nothing => {
-                tx.rollback().await?;
-                return Ok(plan);
-            }
-            RotationPlan::First { signs_from } => *signs_from,
-            RotationPlan::Next {
-                current,
-                signs_from,
-                retire_at,
-            } => {
-                sqlx::query(
-                    "UPDATE signing_keys SET signs_until = $1, published_until = $2 WHERE kid = $3",
-                )
-                .bind(millis(*signs_from))
-                .bind(millis(*retire_at))
-                .bind(current.as_str())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut tx = self.pool.begin().await?;
+            // The lock row serialises rotations across replicas (a row lock on PostgreSQL, the
+            // database write lock on SQLite), so two replicas can never both add a key.
+            sqlx::query("UPDATE signing_key_lock SET id = id WHERE id = 1")
                 .execute(&mut *tx)
                 .await?;
-                *signs_from
-            }
-        };
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private, kek_id, created_at, signs_from) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(candidate.kid.as_str())
-        .bind(candidate.alg.as_str())
-        .bind(candidate.public_jwk.as_str())
-        .bind(candidate.sealed_private.as_str())
-        .bind(candidate.kek_id.as_str())
-        .bind(millis(now))
-        .bind(millis(signs_from))
-        .execute(&mut *tx)
-        .await?;
-        // Keys no relying party can need any more.
-        sqlx::query(
-            "DELETE FROM signing_keys WHERE published_until IS NOT NULL AND published_until <= $1",
-        )
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(plan)
+            let keys = published_keys(&mut tx, now).await?;
+            let times: Vec<KeyTimes> = keys.iter().map(|k| k.times.clone()).collect();
+            let plan = plan_rotation(&times, now, policy, force);
+            let signs_from = match &plan {
+                RotationPlan::Nothing => {
+                    tx.rollback().await?;
+                    return Ok(plan);
+                }
+                RotationPlan::First { signs_from } => *signs_from,
+                RotationPlan::Next {
+                    current,
+                    signs_from,
+                    retire_at,
+                } => {
+                    sqlx::query(
+                        "UPDATE signing_keys SET signs_until = $1, published_until = $2 WHERE kid = $3",
+                    )
+                    .bind(millis(*signs_from))
+                    .bind(millis(*retire_at))
+                    .bind(current.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    *signs_from
+                }
+            };
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private, kek_id, created_at, signs_from) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(candidate.kid.as_str())
+            .bind(candidate.alg.as_str())
+            .bind(candidate.public_jwk.as_str())
+            .bind(candidate.sealed_private.as_str())
+            .bind(candidate.kek_id.as_str())
+            .bind(millis(now))
+            .bind(millis(signs_from))
+            .execute(&mut *tx)
+            .await?;
+            // Keys no relying party can need any more.
+            sqlx::query(
+                "DELETE FROM signing_keys WHERE published_until IS NOT NULL AND published_until <= $1",
+            )
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await.map_err(sent)?;
+            Ok(plan)
+        })
+        .await
     }
 }

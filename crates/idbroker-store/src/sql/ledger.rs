@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, from_millis, millis};
+use super::{Retry, SqlStore, from_millis, millis};
+use crate::error::sent;
 use crate::{AdminChange, Issuance, IssuanceFilter, LedgerStore, StoreError, StoreResult};
 
 fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
@@ -40,20 +41,25 @@ fn issuance_from_row(row: &AnyRow) -> StoreResult<Issuance> {
 #[async_trait]
 impl LedgerStore for SqlStore {
     async fn record_issuance(&self, i: &Issuance) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO credential_issuances (id, issued_at, identity_id, pool_id, role_arn, access_key_id, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(i.id.as_str())
-        .bind(millis(i.issued_at))
-        .bind(i.identity_id.as_str())
-        .bind(i.pool_id.as_str())
-        .bind(i.role_arn.as_str())
-        .bind(i.access_key_id.as_str())
-        .bind(millis(i.expires_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            sqlx::query(
+                "INSERT INTO credential_issuances (id, issued_at, identity_id, pool_id, role_arn, access_key_id, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(i.id.as_str())
+            .bind(millis(i.issued_at))
+            .bind(i.identity_id.as_str())
+            .bind(i.pool_id.as_str())
+            .bind(i.role_arn.as_str())
+            .bind(i.access_key_id.as_str())
+            .bind(millis(i.expires_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn find_issuances(
@@ -62,56 +68,71 @@ impl LedgerStore for SqlStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Issuance>> {
-        let (sql, value) = match filter {
-            IssuanceFilter::AccessKeyId(v) => ("access_key_id", v),
-            IssuanceFilter::IdentityId(v) => ("identity_id", v),
-            IssuanceFilter::PoolId(v) => ("pool_id", v),
-        };
-        // Newest first; a page continues strictly after the last (issued_at, id) it showed.
-        let query = format!(
-            "SELECT id, issued_at, identity_id, pool_id, role_arn, access_key_id, expires_at FROM credential_issuances \
-             WHERE {sql} = $1 AND ($2 = '' OR (issued_at, id) < (SELECT issued_at, id FROM credential_issuances WHERE id = $2)) \
-             ORDER BY issued_at DESC, id DESC LIMIT $3"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(query))
-            .bind(value.as_str())
-            .bind(after.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(issuance_from_row)
-            .collect()
+        self.run(Retry::ConnectionOnly, move || async move {
+            let (sql, value) = match filter {
+                IssuanceFilter::AccessKeyId(v) => ("access_key_id", v),
+                IssuanceFilter::IdentityId(v) => ("identity_id", v),
+                IssuanceFilter::PoolId(v) => ("pool_id", v),
+            };
+            // Newest first; a page continues strictly after the last (issued_at, id) it showed.
+            let query = format!(
+                "SELECT id, issued_at, identity_id, pool_id, role_arn, access_key_id, expires_at FROM credential_issuances \
+                 WHERE {sql} = $1 AND ($2 = '' OR (issued_at, id) < (SELECT issued_at, id FROM credential_issuances WHERE id = $2)) \
+                 ORDER BY issued_at DESC, id DESC LIMIT $3"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(query))
+                .bind(value.as_str())
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(issuance_from_row)
+                .collect()
+        })
+        .await
     }
 
     async fn prune_issuances(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let issuances = sqlx::query("DELETE FROM credential_issuances WHERE issued_at < $1")
-            .bind(millis(before))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        let changes = sqlx::query("DELETE FROM admin_audit WHERE at < $1")
-            .bind(before.timestamp_micros())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(issuances + changes)
+        self.run(Retry::ConnectionOnly, move || async move {
+            // One transaction, so the batch may run longer than a request's statement timeout.
+            let mut tx = self.pool.begin().await?;
+            self.background_timeout(&mut tx).await?;
+            let issuances = sqlx::query("DELETE FROM credential_issuances WHERE issued_at < $1")
+                .bind(millis(before))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let changes = sqlx::query("DELETE FROM admin_audit WHERE at < $1")
+                .bind(before.timestamp_micros())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await.map_err(sent)?;
+            Ok(issuances + changes)
+        })
+        .await
     }
 
     async fn record_admin_change(&self, c: &AdminChange) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO admin_audit (id, at, actor, action, resource, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(c.id.as_str())
-        .bind(c.at.timestamp_micros())
-        .bind(c.actor.as_str())
-        .bind(c.action.as_str())
-        .bind(c.resource.as_str())
-        .bind(c.before.as_deref())
-        .bind(c.after.as_deref())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            sqlx::query(
+                "INSERT INTO admin_audit (id, at, actor, action, resource, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(c.id.as_str())
+            .bind(c.at.timestamp_micros())
+            .bind(c.actor.as_str())
+            .bind(c.action.as_str())
+            .bind(c.resource.as_str())
+            .bind(c.before.as_deref())
+            .bind(c.after.as_deref())
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn find_admin_changes(
@@ -120,19 +141,22 @@ impl LedgerStore for SqlStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<AdminChange>> {
-        sqlx::query(
-            "SELECT id, at, actor, action, resource, before_json, after_json FROM admin_audit \
-             WHERE ($1 = '' OR resource = $1) \
-             AND ($2 = '' OR (at, id) < (SELECT at, id FROM admin_audit WHERE id = $2)) \
-             ORDER BY at DESC, id DESC LIMIT $3",
-        )
-        .bind(resource.unwrap_or(""))
-        .bind(after.unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(change_from_row)
-        .collect()
+        self.run(Retry::ConnectionOnly, move || async move {
+            sqlx::query(
+                "SELECT id, at, actor, action, resource, before_json, after_json FROM admin_audit \
+                 WHERE ($1 = '' OR resource = $1) \
+                 AND ($2 = '' OR (at, id) < (SELECT at, id FROM admin_audit WHERE id = $2)) \
+                 ORDER BY at DESC, id DESC LIMIT $3",
+            )
+            .bind(resource.unwrap_or(""))
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(change_from_row)
+            .collect()
+        })
+        .await
     }
 }

@@ -1,20 +1,19 @@
 //! Linking logins to identities: the transactional half of `idbroker_domain::linking`.
 
-use std::collections::BTreeSet;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use idbroker_domain::linking::{LinkPlan, LinkRequest, LinkRules, LinkedIdentity, plan};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::{Identity, IdentityId, IdentityPoolId};
 use sqlx::{AnyConnection, Row};
+use std::collections::BTreeSet;
 
 use super::identities::identity_in;
-use super::{Backend, SqlStore, millis};
+use super::{Backend, Retry, SqlStore, millis};
+use crate::error::sent;
 use crate::{LoginStore, ResolveError, Resolved, StoreError, StoreResult};
 
-/// How often a transaction that clashed with a concurrent one is run again.
+/// How often, in all, a transaction that clashed with a concurrent one is run.
 const MAX_ATTEMPTS: u32 = 8;
 
 fn linked(identity: &Identity) -> LinkedIdentity {
@@ -245,7 +244,7 @@ impl SqlStore {
         let identity = identity_in(&mut tx, survivor.as_str())
             .await?
             .ok_or(StoreError::NotFound)?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await.map_err(sent)?;
         Ok(Resolved { identity, created })
     }
 }
@@ -261,20 +260,10 @@ impl LoginStore for SqlStore {
         new_id: &IdentityId,
         now: DateTime<Utc>,
     ) -> Result<Resolved, ResolveError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self
-                .try_resolve(pool, presented, target, rules, new_id, now)
-                .await
-            {
-                Err(ResolveError::Store(err)) if err.is_retryable() && attempt < MAX_ATTEMPTS => {
-                    // A short, growing pause lets the transaction we clashed with finish.
-                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5)).await;
-                }
-                other => return other,
-            }
-        }
+        self.run(Retry::Clashes(MAX_ATTEMPTS), move || {
+            self.try_resolve(pool, presented, target, rules, new_id, now)
+        })
+        .await
     }
 
     async fn login_owner(
@@ -282,12 +271,15 @@ impl LoginStore for SqlStore {
         pool: &IdentityPoolId,
         login: &LoginRef,
     ) -> StoreResult<Option<IdentityId>> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(owners(&mut conn, pool, std::slice::from_ref(login))
-            .await?
-            .into_iter()
-            .next()
-            .map(IdentityId::from_trusted))
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.pool.acquire().await?;
+            Ok(owners(&mut conn, pool, std::slice::from_ref(login))
+                .await?
+                .into_iter()
+                .next()
+                .map(IdentityId::from_trusted))
+        })
+        .await
     }
 
     async fn remove_login(
@@ -296,26 +288,29 @@ impl LoginStore for SqlStore {
         login: &LoginRef,
         now: DateTime<Utc>,
     ) -> StoreResult<Identity> {
-        let mut tx = self.pool.begin().await?;
-        let current = identity_in(&mut tx, identity.as_str())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut tx = self.pool.begin().await?;
+            let current = identity_in(&mut tx, identity.as_str())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            self.begin_login_write(&mut tx, &current.pool_id).await?;
+            let removed = sqlx::query(
+                "DELETE FROM identity_logins WHERE identity_id = $1 AND provider_key = $2 AND subject = $3",
+            )
+            .bind(identity.as_str())
+            .bind(login.provider.as_str())
+            .bind(login.subject.as_str())
+            .execute(&mut *tx)
             .await?
-            .ok_or(StoreError::NotFound)?;
-        self.begin_login_write(&mut tx, &current.pool_id).await?;
-        let removed = sqlx::query(
-            "DELETE FROM identity_logins WHERE identity_id = $1 AND provider_key = $2 AND subject = $3",
-        )
-        .bind(identity.as_str())
-        .bind(login.provider.as_str())
-        .bind(login.subject.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if removed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let after = finish_unlink(&mut tx, identity, now).await?;
-        tx.commit().await?;
-        Ok(after)
+            .rows_affected();
+            if removed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let after = finish_unlink(&mut tx, identity, now).await?;
+            tx.commit().await.map_err(sent)?;
+            Ok(after)
+        })
+        .await
     }
 
     async fn unlink_logins(
@@ -324,20 +319,25 @@ impl LoginStore for SqlStore {
         providers: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<Identity> {
-        let mut tx = self.pool.begin().await?;
-        let current = identity_in(&mut tx, identity.as_str())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        self.begin_login_write(&mut tx, &current.pool_id).await?;
-        for provider in providers {
-            sqlx::query("DELETE FROM identity_logins WHERE identity_id = $1 AND provider_key = $2")
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut tx = self.pool.begin().await?;
+            let current = identity_in(&mut tx, identity.as_str())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            self.begin_login_write(&mut tx, &current.pool_id).await?;
+            for provider in providers {
+                sqlx::query(
+                    "DELETE FROM identity_logins WHERE identity_id = $1 AND provider_key = $2",
+                )
                 .bind(identity.as_str())
                 .bind(provider.as_str())
                 .execute(&mut *tx)
                 .await?;
-        }
-        let after = finish_unlink(&mut tx, identity, now).await?;
-        tx.commit().await?;
-        Ok(after)
+            }
+            let after = finish_unlink(&mut tx, identity, now).await?;
+            tx.commit().await.map_err(sent)?;
+            Ok(after)
+        })
+        .await
     }
 }

@@ -3,12 +3,16 @@
 //! The two dialects differ only in their migrations and in row locking (`FOR UPDATE`, which
 //! SQLite does not need because it serialises writers). Placeholders are `$N`, which both accept.
 
+mod guard;
+mod health;
 mod identities;
 mod keys;
 mod ledger;
 mod logins;
 mod oidc;
 mod pools;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,7 +23,9 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 
-use crate::{Health, StoreError, StoreResult};
+use crate::{Health, Readiness, StoreError, StoreOptions, StoreResult};
+
+pub(crate) use guard::Retry;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -47,23 +53,63 @@ impl Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    guard: Arc<guard::Guard>,
+}
+
+/// Milliseconds for a database setting; at least 1, since 0 would mean "no limit".
+fn setting_millis(d: std::time::Duration) -> String {
+    d.as_millis().clamp(1, u128::from(u32::MAX)).to_string()
 }
 
 impl SqlStore {
-    /// Connects to `url` (`postgres://…` or `sqlite://…`).
+    /// Connects to `url` (`postgres://…` or `sqlite://…`) with the default `StoreOptions`.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects to `url` with bounds on every piece of database work (see `StoreOptions`).
+    pub async fn connect_with(url: &str, options: StoreOptions) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| {
             StoreError::Backend("database URL must start with postgres:// or sqlite://".into())
         })?;
-        let max_connections = match backend {
+        let max_connections = options.max_connections.unwrap_or(match backend {
             Backend::Postgres => 16,
             // SQLite has one writer at a time; a few readers beside it are plenty.
             Backend::Sqlite => 4,
-        };
+        });
+        let statement_ms = setting_millis(options.statement_timeout);
+        let lock_ms = setting_millis(options.lock_timeout);
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .acquire_timeout(options.acquire_timeout)
+            // Set on every connection as it opens, so no query anywhere runs unbounded.
+            .after_connect(move |conn, _| {
+                let (statement_ms, lock_ms) = (statement_ms.clone(), lock_ms.clone());
+                Box::pin(async move {
+                    match backend {
+                        Backend::Postgres => {
+                            sqlx::query(
+                                "SELECT set_config('statement_timeout', $1, false), \
+                                        set_config('lock_timeout', $2, false)",
+                            )
+                            .bind(statement_ms)
+                            .bind(lock_ms)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Backend::Sqlite => {
+                            // Only a number is formatted into the text.
+                            sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA busy_timeout = {lock_ms}"
+                            )))
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await?;
         if backend == Backend::Sqlite {
@@ -72,16 +118,35 @@ impl SqlStore {
                 .execute(&pool)
                 .await?;
         }
-        Ok(Self { pool, backend })
+        let guard = Arc::new(guard::Guard::new(url, max_connections, &options));
+        Ok(Self {
+            pool,
+            backend,
+            guard,
+        })
     }
 
-    /// Applies the backend's pending migrations.
+    /// Applies the backend's pending migrations, on a connection of its own without the
+    /// request timeouts: a migration may rewrite a large table, and replicas starting together
+    /// wait for each other's migration lock.
     pub async fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
         let migrator = match self.backend {
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
+            Backend::Postgres => {
+                sqlx::query(
+                    "SELECT set_config('statement_timeout', '0', false), \
+                            set_config('lock_timeout', '0', false)",
+                )
+                .execute(&mut *conn)
+                .await?;
+                &POSTGRES_MIGRATIONS
+            }
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
-        migrator.run(&self.pool).await?;
+        let result = migrator.run(&mut *conn).await;
+        // Never hand a connection without timeouts back to the request pool.
+        let _ = sqlx::Connection::close(conn.detach()).await;
+        result?;
         Ok(())
     }
 
@@ -91,6 +156,45 @@ impl SqlStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.guard.close().await;
+    }
+
+    /// Every connection of the request pool is in use and no more may be opened: a call
+    /// now would wait for one.
+    fn pool_saturated(&self) -> bool {
+        self.pool.size() >= self.guard.max_connections && self.pool.num_idle() == 0
+    }
+
+    /// A connection for a write: failures up to here happened before anything was sent.
+    pub(crate) async fn acquire(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Runs one store operation: refused at once while the database is known to be down;
+    /// run again once after a connection failure that left nothing written; with
+    /// `Retry::Clashes`, also run again after a clash with a concurrent transaction.
+    pub(crate) async fn run<T, E, F, Fut>(&self, retry: Retry, attempt: F) -> Result<T, E>
+    where
+        E: guard::Outcome,
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+    {
+        self.guard.run(retry, attempt).await
+    }
+
+    /// The statement timeout for a batch clean-up, for the rest of `tx` (PostgreSQL).
+    pub(crate) async fn background_timeout(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+                .bind(setting_millis(self.guard.background_statement_timeout))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -153,8 +257,10 @@ impl Health for SqlStore {
         )
     }
 
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    async fn readiness(&self) -> Readiness {
+        Readiness {
+            database_answers: self.guard.database_answers().await,
+            pool_saturated: self.pool_saturated(),
+        }
     }
 }

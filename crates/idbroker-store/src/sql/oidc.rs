@@ -6,7 +6,8 @@ use idbroker_domain::oidc_provider::OidcProvider;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, from_json, millis, to_json};
+use super::{Retry, SqlStore, from_json, millis, to_json};
+use crate::error::sent;
 use crate::{OidcProviderStore, StoreError, StoreResult};
 
 fn provider_from_row(row: &AnyRow) -> StoreResult<OidcProvider> {
@@ -23,35 +24,46 @@ impl OidcProviderStore for SqlStore {
         provider: &OidcProvider,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO oidc_providers (key, issuer, client_ids, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(provider.key())
-        .bind(provider.issuer.as_str())
-        .bind(to_json(&provider.client_ids)?)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            sqlx::query(
+                "INSERT INTO oidc_providers (key, issuer, client_ids, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(provider.key())
+            .bind(provider.issuer.as_str())
+            .bind(to_json(&provider.client_ids)?)
+            .bind(millis(now))
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_oidc_provider(&self, key: &str) -> StoreResult<Option<OidcProvider>> {
-        sqlx::query("SELECT issuer, client_ids FROM oidc_providers WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(provider_from_row)
-            .transpose()
+        self.run(Retry::ConnectionOnly, move || async move {
+            sqlx::query("SELECT issuer, client_ids FROM oidc_providers WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(provider_from_row)
+                .transpose()
+        })
+        .await
     }
 
     async fn list_oidc_providers(&self) -> StoreResult<Vec<OidcProvider>> {
-        sqlx::query("SELECT issuer, client_ids FROM oidc_providers ORDER BY key")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(provider_from_row)
-            .collect()
+        self.run(Retry::ConnectionOnly, move || async move {
+            sqlx::query("SELECT issuer, client_ids FROM oidc_providers ORDER BY key")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(provider_from_row)
+                .collect()
+        })
+        .await
     }
 
     async fn update_oidc_client_ids(
@@ -60,37 +72,46 @@ impl OidcProviderStore for SqlStore {
         client_ids: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let updated = sqlx::query(
-            "UPDATE oidc_providers SET client_ids = $1, updated_at = $2 WHERE key = $3",
-        )
-        .bind(to_json(&client_ids)?)
-        .bind(millis(now))
-        .bind(key)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            let updated = sqlx::query(
+                "UPDATE oidc_providers SET client_ids = $1, updated_at = $2 WHERE key = $3",
+            )
+            .bind(to_json(&client_ids)?)
+            .bind(millis(now))
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?
+            .rows_affected();
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_oidc_provider(&self, key: &str) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM oidc_providers WHERE key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| match StoreError::from(e) {
-                // pool_oidc_providers still points here: a pool uses this provider.
-                StoreError::NotFound => StoreError::Conflict {
-                    constraint: "pool_oidc_providers".into(),
-                },
-                other => other,
-            })?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            let deleted = sqlx::query("DELETE FROM oidc_providers WHERE key = $1")
+                .bind(key)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| match StoreError::from(e).sent() {
+                    // pool_oidc_providers still points here: a pool uses this provider.
+                    StoreError::NotFound => StoreError::Conflict {
+                        constraint: "pool_oidc_providers".into(),
+                    },
+                    other => other,
+                })?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 }

@@ -9,7 +9,8 @@ use sqlx::Row;
 
 use idbroker_domain::pool::oidc_provider_key;
 
-use super::{SqlStore, from_json, millis, to_json};
+use super::{Retry, SqlStore, from_json, millis, to_json};
+use crate::error::sent;
 use crate::{PoolStore, StoreError, StoreResult, StoredPool, reference_error};
 
 /// Records which registered OpenID Connect providers the pool uses; the foreign key refuses a
@@ -59,70 +60,79 @@ async fn insert_tags(
 #[async_trait]
 impl PoolStore for SqlStore {
     async fn create_pool(&self, pool: &IdentityPool, now: DateTime<Utc>) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 1, $5, $5)",
-        )
-        .bind(pool.id.as_str())
-        .bind(pool.config.identity_pool_name.as_str())
-        .bind(to_json(&pool.config)?)
-        .bind(to_json(&PoolRoles::default())?)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?;
-        insert_tags(&mut tx, &pool.id, &pool.tags).await?;
-        link_oidc_providers(&mut tx, &pool.id, &pool.config).await?;
-        tx.commit().await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5, $5)",
+            )
+            .bind(pool.id.as_str())
+            .bind(pool.config.identity_pool_name.as_str())
+            .bind(to_json(&pool.config)?)
+            .bind(to_json(&PoolRoles::default())?)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+            insert_tags(&mut tx, &pool.id, &pool.tags).await?;
+            link_oidc_providers(&mut tx, &pool.id, &pool.config).await?;
+            tx.commit().await.map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_pool(&self, id: &IdentityPoolId) -> StoreResult<Option<StoredPool>> {
-        // One query with the tags joined in: every public operation starts here.
-        let rows = sqlx::query(
-            "SELECT p.config, p.roles, p.version, t.key, t.value \
-             FROM identity_pools p LEFT JOIN pool_tags t ON t.pool_id = p.id WHERE p.id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        let config: PoolConfig = from_json(&row.try_get::<String, _>("config")?)?;
-        let roles: PoolRoles = from_json(&row.try_get::<String, _>("roles")?)?;
-        let version: i64 = row.try_get("version")?;
-        let mut tags = Tags::new();
-        for row in &rows {
-            if let Some(key) = row.try_get::<Option<String>, _>("key")? {
-                tags.insert(key, row.try_get("value")?);
+        self.run(Retry::ConnectionOnly, move || async move {
+            // One query with the tags joined in: every public operation starts here.
+            let rows = sqlx::query(
+                "SELECT p.config, p.roles, p.version, t.key, t.value \
+                 FROM identity_pools p LEFT JOIN pool_tags t ON t.pool_id = p.id WHERE p.id = $1",
+            )
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            let config: PoolConfig = from_json(&row.try_get::<String, _>("config")?)?;
+            let roles: PoolRoles = from_json(&row.try_get::<String, _>("roles")?)?;
+            let version: i64 = row.try_get("version")?;
+            let mut tags = Tags::new();
+            for row in &rows {
+                if let Some(key) = row.try_get::<Option<String>, _>("key")? {
+                    tags.insert(key, row.try_get("value")?);
+                }
             }
-        }
-        Ok(Some(StoredPool {
-            pool: IdentityPool {
-                id: id.clone(),
-                config,
-                tags,
-            },
-            roles,
-            version,
-        }))
+            Ok(Some(StoredPool {
+                pool: IdentityPool {
+                    id: id.clone(),
+                    config,
+                    tags,
+                },
+                roles,
+                version,
+            }))
+        })
+        .await
     }
 
     async fn list_pools(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<PoolSummary>> {
-        sqlx::query("SELECT id, name FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(PoolSummary {
-                    id: IdentityPoolId::from_trusted(r.try_get("id")?),
-                    name: r.try_get("name")?,
+        self.run(Retry::ConnectionOnly, move || async move {
+            sqlx::query("SELECT id, name FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(PoolSummary {
+                        id: IdentityPoolId::from_trusted(r.try_get("id")?),
+                        name: r.try_get("name")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 
     async fn update_pool(
@@ -133,45 +143,57 @@ impl PoolStore for SqlStore {
         tags: Option<&Tags>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE identity_pools SET name = $1, config = $2, version = version + 1, updated_at = $3 \
-             WHERE id = $4 AND version = $5",
-        )
-        .bind(config.identity_pool_name.as_str())
-        .bind(to_json(config)?)
-        .bind(millis(now))
-        .bind(id.as_str())
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            tx.rollback().await?;
-            return Err(self.missing_or_moved(id).await);
-        }
-        link_oidc_providers(&mut tx, id, config).await?;
-        if let Some(tags) = tags {
-            sqlx::query("DELETE FROM pool_tags WHERE pool_id = $1")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            insert_tags(&mut tx, id, tags).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut tx = self.pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE identity_pools SET name = $1, config = $2, version = version + 1, updated_at = $3 \
+                 WHERE id = $4 AND version = $5",
+            )
+            .bind(config.identity_pool_name.as_str())
+            .bind(to_json(config)?)
+            .bind(millis(now))
+            .bind(id.as_str())
+            .bind(expected_version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                tx.rollback().await?;
+                return Err(self.missing_or_moved(id).await);
+            }
+            link_oidc_providers(&mut tx, id, config).await?;
+            if let Some(tags) = tags {
+                sqlx::query("DELETE FROM pool_tags WHERE pool_id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                insert_tags(&mut tx, id, tags).await?;
+            }
+            tx.commit().await.map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_pool(&self, id: &IdentityPoolId) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM identity_pools WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            // A pool's identities and logins go with it (ON DELETE CASCADE): for a large pool
+            // that is one long statement, so it gets the batch clean-ups' timeout.
+            let mut tx = self.pool.begin().await?;
+            self.background_timeout(&mut tx).await?;
+            let deleted = sqlx::query("DELETE FROM identity_pools WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(sent)?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().await.map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn set_roles(
@@ -181,54 +203,65 @@ impl PoolStore for SqlStore {
         roles: &PoolRoles,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let updated = sqlx::query(
-            "UPDATE identity_pools SET roles = $1, version = version + 1, updated_at = $2 \
-             WHERE id = $3 AND version = $4",
-        )
-        .bind(to_json(roles)?)
-        .bind(millis(now))
-        .bind(id.as_str())
-        .bind(expected_version)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Err(self.missing_or_moved(id).await);
-        }
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            let updated = sqlx::query(
+                "UPDATE identity_pools SET roles = $1, version = version + 1, updated_at = $2 \
+                 WHERE id = $3 AND version = $4",
+            )
+            .bind(to_json(roles)?)
+            .bind(millis(now))
+            .bind(id.as_str())
+            .bind(expected_version)
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?
+            .rows_affected();
+            if updated == 0 {
+                return Err(self.missing_or_moved(id).await);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn add_tags(&self, id: &IdentityPoolId, tags: &Tags, max: usize) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        self.lock_pool(&mut tx, id).await?;
-        insert_tags(&mut tx, id, tags).await?;
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM pool_tags WHERE pool_id = $1")
-            .bind(id.as_str())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-        if usize::try_from(count).unwrap_or(usize::MAX) > max {
-            tx.rollback().await?;
-            return Err(StoreError::LimitExceeded(format!(
-                "an identity pool can have at most {max} tags"
-            )));
-        }
-        tx.commit().await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut tx = self.pool.begin().await?;
+            self.lock_pool(&mut tx, id).await?;
+            insert_tags(&mut tx, id, tags).await?;
+            let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM pool_tags WHERE pool_id = $1")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+            if usize::try_from(count).unwrap_or(usize::MAX) > max {
+                tx.rollback().await?;
+                return Err(StoreError::LimitExceeded(format!(
+                    "an identity pool can have at most {max} tags"
+                )));
+            }
+            tx.commit().await.map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn remove_tags(&self, id: &IdentityPoolId, keys: &[String]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        self.lock_pool(&mut tx, id).await?;
-        for key in keys {
-            sqlx::query("DELETE FROM pool_tags WHERE pool_id = $1 AND key = $2")
-                .bind(id.as_str())
-                .bind(key.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut tx = self.pool.begin().await?;
+            self.lock_pool(&mut tx, id).await?;
+            for key in keys {
+                sqlx::query("DELETE FROM pool_tags WHERE pool_id = $1 AND key = $2")
+                    .bind(id.as_str())
+                    .bind(key.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await.map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn put_principal_tag_map(
@@ -237,16 +270,21 @@ impl PoolStore for SqlStore {
         provider: &str,
         map: &PrincipalTagMap,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO principal_tag_maps (pool_id, provider_name, config) VALUES ($1, $2, $3) \
-             ON CONFLICT (pool_id, provider_name) DO UPDATE SET config = excluded.config",
-        )
-        .bind(id.as_str())
-        .bind(provider)
-        .bind(to_json(map)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            sqlx::query(
+                "INSERT INTO principal_tag_maps (pool_id, provider_name, config) VALUES ($1, $2, $3) \
+                 ON CONFLICT (pool_id, provider_name) DO UPDATE SET config = excluded.config",
+            )
+            .bind(id.as_str())
+            .bind(provider)
+            .bind(to_json(map)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_principal_tag_map(
@@ -254,14 +292,17 @@ impl PoolStore for SqlStore {
         id: &IdentityPoolId,
         provider: &str,
     ) -> StoreResult<Option<PrincipalTagMap>> {
-        sqlx::query(
-            "SELECT config FROM principal_tag_maps WHERE pool_id = $1 AND provider_name = $2",
-        )
-        .bind(id.as_str())
-        .bind(provider)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|row| from_json(&row.try_get::<String, _>("config")?))
-        .transpose()
+        self.run(Retry::ConnectionOnly, move || async move {
+            sqlx::query(
+                "SELECT config FROM principal_tag_maps WHERE pool_id = $1 AND provider_name = $2",
+            )
+            .bind(id.as_str())
+            .bind(provider)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| from_json(&row.try_get::<String, _>("config")?))
+            .transpose()
+        })
+        .await
     }
 }
