@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::breaker::{Admission, Breaker};
 use crate::{ResolveError, StoreError, StoreOptions, Unavailability};
 
-use super::health::HealthConnection;
+use super::health::{Health, HealthConnection};
 
 /// How old a health check may be to settle a pool timeout: a burst of timeouts asks once.
 const HEALTH_MAX_AGE: Duration = Duration::from_millis(250);
@@ -170,7 +170,9 @@ impl Guard {
                     guard: self,
                     done: false,
                 };
-                let answers = self.health.answers(Duration::ZERO).await;
+                // A slow answer lets calls through again: if the database is really gone
+                // they fail on their own and the breaker opens again.
+                let answers = self.health.check(Duration::ZERO).await != Health::Refused;
                 probe.done = true;
                 if answers {
                     self.with_breaker(Breaker::probe_succeeded);
@@ -195,9 +197,14 @@ impl Guard {
                 result
             }
             Some(Unavailability::Saturated) => {
-                if self.health.answers(HEALTH_MAX_AGE).await {
-                    self.reachable();
-                    return result;
+                match self.health.check(HEALTH_MAX_AGE).await {
+                    Health::Answers => {
+                        self.reachable();
+                        return result;
+                    }
+                    // Busy, perhaps very: a pool timeout, not an outage.
+                    Health::Slow => return result,
+                    Health::Refused => {}
                 }
                 self.unreachable();
                 match result {
@@ -238,9 +245,12 @@ impl Guard {
             };
             if reason(&result) == Some(Unavailability::Connection) {
                 if connection_retried {
-                    // Two in a row, the second on a fresh connection: it is not one stale
-                    // connection, the database is gone.
-                    self.unreachable();
+                    // Two in a row, the second on a fresh connection: not one stale
+                    // connection. The database is gone if the health connection is refused
+                    // too; otherwise this call fails alone and nothing is refused at once.
+                    if self.health.check(HEALTH_MAX_AGE).await == Health::Refused {
+                        self.unreachable();
+                    }
                     return Err(Self::count(match result {
                         Err(err) => match err.into_store() {
                             Ok(StoreError::Unavailable { source, .. }) => E::from_store(

@@ -18,7 +18,19 @@ pub(crate) struct HealthConnection {
 #[derive(Default)]
 struct State {
     conn: Option<AnyConnection>,
-    last: Option<(Instant, bool)>,
+    last: Option<(Instant, Health)>,
+}
+
+/// What one check found. Only a refusal says the database is down: a check that ran out of
+/// time may just have queued behind load on a busy machine, and taking that for an outage
+/// would turn a slowdown into one (every call refused while the breaker backs off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Health {
+    Answers,
+    /// Connecting or the query failed: the database is not there.
+    Refused,
+    /// No answer within the deadline.
+    Slow,
 }
 
 impl std::fmt::Debug for HealthConnection {
@@ -40,11 +52,16 @@ impl HealthConnection {
 
     /// Whether the database answers a trivial query within the deadline.
     pub(crate) async fn answers(&self, max_age: Duration) -> bool {
+        self.check(max_age).await == Health::Answers
+    }
+
+    /// One check (or one at most `max_age` old).
+    pub(crate) async fn check(&self, max_age: Duration) -> Health {
         let deadline = tokio::time::Instant::now() + self.timeout;
         // Another check in flight holds the connection; if it outlasts our deadline, the
         // database is not answering in time either.
         let Ok(mut state) = tokio::time::timeout_at(deadline, self.state.lock()).await else {
-            return false;
+            return Health::Slow;
         };
         if let Some((at, ok)) = state.last
             && at.elapsed() <= max_age
@@ -63,22 +80,22 @@ impl HealthConnection {
             Ok::<_, sqlx::Error>(conn)
         })
         .await;
-        let ok = match checked {
+        let health = match checked {
             Ok(Ok(conn)) => {
                 state.conn = Some(conn);
-                true
+                Health::Answers
             }
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "database health check failed");
-                false
+                Health::Refused
             }
             Err(_) => {
                 tracing::warn!(timeout = ?self.timeout, "database health check timed out");
-                false
+                Health::Slow
             }
         };
-        state.last = Some((Instant::now(), ok));
-        ok
+        state.last = Some((Instant::now(), health));
+        health
     }
 
     pub(crate) async fn close(&self) {
