@@ -249,7 +249,7 @@ async fn a_huge_input_is_not_echoed_back() {
             &[],
         )
         .await;
-    raw.assert_error("InvalidParameterException");
+    raw.assert_error("SerializationException");
     let header = raw.headers.get("x-amzn-errormessage").unwrap();
     assert!(
         header.len() < 400,

@@ -82,11 +82,11 @@ async fn token_durations_follow_the_model(backend: Backend) {
     );
     assert_eq!(
         dev_token(&w, "u", None, Some(86_401)).await.unwrap_err(),
-        "InvalidParameterException"
+        "ValidationException"
     );
     assert_eq!(
         dev_token(&w, "u", None, Some(-1)).await.unwrap_err(),
-        "InvalidParameterException"
+        "ValidationException"
     );
 }
 
@@ -191,7 +191,7 @@ async fn principal_tags_travel_in_the_token(backend: Backend) {
     }
     assert_eq!(
         crate::helpers::code(&too_many.send().await.unwrap_err()),
-        "InvalidParameterException"
+        "ValidationException"
     );
 }
 

@@ -242,7 +242,7 @@ async fn delete_identities_takes_one_to_sixty_ids(app: TestApp) {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterException");
+    assert_eq!(code(&err), "ValidationException");
 
     let ghost = format!("{REGION}:{}", uuid::Uuid::new_v4());
     let out = app

@@ -152,7 +152,7 @@ async fn pool_names_and_providers_are_validated_like_the_model(app: TestApp) {
             .send()
             .await
             .unwrap_err();
-        assert_eq!(code(&err), "InvalidParameterException");
+        assert_eq!(code(&err), "ValidationException");
         assert!(
             message(&err).contains("identityPoolName"),
             "{}",
@@ -170,7 +170,7 @@ async fn pool_names_and_providers_are_validated_like_the_model(app: TestApp) {
     }
     assert_eq!(
         code(&eleven.send().await.unwrap_err()),
-        "InvalidParameterException"
+        "ValidationException"
     );
 
     let err = app
@@ -190,7 +190,7 @@ async fn pool_names_and_providers_are_validated_like_the_model(app: TestApp) {
         json!({"AllowUnauthenticatedIdentities": true}),
     ] {
         let raw = app.signed_json("CreateIdentityPool", &body).await;
-        raw.assert_error("InvalidParameterException");
+        raw.assert_error("ValidationException");
     }
     assert_eq!(
         app.pool_count().await,
@@ -244,7 +244,7 @@ async fn pools_are_listed_in_pages_of_max_results(app: TestApp) {
             .send()
             .await
             .unwrap_err();
-        assert_eq!(code(&err), "InvalidParameterException");
+        assert_eq!(code(&err), "ValidationException");
     }
     let err = app
         .sdk
@@ -376,7 +376,7 @@ async fn unknown_pools_are_not_found(app: TestApp) {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterException");
+    assert_eq!(code(&err), "ValidationException");
 }
 
 async fn pools_are_tagged_and_untagged_by_arn(app: TestApp) {
@@ -531,7 +531,7 @@ async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterException");
+    assert_eq!(code(&err), "ValidationException");
 
     let err = app
         .sdk
@@ -557,7 +557,7 @@ async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterException");
+    assert_eq!(code(&err), "ValidationException");
 
     let without_rules = RoleMapping::builder()
         .r#type(RoleMappingType::Rules)

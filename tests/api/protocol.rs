@@ -65,20 +65,20 @@ async fn malformed_bodies_are_clear_400s() {
         .assert_error("SerializationException");
     app.raw("GetId", "[1, 2]", &[])
         .await
-        .assert_error("InvalidParameterException");
+        .assert_error("SerializationException");
     app.raw("GetId", "\"text\"", &[])
         .await
-        .assert_error("InvalidParameterException");
+        .assert_error("SerializationException");
     app.raw("GetId", "{}", &[])
         .await
-        .assert_error("InvalidParameterException");
+        .assert_error("ValidationException");
     app.raw("GetId", r#"{"IdentityPoolId": 42}"#, &[])
         .await
-        .assert_error("InvalidParameterException");
+        .assert_error("SerializationException");
     let raw = app
         .raw("GetId", r#"{"IdentityPoolId": "no-colon"}"#, &[])
         .await;
-    raw.assert_error("InvalidParameterException");
+    raw.assert_error("ValidationException");
     assert!(
         raw.message().starts_with("1 validation error detected"),
         "{}",
@@ -91,7 +91,7 @@ async fn malformed_bodies_are_clear_400s() {
             &[],
         )
         .await;
-    raw.assert_error("InvalidParameterException");
+    raw.assert_error("ValidationException");
     let eleven: serde_json::Map<_, _> = (0..11).map(|i| (format!("p{i}"), json!("t"))).collect();
     let raw = app
         .raw(
@@ -100,7 +100,7 @@ async fn malformed_bodies_are_clear_400s() {
             &[],
         )
         .await;
-    raw.assert_error("InvalidParameterException");
+    raw.assert_error("ValidationException");
 }
 
 #[tokio::test]
@@ -127,7 +127,7 @@ async fn tokens_in_logins_are_never_echoed_in_errors() {
             &[],
         )
         .await;
-    raw.assert_error("InvalidParameterException");
+    raw.assert_error("ValidationException");
     assert!(!raw.message().contains("sss"), "{}", raw.message());
 }
 

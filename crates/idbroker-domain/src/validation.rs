@@ -1,13 +1,25 @@
 //! Model-constraint checks shared by every shape, and the one error type of this crate.
 //!
-//! Cognito's model has no ValidationException: constraint failures surface as
-//! InvalidParameterException with AWS's usual "1 validation error detected" sentence
-//! (reference §1). Values are echoed only when they are short and not secret-bearing.
+//! Two kinds, as the real service answers them: a violation of a model constraint (length,
+//! pattern, range, required member, list or map size) is `ValidationException` with AWS's
+//! "1 validation error detected" sentence; a request that is well-formed but makes no sense
+//! (a provider the pool does not configure, a bad role mapping) is
+//! `InvalidParameterException`. Values are echoed only when they are short and not
+//! secret-bearing.
 
 /// A request that breaks a rule of the model or of Cognito's semantics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct ValidationError(pub String);
+pub struct ValidationError(pub String, pub Violation);
+
+/// Which rule a request broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// A constraint of the API model (ValidationException).
+    Model,
+    /// A rule of Cognito's semantics (InvalidParameterException).
+    Semantic,
+}
 
 /// Longest value we repeat back in an error message; longer ones are cut.
 const ECHO_LIMIT: usize = 64;
@@ -21,20 +33,32 @@ impl ValidationError {
         } else {
             ""
         };
-        Self(format!(
-            "1 validation error detected: Value '{shown}{ellipsis}' at '{field}' failed to satisfy constraint: {constraint}"
-        ))
+        Self(
+            format!(
+                "1 validation error detected: Value '{shown}{ellipsis}' at '{field}' failed to satisfy constraint: {constraint}"
+            ),
+            Violation::Model,
+        )
     }
 
     /// A constraint message that does not repeat the value (for collections and secrets).
     pub fn constraint_no_echo(field: &str, constraint: &str) -> Self {
-        Self(format!(
-            "1 validation error detected: Value at '{field}' failed to satisfy constraint: {constraint}"
-        ))
+        Self(
+            format!(
+                "1 validation error detected: Value at '{field}' failed to satisfy constraint: {constraint}"
+            ),
+            Violation::Model,
+        )
     }
 
+    /// A semantic failure (InvalidParameterException).
     pub fn message(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self(message.into(), Violation::Semantic)
+    }
+
+    /// Whether this is a violation of the API model (ValidationException).
+    pub fn is_model(&self) -> bool {
+        self.1 == Violation::Model
     }
 }
 

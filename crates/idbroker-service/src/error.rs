@@ -11,6 +11,9 @@ use idbroker_store::{ResolveError, StoreError};
 pub enum ServiceError {
     #[error("{0}")]
     InvalidParameter(String),
+    /// A constraint of the API model (length, pattern, range, required member, size).
+    #[error("{0}")]
+    Validation(String),
     #[error("{0}")]
     NotAuthorized(String),
     #[error("{0}")]
@@ -54,7 +57,11 @@ impl ServiceError {
 
 impl From<ValidationError> for ServiceError {
     fn from(err: ValidationError) -> Self {
-        Self::InvalidParameter(err.0)
+        if err.is_model() {
+            Self::Validation(err.0)
+        } else {
+            Self::InvalidParameter(err.0)
+        }
     }
 }
 

@@ -61,6 +61,11 @@ impl AwsError {
         Self::new("InvalidParameterException", message)
     }
 
+    /// A violation of the API model, as the real service names it.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new("ValidationException", message)
+    }
+
     pub fn serialization(message: impl Into<String>) -> Self {
         Self::new("SerializationException", message)
     }
@@ -94,6 +99,7 @@ impl From<ServiceError> for AwsError {
     fn from(err: ServiceError) -> Self {
         let kind = match &err {
             ServiceError::InvalidParameter(_) => "InvalidParameterException",
+            ServiceError::Validation(_) => "ValidationException",
             ServiceError::NotAuthorized(_) => "NotAuthorizedException",
             ServiceError::ResourceNotFound(_) => "ResourceNotFoundException",
             ServiceError::ResourceConflict(_) => "ResourceConflictException",

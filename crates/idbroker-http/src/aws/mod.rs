@@ -91,23 +91,27 @@ async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, AwsError> {
     Ok(body.freeze())
 }
 
-/// Parses an input shape. Broken JSON is a SerializationException; JSON of the wrong shape
-/// (not an object, wrong member types, missing required members) is a validation error.
+/// Parses an input shape. Broken JSON and JSON of the wrong shape (not an object, wrong member
+/// types) are a SerializationException; a missing required member is a ValidationException.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => AwsError::invalid_parameter(format!(
-            "1 validation error detected: {}",
-            crate::echo::json_error(&e)
-        )),
-        _ => AwsError::serialization(format!(
-            "Request body is not valid JSON: {}",
-            crate::echo::json_error(&e)
-        )),
+    serde_json::from_slice(body).map_err(|e| {
+        let described = crate::echo::json_error(&e);
+        match e.classify() {
+            // A required member is missing: a model constraint.
+            serde_json::error::Category::Data if described.starts_with("missing field") => {
+                AwsError::validation(format!("1 validation error detected: {described}"))
+            }
+            // A member of the wrong type cannot be read at all, as AWS answers it.
+            serde_json::error::Category::Data => AwsError::serialization(format!(
+                "Request body does not match the operation's input: {described}"
+            )),
+            _ => AwsError::serialization(format!("Request body is not valid JSON: {described}")),
+        }
     })
 }
 
@@ -397,34 +401,31 @@ mod tests {
     }
 
     #[test]
-    fn broken_json_is_a_serialization_error_and_wrong_shapes_are_invalid_parameters() {
+    fn broken_json_and_wrong_types_are_serialization_errors_and_missing_members_validation() {
         assert_eq!(
             parse::<Probe>(b"{not json").unwrap_err().kind,
             "SerializationException"
         );
         assert_eq!(
             parse::<Probe>(b"[1,2]").unwrap_err().kind,
-            "InvalidParameterException"
+            "SerializationException"
         );
         assert_eq!(
             parse::<Probe>(b"{}").unwrap_err().kind,
-            "InvalidParameterException"
+            "ValidationException"
         );
         assert_eq!(
             parse::<Probe>(br#"{"IdentityPoolId": 5}"#)
                 .unwrap_err()
                 .kind,
-            "InvalidParameterException"
+            "SerializationException"
         );
         assert!(parse::<Probe>(br#"{"IdentityPoolId": "x"}"#).is_ok());
     }
 
     #[test]
     fn an_empty_body_is_an_empty_object() {
-        assert_eq!(
-            parse::<Probe>(b"").unwrap_err().kind,
-            "InvalidParameterException"
-        );
+        assert_eq!(parse::<Probe>(b"").unwrap_err().kind, "ValidationException");
     }
 
     mod properties {
@@ -460,10 +461,8 @@ mod tests {
         }
 
         fn typed(err: &AwsError) -> bool {
-            matches!(
-                err.kind,
-                "SerializationException" | "InvalidParameterException"
-            ) && err.message.chars().count() <= crate::echo::MAX_MESSAGE_CHARS + 1
+            matches!(err.kind, "SerializationException" | "ValidationException")
+                && err.message.chars().count() <= crate::echo::MAX_MESSAGE_CHARS + 1
         }
 
         fn parse_all(body: &[u8]) -> Result<(), TestCaseError> {

@@ -83,6 +83,7 @@ impl From<ServiceError> for Problem {
             ServiceError::InvalidParameter(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidParameterException")
             }
+            ServiceError::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationException"),
             ServiceError::NotAuthorized(_) => (StatusCode::FORBIDDEN, "NotAuthorizedException"),
             ServiceError::ResourceNotFound(_) => {
                 (StatusCode::NOT_FOUND, "ResourceNotFoundException")
