@@ -1,5 +1,5 @@
 //! GetCredentialsForIdentity with moto as STS, through a front that verifies every
-//! WebIdentityToken against idbroker's JWKS (behaviours 44–60, 68, 80), and STS faults.
+//! WebIdentityToken against idbroker's JWKS (`docs/spec.md` behaviours 44–60, 68, 80), and STS faults.
 
 use std::time::Duration;
 

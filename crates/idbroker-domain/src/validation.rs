@@ -2,7 +2,7 @@
 //!
 //! Cognito's model has no ValidationException: constraint failures surface as
 //! InvalidParameterException with AWS's usual "1 validation error detected" sentence
-//! (reference §1). Values are echoed only when they are short and not secret-bearing.
+//! (`docs/spec.md` §1). Values are echoed only when they are short and not secret-bearing.
 
 /// A request that breaks a rule of the model or of Cognito's semantics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
