@@ -38,11 +38,19 @@ db="idbroker_bench_$$"
 work=$(mktemp -d /tmp/idbroker-bench.XXXXXX)
 pid="" MOTO_PID="" jwks_pid=""
 
+# Tolerant by design: runs under `set -e` on every exit, when a server may already have died
+# (kill of a dead pid fails) or never started (empty pid). A failing cleanup must not turn the
+# run's own exit status into 1, so every step ignores its failure and the status is kept.
 cleanup() {
-  for p in "$pid" "$MOTO_PID" "$jwks_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  local status=$?
+  set +e
+  for p in "$pid" "$MOTO_PID" "$jwks_pid"; do
+    if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
+  done
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS ${db}_pgbench WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
+  exit "$status"
 }
 trap cleanup EXIT
 

@@ -1,5 +1,5 @@
 //! GetCredentialsForIdentity with moto as STS, through a front that verifies every
-//! WebIdentityToken against idbroker's JWKS (behaviours 44–60, 68, 80), and STS faults.
+//! WebIdentityToken against idbroker's JWKS (`docs/spec.md` behaviours 44–60, 68, 80), and STS faults.
 
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ crate::helpers::on_both_backends!(
     an_idbroker_token_alone_keeps_the_identitys_provider_mapping,
     principal_tags_reach_sts,
     sts_refusals_are_configuration_errors_and_change_nothing,
+    a_token_for_a_pool_sts_does_not_trust_is_refused,
     sts_throttling_and_outages_are_reported_as_such,
 );
 
@@ -82,6 +83,7 @@ async fn world(backend: Backend) -> World {
         .await
         .unwrap()
         .identity_pool_id;
+    front.trust_audience(&pool);
     let w = World {
         app,
         front,
@@ -646,6 +648,43 @@ async fn principal_tags_reach_sts(backend: Backend) {
     let tags = &claims["https://aws.amazon.com/tags"]["principal_tags"];
     assert_eq!(tags["client"], json!(["upclient1"]), "behaviour 80");
     assert_eq!(tags["username"], json!(["tagged-user"]));
+}
+
+/// The STS front checks `aud` against the pools the test trusts, not against the token's own
+/// claim: a second pool, valid tokens and all, is refused until IAM would trust it.
+async fn a_token_for_a_pool_sts_does_not_trust_is_refused(backend: Backend) {
+    let w = world(backend).await;
+    let other = w.app.create_pool("untrusted", true).await;
+    w.app
+        .sdk
+        .set_identity_pool_roles()
+        .identity_pool_id(&other)
+        .roles("unauthenticated", GUEST)
+        .send()
+        .await
+        .unwrap();
+    let guest = w
+        .app
+        .sdk
+        .get_id()
+        .identity_pool_id(&other)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let (code, _) = w.credentials(&guest, &[], None).await.unwrap_err();
+    assert_eq!(code, "InvalidIdentityPoolConfigurationException");
+    let refused = w.front.calls().pop().unwrap().claims.unwrap_err();
+    assert!(
+        refused.contains(&other),
+        "refused for its audience: {refused}"
+    );
+
+    w.front.trust_audience(&other);
+    w.credentials(&guest, &[], None)
+        .await
+        .expect("trusted once IAM lists the pool");
 }
 
 async fn sts_refusals_are_configuration_errors_and_change_nothing(backend: Backend) {

@@ -1,4 +1,4 @@
-//! Developer-authenticated identities through the AWS face (behaviours 62–67, 69–74).
+//! Developer-authenticated identities through the AWS face (`docs/spec.md` behaviours 62–67, 69–74).
 
 use idbroker_store::Backend;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Guest identities and identity administration (behaviours 17–18, 20, 28, 77–79).
+//! Guest identities and identity administration (`docs/spec.md` behaviours 17–18, 20, 28, 77–79).
 
 use std::collections::HashSet;
 

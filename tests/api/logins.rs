@@ -1,5 +1,5 @@
 //! Federated logins through the AWS face: strict verification against a real JWKS on
-//! loopback (behaviours 19–29, 31–32, 34, 75–76), key rotation and outages, and races.
+//! loopback (`docs/spec.md` behaviours 19–29, 31–32, 34, 75–76), key rotation and outages, and races.
 
 use std::collections::HashSet;
 

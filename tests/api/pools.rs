@@ -1,4 +1,4 @@
-//! Identity-pool administration through the AWS SDK (behaviours 5–16, 57–60, 80).
+//! Identity-pool administration through the AWS SDK (`docs/spec.md` behaviours 5–16, 57–60, 80).
 
 use aws_sdk_cognitoidentity::types::{
     AmbiguousRoleResolutionType, CognitoIdentityProvider, MappingRule, MappingRuleMatchType,

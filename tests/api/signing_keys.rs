@@ -18,6 +18,7 @@ use crate::verify::{published_keys, verify};
 
 crate::helpers::on_both_backends!(
     tokens_minted_before_a_rotation_verify_until_they_expire,
+    a_retired_key_is_published_until_its_last_token_expired_plus_five_minutes,
     two_replicas_rotate_once,
     keys_survive_a_restart_and_a_wrong_master_key_changes_nothing,
     admins_list_and_rotate_keys,
@@ -100,6 +101,91 @@ async fn tokens_minted_before_a_rotation_verify_until_they_expire(backend: Backe
         "keys rotated about daily: {} kids",
         seen_kids.len()
     );
+}
+
+/// The promise of `docs/behaviour.md` ("a retired key stays published until every token it
+/// signed has expired, plus 5 minutes"), end to end: the longest-lived token (a developer
+/// token of 24 h) minted one second before its key stops signing still verifies through
+/// discovery + JWKS 299 s after its `exp`, and no longer once the key's publication ends.
+/// (The test above steps 6 h at a time, past every 600 s guest token, so it never sees this.)
+async fn a_retired_key_is_published_until_its_last_token_expired_plus_five_minutes(
+    backend: Backend,
+) {
+    let db = TestDatabase::new(backend).await;
+    let mut settings = settings_on(db.url(), free_port());
+    settings.key_policy = fast_policy();
+    settings.signing_alg = SigningAlg::RS256;
+    let clock = ManualClock::new();
+    let start_at = clock.now();
+    let (address, broker) = start_with_clock(settings, clock.clone()).await;
+    let sdk = sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY);
+    let pool = sdk
+        .create_identity_pool()
+        .identity_pool_name("keys")
+        .allow_unauthenticated_identities(false)
+        .developer_provider_name("login.keys.test")
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let dev_token = |user: &'static str| {
+        let (sdk, pool) = (sdk.clone(), pool.clone());
+        async move {
+            sdk.get_open_id_token_for_developer_identity()
+                .identity_pool_id(pool)
+                .logins("login.keys.test", user)
+                .token_duration(86_400)
+                .send()
+                .await
+                .unwrap()
+                .token
+                .unwrap()
+        }
+    };
+    let first_kid = kid(&dev_token("user-0").await);
+
+    // The first key signs from start-up for one rotation period; upkeep creates its successor
+    // `prepublish` before the switch, to sign from the switch on.
+    let switch = start_at + fast_policy().rotation_period;
+    clock.advance(switch - fast_policy().prepublish - clock.now());
+    broker.maintain_signing_keys().await.unwrap();
+    clock.advance(switch - Duration::seconds(1) - clock.now());
+    broker.maintain_signing_keys().await.unwrap();
+    let last_old = dev_token("user-1").await;
+    assert_eq!(
+        kid(&last_old),
+        first_kid,
+        "minted by the key about to retire"
+    );
+    let exp = verify(&address, &last_old, &pool).await.unwrap()["exp"]
+        .as_i64()
+        .unwrap();
+
+    clock.advance(Duration::seconds(2));
+    broker.maintain_signing_keys().await.unwrap();
+    assert_ne!(
+        kid(&dev_token("user-2").await),
+        first_kid,
+        "the next key signs after the switch"
+    );
+
+    // Just before the promised instant: expired 299 s ago, still verifiable.
+    clock.advance(Duration::seconds(exp + 299 - clock.now().timestamp()));
+    broker.maintain_signing_keys().await.unwrap();
+    assert!(clock.now().timestamp() > exp, "the token has expired");
+    verify(&address, &last_old, &pool)
+        .await
+        .expect("a retired key's last token verifies until 5 minutes past its expiry");
+
+    // Past it (expiry + 5 minutes, and the second between the mint and the switch): gone.
+    clock.advance(Duration::seconds(3));
+    broker.maintain_signing_keys().await.unwrap();
+    let refused = verify(&address, &last_old, &pool).await.unwrap_err();
+    assert!(
+        refused.contains("is not in the JWKS"),
+        "the retired key is no longer published: {refused}"
+    );
+    assert!(published_keys(&address).await <= 3);
 }
 
 async fn two_replicas_rotate_once(backend: Backend) {

@@ -1,6 +1,7 @@
 //! A small STS front for the tests, on loopback: it records every AssumeRoleWithWebIdentity
 //! call, checks the WebIdentityToken the way STS would (discovery + JWKS of the issuer, over
-//! HTTP), can play STS failures (AccessDenied, throttling, 500s, slowness), and otherwise
+//! HTTP) and its `aud` against the audiences the test registered (as IAM's OIDC provider holds
+//! the pool ids it trusts as client ids), can play STS failures (AccessDenied, throttling, 500s, slowness), and otherwise
 //! forwards the call to moto's real STS server, started by the test command.
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,12 +38,16 @@ pub struct Call {
     pub session_name: String,
     pub duration: String,
     pub policy: Option<String>,
-    /// The token's claims if it verified against the issuer's published keys.
+    /// The token's claims if it verified against the issuer's published keys for an audience
+    /// the test trusts (`StsFront::trust_audience`).
     pub claims: Result<BTreeMap<String, Value>, String>,
 }
 
 struct State {
     issuer: String,
+    /// The identity pools STS trusts: IAM's OIDC provider lists them as client ids, and STS
+    /// refuses a token whose `aud` is not one of them.
+    audiences: Vec<String>,
     moto: String,
     faults: Vec<Fault>,
     calls: Vec<Call>,
@@ -62,14 +67,14 @@ fn error_document(code: &str, message: &str) -> String {
 
 async fn handle(state: web::Data<Mutex<State>>, body: web::Bytes) -> HttpResponse {
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let (issuer, moto, fault) = {
+    let (issuer, audiences, moto, fault) = {
         let mut s = state.lock().unwrap();
         let fault = if s.faults.is_empty() {
             None
         } else {
             Some(s.faults.remove(0))
         };
-        (s.issuer.clone(), s.moto.clone(), fault)
+        (s.issuer.clone(), s.audiences.clone(), s.moto.clone(), fault)
     };
     if form.get("Action").map(String::as_str) == Some("AssumeRoleWithWebIdentity") {
         let token = form.get("WebIdentityToken").cloned().unwrap_or_default();
@@ -82,7 +87,14 @@ async fn handle(state: web::Data<Mutex<State>>, body: web::Bytes) -> HttpRespons
                     .map(str::to_owned)
             })
             .unwrap_or_default();
-        let claims = crate::verify::verify(&issuer, &token, &aud).await;
+        // The expected audience comes from the test (the pool it called for), never from the
+        // token itself: checking a token's `aud` against its own `aud` proves nothing.
+        let claims = match audiences.iter().find(|trusted| **trusted == aud) {
+            Some(trusted) => crate::verify::verify(&issuer, &token, trusted).await,
+            None => Err(format!(
+                "aud {aud:?} is not a client id of the issuer's OIDC provider ({audiences:?})"
+            )),
+        };
         let verified = claims.is_ok();
         state.lock().unwrap().calls.push(Call {
             role_arn: form.get("RoleArn").cloned().unwrap_or_default(),
@@ -140,6 +152,7 @@ impl StsFront {
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let state = Arc::new(Mutex::new(State {
             issuer: issuer.to_owned(),
+            audiences: Vec::new(),
             moto: moto_url(),
             faults: Vec::new(),
             calls: Vec::new(),
@@ -161,6 +174,12 @@ impl StsFront {
             state,
             _handle: handle,
         }
+    }
+
+    /// Trusts tokens for this identity pool from now on (adds it to the OIDC provider's client
+    /// ids). Until a pool is trusted, every token is refused as STS would.
+    pub fn trust_audience(&self, pool: &str) {
+        self.state.lock().unwrap().audiences.push(pool.to_owned());
     }
 
     /// The next calls fail like this, in order.

@@ -1,5 +1,5 @@
 //! GetOpenIdToken and idbroker's tokens through the AWS face, checked by an independent
-//! verifier over discovery + JWKS (behaviours 13–14, 30, 33–43, 61).
+//! verifier over discovery + JWKS (`docs/spec.md` behaviours 13–14, 30, 33–43, 61).
 
 use aws_sdk_cognitoidentity::types::{AmbiguousRoleResolutionType, RoleMapping, RoleMappingType};
 use idbroker_store::Backend;

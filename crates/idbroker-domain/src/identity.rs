@@ -13,7 +13,7 @@ pub struct Identity {
     pub logins: Vec<LoginRef>,
     pub created_at: DateTime<Utc>,
     pub last_modified_at: DateTime<Utc>,
-    /// Merged-away identities stay listed but can no longer be used (reference §6.4).
+    /// Merged-away identities stay listed but can no longer be used (spec §6.4).
     pub disabled: bool,
     /// When a guest last fetched a token or credentials, to the hour; `None`: not since it
     /// was created. Only the idle-guest clean-up reads it.

@@ -2,8 +2,9 @@
 //!
 //! Everything here is a value: identifiers parsed from strings, the configuration of an identity
 //! pool and its roles, and the rules Cognito's API model puts on them. Time is always passed in.
-//! The reference for every rule is `shared/reference/cognito-identity.md` (§2–§4 and the
-//! behaviours of §9); the validation messages follow the AWS wording
+//! The reference for every rule is the repository's `docs/spec.md`: "spec §N" in a comment is
+//! its section N (§2–§4 for the model), "behaviour N" its numbered behaviour N (§9); the
+//! validation messages follow the AWS wording
 //! ("1 validation error detected: Value … at … failed to satisfy constraint: …").
 
 pub mod identity;

@@ -1,5 +1,5 @@
 //! One login, one identity: what a set of verified logins does to the identities of a pool
-//! (reference §6.4, behaviours 19, 27, 29–35).
+//! (`docs/spec.md` §6.4, behaviours 19, 27, 29–35).
 //!
 //! The store gathers the current state inside a transaction (the identities owning the
 //! presented logins, and the identity the caller named), asks `plan` what to do, and applies

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::pool::{PoolConfig, oidc_provider_key};
 
-/// The built-in public providers (reference §2).
+/// The built-in public providers (spec §2).
 pub const GOOGLE: &str = "accounts.google.com";
 pub const APPLE: &str = "appleid.apple.com";
 pub const FACEBOOK: &str = "graph.facebook.com";

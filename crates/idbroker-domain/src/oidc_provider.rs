@@ -1,6 +1,6 @@
 //! Registered OpenID Connect providers: idbroker's equivalent of IAM OIDC providers.
 //! A pool names one by ARN in `OpenIdConnectProviderARNs`; its Logins key is the issuer
-//! without the scheme (reference §2).
+//! without the scheme (`docs/spec.md` §2).
 
 use std::collections::BTreeSet;
 

@@ -1,4 +1,4 @@
-//! An identity pool's configuration and the model's rules for it (reference §3–§4).
+//! An identity pool's configuration and the model's rules for it (`docs/spec.md` §3–§4).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,7 +36,7 @@ pub struct CognitoIdentityProvider {
 pub struct PoolConfig {
     pub identity_pool_name: String,
     pub allow_unauthenticated_identities: bool,
-    /// Absent means "allowed" (legacy default, reference §8.4), so absence is kept, not defaulted.
+    /// Absent means "allowed" (legacy default, spec §8.4), so absence is kept, not defaulted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_classic_flow: Option<bool>,
     #[serde(default)]
@@ -83,7 +83,7 @@ fn is_user_pool_provider_char(c: char) -> bool {
 }
 
 /// The Logins key of an IAM OIDC-provider ARN: `arn:<partition>:iam::<account>:oidc-provider/<host[/path]>`
-/// names the issuer `https://<host[/path]>`, whose Logins key is `<host[/path]>` (reference §2).
+/// names the issuer `https://<host[/path]>`, whose Logins key is `<host[/path]>` (spec §2).
 pub fn oidc_provider_key(arn: &str) -> Option<&str> {
     let mut parts = arn.splitn(6, ':');
     match (
@@ -107,7 +107,7 @@ pub fn oidc_provider_key(arn: &str) -> Option<&str> {
 }
 
 impl PoolConfig {
-    /// Checks every model constraint of the pool shape (reference §4, CreateIdentityPool).
+    /// Checks every model constraint of the pool shape (spec §4, CreateIdentityPool).
     pub fn validate(&self) -> Validated {
         check_len("identityPoolName", &self.identity_pool_name, 1, 128)?;
         check_chars(

@@ -1,4 +1,4 @@
-//! Attributes for access control: which provider claims become session tags (reference §6.7).
+//! Attributes for access control: which provider claims become session tags (`docs/spec.md` §6.7).
 
 use std::collections::BTreeMap;
 
@@ -89,7 +89,7 @@ mod tests {
 }
 
 impl PrincipalTagMap {
-    /// The session tags this map gives a login with these verified claims (reference §6.7):
+    /// The session tags this map gives a login with these verified claims (spec §6.7):
     /// with UseDefaults, `client` ← `aud` and `username` ← `sub`; then each custom tag takes its
     /// claim. Missing or non-text claims give no tag; values are cut to STS's 256 characters.
     pub fn tags_for(

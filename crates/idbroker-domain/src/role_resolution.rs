@@ -1,4 +1,4 @@
-//! Which IAM role GetCredentialsForIdentity assumes (reference §6.5, behaviours 44–56).
+//! Which IAM role GetCredentialsForIdentity assumes (`docs/spec.md` §6.5, behaviours 44–56).
 //!
 //! Guests get `Roles.unauthenticated`; developer-authenticated identities get
 //! `Roles.authenticated`; federated identities follow the RoleMapping of the provider they

@@ -1,4 +1,4 @@
-//! The roles of an identity pool and its role mappings (SetIdentityPoolRoles, reference §3–§4, §6.5).
+//! The roles of an identity pool and its role mappings (SetIdentityPoolRoles, `docs/spec.md` §3–§4, §6.5).
 //!
 //! Only storing and validating lives here for now; resolving a role for a request comes with
 //! GetCredentialsForIdentity.

@@ -1,5 +1,5 @@
-//! The life of idbroker's signing keys, as times (reference §7, issue "idbroker as an OIDC
-//! issuer"). A key is published in the JWKS from the moment it exists, signs from `signs_from`
+//! The life of idbroker's signing keys, as times (`docs/spec.md` §6.8 and §7). A key is
+//! published in the JWKS from the moment it exists, signs from `signs_from`
 //! until the next key takes over (`signs_until`), and stays published until every token it
 //! signed has expired, plus skew (`published_until`).
 //!

@@ -4,8 +4,8 @@
 //! pattern, range, required member, list or map size) is `ValidationException` with AWS's
 //! "1 validation error detected" sentence; a request that is well-formed but makes no sense
 //! (a provider the pool does not configure, a bad role mapping) is
-//! `InvalidParameterException`. Values are echoed only when they are short and not
-//! secret-bearing.
+//! `InvalidParameterException` (`docs/spec.md` §1). Values are echoed only when they are short
+//! and not secret-bearing.
 
 /// A request that breaks a rule of the model or of Cognito's semantics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

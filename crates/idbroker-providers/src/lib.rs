@@ -1,5 +1,5 @@
 //! Verifies the tokens apps bring from identity providers, strictly (RFC 7519, RFC 7517,
-//! reference §6.3), and turns them into `VerifiedLogin`s.
+//! `docs/spec.md` §6.3), and turns them into `VerifiedLogin`s.
 //!
 //! - OpenID Connect ID tokens (Google, Apple, Facebook Limited Login, Cognito user pools,
 //!   registered issuers): signature with a key from the issuer's JWKS, an algorithm allowlist,

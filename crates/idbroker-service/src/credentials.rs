@@ -1,4 +1,4 @@
-//! GetCredentialsForIdentity, the enhanced flow (reference §6.5–§6.7): resolve the identity,
+//! GetCredentialsForIdentity, the enhanced flow (`docs/spec.md` §6.5–§6.7): resolve the identity,
 //! pick the role, mint a token for it, and have STS exchange the token for credentials.
 
 use std::collections::BTreeMap;

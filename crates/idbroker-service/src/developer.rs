@@ -1,4 +1,4 @@
-//! Developer-authenticated identities (reference §6.9, behaviours 62–74): the app's own
+//! Developer-authenticated identities (`docs/spec.md` §6.9, behaviours 62–74): the app's own
 //! backend vouches for its users with SigV4-signed calls.
 
 use std::collections::BTreeMap;

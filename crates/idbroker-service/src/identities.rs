@@ -1,5 +1,5 @@
 //! Identities: guest GetId, DescribeIdentity, ListIdentities, DeleteIdentities
-//! (reference §6.2, behaviours 17–18, 77–79).
+//! (`docs/spec.md` §6.2, behaviours 17–18, 77–79).
 
 use std::collections::BTreeMap;
 
@@ -72,7 +72,7 @@ impl Broker {
 
     /// GetId. Without Logins every call creates a new guest identity (behaviour 18); the pool
     /// must allow guests. With Logins, every token is verified and the identity that owns the
-    /// login is returned, created, linked or merged (reference §6.2, §6.4).
+    /// login is returned, created, linked or merged (spec §6.2, §6.4).
     #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     /// GetId. `admit` is asked once the call is known to be valid (the pool exists, the
     /// logins verified, guests allowed) and before anything is looked up or written: a per-pool

@@ -1,5 +1,5 @@
 //! Federated logins: verifying the tokens of a `Logins` map and applying them to identities
-//! (reference §6.2–§6.4). GetId, and later GetOpenIdToken and GetCredentialsForIdentity, share
+//! (`docs/spec.md` §6.2–§6.4). GetId, and later GetOpenIdToken and GetCredentialsForIdentity, share
 //! `verify_logins` and `resolve_identity`; UnlinkIdentity removes logins with proof of ownership.
 
 use std::collections::{BTreeMap, HashMap};

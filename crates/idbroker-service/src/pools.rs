@@ -1,5 +1,5 @@
 //! Identity-pool administration: create, describe, update, delete, list, tags, roles and
-//! principal-tag maps (reference §3–§4, behaviours 5–16 and 57–60).
+//! principal-tag maps (`docs/spec.md` §3–§4, behaviours 5–16 and 57–60).
 
 use idbroker_domain::principal_tags::validate_provider_name;
 use idbroker_domain::tags::{MAX_TAGS, validate_tag_key, validate_tags};
@@ -50,7 +50,7 @@ impl Broker {
         Ok(self.load_pool(pool_id).await?.pool)
     }
 
-    /// Full replace (reference §3), except that an omitted DeveloperProviderName is kept and a
+    /// Full replace (spec §3), except that an omitted DeveloperProviderName is kept and a
     /// different one is refused, and omitted tags are kept (tags have their own operations).
     #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn update_identity_pool(

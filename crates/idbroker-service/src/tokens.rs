@@ -1,4 +1,4 @@
-//! Tokens idbroker signs (reference §6.8): GetOpenIdToken, and the minting shared with the
+//! Tokens idbroker signs (`docs/spec.md` §6.8): GetOpenIdToken, and the minting shared with the
 //! developer flow and, later, GetCredentialsForIdentity.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! Temporary AWS credentials from STS `AssumeRoleWithWebIdentity`, called on an identity's
-//! behalf with a token idbroker signed (reference §6.6, §7).
+//! behalf with a token idbroker signed (`docs/spec.md` §6.6, §7).
 //!
 //! The call is unsigned (STS models it as no-auth), so idbroker needs no AWS credentials. The
 //! client is built once from the standard AWS configuration chain, so `AWS_ENDPOINT_URL_STS`,
@@ -47,7 +47,7 @@ impl fmt::Debug for AwsCredentials {
     }
 }
 
-/// Why STS gave no credentials, in the terms idbroker answers with (reference §7 table).
+/// Why STS gave no credentials, in the terms idbroker answers with (spec §7 table).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StsError {
     /// STS refused this role or token: trust policy, token, claims, region

@@ -1,4 +1,4 @@
-//! Request and response shapes of the Cognito Identity API (botocore model, reference §4).
+//! Request and response shapes of the Cognito Identity API (botocore model, `docs/spec.md` §4).
 //! Member names are the wire's; pool configuration reuses the domain's Cognito-named shape.
 
 use std::collections::BTreeMap;
