@@ -296,7 +296,14 @@ fn settings_for_tests_are_the_defaults_without_development_mode() {
     assert!(s.development_mode.is_none());
     assert_eq!(s.listen.to_string(), "127.0.0.1:0");
     assert_eq!(s.region.as_str(), "us-east-1");
-    assert_eq!(s.jwks_cache.ttl, std::time::Duration::from_secs(3600));
+    // The settings' defaults are the components' own: tests built on them run what ships.
+    assert_eq!(s.upstream, idbroker_providers::UpstreamPolicy::default());
+    assert_eq!(s.sts_policy, idbroker_sts::StsPolicy::default());
+    assert_eq!(
+        s.timeouts,
+        idbroker_http::deadline::RequestTimeouts::default()
+    );
+    assert_eq!(s.jwks_cache, idbroker_providers::CachePolicy::default());
 }
 
 #[test]
