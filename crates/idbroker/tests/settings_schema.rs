@@ -238,6 +238,14 @@ fn a_toml_file_with_native_booleans_and_integers_works_and_old_strings_still_do(
     assert_eq!(native.allow_http_issuers, Some(true));
     assert_eq!(native.jwks_cache_seconds, Some(3600));
     assert!(from_toml("guest_idle_days = \"off\"\n").is_ok());
+    // Origins as a TOML list mean the same as the variable's comma-separated form.
+    let list =
+        from_toml("admin_cors_origins = [\"https://a.example.com\", \"http://localhost:3000\"]\n");
+    let by_env = from_env(&[(
+        "IDBROKER_ADMIN_CORS_ORIGINS",
+        "https://a.example.com,http://localhost:3000",
+    )]);
+    assert_eq!(list.unwrap(), by_env.unwrap());
 }
 
 #[test]

@@ -25,7 +25,7 @@ use idbroker_sts::StsPolicy;
 mod dev;
 mod schema;
 
-pub use schema::{ENV_PREFIX, Lenient, OrOff, RawSettings};
+pub use schema::{ENV_PREFIX, OrOff, RawSettings};
 
 /// Where development mode keeps its database and generated secrets.
 pub const DEV_DATA_DIR: &str = "idbroker-data";

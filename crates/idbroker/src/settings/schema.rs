@@ -107,7 +107,9 @@ pub struct RawSettings {
     /// Time a public operation may take once its body is in; default 8.
     #[serde(deserialize_with = "lenient")]
     pub request_timeout_seconds: Option<u64>,
-    /// Comma-separated browser origins allowed on the admin routes; default none.
+    /// Comma-separated browser origins allowed on the admin routes (a TOML list works too);
+    /// default none.
+    #[serde(deserialize_with = "comma_separated")]
     pub admin_cors_origins: Option<String>,
     /// Total time of one call to an identity provider, 1–5; default 3.
     #[serde(deserialize_with = "lenient")]
@@ -174,7 +176,7 @@ impl<T: FromStr> FromStr for OrOff<T> {
 }
 
 /// A type a setting may take natively or as text: what to call it in an error.
-pub trait Lenient: FromStr {
+trait Lenient: FromStr {
     const EXPECTED: &'static str;
 }
 impl Lenient for bool {
@@ -230,6 +232,40 @@ fn lenient<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<Option<T>, D::
         }
     }
     d.deserialize_any(LenientVisitor(PhantomData))
+}
+
+/// A list as the environment gives it (`a, b`) or as TOML would (`["a", "b"]`), kept in the
+/// environment's form: one parser checks both.
+fn comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct ListVisitor;
+    impl<'de> Visitor<'de> for ListVisitor {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a comma-separated string or a list of strings")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                if item.contains(',') {
+                    return Err(de::Error::custom(format_args!(
+                        "'{item}' holds a comma: give one item per list entry"
+                    )));
+                }
+                items.push(item);
+            }
+            Ok(Some(items.join(",")))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(ListVisitor)
 }
 
 impl RawSettings {
