@@ -293,6 +293,7 @@ fn variables_that_are_not_settings_are_ignored() {
     let raw = from_env(&[
         ("IDBROKER_ENDPOINT", "http://127.0.0.1:8080"),
         ("IDBROKER_TEST_POSTGRES_URL", "postgres://x"),
+        ("IDBROKER_region", "eu-west-1"),
     ])
     .unwrap();
     assert_eq!(raw, RawSettings::default());

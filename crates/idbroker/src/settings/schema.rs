@@ -198,8 +198,7 @@ fn lenient<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<Option<T>, D::
     struct LenientVisitor<T>(PhantomData<T>);
     impl<T: Lenient> LenientVisitor<T> {
         fn parse<E: de::Error>(text: &str) -> Result<Option<T>, E> {
-            text.trim()
-                .parse()
+            text.parse()
                 .map(Some)
                 .map_err(|_| E::custom(format_args!("'{text}' is not {}", T::EXPECTED)))
         }
@@ -337,12 +336,15 @@ impl RawSettings {
         let vars: std::collections::BTreeMap<String, String> = env
             .into_iter()
             .filter_map(|(var, value)| {
-                let key = var.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
-                keys.contains(&key.as_str()).then_some((key, value))
+                // Exactly the upper-case name, as before: `IDBROKER_region` is not a setting.
+                let rest = var.strip_prefix(ENV_PREFIX)?;
+                let key = rest.to_ascii_lowercase();
+                (keys.contains(&key.as_str()) && rest == key.to_ascii_uppercase())
+                    .then_some((key, value))
             })
             .collect();
         let from_env = |key: &str| vars.contains_key(key);
-        Figment::from(figment)
+        figment
             .merge(Serialized::defaults(&vars))
             .extract()
             .map_err(|e| from_figment(e, config, from_env))
