@@ -145,8 +145,8 @@ fn from_env(vars: &[(&str, &str)]) -> Result<RawSettings, String> {
     RawSettings::load(None, env).map_err(|e| e.to_string())
 }
 
-/// The variables in the table of docs/configuration.md (`RUST_LOG` is not one of ours).
-fn documented_variables() -> BTreeSet<String> {
+/// The rows of the settings table in docs/configuration.md: (variables cell, default cell).
+fn documented_rows() -> Vec<(String, String)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
     let text = std::fs::read_to_string(path).unwrap();
     let table = text
@@ -158,11 +158,43 @@ fn documented_variables() -> BTreeSet<String> {
         .unwrap();
     table
         .lines()
-        .filter_map(|line| line.split('|').nth(1))
-        .flat_map(|cell| cell.split('`'))
+        .filter_map(|line| {
+            let mut cells = line.split('|').skip(1);
+            Some((cells.next()?.to_owned(), cells.next()?.to_owned()))
+        })
+        .collect()
+}
+
+/// The variables in that table (`RUST_LOG` is not one of ours).
+fn documented_variables() -> BTreeSet<String> {
+    documented_rows()
+        .iter()
+        .flat_map(|(cell, _)| cell.split('`'))
         .filter(|word| word.starts_with("IDBROKER_"))
         .map(str::to_owned)
         .collect()
+}
+
+#[test]
+fn the_documented_defaults_are_the_schema_defaults() {
+    let defaults = serde_json::to_value(RawSettings::default()).unwrap();
+    let rows = documented_rows();
+    for key in RawSettings::keys() {
+        let var = RawSettings::env_var(key);
+        let expected = match &defaults[*key] {
+            serde_json::Value::Null => continue, // depends on other settings: prose
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let (_, cell) = rows
+            .iter()
+            .find(|(vars, _)| vars.contains(&format!("`{var}`")))
+            .unwrap_or_else(|| panic!("{var} is not documented"));
+        assert!(
+            cell.contains(&format!("`{expected}`")),
+            "{var}: the schema's default is `{expected}`, the documentation says {cell}"
+        );
+    }
 }
 
 #[test]
@@ -200,7 +232,8 @@ fn every_documented_setting_is_read_from_the_file_and_from_the_environment() {
         let by_env =
             from_env(&[(var, env_value)]).unwrap_or_else(|e| panic!("{var} from the env: {e}"));
         let read = serde_json::to_value(&by_file).unwrap()[key(var)].clone();
-        assert!(!read.is_null(), "{var}: `{}` was not read", line.trim());
+        let default = serde_json::to_value(RawSettings::default()).unwrap()[key(var)].clone();
+        assert_ne!(read, default, "{var}: `{}` was not read", line.trim());
         assert_eq!(
             by_file, by_env,
             "{var}: the file and the environment disagree"
@@ -227,16 +260,16 @@ fn every_documented_setting_is_read_from_the_file_and_from_the_environment() {
 #[test]
 fn a_toml_file_with_native_booleans_and_integers_works_and_old_strings_still_do() {
     let native = from_toml(
-        "allow_http_issuers = true\njwks_cache_seconds = 3600\ntrusted_proxy_hops = 1\nguest_idle_days = 30\n",
+        "allow_http_issuers = true\njwks_cache_seconds = 600\ntrusted_proxy_hops = 1\nguest_idle_days = 30\n",
     )
     .unwrap();
     let strings = from_toml(
-        "allow_http_issuers = \"true\"\njwks_cache_seconds = \"3600\"\ntrusted_proxy_hops = \"1\"\nguest_idle_days = \"30\"\n",
+        "allow_http_issuers = \"true\"\njwks_cache_seconds = \"600\"\ntrusted_proxy_hops = \"1\"\nguest_idle_days = \"30\"\n",
     )
     .unwrap();
     assert_eq!(native, strings);
-    assert_eq!(native.allow_http_issuers, Some(true));
-    assert_eq!(native.jwks_cache_seconds, Some(3600));
+    assert!(native.allow_http_issuers);
+    assert_eq!(native.jwks_cache_seconds, 600);
     assert!(from_toml("guest_idle_days = \"off\"\n").is_ok());
     // Origins as a TOML list mean the same as the variable's comma-separated form.
     let list =

@@ -221,10 +221,9 @@ impl Settings {
             Some(issuer) => parse_issuer(&issuer)?,
             None => format!("http://{listen}"),
         };
-        let region = Region::parse(raw.region.as_deref().unwrap_or("us-east-1"))
-            .map_err(|e| bad("IDBROKER_REGION", e))?;
-        let account_id = AccountId::parse(raw.account_id.as_deref().unwrap_or("000000000000"))
-            .map_err(|e| bad("IDBROKER_ACCOUNT_ID", e))?;
+        let region = Region::parse(&raw.region).map_err(|e| bad("IDBROKER_REGION", e))?;
+        let account_id =
+            AccountId::parse(&raw.account_id).map_err(|e| bad("IDBROKER_ACCOUNT_ID", e))?;
 
         // Both are present here: filled in development mode, required above otherwise.
         let access_key_id = raw.admin_access_key_id.unwrap_or_default();
@@ -254,59 +253,30 @@ impl Settings {
                 ));
             }
         };
-        let allow_http_issuers = raw.allow_http_issuers.unwrap_or(false);
+        let allow_http_issuers = raw.allow_http_issuers;
         // Used as given: JWKS URLs are fetched as they are, API bases get paths appended.
-        let url =
-            |var: &str, value: Option<String>, default: String| -> Result<String, SettingsError> {
-                let value = value.unwrap_or(default);
-                if value.starts_with("https://") || value.starts_with("http://") {
-                    Ok(value)
-                } else {
-                    Err(bad(var, format!("'{value}' is not an http(s) URL")))
-                }
-            };
-        let defaults = ProviderEndpoints::default();
-        let providers = ProviderEndpoints {
-            google_jwks_url: url(
-                "IDBROKER_GOOGLE_JWKS_URL",
-                raw.google_jwks_url,
-                defaults.google_jwks_url,
-            )?,
-            apple_jwks_url: url(
-                "IDBROKER_APPLE_JWKS_URL",
-                raw.apple_jwks_url,
-                defaults.apple_jwks_url,
-            )?,
-            facebook_jwks_url: url(
-                "IDBROKER_FACEBOOK_JWKS_URL",
-                raw.facebook_jwks_url,
-                defaults.facebook_jwks_url,
-            )?,
-            facebook_graph_url: url(
-                "IDBROKER_FACEBOOK_GRAPH_URL",
-                raw.facebook_graph_url,
-                defaults.facebook_graph_url,
-            )?,
-            amazon_api_url: url(
-                "IDBROKER_AMAZON_API_URL",
-                raw.amazon_api_url,
-                defaults.amazon_api_url,
-            )?,
-            cognito_idp_url: url(
-                "IDBROKER_COGNITO_IDP_URL",
-                raw.cognito_idp_url,
-                defaults.cognito_idp_url,
-            )?,
+        let url = |var: &str, value: String| -> Result<String, SettingsError> {
+            if value.starts_with("https://") || value.starts_with("http://") {
+                Ok(value)
+            } else {
+                Err(bad(var, format!("'{value}' is not an http(s) URL")))
+            }
         };
-        let seconds =
-            |var: &str, value: Option<u64>, default: u64| -> Result<Duration, SettingsError> {
-                match value {
-                    None => Ok(Duration::from_secs(default)),
-                    Some(0) => Err(bad(var, "'0' is not a positive number of seconds")),
-                    Some(s) => Ok(Duration::from_secs(s)),
-                }
-            };
-        let ttl = seconds("IDBROKER_JWKS_CACHE_SECONDS", raw.jwks_cache_seconds, 3600)?;
+        let providers = ProviderEndpoints {
+            google_jwks_url: url("IDBROKER_GOOGLE_JWKS_URL", raw.google_jwks_url)?,
+            apple_jwks_url: url("IDBROKER_APPLE_JWKS_URL", raw.apple_jwks_url)?,
+            facebook_jwks_url: url("IDBROKER_FACEBOOK_JWKS_URL", raw.facebook_jwks_url)?,
+            facebook_graph_url: url("IDBROKER_FACEBOOK_GRAPH_URL", raw.facebook_graph_url)?,
+            amazon_api_url: url("IDBROKER_AMAZON_API_URL", raw.amazon_api_url)?,
+            cognito_idp_url: url("IDBROKER_COGNITO_IDP_URL", raw.cognito_idp_url)?,
+        };
+        let seconds = |var: &str, value: u64| -> Result<Duration, SettingsError> {
+            match value {
+                0 => Err(bad(var, "'0' is not a positive number of seconds")),
+                s => Ok(Duration::from_secs(s)),
+            }
+        };
+        let ttl = seconds("IDBROKER_JWKS_CACHE_SECONDS", raw.jwks_cache_seconds)?;
         let jwks_cache = CachePolicy {
             ttl,
             // Refresh in the background once three quarters of the lifetime have passed.
@@ -314,7 +284,6 @@ impl Settings {
             unknown_kid_cooldown: seconds(
                 "IDBROKER_JWKS_REFRESH_COOLDOWN_SECONDS",
                 raw.jwks_refresh_cooldown_seconds,
-                30,
             )?,
         };
         let signing_alg = match raw.signing_alg.as_deref() {
@@ -332,12 +301,10 @@ impl Settings {
             rotation_period: to_chrono(seconds(
                 "IDBROKER_KEY_ROTATION_SECONDS",
                 raw.key_rotation_seconds,
-                30 * 86_400,
             )?),
             prepublish: to_chrono(seconds(
                 "IDBROKER_KEY_PREPUBLISH_SECONDS",
                 raw.key_prepublish_seconds,
-                86_400,
             )?),
         };
         key_policy
@@ -349,23 +316,19 @@ impl Settings {
             })?;
         let sts_endpoint_url = raw
             .sts_endpoint_url
-            .map(|u| url("IDBROKER_STS_ENDPOINT_URL", Some(u), String::new()))
+            .map(|u| url("IDBROKER_STS_ENDPOINT_URL", u))
             .transpose()?;
-        let duration_seconds = match raw.sts_duration_seconds {
-            None => 3600,
-            Some(text) => i32::try_from(text)
-                .ok()
-                .filter(|d| (900..=43_200).contains(d))
-                .ok_or_else(|| {
-                    bad(
-                        "IDBROKER_STS_DURATION_SECONDS",
-                        format!("'{text}' is not between 900 and 43200"),
-                    )
-                })?,
-        };
-        let role_session_name = raw
-            .sts_role_session_name
-            .unwrap_or_else(|| "CognitoIdentityCredentials".into());
+        let text = raw.sts_duration_seconds;
+        let duration_seconds = i32::try_from(text)
+            .ok()
+            .filter(|d| (900..=43_200).contains(d))
+            .ok_or_else(|| {
+                bad(
+                    "IDBROKER_STS_DURATION_SECONDS",
+                    format!("'{text}' is not between 900 and 43200"),
+                )
+            })?;
+        let role_session_name = raw.sts_role_session_name;
         let session_name_ok = (2..=64).contains(&role_session_name.len())
             && role_session_name
                 .chars()
@@ -409,33 +372,28 @@ impl Settings {
                         )
                     })
             };
-        let ledger_retention = match raw.ledger_retention_days {
-            None => chrono::Duration::days(90),
-            Some(text) => days("IDBROKER_LEDGER_RETENTION_DAYS", text, "")?,
-        };
+        let ledger_retention = days(
+            "IDBROKER_LEDGER_RETENTION_DAYS",
+            raw.ledger_retention_days,
+            "",
+        )?;
         let rate_limits = RateLimitSettings {
-            per_ip: raw.rate_limit_per_ip.unwrap_or(100),
-            per_pool: raw.rate_limit_per_pool.unwrap_or(500),
+            per_ip: raw.rate_limit_per_ip,
+            per_pool: raw.rate_limit_per_pool,
             trusted_proxy_hops: trusted_proxy_hops(
                 raw.trusted_proxy_hops,
                 raw.trust_forwarded_for,
             )?,
         };
         let timeouts = idbroker_http::deadline::RequestTimeouts {
-            body: seconds(
-                "IDBROKER_BODY_TIMEOUT_SECONDS",
-                raw.body_timeout_seconds,
-                10,
-            )?,
+            body: seconds("IDBROKER_BODY_TIMEOUT_SECONDS", raw.body_timeout_seconds)?,
             handler: seconds(
                 "IDBROKER_REQUEST_TIMEOUT_SECONDS",
                 raw.request_timeout_seconds,
-                8,
             )?,
             admin: seconds(
                 "IDBROKER_ADMIN_REQUEST_TIMEOUT_SECONDS",
                 raw.admin_request_timeout_seconds,
-                60,
             )?,
         };
         let database = database_options(
@@ -448,7 +406,6 @@ impl Settings {
         let provider_timeout = seconds(
             "IDBROKER_PROVIDER_TIMEOUT_SECONDS",
             raw.provider_timeout_seconds,
-            idbroker_providers::DEFAULT_FETCH_TIMEOUT.as_secs(),
         )?;
         if provider_timeout > idbroker_providers::MAX_FETCH_TIMEOUT {
             return Err(bad(
@@ -459,14 +416,12 @@ impl Settings {
         let backoff_max = seconds(
             "IDBROKER_UPSTREAM_BACKOFF_MAX_SECONDS",
             raw.upstream_backoff_max_seconds,
-            30,
         )?;
         let upstream = UpstreamPolicy {
             fetch_timeout: provider_timeout,
             max_stale: seconds(
                 "IDBROKER_JWKS_MAX_STALE_SECONDS",
                 raw.jwks_max_stale_seconds,
-                86_400,
             )?,
             backoff: idbroker_providers::BackoffPolicy {
                 max: backoff_max,
@@ -492,24 +447,19 @@ impl Settings {
         let shutdown_timeout = seconds(
             "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS",
             raw.shutdown_timeout_seconds,
-            30,
         )?;
         let guest_idle = match raw.guest_idle_days {
-            None | Some(OrOff::Off) => None,
-            Some(OrOff::On(text)) => Some(days("IDBROKER_GUEST_IDLE_DAYS", text, " (or off)")?),
+            OrOff::Off => None,
+            OrOff::On(text) => Some(days("IDBROKER_GUEST_IDLE_DAYS", text, " (or off)")?),
         };
-        let pool_cache_ttl = match raw.pool_cache_seconds {
-            None => Duration::from_secs(5),
-            Some(text) => Some(text)
-                .filter(|s| *s <= 3600)
-                .map(Duration::from_secs)
-                .ok_or_else(|| {
-                    bad(
-                        "IDBROKER_POOL_CACHE_SECONDS",
-                        format!("'{text}' is not a number of seconds from 0 (off) to 3600"),
-                    )
-                })?,
-        };
+        let text = raw.pool_cache_seconds;
+        if text > 3600 {
+            return Err(bad(
+                "IDBROKER_POOL_CACHE_SECONDS",
+                format!("'{text}' is not a number of seconds from 0 (off) to 3600"),
+            ));
+        }
+        let pool_cache_ttl = Duration::from_secs(text);
         let master_key = raw
             .master_key
             .as_deref()
@@ -562,15 +512,13 @@ impl Settings {
 /// The bounds on database work; the rest of `StoreOptions` keeps its defaults.
 fn database_options(
     max_connections: Option<u32>,
-    acquire_ms: Option<u64>,
-    statement_ms: Option<u64>,
-    lock_ms: Option<u64>,
+    acquire_ms: u64,
+    statement_ms: u64,
+    lock_ms: u64,
 ) -> Result<StoreOptions, SettingsError> {
-    let defaults = StoreOptions::default();
-    let millis = |var: &str, ms: Option<u64>, default: Duration, max: u64| match ms {
-        None => Ok(default),
-        Some(ms) if (100..=max).contains(&ms) => Ok(Duration::from_millis(ms)),
-        Some(ms) => Err(bad(
+    let millis = |var: &str, ms: u64, max: u64| match ms {
+        ms if (100..=max).contains(&ms) => Ok(Duration::from_millis(ms)),
+        ms => Err(bad(
             var,
             format!("'{ms}' is not a number of milliseconds from 100 to {max}"),
         )),
@@ -586,25 +534,14 @@ fn database_options(
                 })
             })
             .transpose()?,
-        acquire_timeout: millis(
-            "IDBROKER_DATABASE_ACQUIRE_TIMEOUT_MS",
-            acquire_ms,
-            defaults.acquire_timeout,
-            10_000,
-        )?,
+        acquire_timeout: millis("IDBROKER_DATABASE_ACQUIRE_TIMEOUT_MS", acquire_ms, 10_000)?,
         statement_timeout: millis(
             "IDBROKER_DATABASE_STATEMENT_TIMEOUT_MS",
             statement_ms,
-            defaults.statement_timeout,
             60_000,
         )?,
-        lock_timeout: millis(
-            "IDBROKER_DATABASE_LOCK_TIMEOUT_MS",
-            lock_ms,
-            defaults.lock_timeout,
-            60_000,
-        )?,
-        ..defaults
+        lock_timeout: millis("IDBROKER_DATABASE_LOCK_TIMEOUT_MS", lock_ms, 60_000)?,
+        ..StoreOptions::default()
     };
     if options.lock_timeout > options.statement_timeout {
         return Err(bad(
@@ -617,9 +554,9 @@ fn database_options(
 
 /// `IDBROKER_TRUSTED_PROXY_HOPS` (0–10), or the older `IDBROKER_TRUST_FORWARDED_FOR=true`,
 /// which means one hop.
-fn trusted_proxy_hops(hops: Option<u64>, legacy: Option<bool>) -> Result<u8, SettingsError> {
+fn trusted_proxy_hops(hops: Option<u64>, legacy: bool) -> Result<u8, SettingsError> {
     match hops.map(|h| u8::try_from(h).ok().filter(|h| *h <= 10).ok_or(h)) {
-        None => Ok(u8::from(legacy.unwrap_or(false))),
+        None => Ok(u8::from(legacy)),
         Some(Ok(h)) => Ok(h),
         Some(Err(h)) => Err(bad(
             "IDBROKER_TRUSTED_PROXY_HOPS",
@@ -773,7 +710,7 @@ mod tests {
         )
         .unwrap();
         let raw = RawSettings::load(Some(&path), []).unwrap();
-        assert_eq!(raw.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(raw.region, "eu-west-1");
         std::fs::write(&path, "regoin = \"eu-west-1\"\n").unwrap();
         let err = RawSettings::load(Some(&path), []).unwrap_err().to_string();
         assert!(err.contains("regoin"), "{err}");
@@ -790,7 +727,7 @@ mod tests {
         .unwrap();
         let env = [("IDBROKER_REGION".to_owned(), "ap-south-1".to_owned())];
         let raw = RawSettings::load(Some(&path), env).unwrap();
-        assert_eq!(raw.region.as_deref(), Some("ap-south-1"));
+        assert_eq!(raw.region, "ap-south-1");
         assert_eq!(raw.listen.as_deref(), Some("127.0.0.1:9999"));
     }
 
@@ -867,10 +804,10 @@ mod tests {
 
     #[test]
     fn trusted_proxy_hops_replace_the_old_switch_which_still_means_one_hop() {
-        assert_eq!(trusted_proxy_hops(None, None).unwrap(), 0);
-        assert_eq!(trusted_proxy_hops(None, Some(true)).unwrap(), 1);
-        assert_eq!(trusted_proxy_hops(Some(2), Some(true)).unwrap(), 2);
-        assert!(trusted_proxy_hops(Some(11), None).is_err());
+        assert_eq!(trusted_proxy_hops(None, false).unwrap(), 0);
+        assert_eq!(trusted_proxy_hops(None, true).unwrap(), 1);
+        assert_eq!(trusted_proxy_hops(Some(2), true).unwrap(), 2);
+        assert!(trusted_proxy_hops(Some(11), false).is_err());
         assert!(postgres(&[("IDBROKER_TRUST_FORWARDED_FOR", "yes")]).is_err());
         let s = postgres(&[("IDBROKER_TRUST_FORWARDED_FOR", "true")]).unwrap();
         assert_eq!(s.rate_limits.trusted_proxy_hops, 1);

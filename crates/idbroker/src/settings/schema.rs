@@ -1,12 +1,14 @@
-//! The settings schema: one typed field per setting, loaded in layers (the TOML file, then
-//! `IDBROKER_*` environment variables) by figment.
+//! The settings schema: one typed field per setting, with its doc comment and its default,
+//! loaded in layers by figment: the defaults, the TOML file, then `IDBROKER_*` variables.
 //!
 //! A setting's TOML key is its field name and its environment variable is `IDBROKER_` and the
-//! field name in upper case, so adding a setting is adding a field here (and a row in
-//! `docs/configuration.md`, which a test holds to this struct). Numbers and switches take TOML's
-//! native types (`jwks_cache_seconds = 3600`, `allow_http_issuers = true`) as well as strings
-//! (`"3600"`, as older files and every environment variable give them). Defaults and bounds
-//! are applied by `Settings::from_raw`, because several depend on other settings.
+//! field name in upper case, so adding a setting is adding a field to `schema!` (and a row in
+//! `docs/configuration.md`, which tests hold to the schema, defaults included), then using it
+//! in `Settings::from_raw`. Numbers and switches take TOML's native types
+//! (`jwks_cache_seconds = 3600`, `allow_http_issuers = true`) as well as strings (`"3600"`, as
+//! older files and every environment variable give them). A default that depends on other
+//! settings (the issuer, the log format, connections per backend) is `None` here and decided by
+//! `Settings::from_raw`, which also checks the bounds.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -15,6 +17,8 @@ use std::str::FromStr;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
+use idbroker_providers::ProviderEndpoints;
+use idbroker_store::StoreOptions;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -23,129 +27,150 @@ use super::SettingsError;
 /// Every environment variable a setting is read from starts with this.
 pub const ENV_PREFIX: &str = "IDBROKER_";
 
-/// The settings as the file and the environment give them, before defaults and validation.
-/// `None` means "not given": the default applies.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RawSettings {
-    /// `postgres://…` (production) or `sqlite://…`; default: development mode on SQLite.
-    pub database_url: Option<String>,
-    /// Address to listen on; default `127.0.0.1:8080`.
-    pub listen: Option<String>,
-    /// Public base URL of the broker; default `http://` + the listen address.
-    pub issuer: Option<String>,
-    /// Region in pool and identity ids, and the SigV4 signing region; default `us-east-1`.
-    pub region: Option<String>,
-    /// 12-digit account id in ARNs; default `000000000000`.
-    pub account_id: Option<String>,
+/// Declares the schema: each setting is one field with its doc comment and its default, from
+/// which the struct, its `Default` and so the defaults layer are made.
+macro_rules! schema {
+    ($( $(#[$attr:meta])* $name:ident : $ty:ty = $default:expr ),* $(,)?) => {
+        /// The settings as the file and the environment give them, over the defaults; no
+        /// bounds are checked yet. `None` means "not given" for a setting whose default
+        /// depends on others (or on the mode).
+        #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct RawSettings {
+            $( $(#[$attr])* pub $name: $ty, )*
+        }
+
+        impl Default for RawSettings {
+            fn default() -> Self {
+                Self { $( $name: $default, )* }
+            }
+        }
+    };
+}
+
+schema! {
+    /// `postgres://…` (production) or `sqlite://…`; none: development mode on SQLite.
+    database_url: Option<String> = None,
+    /// Address to listen on; none: `127.0.0.1:8080`.
+    listen: Option<String> = None,
+    /// Public base URL of the broker; none: `http://` + the listen address.
+    issuer: Option<String> = None,
+    /// Region in pool and identity ids, and the SigV4 signing region.
+    region: String = "us-east-1".to_owned(),
+    /// 12-digit account id in ARNs.
+    account_id: String = "000000000000".to_owned(),
     /// Admin SigV4 key id (generated in development mode).
-    pub admin_access_key_id: Option<String>,
+    admin_access_key_id: Option<String> = None,
     /// Admin SigV4 secret key (generated in development mode).
-    pub admin_secret_access_key: Option<String>,
+    admin_secret_access_key: Option<String> = None,
     /// Bearer token of the REST admin API (generated in development mode).
-    pub admin_token: Option<String>,
+    admin_token: Option<String> = None,
     /// Base64 of the 32-byte key that seals signing keys at rest (generated in development mode).
-    pub master_key: Option<String>,
-    /// Allow plain-http OpenID Connect issuers beyond loopback; default false.
+    master_key: Option<String> = None,
+    /// Allow plain-http OpenID Connect issuers beyond loopback.
     #[serde(deserialize_with = "lenient")]
-    pub allow_http_issuers: Option<bool>,
+    allow_http_issuers: bool = false,
     /// Where Google's keys are fetched.
-    pub google_jwks_url: Option<String>,
+    google_jwks_url: String = ProviderEndpoints::default().google_jwks_url,
     /// Where Apple's keys are fetched.
-    pub apple_jwks_url: Option<String>,
+    apple_jwks_url: String = ProviderEndpoints::default().apple_jwks_url,
     /// Keys for Facebook Limited Login tokens.
-    pub facebook_jwks_url: Option<String>,
+    facebook_jwks_url: String = ProviderEndpoints::default().facebook_jwks_url,
     /// Graph API base.
-    pub facebook_graph_url: Option<String>,
+    facebook_graph_url: String = ProviderEndpoints::default().facebook_graph_url,
     /// Login with Amazon API base.
-    pub amazon_api_url: Option<String>,
+    amazon_api_url: String = ProviderEndpoints::default().amazon_api_url,
     /// Base of user pools' keys.
-    pub cognito_idp_url: Option<String>,
-    /// How long provider keys are kept; default 3600.
+    cognito_idp_url: String = ProviderEndpoints::default().cognito_idp_url,
+    /// How long provider keys are kept.
     #[serde(deserialize_with = "lenient")]
-    pub jwks_cache_seconds: Option<u64>,
-    /// At most one refetch per issuer this often for unknown `kid`s; default 30.
+    jwks_cache_seconds: u64 = 3600,
+    /// At most one refetch per issuer this often for unknown `kid`s.
     #[serde(deserialize_with = "lenient")]
-    pub jwks_refresh_cooldown_seconds: Option<u64>,
-    /// `RS256`, `RS512` or `ES256`; default `RS256`.
-    pub signing_alg: Option<String>,
-    /// How long a signing key signs; default 30 days.
+    jwks_refresh_cooldown_seconds: u64 = 30,
+    /// `RS256`, `RS512` or `ES256`; none: `RS256`.
+    signing_alg: Option<String> = None,
+    /// How long a signing key signs (30 days).
     #[serde(deserialize_with = "lenient")]
-    pub key_rotation_seconds: Option<u64>,
-    /// How long a new key is published before it signs; default 1 day.
+    key_rotation_seconds: u64 = 30 * 86_400,
+    /// How long a new key is published before it signs (1 day).
     #[serde(deserialize_with = "lenient")]
-    pub key_prepublish_seconds: Option<u64>,
-    /// STS endpoint override; default: the AWS chain.
-    pub sts_endpoint_url: Option<String>,
-    /// `DurationSeconds` of the credentials, 900–43200; default 3600.
+    key_prepublish_seconds: u64 = 86_400,
+    /// STS endpoint override; none: the AWS chain.
+    sts_endpoint_url: Option<String> = None,
+    /// `DurationSeconds` of the credentials, 900–43200.
     #[serde(deserialize_with = "lenient")]
-    pub sts_duration_seconds: Option<u64>,
-    /// `RoleSessionName`; default `CognitoIdentityCredentials`.
-    pub sts_role_session_name: Option<String>,
-    /// Inline IAM policy (JSON) scoping down guests' credentials; default none.
-    pub guest_session_policy: Option<String>,
+    sts_duration_seconds: u64 = 3600,
+    /// `RoleSessionName` of the credentials.
+    sts_role_session_name: String = "CognitoIdentityCredentials".to_owned(),
+    /// Inline IAM policy (JSON) scoping down guests' credentials; none: off.
+    guest_session_policy: Option<String> = None,
     /// A configuration-as-code file applied at start-up.
-    pub bootstrap: Option<String>,
-    /// How long the credential ledger keeps entries, 1–36500 days; default 90.
+    bootstrap: Option<String> = None,
+    /// How long the credential ledger keeps entries, 1–36500 days.
     #[serde(deserialize_with = "lenient")]
-    pub ledger_retention_days: Option<u64>,
-    /// Public operations per second per client IP (0: off); default 100.
+    ledger_retention_days: u64 = 90,
+    /// Public operations per second per client IP (0: off).
     #[serde(deserialize_with = "lenient")]
-    pub rate_limit_per_ip: Option<u32>,
-    /// GetId calls per second per pool (0: off); default 500.
+    rate_limit_per_ip: u32 = 100,
+    /// GetId calls per second per pool (0: off).
     #[serde(deserialize_with = "lenient")]
-    pub rate_limit_per_pool: Option<u32>,
+    rate_limit_per_pool: u32 = 500,
     /// Older switch: true means one trusted proxy hop.
     #[serde(deserialize_with = "lenient")]
-    pub trust_forwarded_for: Option<bool>,
-    /// Proxies in front that append to `X-Forwarded-For`, 0–10; default 0.
+    trust_forwarded_for: bool = false,
+    /// Proxies in front that append to `X-Forwarded-For`, 0–10; none: the older switch decides.
+    #[serde(deserialize_with = "lenient_opt")]
+    trusted_proxy_hops: Option<u64> = None,
+    /// Time for a request body to arrive.
     #[serde(deserialize_with = "lenient")]
-    pub trusted_proxy_hops: Option<u64>,
-    /// Time for a request body to arrive; default 10.
+    body_timeout_seconds: u64 = 10,
+    /// Time a public operation may take once its body is in.
     #[serde(deserialize_with = "lenient")]
-    pub body_timeout_seconds: Option<u64>,
-    /// Time a public operation may take once its body is in; default 8.
-    #[serde(deserialize_with = "lenient")]
-    pub request_timeout_seconds: Option<u64>,
+    request_timeout_seconds: u64 = 8,
     /// Comma-separated browser origins allowed on the admin routes (a TOML list works too);
-    /// default none.
+    /// none: browsers may not.
     #[serde(deserialize_with = "comma_separated")]
-    pub admin_cors_origins: Option<String>,
-    /// Total time of one call to an identity provider, 1–5; default 3.
+    admin_cors_origins: Option<String> = None,
+    /// Total time of one call to an identity provider, 1–5.
     #[serde(deserialize_with = "lenient")]
-    pub provider_timeout_seconds: Option<u64>,
-    /// How long past their lifetime provider keys serve while the provider is down; default 86400.
+    provider_timeout_seconds: u64 = idbroker_providers::DEFAULT_FETCH_TIMEOUT.as_secs(),
+    /// How long past their lifetime provider keys serve while the provider is down.
     #[serde(deserialize_with = "lenient")]
-    pub jwks_max_stale_seconds: Option<u64>,
-    /// Longest backoff after upstream failures; default 30.
+    jwks_max_stale_seconds: u64 = 86_400,
+    /// Longest backoff after upstream failures.
     #[serde(deserialize_with = "lenient")]
-    pub upstream_backoff_max_seconds: Option<u64>,
-    /// Time an admin operation may take; default 60.
+    upstream_backoff_max_seconds: u64 = 30,
+    /// Time an admin operation may take.
     #[serde(deserialize_with = "lenient")]
-    pub admin_request_timeout_seconds: Option<u64>,
-    /// Connections in each replica's pool, 1–1000; default by backend.
+    admin_request_timeout_seconds: u64 = 60,
+    /// Connections in each replica's pool, 1–1000; none: by backend.
+    #[serde(deserialize_with = "lenient_opt")]
+    database_max_connections: Option<u32> = None,
+    /// Wait for a pooled connection, 100–10000 ms.
     #[serde(deserialize_with = "lenient")]
-    pub database_max_connections: Option<u32>,
-    /// Wait for a pooled connection, 100–10000 ms; default 2000.
+    database_acquire_timeout_ms: u64 = millis(StoreOptions::default().acquire_timeout),
+    /// PostgreSQL `statement_timeout`, 100–60000 ms.
     #[serde(deserialize_with = "lenient")]
-    pub database_acquire_timeout_ms: Option<u64>,
-    /// PostgreSQL `statement_timeout`, 100–60000 ms; default 4000.
+    database_statement_timeout_ms: u64 = millis(StoreOptions::default().statement_timeout),
+    /// PostgreSQL `lock_timeout`, 100–60000 ms, at most the statement timeout.
     #[serde(deserialize_with = "lenient")]
-    pub database_statement_timeout_ms: Option<u64>,
-    /// PostgreSQL `lock_timeout`, 100–60000 ms, at most the statement timeout; default 2000.
+    database_lock_timeout_ms: u64 = millis(StoreOptions::default().lock_timeout),
+    /// `json` or `text`; none: by mode.
+    log_format: Option<String> = None,
+    /// Time requests in flight get to finish on shutdown.
     #[serde(deserialize_with = "lenient")]
-    pub database_lock_timeout_ms: Option<u64>,
-    /// `json` or `text`; default by mode.
-    pub log_format: Option<String>,
-    /// Time requests in flight get to finish on shutdown; default 30.
+    shutdown_timeout_seconds: u64 = 30,
+    /// Delete guest identities unused for this many days (1–36500, or `off`).
     #[serde(deserialize_with = "lenient")]
-    pub shutdown_timeout_seconds: Option<u64>,
-    /// Delete guest identities unused for this many days (1–36500, or `off`); default off.
+    guest_idle_days: OrOff<u64> = OrOff::Off,
+    /// How stale a replica's copy of a pool may be, 0–3600 (0: off).
     #[serde(deserialize_with = "lenient")]
-    pub guest_idle_days: Option<OrOff<u64>>,
-    /// How stale a replica's copy of a pool may be, 0–3600; default 5.
-    #[serde(deserialize_with = "lenient")]
-    pub pool_cache_seconds: Option<u64>,
+    pool_cache_seconds: u64 = 5,
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A number, or `off`.
@@ -192,19 +217,23 @@ impl Lenient for OrOff<u64> {
     const EXPECTED: &'static str = "a whole number or off";
 }
 
+/// `lenient` for a setting without a fixed default.
+fn lenient_opt<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<Option<T>, D::Error> {
+    lenient(d).map(Some)
+}
+
 /// Reads a native value or its text through one parser (`FromStr`), so that `3600` and
 /// `"3600"` mean the same and `"yes"` is refused as strictly as before.
-fn lenient<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<Option<T>, D::Error> {
+fn lenient<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<T, D::Error> {
     struct LenientVisitor<T>(PhantomData<T>);
     impl<T: Lenient> LenientVisitor<T> {
-        fn parse<E: de::Error>(text: &str) -> Result<Option<T>, E> {
+        fn parse<E: de::Error>(text: &str) -> Result<T, E> {
             text.parse()
-                .map(Some)
                 .map_err(|_| E::custom(format_args!("'{text}' is not {}", T::EXPECTED)))
         }
     }
     impl<T: Lenient> Visitor<'_> for LenientVisitor<T> {
-        type Value = Option<T>;
+        type Value = T;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str(T::EXPECTED)
         }
@@ -222,12 +251,6 @@ fn lenient<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<Option<T>, D::
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
             Self::parse(&v.to_string())
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
         }
     }
     d.deserialize_any(LenientVisitor(PhantomData))
