@@ -1,5 +1,6 @@
 //! The settings schema: one typed field per setting, with its doc comment and its default,
-//! loaded in layers by figment: the defaults, the TOML file, then `IDBROKER_*` variables.
+//! loaded in layers: the schema's defaults (for keys no layer gives), then the TOML file, then
+//! `IDBROKER_*` variables, which figment merges over the file.
 //!
 //! A setting's TOML key is its field name and its environment variable is `IDBROKER_` and the
 //! field name in upper case, so adding a setting is adding a field to `schema!` (and a row in
