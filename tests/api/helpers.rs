@@ -13,11 +13,10 @@ use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::identity::Identity;
 use idbroker::Application;
 use idbroker::settings::{MasterKey, Settings};
-use idbroker_domain::signing::KeyPolicy;
 use idbroker_domain::{AccountId, Region as BrokerRegion};
 use idbroker_http::{AdminCredentials, AdminToken};
 use idbroker_issuer::SigningAlg;
-use idbroker_providers::{CachePolicy, ProviderEndpoints};
+use idbroker_providers::ProviderEndpoints;
 use idbroker_service::{Broker, Clock, SystemClock};
 use idbroker_store::Backend;
 use idbroker_store::testing::TestDatabase;
@@ -72,57 +71,37 @@ pub struct TestApp {
     _db: TestDatabase,
 }
 
+/// The application's own defaults (`Settings::for_tests`), with only what the API tests need
+/// different: fixed identities, unreachable providers and STS, no rate limits, text logs.
 pub fn settings(database_url: &str) -> Settings {
-    Settings {
-        database_url: database_url.to_owned(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        issuer: "http://127.0.0.1".to_owned(),
-        region: BrokerRegion::parse(REGION).unwrap(),
-        account_id: AccountId::parse(ACCOUNT).unwrap(),
-        admin: AdminCredentials {
-            access_key_id: ACCESS_KEY_ID.to_owned(),
-            secret_access_key: SECRET_ACCESS_KEY.to_owned(),
-        },
-        admin_token: AdminToken(ADMIN_TOKEN.to_owned()),
-        master_key: MasterKey([7; 32]),
-        allow_http_issuers: false,
-        providers: ProviderEndpoints {
-            google_jwks_url: format!("{NOWHERE}/google"),
-            apple_jwks_url: format!("{NOWHERE}/apple"),
-            facebook_jwks_url: format!("{NOWHERE}/facebook"),
-            facebook_graph_url: NOWHERE.to_owned(),
-            amazon_api_url: NOWHERE.to_owned(),
-            cognito_idp_url: NOWHERE.to_owned(),
-        },
-        jwks_cache: CachePolicy::default(),
-        // ES256 keys are generated in microseconds; RS256 has its own tests.
-        signing_alg: SigningAlg::ES256,
-        key_policy: KeyPolicy {
-            rotation_period: chrono::Duration::days(30),
-            prepublish: chrono::Duration::days(1),
-        },
-        // Nothing listens here: tests that need STS point this at their STS front.
-        sts_endpoint_url: Some(NOWHERE.to_owned()),
-        sts: idbroker_service::StsSettings::default(),
-        bootstrap: None,
-        ledger_retention: chrono::Duration::days(90),
-        // Off: tests fire bursts from one address; the limits have their own test.
-        rate_limits: idbroker_http::rate_limit::RateLimitSettings {
-            per_ip: 0,
-            per_pool: 0,
-            trusted_proxy_hops: 0,
-        },
-        development_mode: None,
-        log_format: idbroker::settings::LogFormat::Text,
-        shutdown_timeout: std::time::Duration::from_secs(5),
-        guest_idle: None,
-        pool_cache_ttl: std::time::Duration::from_secs(5),
-        timeouts: idbroker_http::deadline::RequestTimeouts::default(),
-        admin_cors_origins: Vec::new(),
-        upstream: idbroker_providers::UpstreamPolicy::default(),
-        sts_policy: idbroker_sts::StsPolicy::default(),
-        database: idbroker_store::StoreOptions::default(),
-    }
+    let mut s = Settings::for_tests(database_url).unwrap();
+    s.issuer = "http://127.0.0.1".to_owned();
+    s.region = BrokerRegion::parse(REGION).unwrap();
+    s.account_id = AccountId::parse(ACCOUNT).unwrap();
+    s.admin = AdminCredentials {
+        access_key_id: ACCESS_KEY_ID.to_owned(),
+        secret_access_key: SECRET_ACCESS_KEY.to_owned(),
+    };
+    s.admin_token = AdminToken(ADMIN_TOKEN.to_owned());
+    s.master_key = MasterKey([7; 32]);
+    s.providers = ProviderEndpoints {
+        google_jwks_url: format!("{NOWHERE}/google"),
+        apple_jwks_url: format!("{NOWHERE}/apple"),
+        facebook_jwks_url: format!("{NOWHERE}/facebook"),
+        facebook_graph_url: NOWHERE.to_owned(),
+        amazon_api_url: NOWHERE.to_owned(),
+        cognito_idp_url: NOWHERE.to_owned(),
+    };
+    // ES256 keys are generated in microseconds; RS256 has its own tests.
+    s.signing_alg = SigningAlg::ES256;
+    // Nothing listens here: tests that need STS point this at their STS front.
+    s.sts_endpoint_url = Some(NOWHERE.to_owned());
+    // Off: tests fire bursts from one address; the limits have their own test.
+    s.rate_limits.per_ip = 0;
+    s.rate_limits.per_pool = 0;
+    s.log_format = idbroker::settings::LogFormat::Text;
+    s.shutdown_timeout = std::time::Duration::from_secs(5);
+    s
 }
 
 /// Settings whose built-in providers all live at the test identity provider `base`.

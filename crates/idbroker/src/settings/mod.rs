@@ -21,83 +21,24 @@ use idbroker_providers::{CachePolicy, ProviderEndpoints, UpstreamPolicy};
 use idbroker_service::StsSettings;
 use idbroker_store::StoreOptions;
 use idbroker_sts::StsPolicy;
-use serde::{Deserialize, Serialize};
+
+mod dev;
+mod schema;
+
+pub use schema::{ENV_PREFIX, OrOff, RawSettings};
 
 /// Where development mode keeps its database and generated secrets.
 pub const DEV_DATA_DIR: &str = "idbroker-data";
-const DEV_SECRETS_FILE: &str = "dev-secrets.toml";
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SettingsError(String);
 
 fn bad(var: &str, problem: impl fmt::Display) -> SettingsError {
-    let key = var.trim_start_matches("IDBROKER_").to_ascii_lowercase();
+    let key = var.trim_start_matches(ENV_PREFIX).to_ascii_lowercase();
     SettingsError(format!(
         "invalid setting {var} (`{key}` in the config file): {problem}"
     ))
-}
-
-/// The raw settings as a TOML file or the environment gives them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSettings {
-    pub database_url: Option<String>,
-    pub listen: Option<String>,
-    pub issuer: Option<String>,
-    pub region: Option<String>,
-    pub account_id: Option<String>,
-    pub admin_access_key_id: Option<String>,
-    pub admin_secret_access_key: Option<String>,
-    pub admin_token: Option<String>,
-    pub master_key: Option<String>,
-    pub allow_http_issuers: Option<String>,
-    pub google_jwks_url: Option<String>,
-    pub apple_jwks_url: Option<String>,
-    pub facebook_jwks_url: Option<String>,
-    pub facebook_graph_url: Option<String>,
-    pub amazon_api_url: Option<String>,
-    pub cognito_idp_url: Option<String>,
-    pub jwks_cache_seconds: Option<String>,
-    pub jwks_refresh_cooldown_seconds: Option<String>,
-    pub signing_alg: Option<String>,
-    pub key_rotation_seconds: Option<String>,
-    pub key_prepublish_seconds: Option<String>,
-    pub sts_endpoint_url: Option<String>,
-    pub sts_duration_seconds: Option<String>,
-    pub sts_role_session_name: Option<String>,
-    pub guest_session_policy: Option<String>,
-    pub bootstrap: Option<String>,
-    pub ledger_retention_days: Option<String>,
-    pub rate_limit_per_ip: Option<String>,
-    pub rate_limit_per_pool: Option<String>,
-    pub trust_forwarded_for: Option<String>,
-    pub trusted_proxy_hops: Option<String>,
-    pub body_timeout_seconds: Option<String>,
-    pub request_timeout_seconds: Option<String>,
-    pub admin_cors_origins: Option<String>,
-    pub provider_timeout_seconds: Option<String>,
-    pub jwks_max_stale_seconds: Option<String>,
-    pub upstream_backoff_max_seconds: Option<String>,
-    pub admin_request_timeout_seconds: Option<String>,
-    pub database_max_connections: Option<String>,
-    pub database_acquire_timeout_ms: Option<String>,
-    pub database_statement_timeout_ms: Option<String>,
-    pub database_lock_timeout_ms: Option<String>,
-    pub log_format: Option<String>,
-    pub shutdown_timeout_seconds: Option<String>,
-    pub guest_idle_days: Option<String>,
-    pub pool_cache_seconds: Option<String>,
-}
-
-/// Secrets generated for development mode, kept beside the SQLite database.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DevSecrets {
-    admin_access_key_id: Option<String>,
-    admin_secret_access_key: Option<String>,
-    admin_token: Option<String>,
-    master_key: Option<String>,
 }
 
 /// A 32-byte key that never prints.
@@ -174,290 +115,6 @@ pub struct DevelopmentMode {
     pub secrets_file: PathBuf,
 }
 
-/// The environment variables idbroker reads, with the field each fills.
-const ENV_VARS: &[&str] = &[
-    "IDBROKER_DATABASE_URL",
-    "IDBROKER_LISTEN",
-    "IDBROKER_ISSUER",
-    "IDBROKER_REGION",
-    "IDBROKER_ACCOUNT_ID",
-    "IDBROKER_ADMIN_ACCESS_KEY_ID",
-    "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
-    "IDBROKER_ADMIN_TOKEN",
-    "IDBROKER_MASTER_KEY",
-    "IDBROKER_ALLOW_HTTP_ISSUERS",
-    "IDBROKER_GOOGLE_JWKS_URL",
-    "IDBROKER_APPLE_JWKS_URL",
-    "IDBROKER_FACEBOOK_JWKS_URL",
-    "IDBROKER_FACEBOOK_GRAPH_URL",
-    "IDBROKER_AMAZON_API_URL",
-    "IDBROKER_COGNITO_IDP_URL",
-    "IDBROKER_JWKS_CACHE_SECONDS",
-    "IDBROKER_JWKS_REFRESH_COOLDOWN_SECONDS",
-    "IDBROKER_SIGNING_ALG",
-    "IDBROKER_KEY_ROTATION_SECONDS",
-    "IDBROKER_KEY_PREPUBLISH_SECONDS",
-    "IDBROKER_STS_ENDPOINT_URL",
-    "IDBROKER_STS_DURATION_SECONDS",
-    "IDBROKER_STS_ROLE_SESSION_NAME",
-    "IDBROKER_GUEST_SESSION_POLICY",
-    "IDBROKER_BOOTSTRAP",
-    "IDBROKER_LEDGER_RETENTION_DAYS",
-    "IDBROKER_RATE_LIMIT_PER_IP",
-    "IDBROKER_RATE_LIMIT_PER_POOL",
-    "IDBROKER_TRUST_FORWARDED_FOR",
-    "IDBROKER_LOG_FORMAT",
-    "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS",
-    "IDBROKER_GUEST_IDLE_DAYS",
-    "IDBROKER_POOL_CACHE_SECONDS",
-    "IDBROKER_TRUSTED_PROXY_HOPS",
-    "IDBROKER_BODY_TIMEOUT_SECONDS",
-    "IDBROKER_REQUEST_TIMEOUT_SECONDS",
-    "IDBROKER_ADMIN_CORS_ORIGINS",
-    "IDBROKER_PROVIDER_TIMEOUT_SECONDS",
-    "IDBROKER_JWKS_MAX_STALE_SECONDS",
-    "IDBROKER_UPSTREAM_BACKOFF_MAX_SECONDS",
-    "IDBROKER_ADMIN_REQUEST_TIMEOUT_SECONDS",
-    "IDBROKER_DATABASE_MAX_CONNECTIONS",
-    "IDBROKER_DATABASE_ACQUIRE_TIMEOUT_MS",
-    "IDBROKER_DATABASE_STATEMENT_TIMEOUT_MS",
-    "IDBROKER_DATABASE_LOCK_TIMEOUT_MS",
-];
-
-impl RawSettings {
-    /// Reads the TOML file, if any.
-    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            SettingsError(format!("cannot read config file {}: {e}", path.display()))
-        })?;
-        toml::from_str(&text)
-            .map_err(|e| SettingsError(format!("invalid config file {}: {e}", path.display())))
-    }
-
-    /// Overlays the environment (`lookup` is `std::env::var` outside tests).
-    pub fn overlay_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        for var in ENV_VARS {
-            if let (Some(value), Some(slot)) = (lookup(var), self.field(var)) {
-                *slot = Some(value);
-            }
-        }
-        self
-    }
-
-    fn field(&mut self, var: &str) -> Option<&mut Option<String>> {
-        Some(match var {
-            "IDBROKER_DATABASE_URL" => &mut self.database_url,
-            "IDBROKER_LISTEN" => &mut self.listen,
-            "IDBROKER_ISSUER" => &mut self.issuer,
-            "IDBROKER_REGION" => &mut self.region,
-            "IDBROKER_ACCOUNT_ID" => &mut self.account_id,
-            "IDBROKER_ADMIN_ACCESS_KEY_ID" => &mut self.admin_access_key_id,
-            "IDBROKER_ADMIN_SECRET_ACCESS_KEY" => &mut self.admin_secret_access_key,
-            "IDBROKER_ADMIN_TOKEN" => &mut self.admin_token,
-            "IDBROKER_MASTER_KEY" => &mut self.master_key,
-            "IDBROKER_ALLOW_HTTP_ISSUERS" => &mut self.allow_http_issuers,
-            "IDBROKER_GOOGLE_JWKS_URL" => &mut self.google_jwks_url,
-            "IDBROKER_APPLE_JWKS_URL" => &mut self.apple_jwks_url,
-            "IDBROKER_FACEBOOK_JWKS_URL" => &mut self.facebook_jwks_url,
-            "IDBROKER_FACEBOOK_GRAPH_URL" => &mut self.facebook_graph_url,
-            "IDBROKER_AMAZON_API_URL" => &mut self.amazon_api_url,
-            "IDBROKER_COGNITO_IDP_URL" => &mut self.cognito_idp_url,
-            "IDBROKER_JWKS_CACHE_SECONDS" => &mut self.jwks_cache_seconds,
-            "IDBROKER_JWKS_REFRESH_COOLDOWN_SECONDS" => &mut self.jwks_refresh_cooldown_seconds,
-            "IDBROKER_SIGNING_ALG" => &mut self.signing_alg,
-            "IDBROKER_KEY_ROTATION_SECONDS" => &mut self.key_rotation_seconds,
-            "IDBROKER_KEY_PREPUBLISH_SECONDS" => &mut self.key_prepublish_seconds,
-            "IDBROKER_STS_ENDPOINT_URL" => &mut self.sts_endpoint_url,
-            "IDBROKER_STS_DURATION_SECONDS" => &mut self.sts_duration_seconds,
-            "IDBROKER_STS_ROLE_SESSION_NAME" => &mut self.sts_role_session_name,
-            "IDBROKER_GUEST_SESSION_POLICY" => &mut self.guest_session_policy,
-            "IDBROKER_BOOTSTRAP" => &mut self.bootstrap,
-            "IDBROKER_LEDGER_RETENTION_DAYS" => &mut self.ledger_retention_days,
-            "IDBROKER_RATE_LIMIT_PER_IP" => &mut self.rate_limit_per_ip,
-            "IDBROKER_RATE_LIMIT_PER_POOL" => &mut self.rate_limit_per_pool,
-            "IDBROKER_LOG_FORMAT" => &mut self.log_format,
-            "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS" => &mut self.shutdown_timeout_seconds,
-            "IDBROKER_GUEST_IDLE_DAYS" => &mut self.guest_idle_days,
-            "IDBROKER_POOL_CACHE_SECONDS" => &mut self.pool_cache_seconds,
-            "IDBROKER_TRUST_FORWARDED_FOR" => &mut self.trust_forwarded_for,
-            "IDBROKER_TRUSTED_PROXY_HOPS" => &mut self.trusted_proxy_hops,
-            "IDBROKER_BODY_TIMEOUT_SECONDS" => &mut self.body_timeout_seconds,
-            "IDBROKER_REQUEST_TIMEOUT_SECONDS" => &mut self.request_timeout_seconds,
-            "IDBROKER_ADMIN_CORS_ORIGINS" => &mut self.admin_cors_origins,
-            "IDBROKER_PROVIDER_TIMEOUT_SECONDS" => &mut self.provider_timeout_seconds,
-            "IDBROKER_JWKS_MAX_STALE_SECONDS" => &mut self.jwks_max_stale_seconds,
-            "IDBROKER_UPSTREAM_BACKOFF_MAX_SECONDS" => &mut self.upstream_backoff_max_seconds,
-            "IDBROKER_ADMIN_REQUEST_TIMEOUT_SECONDS" => &mut self.admin_request_timeout_seconds,
-            "IDBROKER_DATABASE_MAX_CONNECTIONS" => &mut self.database_max_connections,
-            "IDBROKER_DATABASE_ACQUIRE_TIMEOUT_MS" => &mut self.database_acquire_timeout_ms,
-            "IDBROKER_DATABASE_STATEMENT_TIMEOUT_MS" => &mut self.database_statement_timeout_ms,
-            "IDBROKER_DATABASE_LOCK_TIMEOUT_MS" => &mut self.database_lock_timeout_ms,
-            _ => return None,
-        })
-    }
-}
-
-fn random_bytes<const N: usize>() -> Result<[u8; N], SettingsError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| SettingsError(format!("the system random generator failed: {e}")))?;
-    Ok(bytes)
-}
-
-/// An access key id in AWS's shape: `AKID` + 16 upper-case letters and digits.
-fn generate_access_key_id() -> Result<String, SettingsError> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let bytes = random_bytes::<16>()?;
-    Ok(format!(
-        "AKID{}",
-        bytes
-            .iter()
-            .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
-            .collect::<String>()
-    ))
-}
-
-fn generate_secret(len: usize) -> Result<String, SettingsError> {
-    let bytes = random_bytes::<48>()?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(bytes)
-        .chars()
-        .take(len)
-        .collect())
-}
-
-/// The database file a `sqlite:` URL names (empty or `:memory:` when none).
-fn sqlite_path(url: &str) -> &str {
-    url.trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default()
-}
-
-/// The SQLite file's folder, where development secrets live beside the data.
-fn sqlite_data_dir(url: &str) -> PathBuf {
-    let path = sqlite_path(url);
-    match Path::new(path).parent() {
-        Some(dir) if !path.is_empty() && path != ":memory:" && !dir.as_os_str().is_empty() => {
-            dir.to_path_buf()
-        }
-        _ => PathBuf::from(DEV_DATA_DIR),
-    }
-}
-
-/// Fills missing secrets from (or into) the development secrets file.
-fn fill_dev_secrets(raw: &mut RawSettings, dir: &Path) -> Result<DevelopmentMode, SettingsError> {
-    let io =
-        |what: &str, e: std::io::Error| SettingsError(format!("{what} {}: {e}", dir.display()));
-    let existed = dir.exists();
-    std::fs::create_dir_all(dir).map_err(|e| io("cannot create the data folder", e))?;
-    // Only a folder of our own is made private: a database named in a shared folder (/tmp)
-    // must not take that folder away from everyone else.
-    if !existed || dir == Path::new(DEV_DATA_DIR) {
-        set_mode(dir, 0o700).map_err(|e| io("cannot make private the data folder", e))?;
-    }
-    let file = dir.join(DEV_SECRETS_FILE);
-    let mut secrets: DevSecrets = match std::fs::read_to_string(&file) {
-        Ok(text) => toml::from_str(&text)
-            .map_err(|e| SettingsError(format!("invalid secrets file {}: {e}", file.display())))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DevSecrets::default(),
-        Err(e) => return Err(io("cannot read the secrets file in", e)),
-    };
-    if file.exists() {
-        set_mode(&file, 0o600).map_err(|e| io("cannot make private the secrets file in", e))?;
-    }
-    let mut changed = false;
-    let mut fill = |slot: &mut Option<String>, make: &dyn Fn() -> Result<String, SettingsError>| {
-        if slot.is_none() {
-            *slot = Some(make()?);
-            changed = true;
-        }
-        Ok::<_, SettingsError>(())
-    };
-    fill(&mut secrets.admin_access_key_id, &generate_access_key_id)?;
-    fill(&mut secrets.admin_secret_access_key, &|| {
-        generate_secret(40)
-    })?;
-    fill(&mut secrets.admin_token, &|| generate_secret(43))?;
-    fill(&mut secrets.master_key, &|| {
-        Ok(STANDARD.encode(random_bytes::<32>()?))
-    })?;
-    if changed {
-        let text = toml::to_string(&secrets)
-            .map_err(|e| SettingsError(format!("cannot encode the secrets file: {e}")))?;
-        write_private(
-            &file,
-            &format!(
-                "# Generated by idbroker in development mode. Do not use in production.\n{text}"
-            ),
-        )
-        .map_err(|e| io("cannot write the secrets file in", e))?;
-    }
-    raw.admin_access_key_id = raw
-        .admin_access_key_id
-        .take()
-        .or(secrets.admin_access_key_id);
-    raw.admin_secret_access_key = raw
-        .admin_secret_access_key
-        .take()
-        .or(secrets.admin_secret_access_key);
-    raw.admin_token = raw.admin_token.take().or(secrets.admin_token);
-    raw.master_key = raw.master_key.take().or(secrets.master_key);
-    Ok(DevelopmentMode { secrets_file: file })
-}
-
-/// Writes a file only its owner can read — also when it already existed with a wider mode.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(path)?;
-    set_mode(path, 0o600)?;
-    file.write_all(text.as_bytes())
-}
-
-/// Creates the development database file readable only by its owner (or narrows an existing
-/// one). SQLite gives its `-wal` and `-shm` files the mode of the database file.
-fn make_database_private(url: &str) -> std::io::Result<()> {
-    let path = sqlite_path(url);
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    let path = Path::new(path);
-    if !path.exists() {
-        #[cfg(unix)]
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        options.mode(0o600);
-        options.open(path)?;
-    }
-    for suffix in ["", "-wal", "-shm"] {
-        let file = PathBuf::from(format!("{}{suffix}", path.display()));
-        if file.exists() {
-            set_mode(&file, 0o600)?;
-        }
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) -> std::io::Result<()> {
-    Ok(())
-}
-
 fn parse_issuer(value: &str) -> Result<String, SettingsError> {
     let var = "IDBROKER_ISSUER";
     let rest = value
@@ -481,11 +138,25 @@ fn parse_issuer(value: &str) -> Result<String, SettingsError> {
 impl Settings {
     /// Loads settings: the file (if given), then the process environment.
     pub fn load(config: Option<&Path>) -> Result<Self, SettingsError> {
-        let raw = match config {
-            Some(path) => RawSettings::from_file(path)?,
-            None => RawSettings::default(),
+        // Variables that are not Unicode cannot be settings (their names would not match);
+        // skipping them keeps `std::env::vars` from panicking on one.
+        let env = std::env::vars_os()
+            .filter_map(|(var, value)| Some((var.into_string().ok()?, value.into_string().ok()?)));
+        Self::from_raw(RawSettings::load(config, env)?)
+    }
+
+    /// Settings for tests: the given database, a free port on loopback, fixed secrets and
+    /// every other setting at its default. Never development mode, so nothing is written.
+    pub fn for_tests(database_url: &str) -> Result<Self, SettingsError> {
+        let raw = RawSettings {
+            listen: Some("127.0.0.1:0".to_owned()),
+            admin_access_key_id: Some("AKIDTESTADMIN0001".to_owned()),
+            admin_secret_access_key: Some("test-admin-secret-0123456789".to_owned()),
+            admin_token: Some("test-admin-token-0123456789".to_owned()),
+            master_key: Some(STANDARD.encode([7u8; 32])),
+            ..RawSettings::default()
         };
-        Self::from_raw(raw.overlay_env(|var| std::env::var(var).ok()))
+        Self::from_complete(raw, database_url.to_owned(), None)
     }
 
     /// Turns raw settings into typed ones, applying defaults and development mode.
@@ -496,8 +167,8 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{DEV_DATA_DIR}/idbroker.db?mode=rwc"));
         let development_mode = match idbroker_store::Backend::of_url(&database_url) {
             Some(idbroker_store::Backend::Sqlite) => {
-                let mode = fill_dev_secrets(&mut raw, &sqlite_data_dir(&database_url))?;
-                make_database_private(&database_url).map_err(|e| {
+                let mode = dev::fill_dev_secrets(&mut raw, &dev::sqlite_data_dir(&database_url))?;
+                dev::make_database_private(&database_url).map_err(|e| {
                     bad(
                         "IDBROKER_DATABASE_URL",
                         format!("cannot create the database file privately: {e}"),
@@ -530,7 +201,15 @@ impl Settings {
                 ));
             }
         };
+        Self::from_complete(raw, database_url, development_mode)
+    }
 
+    /// Applies defaults and bounds once the secrets are settled (given, or generated).
+    fn from_complete(
+        raw: RawSettings,
+        database_url: String,
+        development_mode: Option<DevelopmentMode>,
+    ) -> Result<Self, SettingsError> {
         let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             bad(
@@ -542,10 +221,9 @@ impl Settings {
             Some(issuer) => parse_issuer(&issuer)?,
             None => format!("http://{listen}"),
         };
-        let region = Region::parse(raw.region.as_deref().unwrap_or("us-east-1"))
-            .map_err(|e| bad("IDBROKER_REGION", e))?;
-        let account_id = AccountId::parse(raw.account_id.as_deref().unwrap_or("000000000000"))
-            .map_err(|e| bad("IDBROKER_ACCOUNT_ID", e))?;
+        let region = Region::parse(&raw.region).map_err(|e| bad("IDBROKER_REGION", e))?;
+        let account_id =
+            AccountId::parse(&raw.account_id).map_err(|e| bad("IDBROKER_ACCOUNT_ID", e))?;
 
         // Both are present here: filled in development mode, required above otherwise.
         let access_key_id = raw.admin_access_key_id.unwrap_or_default();
@@ -575,74 +253,30 @@ impl Settings {
                 ));
             }
         };
-        let allow_http_issuers = match raw.allow_http_issuers.as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(bad(
-                    "IDBROKER_ALLOW_HTTP_ISSUERS",
-                    format!("'{other}' is not true or false"),
-                ));
+        let allow_http_issuers = raw.allow_http_issuers;
+        // Used as given: JWKS URLs are fetched as they are, API bases get paths appended.
+        let url = |var: &str, value: String| -> Result<String, SettingsError> {
+            if value.starts_with("https://") || value.starts_with("http://") {
+                Ok(value)
+            } else {
+                Err(bad(var, format!("'{value}' is not an http(s) URL")))
             }
         };
-        // Used as given: JWKS URLs are fetched as they are, API bases get paths appended.
-        let url =
-            |var: &str, value: Option<String>, default: String| -> Result<String, SettingsError> {
-                let value = value.unwrap_or(default);
-                if value.starts_with("https://") || value.starts_with("http://") {
-                    Ok(value)
-                } else {
-                    Err(bad(var, format!("'{value}' is not an http(s) URL")))
-                }
-            };
-        let defaults = ProviderEndpoints::default();
         let providers = ProviderEndpoints {
-            google_jwks_url: url(
-                "IDBROKER_GOOGLE_JWKS_URL",
-                raw.google_jwks_url,
-                defaults.google_jwks_url,
-            )?,
-            apple_jwks_url: url(
-                "IDBROKER_APPLE_JWKS_URL",
-                raw.apple_jwks_url,
-                defaults.apple_jwks_url,
-            )?,
-            facebook_jwks_url: url(
-                "IDBROKER_FACEBOOK_JWKS_URL",
-                raw.facebook_jwks_url,
-                defaults.facebook_jwks_url,
-            )?,
-            facebook_graph_url: url(
-                "IDBROKER_FACEBOOK_GRAPH_URL",
-                raw.facebook_graph_url,
-                defaults.facebook_graph_url,
-            )?,
-            amazon_api_url: url(
-                "IDBROKER_AMAZON_API_URL",
-                raw.amazon_api_url,
-                defaults.amazon_api_url,
-            )?,
-            cognito_idp_url: url(
-                "IDBROKER_COGNITO_IDP_URL",
-                raw.cognito_idp_url,
-                defaults.cognito_idp_url,
-            )?,
+            google_jwks_url: url("IDBROKER_GOOGLE_JWKS_URL", raw.google_jwks_url)?,
+            apple_jwks_url: url("IDBROKER_APPLE_JWKS_URL", raw.apple_jwks_url)?,
+            facebook_jwks_url: url("IDBROKER_FACEBOOK_JWKS_URL", raw.facebook_jwks_url)?,
+            facebook_graph_url: url("IDBROKER_FACEBOOK_GRAPH_URL", raw.facebook_graph_url)?,
+            amazon_api_url: url("IDBROKER_AMAZON_API_URL", raw.amazon_api_url)?,
+            cognito_idp_url: url("IDBROKER_COGNITO_IDP_URL", raw.cognito_idp_url)?,
         };
-        let seconds =
-            |var: &str, value: Option<String>, default: u64| -> Result<Duration, SettingsError> {
-                match value {
-                    None => Ok(Duration::from_secs(default)),
-                    Some(text) => text
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|s| *s > 0)
-                        .map(Duration::from_secs)
-                        .ok_or_else(|| {
-                            bad(var, format!("'{text}' is not a positive number of seconds"))
-                        }),
-                }
-            };
-        let ttl = seconds("IDBROKER_JWKS_CACHE_SECONDS", raw.jwks_cache_seconds, 3600)?;
+        let seconds = |var: &str, value: u64| -> Result<Duration, SettingsError> {
+            match value {
+                0 => Err(bad(var, "'0' is not a positive number of seconds")),
+                s => Ok(Duration::from_secs(s)),
+            }
+        };
+        let ttl = seconds("IDBROKER_JWKS_CACHE_SECONDS", raw.jwks_cache_seconds)?;
         let jwks_cache = CachePolicy {
             ttl,
             // Refresh in the background once three quarters of the lifetime have passed.
@@ -650,7 +284,6 @@ impl Settings {
             unknown_kid_cooldown: seconds(
                 "IDBROKER_JWKS_REFRESH_COOLDOWN_SECONDS",
                 raw.jwks_refresh_cooldown_seconds,
-                30,
             )?,
         };
         let signing_alg = match raw.signing_alg.as_deref() {
@@ -668,12 +301,10 @@ impl Settings {
             rotation_period: to_chrono(seconds(
                 "IDBROKER_KEY_ROTATION_SECONDS",
                 raw.key_rotation_seconds,
-                30 * 86_400,
             )?),
             prepublish: to_chrono(seconds(
                 "IDBROKER_KEY_PREPUBLISH_SECONDS",
                 raw.key_prepublish_seconds,
-                86_400,
             )?),
         };
         key_policy
@@ -685,24 +316,19 @@ impl Settings {
             })?;
         let sts_endpoint_url = raw
             .sts_endpoint_url
-            .map(|u| url("IDBROKER_STS_ENDPOINT_URL", Some(u), String::new()))
+            .map(|u| url("IDBROKER_STS_ENDPOINT_URL", u))
             .transpose()?;
-        let duration_seconds = match raw.sts_duration_seconds {
-            None => 3600,
-            Some(text) => text
-                .parse::<i32>()
-                .ok()
-                .filter(|d| (900..=43_200).contains(d))
-                .ok_or_else(|| {
-                    bad(
-                        "IDBROKER_STS_DURATION_SECONDS",
-                        format!("'{text}' is not between 900 and 43200"),
-                    )
-                })?,
-        };
-        let role_session_name = raw
-            .sts_role_session_name
-            .unwrap_or_else(|| "CognitoIdentityCredentials".into());
+        let text = raw.sts_duration_seconds;
+        let duration_seconds = i32::try_from(text)
+            .ok()
+            .filter(|d| (900..=43_200).contains(d))
+            .ok_or_else(|| {
+                bad(
+                    "IDBROKER_STS_DURATION_SECONDS",
+                    format!("'{text}' is not between 900 and 43200"),
+                )
+            })?;
+        let role_session_name = raw.sts_role_session_name;
         let session_name_ok = (2..=64).contains(&role_session_name.len())
             && role_session_name
                 .chars()
@@ -734,8 +360,8 @@ impl Settings {
         };
         // Both day counts share one range: at least a day, at most a century.
         let days =
-            |var: &str, text: &str, or_else: &str| -> Result<chrono::Duration, SettingsError> {
-                text.parse::<i64>()
+            |var: &str, text: u64, or_else: &str| -> Result<chrono::Duration, SettingsError> {
+                i64::try_from(text)
                     .ok()
                     .filter(|d| (1..=36_500).contains(d))
                     .map(chrono::Duration::days)
@@ -746,57 +372,40 @@ impl Settings {
                         )
                     })
             };
-        let ledger_retention = match raw.ledger_retention_days.as_deref() {
-            None => chrono::Duration::days(90),
-            Some(text) => days("IDBROKER_LEDGER_RETENTION_DAYS", text, "")?,
-        };
-        let per_second = |var: &str,
-                          value: Option<String>,
-                          default: u32|
-         -> Result<u32, SettingsError> {
-            match value {
-                None => Ok(default),
-                Some(text) => text
-                    .parse::<u32>()
-                    .map_err(|_| bad(var, format!("'{text}' is not a number of requests per second (0 turns the limit off)"))),
-            }
-        };
+        let ledger_retention = days(
+            "IDBROKER_LEDGER_RETENTION_DAYS",
+            raw.ledger_retention_days,
+            "",
+        )?;
         let rate_limits = RateLimitSettings {
-            per_ip: per_second("IDBROKER_RATE_LIMIT_PER_IP", raw.rate_limit_per_ip, 100)?,
-            per_pool: per_second("IDBROKER_RATE_LIMIT_PER_POOL", raw.rate_limit_per_pool, 500)?,
+            per_ip: raw.rate_limit_per_ip,
+            per_pool: raw.rate_limit_per_pool,
             trusted_proxy_hops: trusted_proxy_hops(
-                raw.trusted_proxy_hops.as_deref(),
-                raw.trust_forwarded_for.as_deref(),
+                raw.trusted_proxy_hops,
+                raw.trust_forwarded_for,
             )?,
         };
         let timeouts = idbroker_http::deadline::RequestTimeouts {
-            body: seconds(
-                "IDBROKER_BODY_TIMEOUT_SECONDS",
-                raw.body_timeout_seconds,
-                10,
-            )?,
+            body: seconds("IDBROKER_BODY_TIMEOUT_SECONDS", raw.body_timeout_seconds)?,
             handler: seconds(
                 "IDBROKER_REQUEST_TIMEOUT_SECONDS",
                 raw.request_timeout_seconds,
-                8,
             )?,
             admin: seconds(
                 "IDBROKER_ADMIN_REQUEST_TIMEOUT_SECONDS",
                 raw.admin_request_timeout_seconds,
-                60,
             )?,
         };
         let database = database_options(
-            raw.database_max_connections.as_deref(),
-            raw.database_acquire_timeout_ms.as_deref(),
-            raw.database_statement_timeout_ms.as_deref(),
-            raw.database_lock_timeout_ms.as_deref(),
+            raw.database_max_connections,
+            raw.database_acquire_timeout_ms,
+            raw.database_statement_timeout_ms,
+            raw.database_lock_timeout_ms,
         )?;
         let admin_cors_origins = admin_cors_origins(raw.admin_cors_origins.as_deref())?;
         let provider_timeout = seconds(
             "IDBROKER_PROVIDER_TIMEOUT_SECONDS",
-            raw.provider_timeout_seconds.clone(),
-            idbroker_providers::DEFAULT_FETCH_TIMEOUT.as_secs(),
+            raw.provider_timeout_seconds,
         )?;
         if provider_timeout > idbroker_providers::MAX_FETCH_TIMEOUT {
             return Err(bad(
@@ -807,14 +416,12 @@ impl Settings {
         let backoff_max = seconds(
             "IDBROKER_UPSTREAM_BACKOFF_MAX_SECONDS",
             raw.upstream_backoff_max_seconds,
-            30,
         )?;
         let upstream = UpstreamPolicy {
             fetch_timeout: provider_timeout,
             max_stale: seconds(
                 "IDBROKER_JWKS_MAX_STALE_SECONDS",
                 raw.jwks_max_stale_seconds,
-                86_400,
             )?,
             backoff: idbroker_providers::BackoffPolicy {
                 max: backoff_max,
@@ -840,26 +447,19 @@ impl Settings {
         let shutdown_timeout = seconds(
             "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS",
             raw.shutdown_timeout_seconds,
-            30,
         )?;
-        let guest_idle = match raw.guest_idle_days.as_deref() {
-            None | Some("off") => None,
-            Some(text) => Some(days("IDBROKER_GUEST_IDLE_DAYS", text, " (or off)")?),
+        let guest_idle = match raw.guest_idle_days {
+            OrOff::Off => None,
+            OrOff::On(text) => Some(days("IDBROKER_GUEST_IDLE_DAYS", text, " (or off)")?),
         };
-        let pool_cache_ttl = match raw.pool_cache_seconds.as_deref() {
-            None => Duration::from_secs(5),
-            Some(text) => text
-                .parse::<u64>()
-                .ok()
-                .filter(|s| *s <= 3600)
-                .map(Duration::from_secs)
-                .ok_or_else(|| {
-                    bad(
-                        "IDBROKER_POOL_CACHE_SECONDS",
-                        format!("'{text}' is not a number of seconds from 0 (off) to 3600"),
-                    )
-                })?,
-        };
+        let text = raw.pool_cache_seconds;
+        if text > 3600 {
+            return Err(bad(
+                "IDBROKER_POOL_CACHE_SECONDS",
+                format!("'{text}' is not a number of seconds from 0 (off) to 3600"),
+            ));
+        }
+        let pool_cache_ttl = Duration::from_secs(text);
         let master_key = raw
             .master_key
             .as_deref()
@@ -911,59 +511,37 @@ impl Settings {
 
 /// The bounds on database work; the rest of `StoreOptions` keeps its defaults.
 fn database_options(
-    max_connections: Option<&str>,
-    acquire_ms: Option<&str>,
-    statement_ms: Option<&str>,
-    lock_ms: Option<&str>,
+    max_connections: Option<u32>,
+    acquire_ms: u64,
+    statement_ms: u64,
+    lock_ms: u64,
 ) -> Result<StoreOptions, SettingsError> {
-    let defaults = StoreOptions::default();
-    let millis = |var: &str, text: Option<&str>, default: Duration, max: u64| match text {
-        None => Ok(default),
-        Some(text) => text
-            .parse::<u64>()
-            .ok()
-            .filter(|ms| (100..=max).contains(ms))
-            .map(Duration::from_millis)
-            .ok_or_else(|| {
-                bad(
-                    var,
-                    format!("'{text}' is not a number of milliseconds from 100 to {max}"),
-                )
-            }),
+    let millis = |var: &str, ms: u64, max: u64| match ms {
+        ms if (100..=max).contains(&ms) => Ok(Duration::from_millis(ms)),
+        ms => Err(bad(
+            var,
+            format!("'{ms}' is not a number of milliseconds from 100 to {max}"),
+        )),
     };
     let options = StoreOptions {
         max_connections: max_connections
-            .map(|text| {
-                text.parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| {
-                        bad(
-                            "IDBROKER_DATABASE_MAX_CONNECTIONS",
-                            format!("'{text}' is not a number of connections from 1 to 1000"),
-                        )
-                    })
+            .map(|n| {
+                Some(n).filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                    bad(
+                        "IDBROKER_DATABASE_MAX_CONNECTIONS",
+                        format!("'{n}' is not a number of connections from 1 to 1000"),
+                    )
+                })
             })
             .transpose()?,
-        acquire_timeout: millis(
-            "IDBROKER_DATABASE_ACQUIRE_TIMEOUT_MS",
-            acquire_ms,
-            defaults.acquire_timeout,
-            10_000,
-        )?,
+        acquire_timeout: millis("IDBROKER_DATABASE_ACQUIRE_TIMEOUT_MS", acquire_ms, 10_000)?,
         statement_timeout: millis(
             "IDBROKER_DATABASE_STATEMENT_TIMEOUT_MS",
             statement_ms,
-            defaults.statement_timeout,
             60_000,
         )?,
-        lock_timeout: millis(
-            "IDBROKER_DATABASE_LOCK_TIMEOUT_MS",
-            lock_ms,
-            defaults.lock_timeout,
-            60_000,
-        )?,
-        ..defaults
+        lock_timeout: millis("IDBROKER_DATABASE_LOCK_TIMEOUT_MS", lock_ms, 60_000)?,
+        ..StoreOptions::default()
     };
     if options.lock_timeout > options.statement_timeout {
         return Err(bad(
@@ -976,25 +554,14 @@ fn database_options(
 
 /// `IDBROKER_TRUSTED_PROXY_HOPS` (0–10), or the older `IDBROKER_TRUST_FORWARDED_FOR=true`,
 /// which means one hop.
-fn trusted_proxy_hops(hops: Option<&str>, legacy: Option<&str>) -> Result<u8, SettingsError> {
-    let legacy = match legacy {
-        None | Some("false") => 0,
-        Some("true") => 1,
-        Some(other) => {
-            return Err(bad(
-                "IDBROKER_TRUST_FORWARDED_FOR",
-                format!("'{other}' is not true or false"),
-            ));
-        }
-    };
-    match hops {
-        None => Ok(legacy),
-        Some(text) => text.parse::<u8>().ok().filter(|h| *h <= 10).ok_or_else(|| {
-            bad(
-                "IDBROKER_TRUSTED_PROXY_HOPS",
-                format!("'{text}' is not a number of proxies from 0 to 10"),
-            )
-        }),
+fn trusted_proxy_hops(hops: Option<u64>, legacy: bool) -> Result<u8, SettingsError> {
+    match hops.map(|h| u8::try_from(h).ok().filter(|h| *h <= 10).ok_or(h)) {
+        None => Ok(u8::from(legacy)),
+        Some(Ok(h)) => Ok(h),
+        Some(Err(h)) => Err(bad(
+            "IDBROKER_TRUSTED_PROXY_HOPS",
+            format!("'{h}' is not a number of proxies from 0 to 10"),
+        )),
     }
 }
 
@@ -1025,6 +592,7 @@ fn admin_cors_origins(text: Option<&str>) -> Result<Vec<String>, SettingsError> 
 
 #[cfg(test)]
 mod tests {
+    use super::dev::DEV_SECRETS_FILE;
     use super::*;
 
     const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
@@ -1045,7 +613,10 @@ mod tests {
                 .map(|(_, v)| (*v).to_owned())
                 .filter(|v| !v.is_empty())
         };
-        Settings::from_raw(RawSettings::default().overlay_env(lookup))
+        let env = env
+            .iter()
+            .filter_map(|(k, _)| Some(((*k).to_owned(), lookup(k)?)));
+        Settings::from_raw(RawSettings::load(None, env)?)
     }
 
     #[test]
@@ -1138,25 +709,26 @@ mod tests {
             "region = \"eu-west-1\"\nlisten = \"127.0.0.1:9999\"\n",
         )
         .unwrap();
-        let raw = RawSettings::from_file(&path).unwrap();
-        assert_eq!(raw.region.as_deref(), Some("eu-west-1"));
+        let raw = RawSettings::load(Some(&path), []).unwrap();
+        assert_eq!(raw.region, "eu-west-1");
         std::fs::write(&path, "regoin = \"eu-west-1\"\n").unwrap();
-        assert!(
-            RawSettings::from_file(&path)
-                .unwrap_err()
-                .to_string()
-                .contains("regoin")
-        );
+        let err = RawSettings::load(Some(&path), []).unwrap_err().to_string();
+        assert!(err.contains("regoin"), "{err}");
     }
 
     #[test]
     fn the_environment_overrides_the_file() {
-        let raw = RawSettings {
-            region: Some("eu-west-1".into()),
-            ..RawSettings::default()
-        }
-        .overlay_env(|var| (var == "IDBROKER_REGION").then(|| "ap-south-1".to_owned()));
-        assert_eq!(raw.region.as_deref(), Some("ap-south-1"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idbroker.toml");
+        std::fs::write(
+            &path,
+            "region = \"eu-west-1\"\nlisten = \"127.0.0.1:9999\"\n",
+        )
+        .unwrap();
+        let env = [("IDBROKER_REGION".to_owned(), "ap-south-1".to_owned())];
+        let raw = RawSettings::load(Some(&path), env).unwrap();
+        assert_eq!(raw.region, "ap-south-1");
+        assert_eq!(raw.listen.as_deref(), Some("127.0.0.1:9999"));
     }
 
     #[test]
@@ -1232,11 +804,13 @@ mod tests {
 
     #[test]
     fn trusted_proxy_hops_replace_the_old_switch_which_still_means_one_hop() {
-        assert_eq!(trusted_proxy_hops(None, None).unwrap(), 0);
-        assert_eq!(trusted_proxy_hops(None, Some("true")).unwrap(), 1);
-        assert_eq!(trusted_proxy_hops(Some("2"), Some("true")).unwrap(), 2);
-        assert!(trusted_proxy_hops(Some("11"), None).is_err());
-        assert!(trusted_proxy_hops(None, Some("yes")).is_err());
+        assert_eq!(trusted_proxy_hops(None, false).unwrap(), 0);
+        assert_eq!(trusted_proxy_hops(None, true).unwrap(), 1);
+        assert_eq!(trusted_proxy_hops(Some(2), true).unwrap(), 2);
+        assert!(trusted_proxy_hops(Some(11), false).is_err());
+        assert!(postgres(&[("IDBROKER_TRUST_FORWARDED_FOR", "yes")]).is_err());
+        let s = postgres(&[("IDBROKER_TRUST_FORWARDED_FOR", "true")]).unwrap();
+        assert_eq!(s.rate_limits.trusted_proxy_hops, 1);
         let s = postgres(&[("IDBROKER_TRUSTED_PROXY_HOPS", "2")]).unwrap();
         assert_eq!(s.rate_limits.trusted_proxy_hops, 2);
     }
