@@ -68,7 +68,7 @@ impl Cluster {
         let cluster = Self {
             bin,
             dir,
-            port: helpers::free_port(),
+            port: helpers::unheld_port(),
             as_postgres,
         };
         let data = cluster.data();

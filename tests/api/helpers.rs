@@ -125,7 +125,8 @@ pub async fn start(settings: Settings) -> String {
 
 /// Starts the application on a clock of the test's choosing; returns its URL and broker.
 pub async fn start_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> (String, Arc<Broker>) {
-    let app = Application::build_with_clock(settings, clock)
+    let reserved = RESERVED.lock().unwrap().remove(&settings.listen.port());
+    let app = Application::build_on(settings, reserved, clock)
         .await
         .expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -183,7 +184,22 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 /// A free loopback port, so a test can name the issuer URL before the app binds it.
+/// Listeners reserved by `free_port`, handed to the app that is started on their port.
+static RESERVED: std::sync::Mutex<std::collections::BTreeMap<u16, std::net::TcpListener>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// A loopback port for an app a test starts later (its issuer URL must name the port in
+/// advance). The port stays bound until `start_with_clock` serves on it, so no other test's
+/// socket can take it in between.
 pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    RESERVED.lock().unwrap().insert(port, listener);
+    port
+}
+
+/// A port nothing holds, for a server that is not ours (a PostgreSQL cluster).
+pub fn unheld_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

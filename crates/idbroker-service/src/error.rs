@@ -46,6 +46,38 @@ pub enum ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 impl ServiceError {
+    /// The error's name on both faces (Cognito's, as the AWS face sends it in `__type`; the
+    /// REST face's problem `title`). One table, so the faces cannot disagree.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidParameter(_) => "InvalidParameterException",
+            Self::Validation(_) => "ValidationException",
+            Self::NotAuthorized(_) => "NotAuthorizedException",
+            Self::ResourceNotFound(_) => "ResourceNotFoundException",
+            Self::ResourceConflict(_) => "ResourceConflictException",
+            Self::ConcurrentModification(_) => "ConcurrentModificationException",
+            Self::LimitExceeded(_) => "LimitExceededException",
+            Self::ExternalService(_) => "ExternalServiceException",
+            Self::DeveloperUserAlreadyRegistered(_) => "DeveloperUserAlreadyRegisteredException",
+            Self::InvalidIdentityPoolConfiguration(_) => {
+                "InvalidIdentityPoolConfigurationException"
+            }
+            Self::TooManyRequests(_) | Self::RateLimited(_) => "TooManyRequestsException",
+            // Cognito models no "unavailable" error; InternalErrorException is modelled, and
+            // with 503 and Retry-After the SDKs' retry policy treats it as transient.
+            Self::Unavailable(_) | Self::Internal(_) => "InternalErrorException",
+        }
+    }
+
+    /// Seconds a client should wait before trying again, when the error says so.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited(seconds) => Some(*seconds),
+            Self::Unavailable(_) => Some(1),
+            _ => None,
+        }
+    }
+
     pub(crate) fn pool_not_found(id: &IdentityPoolId) -> Self {
         Self::ResourceNotFound(format!("IdentityPool '{id}' not found."))
     }

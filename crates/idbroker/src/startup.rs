@@ -47,6 +47,17 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        Self::build_on(settings, None, clock).await
+    }
+
+    /// As `build_with_clock`, serving on `listener` when given (already bound to
+    /// `settings.listen`: a caller that had to know the port in advance keeps it bound, so
+    /// nothing else can take it in between).
+    pub async fn build_on(
+        settings: Settings,
+        listener: Option<TcpListener>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let store = Arc::new(
             SqlStore::connect_with(&settings.database_url, settings.database.clone())
                 .await
@@ -105,8 +116,12 @@ impl Application {
                 idbroker_service::with_actor(actor, crate::bootstrap::apply(&broker, path)).await?;
             tracing::info!(file = %path.display(), ?applied, "bootstrap file applied");
         }
-        let listener = TcpListener::bind(settings.listen)
-            .with_context(|| format!("cannot listen on {} (IDBROKER_LISTEN)", settings.listen))?;
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(settings.listen).with_context(|| {
+                format!("cannot listen on {} (IDBROKER_LISTEN)", settings.listen)
+            })?,
+        };
         let port = listener.local_addr()?.port();
         let state = AppState {
             broker: broker.clone(),

@@ -97,38 +97,23 @@ impl ResponseError for AwsError {
 
 impl From<ServiceError> for AwsError {
     fn from(err: ServiceError) -> Self {
-        let kind = match &err {
-            ServiceError::InvalidParameter(_) => "InvalidParameterException",
-            ServiceError::Validation(_) => "ValidationException",
-            ServiceError::NotAuthorized(_) => "NotAuthorizedException",
-            ServiceError::ResourceNotFound(_) => "ResourceNotFoundException",
-            ServiceError::ResourceConflict(_) => "ResourceConflictException",
-            ServiceError::ConcurrentModification(_) => "ConcurrentModificationException",
-            ServiceError::LimitExceeded(_) => "LimitExceededException",
-            ServiceError::ExternalService(_) => "ExternalServiceException",
-            ServiceError::DeveloperUserAlreadyRegistered(_) => {
-                "DeveloperUserAlreadyRegisteredException"
-            }
-            ServiceError::InvalidIdentityPoolConfiguration(_) => {
-                "InvalidIdentityPoolConfigurationException"
-            }
-            ServiceError::TooManyRequests(_) => "TooManyRequestsException",
-            ServiceError::RateLimited(seconds) => {
-                return Self::too_many_requests(crate::rate_limit::RetryAfter(*seconds));
-            }
-            // Cognito models no "unavailable" error; InternalErrorException is modelled, and
-            // with 503 and Retry-After the SDKs' retry policy treats it as transient.
-            ServiceError::Unavailable(message) => {
-                return Self::new("InternalErrorException", message.clone())
-                    .with_status(StatusCode::SERVICE_UNAVAILABLE)
-                    .with_retry_after(1);
-            }
+        let message = match &err {
             ServiceError::Internal(source) => {
+                // The cause goes to the log, once, here; the client gets the generic message.
                 tracing::error!(error = %err, cause = ?source, "internal error");
                 return Self::internal();
             }
+            ServiceError::Unavailable(message) => message.clone(),
+            other => other.to_string(),
         };
-        Self::new(kind, err.to_string())
+        let mut out = Self::new(err.kind(), message);
+        if let ServiceError::Unavailable(_) = err {
+            out = out.with_status(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        match err.retry_after() {
+            Some(seconds) => out.with_retry_after(seconds),
+            None => out,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `/v1/keys`: list idbroker's signing keys and force a rotation (admin token).
 
 use actix_web::{HttpResponse, web};
-use idbroker_issuer::{KeyInfo, KeyState};
+use idbroker_service::{KeyInfo, KeyState};
 use serde_json::{Value, json};
 
 use super::auth::Admin;

@@ -1,8 +1,8 @@
 //! `/v1/issuances`: the credential ledger (admin token).
 
 use actix_web::{HttpResponse, web};
+use idbroker_service::IssuanceFilter;
 use idbroker_service::ServiceError;
-use idbroker_store::IssuanceFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

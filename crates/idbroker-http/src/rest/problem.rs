@@ -77,61 +77,43 @@ impl ResponseError for Problem {
     }
 }
 
+/// The REST face's status for each kind of service error (the name comes from
+/// `ServiceError::kind`, shared with the AWS face).
+fn status_of(err: &ServiceError) -> StatusCode {
+    match err {
+        ServiceError::InvalidParameter(_)
+        | ServiceError::Validation(_)
+        | ServiceError::LimitExceeded(_)
+        | ServiceError::InvalidIdentityPoolConfiguration(_) => StatusCode::BAD_REQUEST,
+        ServiceError::NotAuthorized(_) => StatusCode::FORBIDDEN,
+        ServiceError::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::ResourceConflict(_)
+        | ServiceError::ConcurrentModification(_)
+        | ServiceError::DeveloperUserAlreadyRegistered(_) => StatusCode::CONFLICT,
+        ServiceError::ExternalService(_) => StatusCode::BAD_GATEWAY,
+        ServiceError::TooManyRequests(_) | ServiceError::RateLimited(_) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<ServiceError> for Problem {
     fn from(err: ServiceError) -> Self {
-        let (status, kind) = match &err {
-            ServiceError::InvalidParameter(_) => {
-                (StatusCode::BAD_REQUEST, "InvalidParameterException")
-            }
-            ServiceError::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationException"),
-            ServiceError::NotAuthorized(_) => (StatusCode::FORBIDDEN, "NotAuthorizedException"),
-            ServiceError::ResourceNotFound(_) => {
-                (StatusCode::NOT_FOUND, "ResourceNotFoundException")
-            }
-            ServiceError::ResourceConflict(_) => {
-                (StatusCode::CONFLICT, "ResourceConflictException")
-            }
-            ServiceError::ConcurrentModification(_) => {
-                (StatusCode::CONFLICT, "ConcurrentModificationException")
-            }
-            ServiceError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "LimitExceededException"),
-            ServiceError::ExternalService(_) => {
-                (StatusCode::BAD_GATEWAY, "ExternalServiceException")
-            }
-            ServiceError::DeveloperUserAlreadyRegistered(_) => (
-                StatusCode::CONFLICT,
-                "DeveloperUserAlreadyRegisteredException",
-            ),
-            ServiceError::InvalidIdentityPoolConfiguration(_) => (
-                StatusCode::BAD_REQUEST,
-                "InvalidIdentityPoolConfigurationException",
-            ),
-            ServiceError::RateLimited(seconds) => {
-                return Self::too_many_requests(crate::rate_limit::RetryAfter(*seconds));
-            }
-            ServiceError::TooManyRequests(_) => {
-                (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException")
-            }
-            ServiceError::Unavailable(message) => {
-                return Self {
-                    retry_after: Some(1),
-                    ..Self::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "InternalErrorException",
-                        message.clone(),
-                    )
-                };
-            }
+        let detail = match &err {
             ServiceError::Internal(source) => {
+                // The cause goes to the log, once, here; the client gets the generic message.
                 tracing::error!(error = %err, cause = ?source, "internal error");
-                return Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalErrorException",
-                    "An internal error occurred.",
-                );
+                "An internal error occurred.".to_owned()
             }
+            ServiceError::Unavailable(message) => message.clone(),
+            other => other.to_string(),
         };
-        Self::new(status, kind, err.to_string())
+        Self {
+            retry_after: err.retry_after(),
+            ..Self::new(status_of(&err), err.kind(), detail)
+        }
     }
 }
 
