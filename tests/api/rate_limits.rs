@@ -120,3 +120,73 @@ async fn failing_calls_do_not_use_up_a_pools_budget() {
         .await;
     assert_eq!(guest.status, 200, "{}", guest.json);
 }
+
+/// Every route of the public face goes through the per-client limit: each operation the
+/// OpenAPI description lists without the admin token, and each public AWS operation. A new
+/// public route that forgot the limit (its handler takes neither `Admin` nor `PublicCaller`)
+/// fails here; so does one the CORS and deadline rules (`is_public_route`) do not know.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_public_route_is_rate_limited() {
+    let app = app(1, 0).await;
+    let doc: serde_json::Value = app
+        .http
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = "us-east-1:00000000-0000-4000-8000-000000000000";
+    let mut public = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let concrete = path.replace("{pool_id}", id).replace("{identity_id}", id);
+            assert_eq!(
+                !secured,
+                idbroker_http::is_public_route(&method.to_uppercase(), &concrete),
+                "{method} {path}: the route table and the public-route rule disagree"
+            );
+            if !secured {
+                public.push((method.to_uppercase(), concrete));
+            }
+        }
+    }
+    assert_eq!(public.len(), 4, "{public:?}");
+    for (method, path) in &public {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // a full bucket
+        let call = || {
+            app.http
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    format!("{}{path}", app.address),
+                )
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+        };
+        assert_ne!(call().await.unwrap().status(), 429, "{method} {path}");
+        assert_eq!(
+            call().await.unwrap().status(),
+            429,
+            "{method} {path} is not limited"
+        );
+    }
+    for operation in [
+        "GetId",
+        "GetOpenIdToken",
+        "GetCredentialsForIdentity",
+        "UnlinkIdentity",
+    ] {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_ne!(
+            app.raw(operation, "{}", &[]).await.status,
+            429,
+            "{operation}"
+        );
+        app.raw(operation, "{}", &[])
+            .await
+            .assert_error("TooManyRequestsException");
+    }
+}

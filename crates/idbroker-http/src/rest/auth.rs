@@ -1,4 +1,6 @@
-//! The admin bearer token of the REST face, compared in constant time.
+//! Who may call a REST route: `Admin` (the admin bearer token, compared in constant time) or
+//! `PublicCaller` (anyone, within the per-client rate limit). Every handler takes one of them,
+//! so a route cannot forget either check.
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -54,5 +56,25 @@ impl FromRequest for Admin {
                 "This route needs Authorization: Bearer <admin token>.",
             )),
         })
+    }
+}
+
+/// A caller of a public operation, admitted by the per-client rate limit; take it as a
+/// handler argument (the AWS face checks the same limit for its public operations).
+pub struct PublicCaller;
+
+impl FromRequest for PublicCaller {
+    type Error = Problem;
+    type Future = Ready<Result<Self, Problem>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let admitted = match req.app_data::<web::Data<AppState>>() {
+            Some(state) => state
+                .limits
+                .check_client(req)
+                .map_err(Problem::too_many_requests),
+            None => Ok(()),
+        };
+        ready(admitted.map(|()| PublicCaller))
     }
 }

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use idbroker_domain::Identity;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Admin;
+use super::auth::{Admin, PublicCaller};
 use super::problem::{Problem, ProblemBody};
 use super::{json_body, json_body_or_default};
 use crate::AppState;
@@ -172,15 +172,11 @@ pub async fn delete(
         (status = 409, body = ProblemBody, content_type = "application/problem+json"),
         (status = 502, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn get_id(
-    req: HttpRequest,
+    _: PublicCaller,
     state: web::Data<AppState>,
     pool_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
-    state
-        .limits
-        .check_client(&req)
-        .map_err(Problem::too_many_requests)?;
     let input: LoginsBody = json_body_or_default(&body)?;
     // The pool's limit is charged only once the call is known to be valid.
     let id = state
@@ -204,15 +200,11 @@ pub async fn get_id(
         (status = 409, body = ProblemBody, content_type = "application/problem+json"),
         (status = 502, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn token(
-    req: HttpRequest,
+    _: PublicCaller,
     state: web::Data<AppState>,
     identity_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
-    state
-        .limits
-        .check_client(&req)
-        .map_err(Problem::too_many_requests)?;
     let input: LoginsBody = json_body_or_default(&body)?;
     let (id, token) = state
         .broker
@@ -234,15 +226,11 @@ pub async fn token(
         (status = 429, body = ProblemBody, content_type = "application/problem+json"),
         (status = 502, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn credentials(
-    req: HttpRequest,
+    _: PublicCaller,
     state: web::Data<AppState>,
     identity_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
-    state
-        .limits
-        .check_client(&req)
-        .map_err(Problem::too_many_requests)?;
     let input: CredentialsRequest = json_body_or_default(&body)?;
     let (id, c) = state
         .broker
@@ -270,15 +258,11 @@ pub async fn credentials(
         (status = 404, body = ProblemBody, content_type = "application/problem+json"),
         (status = 502, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn unlink(
-    req: HttpRequest,
+    _: PublicCaller,
     state: web::Data<AppState>,
     identity_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
-    state
-        .limits
-        .check_client(&req)
-        .map_err(Problem::too_many_requests)?;
     let input: UnlinkRequest = json_body(&body)?;
     state
         .broker
