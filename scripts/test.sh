@@ -4,8 +4,9 @@
 # It provides what the tests need on a fresh machine:
 #   - PostgreSQL: IDBROKER_TEST_POSTGRES_URL (an admin URL) if set; else the server at
 #     127.0.0.1:5432 if it answers; else a throwaway cluster started here with the local
-#     PostgreSQL binaries (installed with apt-get when missing), stopped again on exit;
-#     IDBROKER_TEST_THROWAWAY_PG=1 forces that last path.
+#     PostgreSQL binaries, stopped again on exit; IDBROKER_TEST_THROWAWAY_PG=1 forces that
+#     last path. The binaries are installed with apt-get when missing in every case: the
+#     database fault tests start clusters of their own.
 #   - SQLite needs nothing: it is compiled in.
 #   - An STS-compatible server: moto's server from PyPI (pinned), installed into a virtual
 #     environment under target/test-tools and started on a free loopback port for the run
@@ -74,8 +75,9 @@ run_schemathesis() {
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method,allow_header_conformance
 }
 
-start_throwaway_postgres() {
-  local port=55432
+# The PostgreSQL binaries (initdb, pg_ctl): for a throwaway cluster, and for the database
+# fault tests, which start, lock, stop and restart clusters of their own.
+ensure_postgres_binaries() {
   PG_BIN=$(pg_bin_dir)
   if [ -z "$PG_BIN" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -85,6 +87,11 @@ start_throwaway_postgres() {
     fi
     [ -n "$PG_BIN" ] || { echo "PostgreSQL is not installed and cannot be installed here" >&2; exit 1; }
   fi
+}
+
+start_throwaway_postgres() {
+  local port=55432
+  ensure_postgres_binaries
   PG_DIR=$(mktemp -d /tmp/idbroker-pg.XXXXXX)
   if [ "$(id -u)" = 0 ]; then
     # PostgreSQL refuses to run as root.
@@ -104,6 +111,7 @@ postgres_answers() {
   timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5432' 2>/dev/null
 }
 
+ensure_postgres_binaries
 if [ "${IDBROKER_TEST_THROWAWAY_PG:-}" = 1 ]; then
   start_throwaway_postgres   # forced, to exercise this path
 elif [ -n "${IDBROKER_TEST_POSTGRES_URL:-}" ]; then

@@ -25,6 +25,8 @@ use actix_web::{Error, HttpMessage, ResponseError, web};
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep, sleep_until};
 
+use idbroker_service::ServiceError;
+
 use crate::AppState;
 use crate::aws::error::AwsError;
 use crate::rest::problem::Problem;
@@ -142,24 +144,15 @@ pub async fn enforce(
         Err(_) => {
             metrics::counter!("idbroker_request_deadline_exceeded_total").increment(1);
             tracing::warn!("request cut off at its deadline");
+            // Answered as any other "try again shortly": 503 with Retry-After, the same error
+            // name on both faces.
+            let err = ServiceError::Unavailable(
+                "The request did not complete in time; retry later.".into(),
+            );
             let res = if aws_face {
-                AwsError::new(
-                    "InternalErrorException",
-                    "The request did not complete in time; retry later.",
-                )
-                .with_status(StatusCode::SERVICE_UNAVAILABLE)
-                .with_retry_after(1)
-                .error_response()
+                AwsError::from(err).error_response()
             } else {
-                Problem {
-                    retry_after: Some(1),
-                    ..Problem::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "ServiceUnavailableException",
-                        "The request did not complete in time; retry later.",
-                    )
-                }
-                .error_response()
+                Problem::from(err).error_response()
             };
             Ok(ServiceResponse::new(request, res))
         }

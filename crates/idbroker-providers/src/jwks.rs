@@ -59,7 +59,7 @@ pub struct UpstreamPolicy {
     /// How long past `ttl` cached keys are still used when they cannot be refreshed.
     /// Default 24 h.
     pub max_stale: Duration,
-    /// Backoff after failed fetches. Default 1 s doubling to 60 s.
+    /// Backoff after failed fetches. Default 1 s doubling to 30 s.
     pub backoff: BackoffPolicy,
     /// Whether a discovered `jwks_uri` may be plain http on a host that is not loopback (when
     /// its issuer is http too): the same switch as `IDBROKER_ALLOW_HTTP_ISSUERS`. Default off.

@@ -73,11 +73,12 @@ impl Broker {
     /// GetId. Without Logins every call creates a new guest identity (behaviour 18); the pool
     /// must allow guests. With Logins, every token is verified and the identity that owns the
     /// login is returned, created, linked or merged (spec §6.2, §6.4).
+    ///
+    /// `admit` is asked once the call is known to be valid (the pool exists, the logins
+    /// verified, guests allowed) and before anything is looked up or written: a per-pool limit
+    /// charged there cannot be used up by calls that fail anyway. It answers `Err` with the
+    /// seconds to wait.
     #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
-    /// GetId. `admit` is asked once the call is known to be valid (the pool exists, the
-    /// logins verified, guests allowed) and before anything is looked up or written: a per-pool
-    /// limit charged there cannot be used up by calls that fail anyway. It answers `Err` with
-    /// the seconds to wait.
     pub async fn get_id(
         &self,
         pool_id: &str,

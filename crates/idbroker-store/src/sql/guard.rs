@@ -86,6 +86,9 @@ pub(crate) struct Guard {
     health: HealthConnection,
     pub(crate) max_connections: u32,
     pub(crate) background_statement_timeout: Duration,
+    /// A connection failure is run again only within this much of the call's start: the retry
+    /// is for one stale connection, and must not double a call that already waited its bounds.
+    retry_window: Duration,
 }
 
 impl std::fmt::Debug for Guard {
@@ -122,6 +125,7 @@ impl Guard {
             health: HealthConnection::new(url, options.health_timeout),
             max_connections,
             background_statement_timeout: options.background_statement_timeout,
+            retry_window: options.acquire_timeout,
         }
     }
 
@@ -234,6 +238,7 @@ impl Guard {
             Retry::Clashes(n) => n.max(1),
         };
         let (mut runs, mut connection_retried) = (0, false);
+        let started = Instant::now();
         loop {
             runs += 1;
             if let Err(err) = self.admit().await {
@@ -244,7 +249,7 @@ impl Guard {
                 return result;
             };
             if reason(&result) == Some(Unavailability::Connection) {
-                if connection_retried {
+                if connection_retried || started.elapsed() >= self.retry_window {
                     // Two in a row, the second on a fresh connection: not one stale
                     // connection. The database is gone if the health connection is refused
                     // too; otherwise this call fails alone and nothing is refused at once.
@@ -274,7 +279,7 @@ impl Guard {
                 tokio::time::sleep(Duration::from_millis(u64::from(runs) * 5)).await;
                 continue;
             }
-            return result.map_err(Self::count);
+            return result.map_err(|err| Self::count(exhausted(err)));
         }
     }
 
@@ -298,5 +303,18 @@ impl Guard {
 
     pub(crate) async fn close(&self) {
         self.health.close().await;
+    }
+}
+
+/// A clash with concurrent transactions that no retry is left for (SQLite's busy timeout on an
+/// operation that is not retried, or retries used up) is the database failing to finish in
+/// time, as PostgreSQL's lock timeout is: a retryable 503, not an internal error.
+fn exhausted<E: Outcome>(err: E) -> E {
+    match err.into_store() {
+        Ok(StoreError::Retryable(source)) => {
+            E::from_store(StoreError::unavailable(Unavailability::TimedOut, source))
+        }
+        Ok(other) => E::from_store(other),
+        Err(other) => other,
     }
 }

@@ -71,6 +71,7 @@ impl HealthConnection {
         // Taken out while in use: if this future is dropped mid-query, the connection goes
         // with it instead of staying behind half-used.
         let conn = state.conn.take();
+        let connecting = conn.is_none();
         let checked = tokio::time::timeout_at(deadline, async {
             let mut conn = match conn {
                 Some(conn) => conn,
@@ -87,6 +88,12 @@ impl HealthConnection {
             }
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "database health check failed");
+                Health::Refused
+            }
+            // No connection could even be opened in time: a host that drops packets is as
+            // gone as one that refuses them.
+            Err(_) if connecting => {
+                tracing::warn!(timeout = ?self.timeout, "database health check could not connect in time");
                 Health::Refused
             }
             Err(_) => {

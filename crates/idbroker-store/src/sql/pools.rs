@@ -181,11 +181,12 @@ impl PoolStore for SqlStore {
             // that is one long statement, so it gets the batch clean-ups' timeout.
             let mut tx = self.pool.begin().await?;
             self.background_timeout(&mut tx).await?;
+            // Inside the transaction a broken connection means a rollback: only COMMIT's
+            // outcome can be in doubt.
             let deleted = sqlx::query("DELETE FROM identity_pools WHERE id = $1")
                 .bind(id.as_str())
                 .execute(&mut *tx)
-                .await
-                .map_err(sent)?
+                .await?
                 .rows_affected();
             if deleted == 0 {
                 return Err(StoreError::NotFound);
@@ -218,6 +219,8 @@ impl PoolStore for SqlStore {
             .map_err(sent)?
             .rows_affected();
             if updated == 0 {
+                // Back to the pool first: the check takes a connection of its own.
+                drop(conn);
                 return Err(self.missing_or_moved(id).await);
             }
             Ok(())

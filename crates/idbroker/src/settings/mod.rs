@@ -34,6 +34,9 @@ pub const DEV_DATA_DIR: &str = "idbroker-data";
 #[error("{0}")]
 pub struct SettingsError(String);
 
+/// The longest duration any setting in seconds may name: ten years.
+const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
 fn bad(var: &str, problem: impl fmt::Display) -> SettingsError {
     let key = var.trim_start_matches(ENV_PREFIX).to_ascii_lowercase();
     SettingsError(format!(
@@ -270,10 +273,17 @@ impl Settings {
             amazon_api_url: url("IDBROKER_AMAZON_API_URL", raw.amazon_api_url)?,
             cognito_idp_url: url("IDBROKER_COGNITO_IDP_URL", raw.cognito_idp_url)?,
         };
+        // Bounded above too: a huge value would overflow the arithmetic done with it (a
+        // refresh at ¾ of a lifetime, a deadline added to now) instead of being refused.
         let seconds = |var: &str, value: u64| -> Result<Duration, SettingsError> {
             match value {
-                0 => Err(bad(var, "'0' is not a positive number of seconds")),
-                s => Ok(Duration::from_secs(s)),
+                1..=MAX_SECONDS => Ok(Duration::from_secs(value)),
+                _ => Err(bad(
+                    var,
+                    format!(
+                        "'{value}' is not a number of seconds from 1 to {MAX_SECONDS} (ten years)"
+                    ),
+                )),
             }
         };
         let ttl = seconds("IDBROKER_JWKS_CACHE_SECONDS", raw.jwks_cache_seconds)?;

@@ -250,9 +250,6 @@ fn lenient<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<T, D::Error> {
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
             Self::parse(&v.to_string())
         }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Self::parse(&v.to_string())
-        }
     }
     d.deserialize_any(LenientVisitor(PhantomData))
 }
@@ -385,7 +382,9 @@ fn from_figment(
         Some(path) => format!("the config file {}", path.display()),
         None => "no config file".to_owned(),
     };
-    match (&e.kind, e.path.last()) {
+    // Settings are flat: the first path element names the setting, also for an error inside
+    // a list value.
+    match (&e.kind, e.path.first()) {
         (figment::error::Kind::UnknownField(field, _), _) => SettingsError(format!(
             "invalid config file {}: unknown setting `{field}` (docs/configuration.md lists them)",
             config.map(|p| p.display().to_string()).unwrap_or_default()
