@@ -211,16 +211,7 @@ impl Guard {
                     Health::Refused => {}
                 }
                 self.unreachable();
-                match result {
-                    Ok(value) => Ok(value),
-                    Err(err) => Err(match err.into_store() {
-                        Ok(StoreError::Unavailable { source, .. }) => E::from_store(
-                            StoreError::unavailable(Unavailability::Unreachable, source),
-                        ),
-                        Ok(other) => E::from_store(other),
-                        Err(other) => other,
-                    }),
-                }
+                result.map_err(as_unreachable)
             }
             Some(_) => result,
         }
@@ -256,16 +247,7 @@ impl Guard {
                     if self.health.check(HEALTH_MAX_AGE).await == Health::Refused {
                         self.unreachable();
                     }
-                    return Err(Self::count(match result {
-                        Err(err) => match err.into_store() {
-                            Ok(StoreError::Unavailable { source, .. }) => E::from_store(
-                                StoreError::unavailable(Unavailability::Unreachable, source),
-                            ),
-                            Ok(other) => E::from_store(other),
-                            Err(other) => other,
-                        },
-                        Ok(value) => return Ok(value),
-                    }));
+                    return result.map_err(|err| Self::count(as_unreachable(err)));
                 }
                 connection_retried = true;
                 tracing::info!(error = ?err.store_error(), "connection failed before anything was written; running the operation again");
@@ -313,6 +295,18 @@ fn exhausted<E: Outcome>(err: E) -> E {
     match err.into_store() {
         Ok(StoreError::Retryable(source)) => {
             E::from_store(StoreError::unavailable(Unavailability::TimedOut, source))
+        }
+        Ok(other) => E::from_store(other),
+        Err(other) => other,
+    }
+}
+
+/// An unavailability re-tagged as the database being unreachable (the health connection
+/// confirmed it, or two connections failed in a row).
+fn as_unreachable<E: Outcome>(err: E) -> E {
+    match err.into_store() {
+        Ok(StoreError::Unavailable { source, .. }) => {
+            E::from_store(StoreError::unavailable(Unavailability::Unreachable, source))
         }
         Ok(other) => E::from_store(other),
         Err(other) => other,

@@ -705,6 +705,19 @@ mod tests {
     }
 
     #[test]
+    fn huge_durations_are_refused_not_overflowed() {
+        for var in [
+            "IDBROKER_JWKS_CACHE_SECONDS",
+            "IDBROKER_KEY_ROTATION_SECONDS",
+            "IDBROKER_BODY_TIMEOUT_SECONDS",
+            "IDBROKER_ADMIN_REQUEST_TIMEOUT_SECONDS",
+        ] {
+            let err = postgres(&[(var, "18446744073709551615")]).unwrap_err();
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
     fn the_issuer_defaults_to_the_listen_address() {
         let s = postgres(&[("IDBROKER_LISTEN", "0.0.0.0:9000")]).unwrap();
         assert_eq!(s.issuer, "http://0.0.0.0:9000");

@@ -46,6 +46,13 @@ macro_rules! schema {
                 Self { $( $name: $default, )* }
             }
         }
+
+        impl RawSettings {
+            /// The TOML keys (and so the environment variables) of every setting, in schema order.
+            pub fn keys() -> &'static [&'static str] {
+                &[$( stringify!($name) ),*]
+            }
+        }
     };
 }
 
@@ -289,48 +296,6 @@ fn comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 }
 
 impl RawSettings {
-    /// The TOML keys (and so the environment variables) of every setting, in schema order.
-    pub fn keys() -> &'static [&'static str] {
-        /// Stops at `deserialize_struct` to read the field names serde knows.
-        struct FieldNames;
-        #[derive(Debug)]
-        struct Found(&'static [&'static str]);
-        impl fmt::Display for Found {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("field names")
-            }
-        }
-        impl std::error::Error for Found {}
-        impl de::Error for Found {
-            fn custom<M: fmt::Display>(_: M) -> Self {
-                Found(&[])
-            }
-        }
-        impl<'de> Deserializer<'de> for FieldNames {
-            type Error = Found;
-            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Found> {
-                Err(Found(&[]))
-            }
-            fn deserialize_struct<V: Visitor<'de>>(
-                self,
-                _: &'static str,
-                fields: &'static [&'static str],
-                _: V,
-            ) -> Result<V::Value, Found> {
-                Err(Found(fields))
-            }
-            serde::forward_to_deserialize_any! {
-                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
-                enum identifier ignored_any
-            }
-        }
-        match RawSettings::deserialize(FieldNames) {
-            Err(Found(fields)) => fields,
-            Ok(_) => &[],
-        }
-    }
-
     /// The environment variable of a TOML key.
     pub fn env_var(key: &str) -> String {
         format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
