@@ -1,11 +1,19 @@
-//! Names the author of admin changes for the service's audit (`idbroker_service::with_actor`):
-//! REST calls with a bearer token act as the admin token; the AWS face names the access key
-//! that signed the call (see `aws::handle`). The client address is part of the name.
+//! Names the author of admin changes for the service's audit (`idbroker_service::with_actor`),
+//! in one place for both faces: a REST call with a bearer token acts as the admin token, a
+//! SigV4-signed call on the AWS face as the configured access key, anything else as anonymous.
+//! The client address is part of the name.
+//!
+//! The name is chosen before the call is authenticated, and that is enough: only an
+//! authenticated call can change anything, so only such a call writes an audit entry, and the
+//! only access key that verifies is the configured one. Nothing the caller wrote is copied into
+//! the name.
 
-use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::{Error, web};
+
+use crate::AppState;
 
 pub async fn attach(
     req: ServiceRequest,
@@ -14,15 +22,20 @@ pub async fn attach(
     let from = req
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
-    let bearer = req
+    let authorization = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer "));
-    let actor = if bearer {
-        format!("admin-token from {from}")
+        .unwrap_or_default();
+    let channel = if authorization.starts_with("Bearer ") {
+        "admin-token".to_owned()
+    } else if authorization.starts_with(crate::aws::sigv4::ALGORITHM) {
+        match req.app_data::<web::Data<AppState>>() {
+            Some(state) => format!("aws:{}", state.verifier.access_key_id()),
+            None => "aws".to_owned(),
+        }
     } else {
-        format!("anonymous from {from}")
+        "anonymous".to_owned()
     };
-    idbroker_service::with_actor(actor, next.call(req)).await
+    idbroker_service::with_actor(format!("{channel} from {from}"), next.call(req)).await
 }

@@ -143,11 +143,11 @@ pub async fn enforce(
         Ok(res) => res.map(ServiceResponse::map_into_boxed_body),
         Err(_) => {
             metrics::counter!("idbroker_request_deadline_exceeded_total").increment(1);
-            tracing::warn!("request cut off at its deadline");
             // Answered as any other "try again shortly": 503 with Retry-After, the same error
             // name on both faces.
             let err = ServiceError::Unavailable(
                 "The request did not complete in time; retry later.".into(),
+                idbroker_service::Cause::none(),
             );
             let res = if aws_face {
                 AwsError::from(err).error_response()

@@ -13,6 +13,7 @@ mod actor;
 pub mod aws;
 pub mod deadline;
 pub mod echo;
+mod failure;
 mod health;
 pub mod metrics;
 mod oidc;

@@ -9,7 +9,7 @@ use idbroker_domain::roles::validate_role_arn;
 use idbroker_store::{Issuance, IssuanceFilter};
 use idbroker_sts::{AssumeRequest, AwsCredentials, StsError};
 
-use crate::{Broker, ServiceError, ServiceResult};
+use crate::{Broker, Cause, ServiceError, ServiceResult};
 
 /// How idbroker calls STS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,9 @@ impl Default for StsSettings {
 impl From<RoleError> for ServiceError {
     fn from(err: RoleError) -> Self {
         match err {
-            RoleError::NoRole => Self::InvalidIdentityPoolConfiguration(err.to_string()),
+            RoleError::NoRole => {
+                Self::InvalidIdentityPoolConfiguration(err.to_string(), Cause::none())
+            }
             RoleError::GuestsNotAllowed | RoleError::Denied | RoleError::Forbidden(_) => {
                 Self::NotAuthorized(err.to_string())
             }
@@ -46,21 +48,19 @@ impl From<RoleError> for ServiceError {
 impl From<StsError> for ServiceError {
     fn from(err: StsError) -> Self {
         match err {
-            StsError::Refused { code, detail } => {
-                // STS's own words stay in the log: they describe the account's IAM set-up.
-                tracing::warn!(sts_code = %code, sts_message = %detail, "STS refused AssumeRoleWithWebIdentity");
-                Self::InvalidIdentityPoolConfiguration(
-                    "Invalid identity pool configuration. Check assigned IAM roles for this pool."
-                        .into(),
-                )
-            }
+            // STS's own words stay in the log: they describe the account's IAM set-up.
+            refused @ StsError::Refused { .. } => Self::InvalidIdentityPoolConfiguration(
+                "Invalid identity pool configuration. Check assigned IAM roles for this pool."
+                    .into(),
+                Cause::of(refused),
+            ),
             StsError::Throttled => {
                 Self::TooManyRequests("Too many requests to AWS STS; retry later.".into())
             }
-            StsError::Unavailable(detail) => {
-                tracing::warn!(%detail, "STS unavailable");
-                Self::ExternalService("AWS STS could not be reached.".into())
-            }
+            unavailable @ StsError::Unavailable(_) => Self::ExternalService(
+                "AWS STS could not be reached.".into(),
+                Cause::of(unavailable),
+            ),
             other @ (StsError::TokenExpired | StsError::Malformed(_)) => {
                 Self::Internal(Box::new(other))
             }

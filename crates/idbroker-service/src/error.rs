@@ -24,26 +24,49 @@ pub enum ServiceError {
     ConcurrentModification(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// A neighbour (a provider, STS) failed; the cause is for the log.
     #[error("{0}")]
-    ExternalService(String),
+    ExternalService(String, Cause),
     #[error("{0}")]
     DeveloperUserAlreadyRegistered(String),
+    /// STS refused the pool's role; its own words (the account's IAM set-up) are the cause.
     #[error("{0}")]
-    InvalidIdentityPoolConfiguration(String),
+    InvalidIdentityPoolConfiguration(String, Cause),
     #[error("{0}")]
     TooManyRequests(String),
     /// A rate limit of ours refused the call; retry after this many seconds.
     #[error("Rate exceeded")]
     RateLimited(u64),
     /// The database cannot serve the call right now (down, or the work timed out): worth
-    /// retrying shortly. The message is generic; the cause is logged where this is made.
+    /// retrying shortly. The message is generic; the cause is for the log.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(String, Cause),
     #[error("An internal error occurred.")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Why a call failed on our side or a neighbour's: kept beside the client's message for the
+/// one log line the face writes when it answers (never in a `From` conversion, so a failure
+/// is logged once), and never shown to a client.
+#[derive(Debug, Default)]
+pub struct Cause(Option<Box<dyn std::error::Error + Send + Sync>>);
+
+impl Cause {
+    pub fn of(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(Some(err.into()))
+    }
+
+    /// No cause beyond the message (e.g. a deadline we enforce ourselves).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    pub fn get(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.0.as_deref()
+    }
+}
 
 impl ServiceError {
     /// The error's name on both faces (Cognito's, as the AWS face sends it in `__type`; the
@@ -57,15 +80,15 @@ impl ServiceError {
             Self::ResourceConflict(_) => "ResourceConflictException",
             Self::ConcurrentModification(_) => "ConcurrentModificationException",
             Self::LimitExceeded(_) => "LimitExceededException",
-            Self::ExternalService(_) => "ExternalServiceException",
+            Self::ExternalService(..) => "ExternalServiceException",
             Self::DeveloperUserAlreadyRegistered(_) => "DeveloperUserAlreadyRegisteredException",
-            Self::InvalidIdentityPoolConfiguration(_) => {
+            Self::InvalidIdentityPoolConfiguration(..) => {
                 "InvalidIdentityPoolConfigurationException"
             }
             Self::TooManyRequests(_) | Self::RateLimited(_) => "TooManyRequestsException",
             // Cognito models no "unavailable" error; InternalErrorException is modelled, and
             // with 503 and Retry-After the SDKs' retry policy treats it as transient.
-            Self::Unavailable(_) | Self::Internal(_) => "InternalErrorException",
+            Self::Unavailable(..) | Self::Internal(_) => "InternalErrorException",
         }
     }
 
@@ -73,7 +96,7 @@ impl ServiceError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::RateLimited(seconds) => Some(*seconds),
-            Self::Unavailable(_) => Some(1),
+            Self::Unavailable(..) => Some(1),
             _ => None,
         }
     }
@@ -106,13 +129,11 @@ impl From<StoreError> for ServiceError {
                 "The identity pool was changed by another request; read it again and retry.".into(),
             ),
             StoreError::LimitExceeded(message) => Self::LimitExceeded(message),
-            StoreError::Unavailable { reason, source } => {
-                // Connection details and SQL stay in the log.
-                tracing::warn!(%reason, cause = %source, "database unavailable");
-                Self::Unavailable(
-                    "The service is temporarily unavailable; retry the request shortly.".into(),
-                )
-            }
+            // Connection details and SQL stay in the cause, for the log.
+            err @ StoreError::Unavailable { .. } => Self::Unavailable(
+                "The service is temporarily unavailable; retry the request shortly.".into(),
+                Cause::of(err),
+            ),
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -152,7 +173,7 @@ impl From<VerifyError> for ServiceError {
     fn from(err: VerifyError) -> Self {
         match err {
             VerifyError::Rejected(message) => Self::NotAuthorized(message),
-            VerifyError::Unreachable(message) => Self::ExternalService(message),
+            VerifyError::Unreachable(message) => Self::ExternalService(message, Cause::none()),
         }
     }
 }
@@ -161,10 +182,7 @@ impl From<idbroker_issuer::IssuerError> for ServiceError {
     fn from(err: idbroker_issuer::IssuerError) -> Self {
         match err {
             idbroker_issuer::IssuerError::Store(store) => store.into(),
-            other => {
-                tracing::error!(error = %other, "token signing failed");
-                Self::Internal(Box::new(other))
-            }
+            other => Self::Internal(Box::new(other)),
         }
     }
 }

@@ -26,7 +26,7 @@ use pool_cache::PoolCache;
 
 pub use audit::with_actor;
 pub use credentials::StsSettings;
-pub use error::{ServiceError, ServiceResult};
+pub use error::{Cause, ServiceError, ServiceResult};
 pub use idbroker_issuer::{KeyInfo, KeyState};
 pub use idbroker_store::Readiness;
 pub use idbroker_store::{Issuance, IssuanceFilter};

@@ -97,17 +97,13 @@ impl ResponseError for AwsError {
 
 impl From<ServiceError> for AwsError {
     fn from(err: ServiceError) -> Self {
-        let message = match &err {
-            ServiceError::Internal(source) => {
-                // The cause goes to the log, once, here; the client gets the generic message.
-                tracing::error!(error = %err, cause = ?source, "internal error");
-                return Self::internal();
-            }
-            ServiceError::Unavailable(message) => message.clone(),
-            other => other.to_string(),
-        };
-        let mut out = Self::new(err.kind(), message);
-        if let ServiceError::Unavailable(_) = err {
+        // The cause goes to the log, once, here; the client gets the message only.
+        crate::failure::log(&err);
+        if let ServiceError::Internal(_) = err {
+            return Self::internal();
+        }
+        let mut out = Self::new(err.kind(), err.to_string());
+        if let ServiceError::Unavailable(..) = err {
             out = out.with_status(StatusCode::SERVICE_UNAVAILABLE);
         }
         match err.retry_after() {
@@ -152,7 +148,8 @@ mod tests {
 
     #[actix_web::test]
     async fn unavailable_is_a_retryable_503_with_retry_after() {
-        let err: AwsError = ServiceError::Unavailable("try again".into()).into();
+        let err: AwsError =
+            ServiceError::Unavailable("try again".into(), idbroker_service::Cause::none()).into();
         assert_eq!(err.kind, "InternalErrorException");
         let res = err.error_response();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);

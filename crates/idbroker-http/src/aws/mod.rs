@@ -38,28 +38,18 @@ pub async fn handle(
         .map(|v| v.to_str().unwrap_or_default());
     let op = Operation::from_target(target)?;
     let body = read_body(payload).await?;
-    let actor = if op.is_public() {
+    // The audit's actor is named by `crate::actor` for both faces.
+    if op.is_public() {
         state
             .limits
             .check_client(&req)
             .map_err(AwsError::too_many_requests)?;
-        None
     } else {
         state.verifier.verify(&req, &body)?;
-        let from = req
-            .peer_addr()
-            .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
-        Some(format!(
-            "aws:{} from {from}",
-            state.verifier.access_key_id()
-        ))
-    };
+    }
     tracing::debug!(operation = op.name(), "dispatching");
     let started = std::time::Instant::now();
-    let result = match actor {
-        Some(actor) => idbroker_service::with_actor(actor, dispatch(op, &body, &state)).await,
-        None => dispatch(op, &body, &state).await,
-    };
+    let result = dispatch(op, &body, &state).await;
     crate::metrics::aws_operation(
         op.name(),
         result.as_ref().map_or_else(|e| e.kind, |_| "ok"),

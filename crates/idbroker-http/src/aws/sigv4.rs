@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::AwsError;
 
-const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const SERVICE: &str = "cognito-identity";
 /// How far a request's X-Amz-Date may be from our clock, as AWS allows.
 const MAX_SKEW: TimeDelta = TimeDelta::minutes(15);

@@ -84,35 +84,28 @@ fn status_of(err: &ServiceError) -> StatusCode {
         ServiceError::InvalidParameter(_)
         | ServiceError::Validation(_)
         | ServiceError::LimitExceeded(_)
-        | ServiceError::InvalidIdentityPoolConfiguration(_) => StatusCode::BAD_REQUEST,
+        | ServiceError::InvalidIdentityPoolConfiguration(..) => StatusCode::BAD_REQUEST,
         ServiceError::NotAuthorized(_) => StatusCode::FORBIDDEN,
         ServiceError::ResourceNotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::ResourceConflict(_)
         | ServiceError::ConcurrentModification(_)
         | ServiceError::DeveloperUserAlreadyRegistered(_) => StatusCode::CONFLICT,
-        ServiceError::ExternalService(_) => StatusCode::BAD_GATEWAY,
+        ServiceError::ExternalService(..) => StatusCode::BAD_GATEWAY,
         ServiceError::TooManyRequests(_) | ServiceError::RateLimited(_) => {
             StatusCode::TOO_MANY_REQUESTS
         }
-        ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
         ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl From<ServiceError> for Problem {
     fn from(err: ServiceError) -> Self {
-        let detail = match &err {
-            ServiceError::Internal(source) => {
-                // The cause goes to the log, once, here; the client gets the generic message.
-                tracing::error!(error = %err, cause = ?source, "internal error");
-                "An internal error occurred.".to_owned()
-            }
-            ServiceError::Unavailable(message) => message.clone(),
-            other => other.to_string(),
-        };
+        // The cause goes to the log, once, here; the client gets the message only.
+        crate::failure::log(&err);
         Self {
             retry_after: err.retry_after(),
-            ..Self::new(status_of(&err), err.kind(), detail)
+            ..Self::new(status_of(&err), err.kind(), err.to_string())
         }
     }
 }
