@@ -23,3 +23,73 @@ pub(crate) fn log(err: &ServiceError) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use idbroker_service::Cause;
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    use super::*;
+    use crate::aws::error::AwsError;
+    use crate::rest::problem::Problem;
+
+    /// Counts the events logged while `work` runs.
+    struct Count(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> Layer<S> for Count {
+        fn on_event(&self, _: &tracing::Event<'_>, _: Context<'_, S>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn events_while(work: impl FnOnce()) -> usize {
+        let count = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(Count(Arc::clone(&count)));
+        tracing::subscriber::with_default(subscriber, work);
+        count.load(Ordering::SeqCst)
+    }
+
+    fn failures() -> Vec<ServiceError> {
+        let cause = || Cause::of(std::io::Error::other("connection refused"));
+        vec![
+            ServiceError::Unavailable("retry".into(), cause()),
+            ServiceError::Unavailable("deadline".into(), Cause::none()),
+            ServiceError::ExternalService("AWS STS could not be reached.".into(), cause()),
+            ServiceError::InvalidIdentityPoolConfiguration("check roles".into(), cause()),
+            ServiceError::Internal(Box::new(std::io::Error::other("bug"))),
+        ]
+    }
+
+    #[test]
+    fn each_face_logs_a_failure_once_with_its_cause_and_never_sends_the_cause() {
+        for err in failures() {
+            let kind = err.kind();
+            let logged = events_while(|| {
+                let problem = Problem::from(err);
+                assert!(!problem.detail.contains("connection refused"));
+                assert!(!problem.detail.contains("bug"));
+            });
+            assert_eq!(logged, 1, "REST face, {kind}");
+        }
+        for err in failures() {
+            let kind = err.kind();
+            let logged = events_while(|| {
+                let aws = AwsError::from(err);
+                assert!(!aws.message.contains("connection refused"));
+                assert!(!aws.message.contains("bug"));
+            });
+            assert_eq!(logged, 1, "AWS face, {kind}");
+        }
+    }
+
+    #[test]
+    fn a_callers_mistake_is_answered_not_logged() {
+        let logged = events_while(|| {
+            let _ = Problem::from(ServiceError::NotAuthorized("Logins don't match".into()));
+        });
+        assert_eq!(logged, 0);
+    }
+}
