@@ -204,3 +204,26 @@ pub fn claims(issuer: &str, aud: &str, sub: &str) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({"iss": issuer, "aud": aud, "sub": sub, "iat": now, "exp": now + 3600})
 }
+
+impl TestKey {
+    /// A fixture key (`rsa-*` for the RS and PS algorithms, `ec-a` for ES256, `ec384-a` for
+    /// ES384) that signs with `alg` and is published declaring `alg`, as providers publish them.
+    pub fn with_alg(file: &str, kid: &str, alg: Algorithm) -> Self {
+        let private = fixture(&format!("{file}.pem"));
+        let encoding = match alg {
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(&private),
+            _ => EncodingKey::from_rsa_pem(&private),
+        }
+        .unwrap();
+        let mut key = Self::new(encoding, alg, kid, fixture(&format!("{file}.pub.pem")));
+        key.jwk.common.key_algorithm = Some(alg.into());
+        key
+    }
+}
+
+impl TestIdp {
+    /// Every request this provider has answered, whatever it asked for.
+    pub fn total_hits(&self) -> usize {
+        self.state.lock().unwrap().hits.values().sum()
+    }
+}

@@ -10,8 +10,13 @@ use idbroker_store::Backend;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{REGION, TestApp, code, message, settings_with_idp, spawn_app_with};
+use crate::helpers::{
+    ACCESS_KEY_ID, ManualClock, REGION, SECRET_ACCESS_KEY, TestApp, code, free_port, message,
+    sdk_client, settings_on, settings_with_idp, spawn_app_with, start_with_clock,
+};
 use crate::idp::{TestIdp, TestKey, claims};
+use crate::sts_front::StsFront;
+use idbroker_store::testing::TestDatabase;
 
 const GOOGLE: &str = "accounts.google.com";
 const GOOGLE_ISS: &str = "https://accounts.google.com";
@@ -31,6 +36,10 @@ crate::helpers::on_both_backends!(
     unknown_kids_cannot_make_idbroker_hammer_the_idp,
     cached_keys_survive_an_outage_and_no_keys_is_an_external_service_error,
     concurrent_first_logins_on_two_replicas_make_one_identity,
+    tokens_signed_with_every_allowed_algorithm_are_accepted_and_no_other,
+    a_sign_in_with_apple_gets_a_stable_identity_a_token_and_credentials,
+    the_issuer_is_checked_before_any_request_reaches_the_provider,
+    nbf_and_iat_up_to_sixty_seconds_ahead_are_accepted_and_no_further,
 );
 
 struct World {
@@ -589,4 +598,368 @@ async fn concurrent_first_logins_on_two_replicas_make_one_identity(backend: Back
         .collect();
     assert_eq!(ids.len(), 1, "48 first logins of one user, one identity");
     assert_eq!(w.identity_count(false).await, 1, "and no orphans");
+}
+
+/// `docs/behaviour.md`: "RS256/384/512, PS256/384/512, ES256/384 only; never `none` or HMAC".
+/// One key per algorithm, each published declaring its algorithm, through both ways keys are
+/// found: a built-in provider's JWKS URL (Google) and a registered issuer's discovery.
+async fn tokens_signed_with_every_allowed_algorithm_are_accepted_and_no_other(backend: Backend) {
+    let keys = [
+        TestKey::with_alg("rsa-a", "rs256", Algorithm::RS256),
+        TestKey::with_alg("rsa-a", "rs384", Algorithm::RS384),
+        TestKey::with_alg("rsa-a", "rs512", Algorithm::RS512),
+        TestKey::with_alg("rsa-b", "ps256", Algorithm::PS256),
+        TestKey::with_alg("rsa-b", "ps384", Algorithm::PS384),
+        TestKey::with_alg("rsa-b", "ps512", Algorithm::PS512),
+        TestKey::with_alg("ec-a", "es256", Algorithm::ES256),
+        TestKey::with_alg("ec384-a", "es384", Algorithm::ES384),
+    ];
+    let idp = TestIdp::start(&keys.iter().collect::<Vec<_>>()).await;
+    let base = idp.base.clone();
+    let app = spawn_app_with(backend, |url| settings_with_idp(url, &base)).await;
+    let arn = app.register_oidc(&idp.base, &["oidc-client"]).await;
+    let pool = app
+        .sdk
+        .create_identity_pool()
+        .identity_pool_name("algorithms")
+        .allow_unauthenticated_identities(false)
+        .supported_login_providers(GOOGLE, "google-client")
+        .open_id_connect_provider_arns(arn)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let get_id = |provider: String, token: String| {
+        app.sdk
+            .get_id()
+            .identity_pool_id(&pool)
+            .logins(provider, token)
+            .send()
+    };
+    let providers = [
+        (GOOGLE.to_owned(), GOOGLE_ISS.to_owned(), "google-client"),
+        (idp.key(), idp.base.clone(), "oidc-client"),
+    ];
+
+    let mut identities = HashSet::new();
+    for (provider, iss, client) in &providers {
+        for key in &keys {
+            let token = key.sign(&claims(iss, client, &format!("user-{}", key.kid)));
+            assert_eq!(jsonwebtoken::decode_header(&token).unwrap().alg, key.alg);
+            let id = get_id(provider.clone(), token)
+                .await
+                .unwrap_or_else(|e| panic!("{provider} {:?}: {}", key.alg, message(&e)))
+                .identity_id
+                .unwrap();
+            identities.insert(id);
+        }
+    }
+    assert_eq!(identities.len(), 2 * keys.len(), "one identity per login");
+
+    let (rs256, ps256) = (&keys[0], &keys[3]);
+    let with_header = |alg: Algorithm, kid: &str, signing: &EncodingKey| {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            &claims(GOOGLE_ISS, "google-client", "mallory"),
+            signing,
+        )
+        .unwrap()
+    };
+    let hmac_with_public_key = EncodingKey::from_secret(&rs256.public_pem);
+    let refused = [
+        (
+            "HS256 keyed with the public key",
+            with_header(Algorithm::HS256, "rs256", &hmac_with_public_key),
+            "is not allowed",
+        ),
+        (
+            "HS384 keyed with the public key",
+            with_header(Algorithm::HS384, "rs256", &hmac_with_public_key),
+            "is not allowed",
+        ),
+        (
+            "HS512 keyed with the public key",
+            with_header(Algorithm::HS512, "rs256", &hmac_with_public_key),
+            "is not allowed",
+        ),
+        (
+            "alg none",
+            unsigned(
+                &json!({"alg": "none", "kid": "rs256"}),
+                &claims(GOOGLE_ISS, "google-client", "mallory"),
+            ),
+            "Invalid login token",
+        ),
+        (
+            "an allowed algorithm other than the one the key declares",
+            with_header(Algorithm::RS256, "ps256", &ps256.encoding),
+            "does not fit the algorithm",
+        ),
+    ];
+    for (name, token, expected) in refused {
+        let err = get_id(GOOGLE.to_owned(), token).await.unwrap_err();
+        assert_eq!(code(&err), "NotAuthorizedException", "{name}");
+        assert!(
+            message(&err).contains(expected),
+            "{name}: {:?} lacks {expected:?}",
+            message(&err)
+        );
+    }
+    let listed = app
+        .sdk
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.identities().len(),
+        identities.len(),
+        "no refused token created an identity"
+    );
+}
+
+/// A successful Sign in with Apple login (`docs/behaviour.md`, the providers table): Apple's
+/// keys come from a stand-in JWKS server (`IDBROKER_APPLE_JWKS_URL` pointed at it; every other
+/// provider stays unreachable), the token carries Apple's claims, and the identity it gets is
+/// the same for the same `sub`, takes a token a relying party verifies, and gets credentials
+/// from STS (moto, through the front that verifies what idbroker sends).
+async fn a_sign_in_with_apple_gets_a_stable_identity_a_token_and_credentials(backend: Backend) {
+    const APPLE: &str = "appleid.apple.com";
+    const BUNDLE: &str = "com.example.app";
+    const ROLE: &str = "arn:aws:iam::123456789012:role/authenticated";
+    let key = TestKey::rsa("rsa-a", "apple-key");
+    let apple = TestIdp::start(&[&key]).await;
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let front = StsFront::start(&issuer).await;
+    let (jwks, front_url) = (format!("{}/jwks", apple.base), front.url.clone());
+    let app = spawn_app_with(backend, |url| {
+        let mut s = settings_on(url, port);
+        s.providers.apple_jwks_url = jwks;
+        s.sts_endpoint_url = Some(front_url);
+        s
+    })
+    .await;
+    let pool = app
+        .sdk
+        .create_identity_pool()
+        .identity_pool_name("apple")
+        .allow_unauthenticated_identities(false)
+        .supported_login_providers(APPLE, BUNDLE)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    app.sdk
+        .set_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .roles("authenticated", ROLE)
+        .send()
+        .await
+        .unwrap();
+    front.trust_audience(&pool);
+    // What Apple's ID tokens carry besides the standard claims.
+    let apple_token = |sub: &str| {
+        let mut c = claims("https://appleid.apple.com", BUNDLE, sub);
+        c["auth_time"] = c["iat"].clone();
+        c["email"] = json!("x7k2@privaterelay.appleid.com");
+        c["email_verified"] = json!("true");
+        c["is_private_email"] = json!("true");
+        c["nonce_supported"] = json!(true);
+        c["real_user_status"] = json!(2);
+        key.sign(&c)
+    };
+    let get_id = |token: String| {
+        app.sdk
+            .get_id()
+            .identity_pool_id(&pool)
+            .logins(APPLE, token)
+            .send()
+    };
+    let sub = "001234.8f2c9a0d1b3e4f5a6b7c8d9e0f1a2b3c.1234";
+
+    let id = get_id(apple_token(sub)).await.unwrap().identity_id.unwrap();
+    assert!(
+        apple.hits("jwks") >= 1,
+        "Apple's keys came from the stand-in"
+    );
+    assert_eq!(
+        get_id(apple_token(sub)).await.unwrap().identity_id.unwrap(),
+        id,
+        "the same Apple user, the same identity"
+    );
+    let other = get_id(apple_token("000999.0123456789abcdef0123456789abcdef.0999"))
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    assert_ne!(other, id);
+    let described = app
+        .sdk
+        .describe_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.logins(), [APPLE.to_owned()]);
+
+    let token = app
+        .sdk
+        .get_open_id_token()
+        .identity_id(&id)
+        .logins(APPLE, apple_token(sub))
+        .send()
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let verified = crate::verify::verify(&issuer, &token, &pool)
+        .await
+        .expect("idbroker's token verifies against its published keys");
+    assert_eq!(verified["sub"], id.as_str());
+    let amr = verified["amr"].as_array().unwrap();
+    assert!(
+        amr.contains(&json!("authenticated")) && amr.contains(&json!(APPLE)),
+        "{amr:?}"
+    );
+
+    let credentials = app
+        .sdk
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .logins(APPLE, apple_token(sub))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(credentials.identity_id(), Some(id.as_str()));
+    let credentials = credentials.credentials.unwrap();
+    assert!(credentials.access_key_id().is_some() && credentials.session_token().is_some());
+    let calls = front.calls();
+    let call = calls.last().expect("STS was called");
+    assert_eq!(call.role_arn, ROLE);
+    let sent = call.claims.as_ref().expect("STS could verify the token");
+    assert_eq!(sent["sub"], id.as_str());
+    assert_eq!(sent["amr"], verified["amr"]);
+}
+
+/// `docs/behaviour.md`: "the issuer must be the one configured for the Logins key (checked
+/// before any network call)". Nothing is cached yet, so verifying any of these tokens would
+/// have to fetch keys or discovery from the stand-in; it must not receive a single request.
+async fn the_issuer_is_checked_before_any_request_reaches_the_provider(backend: Backend) {
+    let w = world(backend).await;
+    let before = w.idp.total_hits();
+    let mut up = claims("https://evil.example.com", "upclient1", "mallory");
+    up["token_use"] = json!("id");
+    let cases = [
+        (
+            "Google key, the registered issuer's iss",
+            GOOGLE.to_owned(),
+            w.key.sign(&claims(&w.idp.base, "google-client", "mallory")),
+        ),
+        (
+            "registered issuer, Google's iss",
+            w.idp.key(),
+            w.key.sign(&claims(GOOGLE_ISS, "oidc-client", "mallory")),
+        ),
+        (
+            "user pool, another issuer",
+            USER_POOL.to_owned(),
+            w.key.sign(&up),
+        ),
+        (
+            "Facebook Limited Login, Google's iss",
+            "graph.facebook.com".to_owned(),
+            w.key.sign(&claims(GOOGLE_ISS, "fb-app", "mallory")),
+        ),
+        (
+            "no iss at all",
+            GOOGLE.to_owned(),
+            w.key
+                .sign(&json!({"aud": "google-client", "sub": "mallory", "exp": 4_000_000_000u64})),
+        ),
+    ];
+    for (name, provider, token) in cases {
+        let (code, message) = w.get_id(&[(provider.as_str(), token)]).await.unwrap_err();
+        assert_eq!(code, "NotAuthorizedException", "{name}: {message}");
+        assert!(
+            message.contains("Issuer doesn't match providerName"),
+            "{name}: {message}"
+        );
+    }
+    assert_eq!(
+        w.idp.total_hits(),
+        before,
+        "no request reached the provider for a token from the wrong issuer"
+    );
+    // The count can move: a token from the right issuer needs the keys.
+    w.get_id(&[(GOOGLE, w.google("mallory"))]).await.unwrap();
+    assert!(w.idp.total_hits() > before);
+}
+
+/// `docs/behaviour.md`: "`nbf`/`iat` at most 60 seconds ahead", judged by the broker's clock
+/// (a clock the test holds still and moves, so the edges are exact).
+async fn nbf_and_iat_up_to_sixty_seconds_ahead_are_accepted_and_no_further(backend: Backend) {
+    let key = TestKey::rsa("rsa-a", "key-a");
+    let idp = TestIdp::start(&[&key]).await;
+    let db = TestDatabase::new(backend).await;
+    let clock = ManualClock::new();
+    let (address, _) =
+        start_with_clock(settings_with_idp(db.url(), &idp.base), clock.clone()).await;
+    let sdk = sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY);
+    let pool = sdk
+        .create_identity_pool()
+        .identity_pool_name("skew")
+        .allow_unauthenticated_identities(false)
+        .supported_login_providers(GOOGLE, "google-client")
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let now = clock.now().timestamp();
+    let token = |sub: &str, claim: &str, ahead: i64| {
+        key.sign(&json!({
+            "iss": GOOGLE_ISS, "aud": "google-client", "sub": sub,
+            "iat": now, "exp": now + 3600, claim: now + ahead,
+        }))
+    };
+    let get_id = |token: String| {
+        sdk.get_id()
+            .identity_pool_id(&pool)
+            .logins(GOOGLE, token)
+            .send()
+    };
+
+    for (claim, refusal) in [
+        ("nbf", "Token is not valid before"),
+        ("iat", "Token was issued in the future"),
+    ] {
+        for ahead in [50, 60] {
+            get_id(token(&format!("{claim}-{ahead}"), claim, ahead))
+                .await
+                .unwrap_or_else(|e| panic!("{claim} {ahead} s ahead: {}", message(&e)));
+        }
+        for ahead in [61, 120] {
+            let err = get_id(token(&format!("{claim}-{ahead}"), claim, ahead))
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), "NotAuthorizedException", "{claim} {ahead} s");
+            assert!(message(&err).contains(refusal), "{}", message(&err));
+        }
+    }
+    // The same token 120 s ahead is fine once the broker's clock has caught up to 60 s.
+    clock.advance(chrono::Duration::seconds(60));
+    get_id(token("nbf-120", "nbf", 120)).await.unwrap();
+    get_id(token("iat-120", "iat", 120)).await.unwrap();
+    let listed = sdk
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.identities().len(), 6);
 }

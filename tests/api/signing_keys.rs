@@ -22,6 +22,7 @@ crate::helpers::on_both_backends!(
     two_replicas_rotate_once,
     keys_survive_a_restart_and_a_wrong_master_key_changes_nothing,
     admins_list_and_rotate_keys,
+    a_second_replica_picks_up_a_rotated_key_through_its_upkeep_loop,
 );
 
 /// The shortest valid rotation period: the JWKS then churns as fast as the rules allow.
@@ -290,4 +291,59 @@ async fn admins_list_and_rotate_keys(backend: Backend) {
         vec!["current", "next"],
         "the next key is published before it signs"
     );
+}
+
+/// `docs/behaviour.md`: replicas "pick up each other's keys within" the upkeep interval, by
+/// their own upkeep loop (nothing here calls `maintain_signing_keys`). Replica A rotates
+/// through the admin API; replica B, whose upkeep runs every second, must publish A's new
+/// key and, once the shared clock passes the pre-publication period, sign with it.
+async fn a_second_replica_picks_up_a_rotated_key_through_its_upkeep_loop(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let clock = ManualClock::new();
+    let (a, _) = start_with_clock(settings_on(db.url(), free_port()), clock.clone()).await;
+    let mut settings_b = settings_on(db.url(), free_port());
+    settings_b.key_upkeep_interval = std::time::Duration::from_secs(1);
+    let (b, _) = start_with_clock(settings_b, clock.clone()).await;
+    let pool = new_pool(&a).await;
+    let (_, before) = guest_token(&b, &pool).await;
+    let old_kid = kid(&before);
+    assert_eq!(published_keys(&b).await, 1);
+
+    let res = reqwest::Client::new()
+        .post(format!("{a}/v1/keys/rotate"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        published_keys(&a).await,
+        2,
+        "A publishes its new key at once"
+    );
+
+    // Polled with a generous deadline: the loop ticks every second, the machine may be slow.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while published_keys(&b).await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never published A's new key"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let jwks = |address: String| async move {
+        reqwest::get(format!("{address}/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(jwks(a.clone()).await, jwks(b.clone()).await);
+
+    // The new key signs once its pre-publication day is over; B knows it from its own reload.
+    clock.advance(Duration::days(1) + Duration::seconds(1));
+    let (_, after) = guest_token(&b, &pool).await;
+    assert_ne!(kid(&after), old_kid, "B signs with the rotated key");
+    verify(&b, &after, &pool).await.unwrap();
 }

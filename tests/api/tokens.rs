@@ -22,6 +22,7 @@ crate::helpers::on_both_backends!(
     authenticated_identities_need_their_logins_and_unknown_ones_are_not_found,
     the_classic_flow_follows_allow_classic_flow_and_role_mappings,
     principal_tag_maps_become_session_tags,
+    the_jwks_alias_serves_the_same_keys_and_both_may_be_cached,
 );
 
 pub struct World {
@@ -394,4 +395,65 @@ async fn principal_tag_maps_become_session_tags(backend: Backend) {
     assert_eq!(tags["principal_tags"]["client"], json!(["google-client"]));
     assert_eq!(tags["principal_tags"]["username"], json!(["eve"]));
     assert_eq!(tags["principal_tags"]["email"], json!(["eve@example.com"]));
+}
+
+/// `docs/behaviour.md`: the JWKS is served at `/.well-known/jwks.json` and at
+/// `/.well-known/jwks_uri` (Cognito's name), both with `Cache-Control: public, max-age=300`, as
+/// is discovery. The alias holds the same keys, also after a rotation, and verifies a token.
+async fn the_jwks_alias_serves_the_same_keys_and_both_may_be_cached(backend: Backend) {
+    let w = world(backend).await;
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", w.issuer);
+        async move {
+            let res = reqwest::get(url).await.unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            let header = |name: &str| {
+                res.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            assert_eq!(
+                header("cache-control").as_deref(),
+                Some("public, max-age=300"),
+                "{path}"
+            );
+            assert_eq!(
+                header("content-type").as_deref(),
+                Some("application/json"),
+                "{path}"
+            );
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    get("/.well-known/openid-configuration").await;
+    let jwks = get("/.well-known/jwks.json").await;
+    assert_eq!(jwks, get("/.well-known/jwks_uri").await);
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+
+    let (status, _) = w
+        .app
+        .admin(reqwest::Method::POST, "/v1/keys/rotate", None)
+        .await;
+    assert_eq!(status, 200);
+    let rotated = get("/.well-known/jwks.json").await;
+    assert_eq!(rotated["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(rotated, get("/.well-known/jwks_uri").await);
+
+    // A relying party that was told the alias verifies idbroker's tokens with it.
+    let guest = w.guest().await;
+    let (_, token) = w.open_id_token(&guest, &[]).await.unwrap();
+    let alias: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(get("/.well-known/jwks_uri").await).unwrap();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    let jwk = alias.find(header.kid.as_deref().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[&w.pool]);
+    validation.set_issuer(&[&w.issuer]);
+    jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .expect("the token verifies with the alias's keys");
 }

@@ -17,11 +17,6 @@ use idbroker_sts::Sts;
 
 use crate::Settings;
 
-/// How often each replica checks whether a signing key is due and reloads the key ring.
-/// Far shorter than any pre-publication period, so every replica publishes a new key long
-/// before it signs.
-const KEY_UPKEEP_INTERVAL: Duration = Duration::from_secs(30);
-
 /// How often old ledger entries and (when configured) idle guests are deleted. Both are
 /// counted in days; once an hour keeps the scans rare.
 const CLEAN_UP_INTERVAL: Duration = Duration::from_secs(3600);
@@ -33,6 +28,8 @@ pub struct Application {
     port: u16,
     server: Server,
     broker: Arc<Broker>,
+    /// How often signing keys are checked (`Settings::key_upkeep_interval`).
+    key_upkeep_interval: Duration,
     /// Kept to close the connection pool once the server has drained.
     store: Arc<SqlStore>,
 }
@@ -138,6 +135,7 @@ impl Application {
             port,
             server,
             broker,
+            key_upkeep_interval: settings.key_upkeep_interval,
             store,
         })
     }
@@ -155,8 +153,9 @@ impl Application {
     /// ledger entries pruned and, when configured, idle guests deleted.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let broker = self.broker.clone();
+        let key_upkeep_interval = self.key_upkeep_interval;
         let upkeep = tokio::spawn(async move {
-            let mut key_ticks = tokio::time::interval(KEY_UPKEEP_INTERVAL);
+            let mut key_ticks = tokio::time::interval(key_upkeep_interval);
             let mut clean_up_ticks = tokio::time::interval(CLEAN_UP_INTERVAL);
             let mut metrics_ticks = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
             loop {

@@ -82,6 +82,7 @@ const SAMPLES: &[(&str, &str, &str)] = &[
     ("IDBROKER_SIGNING_ALG", r#""ES256""#, "ES256"),
     ("IDBROKER_KEY_ROTATION_SECONDS", "100000", "100000"),
     ("IDBROKER_KEY_PREPUBLISH_SECONDS", "3600", "3600"),
+    ("IDBROKER_KEY_UPKEEP_SECONDS", "10", "10"),
     (
         "IDBROKER_STS_ENDPOINT_URL",
         r#""http://127.0.0.1:5055""#,
@@ -366,6 +367,8 @@ fn bounds_hold_for_native_values_from_the_file() {
         ("sts_duration_seconds = 60", "IDBROKER_STS_DURATION_SECONDS"),
         ("pool_cache_seconds = 3601", "IDBROKER_POOL_CACHE_SECONDS"),
         ("guest_idle_days = 0", "IDBROKER_GUEST_IDLE_DAYS"),
+        // Not shorter than the pre-publication period (1 day by default).
+        ("key_upkeep_seconds = 86400", "IDBROKER_KEY_UPKEEP_SECONDS"),
         (
             "database_max_connections = 0",
             "IDBROKER_DATABASE_MAX_CONNECTIONS",

@@ -74,6 +74,10 @@ pub struct Settings {
     pub signing_alg: SigningAlg,
     /// When idbroker's signing keys rotate and how early the next is published.
     pub key_policy: KeyPolicy,
+    /// How often each replica rotates a key that is due and reloads the keys other replicas
+    /// made; shorter than the pre-publication period, so every replica publishes a new key
+    /// before any replica signs with it.
+    pub key_upkeep_interval: Duration,
     /// STS endpoint override; without it the standard AWS chain decides (`AWS_ENDPOINT_URL_STS`).
     pub sts_endpoint_url: Option<String>,
     pub sts: StsSettings,
@@ -324,6 +328,13 @@ impl Settings {
                     "invalid settings IDBROKER_KEY_ROTATION_SECONDS and IDBROKER_KEY_PREPUBLISH_SECONDS: {e}"
                 ))
             })?;
+        let key_upkeep_interval = seconds("IDBROKER_KEY_UPKEEP_SECONDS", raw.key_upkeep_seconds)?;
+        if to_chrono(key_upkeep_interval) >= key_policy.prepublish {
+            return Err(bad(
+                "IDBROKER_KEY_UPKEEP_SECONDS",
+                "must be shorter than IDBROKER_KEY_PREPUBLISH_SECONDS: a replica that has not reloaded its keys would sign with a retired key",
+            ));
+        }
         let sts_endpoint_url = raw
             .sts_endpoint_url
             .map(|u| url("IDBROKER_STS_ENDPOINT_URL", u))
@@ -500,6 +511,7 @@ impl Settings {
             jwks_cache,
             signing_alg,
             key_policy,
+            key_upkeep_interval,
             sts_endpoint_url,
             sts,
             bootstrap: raw.bootstrap.map(PathBuf::from),

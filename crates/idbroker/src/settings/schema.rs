@@ -104,6 +104,9 @@ schema! {
     /// How long a new key is published before it signs (1 day).
     #[serde(deserialize_with = "lenient")]
     key_prepublish_seconds: u64 = 86_400,
+    /// How often each replica checks its signing keys (30 s); shorter than the pre-publication.
+    #[serde(deserialize_with = "lenient")]
+    key_upkeep_seconds: u64 = 30,
     /// STS endpoint override; none: the AWS chain.
     sts_endpoint_url: Option<String> = None,
     /// `DurationSeconds` of the credentials, 900–43200.
