@@ -6,12 +6,17 @@
 //! - `issuer`: the key ring in memory (JWKS, discovery, current signer), its maintenance
 //!   (rotation through the store's lock, see `idbroker_domain::signing`), minting tokens and
 //!   checking tokens idbroker issued itself.
+//! - `memory` (feature `test-support`): signing keys held in memory, for tests.
 
 mod issuer;
 mod keys;
+#[cfg(feature = "test-support")]
+mod memory;
 mod sealing;
 mod signer;
 
 pub use issuer::{Issuer, IssuerConfig, IssuerError, KeyInfo, KeyState, Published};
 pub use keys::SigningAlg;
+#[cfg(feature = "test-support")]
+pub use memory::MemoryKeys;
 pub use sealing::MasterKey;

@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use idbroker_domain::oidc_provider::check_jwks_uri;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -31,7 +30,7 @@ use tokio::time::Instant;
 use crate::backoff::{Backoff, BackoffPolicy};
 use crate::endpoints::KeyLocation;
 use crate::error::VerifyError;
-use crate::fetch::{FetchError, Fetcher};
+use crate::key_source::JwksSource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CachePolicy {
@@ -108,7 +107,7 @@ struct State {
 struct Entry(Mutex<State>);
 
 struct Inner {
-    fetcher: Fetcher,
+    source: Arc<dyn JwksSource>,
     policy: CachePolicy,
     upstream: UpstreamPolicy,
     entries: Mutex<HashMap<KeyLocation, Arc<Entry>>>,
@@ -126,9 +125,9 @@ fn no_such_kid() -> VerifyError {
 }
 
 impl KeyCache {
-    pub fn new(fetcher: Fetcher, policy: CachePolicy, upstream: UpstreamPolicy) -> Self {
+    pub fn new(source: Arc<dyn JwksSource>, policy: CachePolicy, upstream: UpstreamPolicy) -> Self {
         Self(Arc::new(Inner {
-            fetcher,
+            source,
             policy,
             upstream,
             entries: Mutex::new(HashMap::new()),
@@ -254,17 +253,14 @@ impl KeyCache {
 
     async fn fetch(&self, location: &KeyLocation) -> Outcome {
         let timeout = self.0.upstream.effective_fetch_timeout();
-        let fetched = tokio::time::timeout(
-            timeout,
-            fetch_keys(&self.0.fetcher, location, self.0.upstream.allow_http),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(VerifyError::Unreachable(format!(
-                "The identity provider did not answer within {} ms.",
-                timeout.as_millis()
-            )))
-        });
+        let fetched = tokio::time::timeout(timeout, self.0.source.key_set(location))
+            .await
+            .unwrap_or_else(|_| {
+                Err(VerifyError::Unreachable(format!(
+                    "The identity provider did not answer within {} ms.",
+                    timeout.as_millis()
+                )))
+            });
         // Bounded: locations are configured or registered issuers, never caller-supplied text.
         let label = match location {
             KeyLocation::Jwks(url) => url.clone(),
@@ -274,8 +270,8 @@ impl KeyCache {
         metrics::counter!("idbroker_jwks_fetches_total", "source" => label, "outcome" => outcome)
             .increment(1);
         match fetched {
-            Ok(keys) => Ok(KeySet {
-                keys: Arc::new(keys),
+            Ok(doc) => Ok(KeySet {
+                keys: Arc::new(parse_key_set(&doc)),
                 fetched_at: Instant::now(),
             }),
             Err(err) => {
@@ -298,59 +294,6 @@ async fn wait(mut pending: Pending) -> Outcome {
             "The identity provider's keys could not be fetched.".into(),
         ))
     })
-}
-
-fn unreachable(err: FetchError) -> VerifyError {
-    match err {
-        FetchError::Status(status, _) => VerifyError::Unreachable(format!(
-            "The identity provider answered HTTP {status} for its signing keys."
-        )),
-        FetchError::Unreachable(detail) => VerifyError::Unreachable(format!(
-            "The identity provider could not be reached: {detail}"
-        )),
-    }
-}
-
-async fn fetch_keys(
-    fetcher: &Fetcher,
-    location: &KeyLocation,
-    allow_http: bool,
-) -> Result<HashMap<String, Jwk>, VerifyError> {
-    let jwks_url = match location {
-        KeyLocation::Jwks(url) => url.clone(),
-        KeyLocation::Discovery { issuer } => {
-            let doc = fetcher
-                .get_json(
-                    &format!("{issuer}/.well-known/openid-configuration"),
-                    "discovery document",
-                )
-                .await
-                .map_err(unreachable)?;
-            // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
-            if doc["issuer"].as_str() != Some(issuer.as_str()) {
-                return Err(VerifyError::Unreachable(format!(
-                    "The discovery document of {issuer} names a different issuer."
-                )));
-            }
-            let jwks_uri = doc["jwks_uri"].as_str().ok_or_else(|| {
-                VerifyError::Unreachable(format!(
-                    "The discovery document of {issuer} has no jwks_uri."
-                ))
-            })?;
-            // The keys must come over a transport as safe as the issuer's own.
-            check_jwks_uri(issuer, jwks_uri, allow_http).map_err(|why| {
-                VerifyError::Unreachable(format!(
-                    "The discovery document of {issuer} names a jwks_uri that cannot be used: {why}."
-                ))
-            })?;
-            jwks_uri.to_owned()
-        }
-    };
-    let doc = fetcher
-        .get_json(&jwks_url, "key set")
-        .await
-        .map_err(unreachable)?;
-    Ok(parse_key_set(&doc))
 }
 
 /// The usable signing keys of a JWKS, by kid. Keys without a kid, for encryption, or of a

@@ -6,8 +6,9 @@
 //!   `iss`, `aud`/`azp`, `exp` (5 minutes of skew), `nbf`, `iat` — see `jwt`.
 //! - Facebook Graph and Login with Amazon access tokens: asked of the provider's API.
 //!
-//! Keys are cached per issuer and shared by all requests (`jwks::KeyCache`). The issuer is
-//! checked against the pool's configuration before anything goes over the network.
+//! Keys are cached per issuer and shared by all requests (`jwks::KeyCache`); the cache gets
+//! them from a `JwksSource` (the provider over HTTP, or key sets a test holds in memory). The
+//! issuer is checked against the pool's configuration before anything goes over the network.
 
 mod backoff;
 mod endpoints;
@@ -15,16 +16,20 @@ mod error;
 mod fetch;
 pub mod jwks;
 mod jwt;
+mod key_source;
 mod social;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use idbroker_domain::login::{KeySource, ProviderSpec, VerifiedLogin};
 
 pub use backoff::BackoffPolicy;
-pub use endpoints::ProviderEndpoints;
+pub use endpoints::{KeyLocation, ProviderEndpoints};
 pub use error::VerifyError;
 pub use fetch::{DEFAULT_FETCH_TIMEOUT, Fetcher, MAX_FETCH_TIMEOUT};
 pub use jwks::{CachePolicy, KeyCache, UpstreamPolicy};
+pub use key_source::JwksSource;
 
 /// Verifies tokens for one idbroker process; cheap to share behind an `Arc`.
 pub struct Verifier {
@@ -47,13 +52,43 @@ impl Verifier {
         upstream: UpstreamPolicy,
     ) -> Result<Self, VerifyError> {
         let fetcher = Fetcher::new(upstream.effective_fetch_timeout())?;
-        Ok(Self {
-            keys: KeyCache::new(fetcher.clone(), policy, upstream),
+        let keys = Arc::new(key_source::HttpJwks {
+            fetcher: fetcher.clone(),
+            allow_http: upstream.allow_http,
+        });
+        Ok(Self::with_fetcher(
+            endpoints, policy, upstream, fetcher, keys,
+        ))
+    }
+
+    /// As `with_upstream`, with ID-token signing keys from `keys` instead of the providers'
+    /// JWKS endpoints (Facebook and Amazon access tokens still go to their APIs).
+    pub fn with_key_source(
+        endpoints: ProviderEndpoints,
+        policy: CachePolicy,
+        upstream: UpstreamPolicy,
+        keys: Arc<dyn JwksSource>,
+    ) -> Result<Self, VerifyError> {
+        let fetcher = Fetcher::new(upstream.effective_fetch_timeout())?;
+        Ok(Self::with_fetcher(
+            endpoints, policy, upstream, fetcher, keys,
+        ))
+    }
+
+    fn with_fetcher(
+        endpoints: ProviderEndpoints,
+        policy: CachePolicy,
+        upstream: UpstreamPolicy,
+        fetcher: Fetcher,
+        keys: Arc<dyn JwksSource>,
+    ) -> Self {
+        Self {
+            keys: KeyCache::new(keys, policy, upstream),
             fetcher,
             endpoints,
             facebook: social::Gate::new("Facebook", upstream),
             amazon: social::Gate::new("Login with Amazon", upstream),
-        })
+        }
     }
 
     /// Verifies `token`, presented under the Logins key `key`, as `spec` says.

@@ -12,6 +12,8 @@ mod logins;
 mod oidc_providers;
 mod pool_cache;
 mod pools;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod tokens;
 
 use std::sync::Arc;

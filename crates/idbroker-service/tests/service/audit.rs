@@ -1,0 +1,179 @@
+//! The audit of admin changes: who, what, which resource, before and after; nothing for a
+//! change that was refused.
+
+use std::collections::BTreeMap;
+
+use idbroker_domain::{PoolRoles, Tags};
+use idbroker_service::testing::{GUEST_ROLE, TestBroker, guest_config};
+use idbroker_service::with_actor;
+use idbroker_store::AdminChange;
+use serde_json::Value;
+
+use super::kind;
+
+async fn changes(t: &TestBroker, resource: &str) -> Vec<AdminChange> {
+    t.broker
+        .find_admin_changes(Some(resource), 60, None)
+        .await
+        .unwrap()
+        .items
+}
+
+/// The audit lists newest first; changes in the same millisecond have no order among them.
+fn tick(t: &TestBroker) {
+    t.clock.advance(chrono::Duration::seconds(1));
+}
+
+fn json(text: Option<&String>) -> Value {
+    serde_json::from_str(text.expect("a recorded state")).unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_change_records_actor_action_resource_before_and_after() {
+    let t = TestBroker::new().await;
+    let pool = with_actor(
+        "alice".into(),
+        t.broker
+            .create_identity_pool(guest_config("before"), Tags::default()),
+    )
+    .await
+    .unwrap();
+    let id = pool.id.as_str();
+    tick(&t);
+    with_actor(
+        "bob".into(),
+        t.broker
+            .update_identity_pool(id, guest_config("after"), None),
+    )
+    .await
+    .unwrap();
+
+    let recorded = changes(&t, id).await;
+    let [update, create] = recorded.as_slice() else {
+        panic!("two changes, newest first: {recorded:?}");
+    };
+    assert_eq!(
+        (
+            update.actor.as_str(),
+            update.action.as_str(),
+            update.resource.as_str()
+        ),
+        ("bob", "UpdateIdentityPool", id)
+    );
+    assert_eq!(json(update.before.as_ref())["IdentityPoolName"], "before");
+    assert_eq!(json(update.after.as_ref())["IdentityPoolName"], "after");
+    assert_eq!(json(update.after.as_ref())["IdentityPoolId"], id);
+
+    assert_eq!(
+        (create.actor.as_str(), create.action.as_str()),
+        ("alice", "CreateIdentityPool")
+    );
+    assert_eq!(create.before, None, "nothing existed before a create");
+    assert_eq!(json(create.after.as_ref())["IdentityPoolName"], "before");
+}
+
+#[tokio::test]
+async fn tags_roles_and_deletes_record_their_before_and_after() {
+    let t = TestBroker::new().await;
+    let pool = t
+        .broker
+        .create_identity_pool(guest_config("tagged"), Tags::default())
+        .await
+        .unwrap();
+    let id = pool.id.as_str();
+    tick(&t);
+    let roles = PoolRoles {
+        roles: BTreeMap::from([("unauthenticated".to_owned(), GUEST_ROLE.to_owned())]),
+        role_mappings: BTreeMap::new(),
+    };
+    t.broker.set_identity_pool_roles(id, roles).await.unwrap();
+    tick(&t);
+    let arn = format!("arn:aws:cognito-identity:us-east-1:123456789012:identitypool/{id}");
+    let tags = Tags::from([("team".to_owned(), "blue".to_owned())]);
+    t.broker.tag_resource(&arn, tags).await.unwrap();
+    tick(&t);
+    t.broker.delete_identity_pool(id).await.unwrap();
+
+    let recorded = changes(&t, id).await;
+    let actions: Vec<&str> = recorded.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "DeleteIdentityPool",
+            "TagResource",
+            "SetIdentityPoolRoles",
+            "CreateIdentityPool"
+        ]
+    );
+    assert!(
+        recorded.iter().all(|c| c.actor == "system"),
+        "no request, no actor: {recorded:?}"
+    );
+    let [delete, tag, roles, _] = recorded.as_slice() else {
+        unreachable!()
+    };
+    assert_eq!(json(tag.before.as_ref()), serde_json::json!({}));
+    assert_eq!(
+        json(tag.after.as_ref()),
+        serde_json::json!({"team": "blue"})
+    );
+    assert_eq!(json(roles.before.as_ref())["Roles"], serde_json::json!({}));
+    assert_eq!(
+        json(roles.after.as_ref())["Roles"]["unauthenticated"],
+        GUEST_ROLE
+    );
+    assert_eq!(
+        json(delete.before.as_ref())["IdentityPoolTags"]["team"],
+        "blue"
+    );
+    assert_eq!(delete.after, None, "nothing is left after a delete");
+}
+
+#[tokio::test]
+async fn a_refused_change_records_nothing() {
+    let t = TestBroker::new().await;
+    let pool = t.developer_pool().await;
+    let id = pool.id.as_str();
+    let before = changes(&t, id).await;
+
+    // A developer provider cannot be renamed; a name must fit the model.
+    let renamed = idbroker_domain::PoolConfig {
+        developer_provider_name: Some("other.example".into()),
+        ..guest_config("developers")
+    };
+    let refused = with_actor(
+        "mallory".into(),
+        t.broker.update_identity_pool(id, renamed, None),
+    );
+    assert_eq!(kind(refused.await), "InvalidParameterException");
+    let invalid = guest_config(&"x".repeat(200));
+    assert_eq!(
+        kind(t.broker.update_identity_pool(id, invalid, None).await),
+        "ValidationException"
+    );
+    let arn = format!("arn:aws:cognito-identity:us-east-1:123456789012:identitypool/{id}");
+    let bad_tag = Tags::from([(String::new(), "v".to_owned())]);
+    assert!(t.broker.tag_resource(&arn, bad_tag).await.is_err());
+
+    assert_eq!(
+        changes(&t, id).await,
+        before,
+        "refused changes leave no trace"
+    );
+    assert_eq!(
+        t.broker.describe_identity_pool(id).await.unwrap(),
+        pool,
+        "and change nothing"
+    );
+
+    // A provider in use cannot be deleted: refused, not recorded.
+    let federated = t.federated_pool().await;
+    let provider = &federated.config.open_id_connect_provider_arns[0];
+    let key = t.idp.login_key();
+    let before = changes(&t, provider).await;
+    assert_eq!(
+        kind(t.broker.delete_oidc_provider(key).await),
+        "ResourceConflictException"
+    );
+    assert_eq!(changes(&t, provider).await, before);
+}

@@ -1,0 +1,243 @@
+//! GetCredentialsForIdentity around STS: the happy paths and their ledger entry, the one
+//! retry with a fresh token on `TokenExpired`, and failures that change nothing.
+
+use std::collections::BTreeMap;
+
+use idbroker_domain::Identity;
+use idbroker_service::testing::{
+    AUTHENTICATED_ROLE, DEVELOPER_PROVIDER, GUEST_ROLE, StsAnswer, TestBroker,
+};
+use idbroker_service::{COGNITO_IDENTITY_KEY, Issuance, IssuanceFilter, StsSettings};
+use idbroker_sts::StsError;
+use serde_json::Value;
+
+use super::{admit, kind, none};
+
+const GUEST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[]}"#;
+
+/// A broker that gives guests' credentials a scope-down session policy.
+async fn scoped_guests() -> TestBroker {
+    TestBroker::builder()
+        .sts_settings(StsSettings {
+            guest_session_policy: Some(GUEST_POLICY.to_owned()),
+            ..StsSettings::default()
+        })
+        .build()
+        .await
+}
+
+async fn ledger(t: &TestBroker, identity: &str) -> Vec<Issuance> {
+    t.broker
+        .find_issuances(IssuanceFilter::IdentityId(identity.to_owned()), 60, None)
+        .await
+        .unwrap()
+        .items
+}
+
+async fn describe(t: &TestBroker, identity: &str) -> Identity {
+    t.broker.describe_identity(identity).await.unwrap()
+}
+
+/// The claims of a token idbroker signed, checked with its own keys.
+fn claims(t: &TestBroker, token: &str) -> BTreeMap<String, Value> {
+    t.broker
+        .issuer()
+        .verify_own(token, idbroker_service::Clock::now(&*t.clock))
+        .expect("a token idbroker signed")
+}
+
+#[tokio::test]
+async fn a_guest_gets_credentials_and_the_ledger_records_them() {
+    let t = scoped_guests().await;
+    let pool = t.guest_pool().await;
+    let guest = t
+        .broker
+        .get_id(pool.id.as_str(), None, &none(), admit)
+        .await
+        .unwrap();
+
+    let (id, creds) = t
+        .broker
+        .get_credentials_for_identity(guest.as_str(), &none(), None)
+        .await
+        .unwrap();
+    assert_eq!(id, guest);
+
+    let [call] = t.sts.calls().try_into().expect("one STS call");
+    assert_eq!(call.role_arn, GUEST_ROLE);
+    assert_eq!(call.session_name, "CognitoIdentityCredentials");
+    assert_eq!(call.duration_seconds, 3600);
+    assert_eq!(
+        call.policy.as_deref(),
+        Some(GUEST_POLICY),
+        "guests are scoped down"
+    );
+    let token = claims(&t, &call.web_identity_token);
+    assert_eq!(token["aud"], pool.id.as_str());
+    assert_eq!(token["sub"], guest.as_str());
+    assert_eq!(token["amr"], serde_json::json!(["unauthenticated"]));
+
+    let [entry] = ledger(&t, guest.as_str())
+        .await
+        .try_into()
+        .expect("one ledger entry");
+    assert_eq!(entry.access_key_id, creds.access_key_id);
+    assert_eq!(entry.role_arn, GUEST_ROLE);
+    assert_eq!(entry.pool_id, pool.id.as_str());
+    assert_eq!(entry.expires_at, creds.expiration);
+}
+
+#[tokio::test]
+async fn a_developer_identity_gets_the_authenticated_role() {
+    let t = scoped_guests().await;
+    let pool = t.developer_pool().await;
+    let users = BTreeMap::from([(DEVELOPER_PROVIDER.to_owned(), "user-1".to_owned())]);
+    let (identity, token) = t
+        .broker
+        .get_open_id_token_for_developer_identity(
+            pool.id.as_str(),
+            None,
+            &users,
+            BTreeMap::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    let logins = BTreeMap::from([(COGNITO_IDENTITY_KEY.to_owned(), token)]);
+    let (_, creds) = t
+        .broker
+        .get_credentials_for_identity(identity.as_str(), &logins, None)
+        .await
+        .unwrap();
+
+    let [call] = t.sts.calls().try_into().expect("one STS call");
+    assert_eq!(call.role_arn, AUTHENTICATED_ROLE);
+    assert_eq!(call.policy, None, "only guests are scoped down");
+    let amr = claims(&t, &call.web_identity_token)["amr"].clone();
+    assert!(
+        amr.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == DEVELOPER_PROVIDER),
+        "{amr}"
+    );
+    let [entry] = ledger(&t, identity.as_str())
+        .await
+        .try_into()
+        .expect("one ledger entry");
+    assert_eq!(
+        (entry.role_arn.as_str(), entry.access_key_id.as_str()),
+        (AUTHENTICATED_ROLE, creds.access_key_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_is_retried_once_with_a_fresh_one() {
+    let t = TestBroker::new().await;
+    let pool = t.guest_pool().await;
+    let guest = t
+        .broker
+        .get_id(pool.id.as_str(), None, &none(), admit)
+        .await
+        .unwrap();
+    t.sts.then([StsAnswer::Error(StsError::TokenExpired)]);
+
+    t.broker
+        .get_credentials_for_identity(guest.as_str(), &none(), None)
+        .await
+        .expect("the second try succeeds");
+    let calls = t.sts.calls();
+    assert_eq!(calls.len(), 2);
+    let jti = |i: usize| claims(&t, &calls[i].web_identity_token)["jti"].clone();
+    assert_ne!(jti(0), jti(1), "the retry carries a newly minted token");
+    assert_eq!(ledger(&t, guest.as_str()).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_token_expired_twice_is_an_internal_error_and_nothing_is_recorded() {
+    let t = TestBroker::new().await;
+    let pool = t.guest_pool().await;
+    let guest = t
+        .broker
+        .get_id(pool.id.as_str(), None, &none(), admit)
+        .await
+        .unwrap();
+    t.sts.otherwise(StsAnswer::Error(StsError::TokenExpired));
+
+    let result = t
+        .broker
+        .get_credentials_for_identity(guest.as_str(), &none(), None)
+        .await;
+    assert_eq!(kind(result), "InternalErrorException");
+    assert_eq!(t.sts.calls().len(), 2, "one retry, not more");
+    assert!(ledger(&t, guest.as_str()).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_service_does_not_retry_what_the_sts_client_already_retried() {
+    // IDPCommunicationError and outages are retried inside `idbroker_sts::Sts`, within its
+    // budget; what reaches the service is final.
+    let t = TestBroker::new().await;
+    let pool = t.guest_pool().await;
+    let guest = t
+        .broker
+        .get_id(pool.id.as_str(), None, &none(), admit)
+        .await
+        .unwrap();
+    t.sts.then([StsAnswer::idp_communication_error()]);
+    let first = t
+        .broker
+        .get_credentials_for_identity(guest.as_str(), &none(), None)
+        .await;
+    assert_eq!(kind(first), "ExternalServiceException");
+    assert_eq!(t.sts.calls().len(), 1);
+    assert!(ledger(&t, guest.as_str()).await.is_empty());
+
+    // The next call finds STS answering again.
+    t.broker
+        .get_credentials_for_identity(guest.as_str(), &none(), None)
+        .await
+        .unwrap();
+    assert_eq!(ledger(&t, guest.as_str()).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_sts_refusal_changes_nothing() {
+    let t = TestBroker::new().await;
+    let pool = t.federated_pool().await;
+    let identity = t
+        .broker
+        .get_id(pool.id.as_str(), None, &t.idp_login("alice"), admit)
+        .await
+        .unwrap();
+    let before = describe(&t, identity.as_str()).await;
+    assert_eq!(before.provider_keys(), [t.idp.login_key()]);
+
+    for code in ["AccessDenied", "InvalidIdentityToken", "IDPRejectedClaim"] {
+        t.sts.then([StsAnswer::refused(code)]);
+        let refused = t
+            .broker
+            .get_credentials_for_identity(identity.as_str(), &t.idp_login("alice"), None)
+            .await;
+        assert_eq!(
+            kind(refused),
+            "InvalidIdentityPoolConfigurationException",
+            "{code}"
+        );
+    }
+    assert!(
+        ledger(&t, identity.as_str()).await.is_empty(),
+        "no credentials, no ledger entry"
+    );
+    assert_eq!(
+        describe(&t, identity.as_str()).await,
+        before,
+        "the identity is as it was"
+    );
+
+    t.broker
+        .get_credentials_for_identity(identity.as_str(), &t.idp_login("alice"), None)
+        .await
+        .expect("the next call works");
+    assert_eq!(ledger(&t, identity.as_str()).await.len(), 1);
+}
