@@ -156,6 +156,13 @@ impl Clock for ManualClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         ManualClock::now(self)
     }
+
+    /// Moves with `now` (it only moves forward), so the rate limits refill when the test says.
+    fn monotonic(&self) -> std::time::Duration {
+        (ManualClock::now(self) - chrono::DateTime::UNIX_EPOCH)
+            .to_std()
+            .unwrap_or_default()
+    }
 }
 
 pub fn sdk_client(
@@ -453,4 +460,20 @@ pub fn message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
         .and_then(ProvideErrorMetadata::message)
         .map(str::to_owned)
         .unwrap_or_else(|| panic!("not a service error: {err:?}"))
+}
+
+/// As `spawn_app_with`, on a clock of the test's choosing (it drives the rate limits too).
+pub async fn spawn_app_on_clock(
+    backend: Backend,
+    make: impl FnOnce(&str) -> Settings,
+    clock: Arc<dyn Clock>,
+) -> TestApp {
+    let db = TestDatabase::new(backend).await;
+    let (address, _) = start_with_clock(make(db.url()), clock).await;
+    TestApp {
+        sdk: sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        http: reqwest::Client::new(),
+        address,
+        _db: db,
+    }
 }
