@@ -255,17 +255,8 @@ async fn a_guest_gets_credentials_for_the_unauthenticated_role(backend: Backend)
     assert_eq!(entry["identity_id"], guest.as_str());
     assert_eq!(entry["role_arn"], GUEST);
     assert!(!ledger.to_string().contains(creds.secret_key().unwrap()));
-    let (status, by_identity) = w
-        .app
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/issuances?identity_id={guest}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
     assert_eq!(
-        by_identity["issuances"].as_array().unwrap().len(),
+        w.app.issuances_of(&guest).await.len(),
         2,
         "both calls are recorded"
     );
@@ -689,16 +680,12 @@ async fn a_token_for_a_pool_sts_does_not_trust_is_refused(backend: Backend) {
 
 async fn sts_refusals_are_configuration_errors_and_change_nothing(backend: Backend) {
     let w = world(backend).await;
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let token = w.user_pool_token("refused-user", json!({}));
+    let id = w.login(USER_POOL, token.clone()).await;
+    let logins = [(USER_POOL, token)];
+    let describe = || w.app.sdk.describe_identity().identity_id(&id).send();
+    let before = describe().await.unwrap();
+    assert_eq!(before.logins(), [USER_POOL]);
     for (status, sts_code) in [
         (403, "AccessDenied"),
         (400, "InvalidIdentityToken"),
@@ -709,7 +696,7 @@ async fn sts_refusals_are_configuration_errors_and_change_nothing(backend: Backe
             code: sts_code,
             message: "secret detail from STS",
         }]);
-        let (code, msg) = w.credentials(&guest, &[], None).await.unwrap_err();
+        let (code, msg) = w.credentials(&id, &logins, None).await.unwrap_err();
         assert_eq!(
             code, "InvalidIdentityPoolConfigurationException",
             "{sts_code} (behaviour 49)"
@@ -719,18 +706,17 @@ async fn sts_refusals_are_configuration_errors_and_change_nothing(backend: Backe
             "STS's message stays in the log: {msg}"
         );
     }
-    let described = w
-        .app
-        .sdk
-        .describe_identity()
-        .identity_id(&guest)
-        .send()
-        .await
-        .unwrap();
-    assert!(described.logins().is_empty());
-    w.credentials(&guest, &[], None)
+    // Nothing was recorded or touched: no ledger entry, the same logins, the same identity
+    // (its last-modified time included), no other identity.
+    assert_eq!(w.app.issuances_of(&id).await, Vec::<Value>::new());
+    let after = describe().await.unwrap();
+    assert_eq!(after.logins(), before.logins());
+    assert_eq!(after.last_modified_date(), before.last_modified_date());
+    assert_eq!(w.app.identity_ids(&w.pool).await, [id.clone()]);
+    w.credentials(&id, &logins, None)
         .await
         .expect("the next call works");
+    assert_eq!(w.app.issuances_of(&id).await.len(), 1, "and is recorded");
 }
 
 async fn sts_throttling_and_outages_are_reported_as_such(backend: Backend) {

@@ -477,3 +477,33 @@ pub async fn spawn_app_on_clock(
         _db: db,
     }
 }
+
+impl TestApp {
+    /// The credential ledger's entries for one identity (`GET /v1/issuances`).
+    pub async fn issuances_of(&self, identity: &str) -> Vec<serde_json::Value> {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/v1/issuances?identity_id={identity}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["issuances"].as_array().unwrap().clone()
+    }
+
+    /// The ids of every identity in a pool, disabled ones included, in listing order.
+    pub async fn identity_ids(&self, pool: &str) -> Vec<String> {
+        self.sdk
+            .list_identities()
+            .identity_pool_id(pool)
+            .max_results(60)
+            .send()
+            .await
+            .unwrap()
+            .identities()
+            .iter()
+            .filter_map(|i| i.identity_id.clone())
+            .collect()
+    }
+}
