@@ -226,15 +226,7 @@ async fn junk_methods_do_not_mint_metric_series() {
             .await
             .unwrap();
     }
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         !metrics.contains("method=\"JUNK"),
         "junk methods became labels"

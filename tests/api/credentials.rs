@@ -67,22 +67,17 @@ async fn world(backend: Backend) -> World {
     })
     .await;
     let pool = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("credentials")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers(GOOGLE, "google-client")
-        .developer_provider_name("login.myapp")
-        .cognito_identity_providers(
-            CognitoIdentityProvider::builder()
-                .provider_name(USER_POOL)
-                .client_id("upclient1")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("credentials", true, |pool| {
+            pool.supported_login_providers(GOOGLE, "google-client")
+                .developer_provider_name("login.myapp")
+                .cognito_identity_providers(
+                    CognitoIdentityProvider::builder()
+                        .provider_name(USER_POOL)
+                        .client_id("upclient1")
+                        .build(),
+                )
+        })
+        .await;
     front.trust_audience(&pool);
     let w = World {
         app,
@@ -142,11 +137,7 @@ impl World {
 
     async fn login(&self, provider: &str, token: String) -> String {
         self.app
-            .sdk
-            .get_id()
-            .identity_pool_id(&self.pool)
-            .logins(provider, token)
-            .send()
+            .get_id(&self.pool, &[(provider, token.as_str())])
             .await
             .unwrap()
             .identity_id
@@ -189,16 +180,7 @@ fn role_name(arn: &str) -> &str {
 
 async fn a_guest_gets_credentials_for_the_unauthenticated_role(backend: Backend) {
     let w = world(backend).await;
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = w.app.guest(&w.pool).await;
     let raw = w
         .app
         .raw(
@@ -265,16 +247,7 @@ async fn a_guest_gets_credentials_for_the_unauthenticated_role(backend: Backend)
 
 async fn missing_roles_and_closed_pools_are_refused(backend: Backend) {
     let w = world(backend).await;
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = w.app.guest(&w.pool).await;
     w.app
         .sdk
         .set_identity_pool_roles()
@@ -654,16 +627,7 @@ async fn a_token_for_a_pool_sts_does_not_trust_is_refused(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&other)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = w.app.guest(&other).await;
     let (code, _) = w.credentials(&guest, &[], None).await.unwrap_err();
     assert_eq!(code, "InvalidIdentityPoolConfigurationException");
     let refused = w.front.calls().pop().unwrap().claims.unwrap_err();
@@ -721,16 +685,7 @@ async fn sts_refusals_are_configuration_errors_and_change_nothing(backend: Backe
 
 async fn sts_throttling_and_outages_are_reported_as_such(backend: Backend) {
     let w = world(backend).await;
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = w.app.guest(&w.pool).await;
     w.front.fail_next(vec![Fault::Error {
         status: 400,
         code: "Throttling",

@@ -42,6 +42,24 @@ async fn dev_token(
         .map_err(|e| crate::helpers::code(&e))
 }
 
+/// MergeDeveloperIdentities of two of the pool's developer users.
+async fn merge(
+    w: &World,
+    source: &str,
+    destination: &str,
+) -> crate::helpers::SdkResult<
+    aws_sdk_cognitoidentity::operation::merge_developer_identities::MergeDeveloperIdentitiesOutput,
+    aws_sdk_cognitoidentity::operation::merge_developer_identities::MergeDeveloperIdentitiesError,
+> {
+    let call = w.app.sdk.merge_developer_identities();
+    call.identity_pool_id(&w.pool)
+        .developer_provider_name(DEV)
+        .source_user_identifier(source)
+        .destination_user_identifier(destination)
+        .send()
+        .await
+}
+
 async fn a_developer_user_gets_one_identity_and_a_verifiable_token(backend: Backend) {
     let w = world(backend).await;
     let (id, token) = dev_token(&w, "user-1", None, None).await.unwrap();
@@ -249,17 +267,7 @@ async fn merging_moves_the_source_user_to_the_destination(backend: Backend) {
     let w = world(backend).await;
     let (source, _) = dev_token(&w, "src", None, None).await.unwrap();
     let (dest, _) = dev_token(&w, "dst", None, None).await.unwrap();
-    let merged = w
-        .app
-        .sdk
-        .merge_developer_identities()
-        .identity_pool_id(&w.pool)
-        .developer_provider_name(DEV)
-        .source_user_identifier("src")
-        .destination_user_identifier("dst")
-        .send()
-        .await
-        .unwrap();
+    let merged = merge(&w, "src", "dst").await.unwrap();
     assert_eq!(merged.identity_id(), Some(dest.as_str()));
     let found = w
         .app
@@ -284,17 +292,7 @@ async fn merging_past_twenty_logins_is_refused(backend: Backend) {
             .unwrap();
     }
     dev_token(&w, "s0", None, None).await.unwrap();
-    let err = w
-        .app
-        .sdk
-        .merge_developer_identities()
-        .identity_pool_id(&w.pool)
-        .developer_provider_name(DEV)
-        .source_user_identifier("s0")
-        .destination_user_identifier("d0")
-        .send()
-        .await
-        .unwrap_err();
+    let err = merge(&w, "s0", "d0").await.unwrap_err();
     assert_eq!(
         crate::helpers::code(&err),
         "ResourceConflictException",
@@ -338,11 +336,7 @@ async fn a_developer_user_cannot_be_aimed_at_another_providers_identity(backend:
     let google = w.google("victim");
     let victim = w
         .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .logins("accounts.google.com", &google)
-        .send()
+        .get_id(&w.pool, &[("accounts.google.com", google.as_str())])
         .await
         .unwrap()
         .identity_id
@@ -363,14 +357,7 @@ async fn a_developer_user_cannot_be_aimed_at_another_providers_identity(backend:
         "{err:?}"
     );
     // Nothing was linked: mallory is nobody yet, and the victim keeps only its Google login.
-    let described = w
-        .app
-        .sdk
-        .describe_identity()
-        .identity_id(&victim)
-        .send()
-        .await
-        .unwrap();
+    let described = w.app.describe_identity(&victim).await.unwrap();
     assert_eq!(described.logins(), ["accounts.google.com"]);
     let (mallory, _) = dev_token(&w, "mallory", None, None).await.unwrap();
     assert_ne!(mallory, victim);

@@ -507,3 +507,109 @@ impl TestApp {
             .collect()
     }
 }
+
+/// What an SDK call returns: its output, or the SDK's error (read with `code`/`message`).
+pub type SdkResult<T, E> = Result<
+    T,
+    aws_sdk_cognitoidentity::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+>;
+
+use aws_sdk_cognitoidentity::operation::create_identity_pool::{self as create, builders};
+use aws_sdk_cognitoidentity::operation::delete_identity_pool as delete_pool;
+use aws_sdk_cognitoidentity::operation::describe_identity as describe_id;
+use aws_sdk_cognitoidentity::operation::describe_identity_pool as describe_pool;
+use aws_sdk_cognitoidentity::operation::get_id;
+
+/// CreateIdentityPool with a name and the guest setting, on any client (a replica's, say).
+pub async fn create_pool_on(
+    sdk: &aws_sdk_cognitoidentity::Client,
+    name: &str,
+    allow_guests: bool,
+) -> SdkResult<create::CreateIdentityPoolOutput, create::CreateIdentityPoolError> {
+    let call = sdk.create_identity_pool().identity_pool_name(name);
+    call.allow_unauthenticated_identities(allow_guests)
+        .send()
+        .await
+}
+
+/// The calls most tests make, one line each.
+impl TestApp {
+    /// A new guest identity in `pool` (GetId without logins).
+    pub async fn guest(&self, pool: &str) -> String {
+        self.get_id(pool, &[]).await.unwrap().identity_id.unwrap()
+    }
+
+    /// GetId with these logins.
+    pub async fn get_id(
+        &self,
+        pool: &str,
+        logins: &[(&str, &str)],
+    ) -> SdkResult<get_id::GetIdOutput, get_id::GetIdError> {
+        let mut call = self.sdk.get_id().identity_pool_id(pool);
+        for (provider, token) in logins {
+            call = call.logins(*provider, *token);
+        }
+        call.send().await
+    }
+
+    /// A pool built from CreateIdentityPool with this name and guest setting, plus whatever
+    /// `more` adds (providers, tags); returns its id.
+    pub async fn create_pool_with(
+        &self,
+        name: &str,
+        allow_guests: bool,
+        more: impl FnOnce(
+            builders::CreateIdentityPoolFluentBuilder,
+        ) -> builders::CreateIdentityPoolFluentBuilder,
+    ) -> String {
+        let call = self.sdk.create_identity_pool().identity_pool_name(name);
+        let call = more(call.allow_unauthenticated_identities(allow_guests));
+        call.send().await.unwrap().identity_pool_id
+    }
+
+    pub async fn describe_pool(
+        &self,
+        pool: &str,
+    ) -> SdkResult<
+        describe_pool::DescribeIdentityPoolOutput,
+        describe_pool::DescribeIdentityPoolError,
+    > {
+        self.sdk
+            .describe_identity_pool()
+            .identity_pool_id(pool)
+            .send()
+            .await
+    }
+
+    pub async fn delete_pool(
+        &self,
+        pool: &str,
+    ) -> SdkResult<delete_pool::DeleteIdentityPoolOutput, delete_pool::DeleteIdentityPoolError>
+    {
+        self.sdk
+            .delete_identity_pool()
+            .identity_pool_id(pool)
+            .send()
+            .await
+    }
+
+    pub async fn describe_identity(
+        &self,
+        identity: &str,
+    ) -> SdkResult<describe_id::DescribeIdentityOutput, describe_id::DescribeIdentityError> {
+        self.sdk
+            .describe_identity()
+            .identity_id(identity)
+            .send()
+            .await
+    }
+
+    /// A GET of `path` on the app, without credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.address);
+        self.http.get(url).send().await.unwrap()
+    }
+}

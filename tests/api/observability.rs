@@ -40,12 +40,7 @@ impl Write for SharedWriter {
 
 /// Every series on /metrics with its value.
 async fn scrape(app: &TestApp) -> BTreeMap<String, f64> {
-    let res = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/metrics").await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     text.lines()
@@ -63,15 +58,7 @@ async fn metrics_count_operations_and_what_they_produced() {
     let app = spawn_app(Backend::Sqlite).await;
     let pool = app.create_pool("metrics", true).await;
     let before = scrape(&app).await;
-    let id = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let id = app.guest(&pool).await;
     app.sdk
         .get_open_id_token()
         .identity_id(&id)
@@ -139,15 +126,7 @@ async fn tokens_and_credentials_never_reach_the_logs() {
         .send()
         .await
         .unwrap();
-    let id = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let id = app.guest(&pool).await;
     let token = app
         .sdk
         .get_open_id_token()
@@ -158,15 +137,10 @@ async fn tokens_and_credentials_never_reach_the_logs() {
         .token
         .unwrap();
     let dev = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("dev")
-        .allow_unauthenticated_identities(false)
-        .developer_provider_name("login.dev")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("dev", false, |pool| {
+            pool.developer_provider_name("login.dev")
+        })
+        .await;
     let dev_token = app
         .sdk
         .get_open_id_token_for_developer_identity()

@@ -50,12 +50,7 @@ async fn a_client_past_its_rate_is_told_to_retry_later() {
         "20 calls with a bucket of 5 and no time passing"
     );
     // Admin operations are not limited.
-    app.sdk
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
+    app.describe_pool(&pool).await.unwrap();
     // REST shares the bucket and answers 429 with Retry-After.
     let res = app
         .http
@@ -89,14 +84,7 @@ async fn one_busy_pool_does_not_starve_another() {
     );
     let mut refused = 0;
     for _ in 0..10 {
-        if app
-            .sdk
-            .get_id()
-            .identity_pool_id(&busy)
-            .send()
-            .await
-            .is_err()
-        {
+        if app.get_id(&busy, &[]).await.is_err() {
             refused += 1;
         }
     }
@@ -104,10 +92,7 @@ async fn one_busy_pool_does_not_starve_another() {
         refused, 7,
         "10 calls with a bucket of 3 and no time passing"
     );
-    app.sdk
-        .get_id()
-        .identity_pool_id(&quiet)
-        .send()
+    app.get_id(&quiet, &[])
         .await
         .expect("another pool has its own bucket");
 }
@@ -143,15 +128,7 @@ async fn failing_calls_do_not_use_up_a_pools_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_public_route_is_rate_limited() {
     let (app, clock) = app(1, 0).await;
-    let doc: serde_json::Value = app
-        .http
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
     let id = "us-east-1:00000000-0000-4000-8000-000000000000";
     let mut public = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
