@@ -517,10 +517,7 @@ async fn developer_identities_get_the_authenticated_role_despite_mappings(backen
     w.set_roles(Some((GOOGLE, mapping))).await;
     let out = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins("login.myapp", "dev-user")
+        .developer_login(&w.pool, "login.myapp", "dev-user")
         .send()
         .await
         .unwrap();

@@ -30,10 +30,7 @@ async fn dev_token(
     duration: Option<i64>,
 ) -> Result<(String, String), String> {
     w.app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins(DEV, user)
+        .developer_login(&w.pool, DEV, user)
         .set_identity_id(identity.map(str::to_owned))
         .set_token_duration(duration)
         .send()
@@ -111,17 +108,14 @@ async fn only_the_pools_developer_provider_is_accepted(backend: Backend) {
     let w = world(backend).await;
     let err = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins("login.other", "user-1")
+        .developer_login(&w.pool, "login.other", "user-1")
         .send()
         .await
         .unwrap_err();
-    assert_eq!(crate::helpers::code(&err), "NotAuthorizedException");
-    assert_eq!(
-        crate::helpers::message(&err),
-        "This identity pool does not support the specified developer provider"
+    crate::helpers::assert_sdk_error(
+        &err,
+        "NotAuthorizedException",
+        "This identity pool does not support the specified developer provider",
     );
 }
 
@@ -181,10 +175,7 @@ async fn principal_tags_travel_in_the_token(backend: Backend) {
     let w = world(backend).await;
     let out = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins(DEV, "tagged")
+        .developer_login(&w.pool, DEV, "tagged")
         .principal_tags("team", "blue")
         .principal_tags("level", "3")
         .send()
@@ -197,12 +188,7 @@ async fn principal_tags_travel_in_the_token(backend: Backend) {
         json!({"team": ["blue"], "level": ["3"]}),
         "behaviour 70"
     );
-    let mut too_many = w
-        .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins(DEV, "tagged");
+    let mut too_many = w.app.developer_login(&w.pool, DEV, "tagged");
     for i in 0..51 {
         too_many = too_many.principal_tags(format!("k{i}"), "v");
     }
@@ -343,11 +329,8 @@ async fn a_developer_user_cannot_be_aimed_at_another_providers_identity(backend:
         .unwrap();
     let err = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
+        .developer_login(&w.pool, DEV, "mallory")
         .identity_id(&victim)
-        .logins(DEV, "mallory")
         .send()
         .await
         .unwrap_err();
@@ -364,11 +347,8 @@ async fn a_developer_user_cannot_be_aimed_at_another_providers_identity(backend:
     // With the Google user's own login the backend may link its user to that identity.
     let (linked, _) = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
+        .developer_login(&w.pool, DEV, "victim-as-dev")
         .identity_id(&victim)
-        .logins(DEV, "victim-as-dev")
         .logins("accounts.google.com", google)
         .send()
         .await
@@ -383,10 +363,7 @@ async fn a_token_minted_from_ours_keeps_its_tags_and_never_outlives_it(backend: 
     let w = world(backend).await;
     let out = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins(DEV, "short-lived")
+        .developer_login(&w.pool, DEV, "short-lived")
         .principal_tags("tenant", "acme")
         .token_duration(60)
         .send()

@@ -225,14 +225,7 @@ pub fn settings_on(database_url: &str, port: u16) -> Settings {
 
 /// The application with settings made from the database URL by `make`.
 pub async fn spawn_app_with(backend: Backend, make: impl FnOnce(&str) -> Settings) -> TestApp {
-    let db = TestDatabase::new(backend).await;
-    let address = start(make(db.url())).await;
-    TestApp {
-        sdk: sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-        http: reqwest::Client::new(),
-        address,
-        _db: db,
-    }
+    spawn_app_on_clock(backend, make, Arc::new(SystemClock)).await
 }
 
 impl TestApp {
@@ -612,4 +605,36 @@ impl TestApp {
         let url = format!("{}{path}", self.address);
         self.http.get(url).send().await.unwrap()
     }
+
+    /// A POST of `path` on the app with no body and no credentials.
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.address);
+        self.http.post(url).send().await.unwrap()
+    }
+}
+
+impl TestApp {
+    /// GetOpenIdTokenForDeveloperIdentity on `pool` for one developer user, signed; the caller
+    /// adds what else it needs (an identity id, principal tags, a duration) and sends it.
+    pub fn developer_login(
+        &self,
+        pool: &str,
+        provider: &str,
+        user: &str,
+    ) -> aws_sdk_cognitoidentity::operation::get_open_id_token_for_developer_identity::builders::GetOpenIdTokenForDeveloperIdentityFluentBuilder{
+        let call = self.sdk.get_open_id_token_for_developer_identity();
+        call.identity_pool_id(pool).logins(provider, user)
+    }
+}
+
+/// Asserts an SDK failure's AWS error code and message.
+pub fn assert_sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: &aws_sdk_cognitoidentity::error::SdkError<E, R>,
+    expected_code: &str,
+    expected_message: &str,
+) {
+    assert_eq!(
+        (code(err).as_str(), message(err).as_str()),
+        (expected_code, expected_message)
+    );
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::helpers::{REGION, TestApp, code, message, on_both_stores};
+use crate::helpers::{REGION, TestApp, assert_sdk_error, code, on_both_stores};
 
 on_both_stores!(
     each_guest_get_id_creates_a_new_identity,
@@ -37,10 +37,10 @@ async fn each_guest_get_id_creates_a_new_identity(app: TestApp) {
 async fn pools_without_guest_access_refuse_guest_get_id(app: TestApp) {
     let pool = app.create_pool("members only", false).await;
     let err = app.get_id(&pool, &[]).await.unwrap_err();
-    assert_eq!(code(&err), "NotAuthorizedException");
-    assert_eq!(
-        message(&err),
-        "Unauthenticated access is not supported for this identity pool."
+    assert_sdk_error(
+        &err,
+        "NotAuthorizedException",
+        "Unauthenticated access is not supported for this identity pool.",
     );
     assert!(app.identity_ids(&pool).await.is_empty());
 }
@@ -190,10 +190,10 @@ async fn logins_from_unconfigured_or_developer_providers_are_refused(app: TestAp
         .get_id(&pool, &[("accounts.google.com", "eyJ.token.x")])
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "NotAuthorizedException");
-    assert_eq!(
-        message(&err),
-        "Token is not from a supported provider of this identity pool."
+    assert_sdk_error(
+        &err,
+        "NotAuthorizedException",
+        "Token is not from a supported provider of this identity pool.",
     );
 
     let err = app

@@ -142,10 +142,7 @@ async fn tokens_and_credentials_never_reach_the_logs() {
         })
         .await;
     let dev_token = app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&dev)
-        .logins("login.dev", "user-1")
+        .developer_login(&dev, "login.dev", "user-1")
         .send()
         .await
         .unwrap()

@@ -65,12 +65,8 @@ async fn a_pool_is_created_described_listed_updated_and_deleted(app: TestApp) {
     let described = app.describe_pool(&id).await.unwrap();
     assert_eq!(described.identity_pool_name(), "mobile app");
     assert_eq!(
-        described
-            .supported_login_providers()
-            .unwrap()
-            .get("accounts.google.com")
-            .map(String::as_str),
-        Some("123-abc.apps.googleusercontent.com")
+        described.supported_login_providers().unwrap()["accounts.google.com"],
+        "123-abc.apps.googleusercontent.com"
     );
     assert_eq!(
         described.developer_provider_name(),
@@ -81,14 +77,7 @@ async fn a_pool_is_created_described_listed_updated_and_deleted(app: TestApp) {
         described.cognito_identity_providers()[0].provider_name(),
         Some(USER_POOL)
     );
-    assert_eq!(
-        described
-            .identity_pool_tags()
-            .unwrap()
-            .get("team")
-            .map(String::as_str),
-        Some("mobile")
-    );
+    assert_eq!(described.identity_pool_tags().unwrap()["team"], "mobile");
 
     let listed = app
         .sdk
@@ -284,14 +273,7 @@ async fn an_update_replaces_everything_but_the_developer_provider(app: TestApp) 
         Some("login.example"),
         "omitted developer provider is kept"
     );
-    assert_eq!(
-        updated
-            .identity_pool_tags()
-            .unwrap()
-            .get("kept")
-            .map(String::as_str),
-        Some("yes")
-    );
+    assert_eq!(updated.identity_pool_tags().unwrap()["kept"], "yes");
 
     let err = app
         .sdk
@@ -486,10 +468,10 @@ async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterException");
-    assert_eq!(
-        message(&err),
-        "graph.facebook.com is not a valid RoleMapping ProviderName or is not a configured provider."
+    crate::helpers::assert_sdk_error(
+        &err,
+        "InvalidParameterException",
+        "graph.facebook.com is not a valid RoleMapping ProviderName or is not a configured provider.",
     );
 
     let err = app

@@ -120,15 +120,21 @@ fn read_response(stream: &mut TcpStream) -> String {
     response
 }
 
+/// A server with a request in flight, sent SIGTERM at the instant returned.
+fn stop_during_a_request(shutdown_timeout: Duration) -> (Server, TcpStream, Instant) {
+    let server = start(shutdown_timeout);
+    let request = server.start_slow_request();
+    let stop = Instant::now();
+    server.terminate();
+    (server, request, stop)
+}
+
 #[test]
 fn a_stopping_server_finishes_the_request_in_flight_then_exits() {
     // Far longer than any step below may take, so exiting before it proves the server did not
     // wait for the timeout once the request was answered.
     let shutdown_timeout = Duration::from_secs(60);
-    let server = start(shutdown_timeout);
-    let mut in_flight = server.start_slow_request();
-    let stop = Instant::now();
-    server.terminate();
+    let (server, mut in_flight, stop) = stop_during_a_request(shutdown_timeout);
     server.wait_until_closed();
 
     in_flight.write_all(&BODY.as_bytes()[10..]).unwrap();
@@ -171,10 +177,7 @@ fn a_stopping_server_finishes_the_request_in_flight_then_exits() {
 #[test]
 fn a_request_that_never_finishes_is_cut_off_at_the_shutdown_timeout() {
     let shutdown_timeout = Duration::from_secs(2);
-    let server = start(shutdown_timeout);
-    let mut stalled = server.start_slow_request();
-    let stop = Instant::now();
-    server.terminate();
+    let (server, mut stalled, stop) = stop_during_a_request(shutdown_timeout);
     // The timeout starts when the signal arrives, after `stop`: exiting sooner than it is the
     // failure this test is for; later only means a slow machine, so that bound is loose.
     let (took, _) = server.wait_for_exit(stop, shutdown_timeout + PATIENCE);
