@@ -673,7 +673,7 @@ async fn sts_refusals_are_configuration_errors_and_change_nothing(backend: Backe
     let after = describe().await.unwrap();
     assert_eq!(after.logins(), before.logins());
     assert_eq!(after.last_modified_date(), before.last_modified_date());
-    assert_eq!(w.app.identity_ids(&w.pool).await, [id.clone()]);
+    assert_eq!(w.app.identity_ids(&w.pool).await, std::slice::from_ref(&id));
     w.credentials(&id, &logins, None)
         .await
         .expect("the next call works");
