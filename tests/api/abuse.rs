@@ -14,8 +14,8 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{
-    ACCESS_KEY_ID, ADMIN_TOKEN, REGION, SECRET_ACCESS_KEY, TARGET_PREFIX, TestApp, settings,
-    spawn_app, spawn_app_with,
+    ACCESS_KEY_ID, ADMIN_TOKEN, ManualClock, REGION, SECRET_ACCESS_KEY, TARGET_PREFIX, TestApp,
+    settings, spawn_app, spawn_app_on_clock, spawn_app_with,
 };
 
 /// A DescribeIdentityPool request signed the way a careless client might: over `host` and
@@ -150,15 +150,20 @@ async fn a_trickled_body_is_cut_off_at_the_body_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoofed_forwarded_for_neither_escapes_the_limit_nor_mints_keys() {
-    let app = spawn_app_with(Backend::Sqlite, |url| {
-        let mut s = settings(url);
-        s.rate_limits = RateLimitSettings {
-            per_ip: 3,
-            per_pool: 0,
-            trusted_proxy_hops: 1,
-        };
-        s
-    })
+    // A clock that stands still: no bucket refills between calls, so the counts are exact.
+    let app = spawn_app_on_clock(
+        Backend::Sqlite,
+        |url| {
+            let mut s = settings(url);
+            s.rate_limits = RateLimitSettings {
+                per_ip: 3,
+                per_pool: 0,
+                trusted_proxy_hops: 1,
+            };
+            s
+        },
+        ManualClock::new(),
+    )
     .await;
     let pool = app.create_pool("xff", true).await;
     let body = json!({"IdentityPoolId": pool}).to_string();
@@ -174,9 +179,9 @@ async fn a_spoofed_forwarded_for_neither_escapes_the_limit_nor_mints_keys() {
             refused += 1;
         }
     }
-    assert!(
-        refused >= 15,
-        "only {refused} of 20 refused: the spoofed addresses were trusted"
+    assert_eq!(
+        refused, 17,
+        "20 calls with a bucket of 3: the spoofed addresses were trusted"
     );
     // A proxy that adds its own header line (HAProxy) rather than appending: the lines count
     // together, so the client's own line changes nothing.
@@ -197,7 +202,7 @@ async fn a_spoofed_forwarded_for_neither_escapes_the_limit_nor_mints_keys() {
             refused_lines += 1;
         }
     }
-    assert!(refused_lines >= 7, "only {refused_lines} of 10 refused");
+    assert_eq!(refused_lines, 7, "10 calls with a bucket of 3");
     // A different client, as the proxy saw it, has its own bucket.
     let other = app
         .raw(
@@ -221,15 +226,7 @@ async fn junk_methods_do_not_mint_metric_series() {
             .await
             .unwrap();
     }
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         !metrics.contains("method=\"JUNK"),
         "junk methods became labels"

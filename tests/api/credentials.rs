@@ -67,22 +67,17 @@ async fn world(backend: Backend) -> World {
     })
     .await;
     let pool = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("credentials")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers(GOOGLE, "google-client")
-        .developer_provider_name("login.myapp")
-        .cognito_identity_providers(
-            CognitoIdentityProvider::builder()
-                .provider_name(USER_POOL)
-                .client_id("upclient1")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("credentials", true, |pool| {
+            pool.supported_login_providers(GOOGLE, "google-client")
+                .developer_provider_name("login.myapp")
+                .cognito_identity_providers(
+                    CognitoIdentityProvider::builder()
+                        .provider_name(USER_POOL)
+                        .client_id("upclient1")
+                        .build(),
+                )
+        })
+        .await;
     front.trust_audience(&pool);
     let w = World {
         app,
@@ -142,11 +137,7 @@ impl World {
 
     async fn login(&self, provider: &str, token: String) -> String {
         self.app
-            .sdk
-            .get_id()
-            .identity_pool_id(&self.pool)
-            .logins(provider, token)
-            .send()
+            .get_id(&self.pool, &[(provider, token.as_str())])
             .await
             .unwrap()
             .identity_id
@@ -189,16 +180,7 @@ fn role_name(arn: &str) -> &str {
 
 async fn a_guest_gets_credentials_for_the_unauthenticated_role(backend: Backend) {
     let w = world(backend).await;
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = w.app.guest(&w.pool).await;
     let raw = w
         .app
         .raw(
@@ -255,17 +237,8 @@ async fn a_guest_gets_credentials_for_the_unauthenticated_role(backend: Backend)
     assert_eq!(entry["identity_id"], guest.as_str());
     assert_eq!(entry["role_arn"], GUEST);
     assert!(!ledger.to_string().contains(creds.secret_key().unwrap()));
-    let (status, by_identity) = w
-        .app
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/issuances?identity_id={guest}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
     assert_eq!(
-        by_identity["issuances"].as_array().unwrap().len(),
+        w.app.issuances_of(&guest).await.len(),
         2,
         "both calls are recorded"
     );
@@ -274,16 +247,7 @@ async fn a_guest_gets_credentials_for_the_unauthenticated_role(backend: Backend)
 
 async fn missing_roles_and_closed_pools_are_refused(backend: Backend) {
     let w = world(backend).await;
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = w.app.guest(&w.pool).await;
     w.app
         .sdk
         .set_identity_pool_roles()
@@ -553,10 +517,7 @@ async fn developer_identities_get_the_authenticated_role_despite_mappings(backen
     w.set_roles(Some((GOOGLE, mapping))).await;
     let out = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins("login.myapp", "dev-user")
+        .developer_login(&w.pool, "login.myapp", "dev-user")
         .send()
         .await
         .unwrap();
@@ -663,16 +624,7 @@ async fn a_token_for_a_pool_sts_does_not_trust_is_refused(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&other)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = w.app.guest(&other).await;
     let (code, _) = w.credentials(&guest, &[], None).await.unwrap_err();
     assert_eq!(code, "InvalidIdentityPoolConfigurationException");
     let refused = w.front.calls().pop().unwrap().claims.unwrap_err();
@@ -689,16 +641,12 @@ async fn a_token_for_a_pool_sts_does_not_trust_is_refused(backend: Backend) {
 
 async fn sts_refusals_are_configuration_errors_and_change_nothing(backend: Backend) {
     let w = world(backend).await;
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let token = w.user_pool_token("refused-user", json!({}));
+    let id = w.login(USER_POOL, token.clone()).await;
+    let logins = [(USER_POOL, token)];
+    let describe = || w.app.sdk.describe_identity().identity_id(&id).send();
+    let before = describe().await.unwrap();
+    assert_eq!(before.logins(), [USER_POOL]);
     for (status, sts_code) in [
         (403, "AccessDenied"),
         (400, "InvalidIdentityToken"),
@@ -709,7 +657,7 @@ async fn sts_refusals_are_configuration_errors_and_change_nothing(backend: Backe
             code: sts_code,
             message: "secret detail from STS",
         }]);
-        let (code, msg) = w.credentials(&guest, &[], None).await.unwrap_err();
+        let (code, msg) = w.credentials(&id, &logins, None).await.unwrap_err();
         assert_eq!(
             code, "InvalidIdentityPoolConfigurationException",
             "{sts_code} (behaviour 49)"
@@ -719,32 +667,22 @@ async fn sts_refusals_are_configuration_errors_and_change_nothing(backend: Backe
             "STS's message stays in the log: {msg}"
         );
     }
-    let described = w
-        .app
-        .sdk
-        .describe_identity()
-        .identity_id(&guest)
-        .send()
-        .await
-        .unwrap();
-    assert!(described.logins().is_empty());
-    w.credentials(&guest, &[], None)
+    // Nothing was recorded or touched: no ledger entry, the same logins, the same identity
+    // (its last-modified time included), no other identity.
+    assert_eq!(w.app.issuances_of(&id).await, Vec::<Value>::new());
+    let after = describe().await.unwrap();
+    assert_eq!(after.logins(), before.logins());
+    assert_eq!(after.last_modified_date(), before.last_modified_date());
+    assert_eq!(w.app.identity_ids(&w.pool).await, std::slice::from_ref(&id));
+    w.credentials(&id, &logins, None)
         .await
         .expect("the next call works");
+    assert_eq!(w.app.issuances_of(&id).await.len(), 1, "and is recorded");
 }
 
 async fn sts_throttling_and_outages_are_reported_as_such(backend: Backend) {
     let w = world(backend).await;
-    let guest = w
-        .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = w.app.guest(&w.pool).await;
     w.front.fail_next(vec![Fault::Error {
         status: 400,
         code: "Throttling",

@@ -276,11 +276,7 @@ async fn ready(http: &reqwest::Client, address: &str) -> (u16, serde_json::Value
 async fn app_on(cluster: &Cluster) -> (String, String) {
     let address = helpers::start(helpers::settings(&cluster.url())).await;
     let sdk = helpers::sdk_client(&address, helpers::ACCESS_KEY_ID, helpers::SECRET_ACCESS_KEY);
-    let pool = sdk
-        .create_identity_pool()
-        .identity_pool_name("faults")
-        .allow_unauthenticated_identities(true)
-        .send()
+    let pool = crate::helpers::create_pool_on(&sdk, "faults", true)
         .await
         .unwrap()
         .identity_pool_id;

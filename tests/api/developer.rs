@@ -29,21 +29,32 @@ async fn dev_token(
     identity: Option<&str>,
     duration: Option<i64>,
 ) -> Result<(String, String), String> {
-    let mut call = w
-        .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins(DEV, user)
+    w.app
+        .developer_login(&w.pool, DEV, user)
         .set_identity_id(identity.map(str::to_owned))
-        .set_token_duration(duration);
-    if duration == Some(-1) {
-        call = call.token_duration(0);
-    }
-    call.send()
+        .set_token_duration(duration)
+        .send()
         .await
         .map(|o| (o.identity_id.unwrap(), o.token.unwrap()))
         .map_err(|e| crate::helpers::code(&e))
+}
+
+/// MergeDeveloperIdentities of two of the pool's developer users.
+async fn merge(
+    w: &World,
+    source: &str,
+    destination: &str,
+) -> crate::helpers::SdkResult<
+    aws_sdk_cognitoidentity::operation::merge_developer_identities::MergeDeveloperIdentitiesOutput,
+    aws_sdk_cognitoidentity::operation::merge_developer_identities::MergeDeveloperIdentitiesError,
+> {
+    let call = w.app.sdk.merge_developer_identities();
+    call.identity_pool_id(&w.pool)
+        .developer_provider_name(DEV)
+        .source_user_identifier(source)
+        .destination_user_identifier(destination)
+        .send()
+        .await
 }
 
 async fn a_developer_user_gets_one_identity_and_a_verifiable_token(backend: Backend) {
@@ -84,27 +95,27 @@ async fn token_durations_follow_the_model(backend: Backend) {
         dev_token(&w, "u", None, Some(86_401)).await.unwrap_err(),
         "ValidationException"
     );
-    assert_eq!(
-        dev_token(&w, "u", None, Some(-1)).await.unwrap_err(),
-        "ValidationException"
-    );
+    for below in [0, -1] {
+        assert_eq!(
+            dev_token(&w, "u", None, Some(below)).await.unwrap_err(),
+            "ValidationException",
+            "{below}"
+        );
+    }
 }
 
 async fn only_the_pools_developer_provider_is_accepted(backend: Backend) {
     let w = world(backend).await;
     let err = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins("login.other", "user-1")
+        .developer_login(&w.pool, "login.other", "user-1")
         .send()
         .await
         .unwrap_err();
-    assert_eq!(crate::helpers::code(&err), "NotAuthorizedException");
-    assert_eq!(
-        crate::helpers::message(&err),
-        "This identity pool does not support the specified developer provider"
+    crate::helpers::assert_sdk_error(
+        &err,
+        "NotAuthorizedException",
+        "This identity pool does not support the specified developer provider",
     );
 }
 
@@ -164,10 +175,7 @@ async fn principal_tags_travel_in_the_token(backend: Backend) {
     let w = world(backend).await;
     let out = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins(DEV, "tagged")
+        .developer_login(&w.pool, DEV, "tagged")
         .principal_tags("team", "blue")
         .principal_tags("level", "3")
         .send()
@@ -180,12 +188,7 @@ async fn principal_tags_travel_in_the_token(backend: Backend) {
         json!({"team": ["blue"], "level": ["3"]}),
         "behaviour 70"
     );
-    let mut too_many = w
-        .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins(DEV, "tagged");
+    let mut too_many = w.app.developer_login(&w.pool, DEV, "tagged");
     for i in 0..51 {
         too_many = too_many.principal_tags(format!("k{i}"), "v");
     }
@@ -250,17 +253,7 @@ async fn merging_moves_the_source_user_to_the_destination(backend: Backend) {
     let w = world(backend).await;
     let (source, _) = dev_token(&w, "src", None, None).await.unwrap();
     let (dest, _) = dev_token(&w, "dst", None, None).await.unwrap();
-    let merged = w
-        .app
-        .sdk
-        .merge_developer_identities()
-        .identity_pool_id(&w.pool)
-        .developer_provider_name(DEV)
-        .source_user_identifier("src")
-        .destination_user_identifier("dst")
-        .send()
-        .await
-        .unwrap();
+    let merged = merge(&w, "src", "dst").await.unwrap();
     assert_eq!(merged.identity_id(), Some(dest.as_str()));
     let found = w
         .app
@@ -285,17 +278,7 @@ async fn merging_past_twenty_logins_is_refused(backend: Backend) {
             .unwrap();
     }
     dev_token(&w, "s0", None, None).await.unwrap();
-    let err = w
-        .app
-        .sdk
-        .merge_developer_identities()
-        .identity_pool_id(&w.pool)
-        .developer_provider_name(DEV)
-        .source_user_identifier("s0")
-        .destination_user_identifier("d0")
-        .send()
-        .await
-        .unwrap_err();
+    let err = merge(&w, "s0", "d0").await.unwrap_err();
     assert_eq!(
         crate::helpers::code(&err),
         "ResourceConflictException",
@@ -339,22 +322,15 @@ async fn a_developer_user_cannot_be_aimed_at_another_providers_identity(backend:
     let google = w.google("victim");
     let victim = w
         .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .logins("accounts.google.com", &google)
-        .send()
+        .get_id(&w.pool, &[("accounts.google.com", google.as_str())])
         .await
         .unwrap()
         .identity_id
         .unwrap();
     let err = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
+        .developer_login(&w.pool, DEV, "mallory")
         .identity_id(&victim)
-        .logins(DEV, "mallory")
         .send()
         .await
         .unwrap_err();
@@ -364,25 +340,15 @@ async fn a_developer_user_cannot_be_aimed_at_another_providers_identity(backend:
         "{err:?}"
     );
     // Nothing was linked: mallory is nobody yet, and the victim keeps only its Google login.
-    let described = w
-        .app
-        .sdk
-        .describe_identity()
-        .identity_id(&victim)
-        .send()
-        .await
-        .unwrap();
+    let described = w.app.describe_identity(&victim).await.unwrap();
     assert_eq!(described.logins(), ["accounts.google.com"]);
     let (mallory, _) = dev_token(&w, "mallory", None, None).await.unwrap();
     assert_ne!(mallory, victim);
     // With the Google user's own login the backend may link its user to that identity.
     let (linked, _) = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
+        .developer_login(&w.pool, DEV, "victim-as-dev")
         .identity_id(&victim)
-        .logins(DEV, "victim-as-dev")
         .logins("accounts.google.com", google)
         .send()
         .await
@@ -397,10 +363,7 @@ async fn a_token_minted_from_ours_keeps_its_tags_and_never_outlives_it(backend: 
     let w = world(backend).await;
     let out = w
         .app
-        .sdk
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&w.pool)
-        .logins(DEV, "short-lived")
+        .developer_login(&w.pool, DEV, "short-lived")
         .principal_tags("tenant", "acme")
         .token_duration(60)
         .send()

@@ -22,11 +22,7 @@ async fn development_mode_starts_on_sqlite_with_generated_credentials_that_work(
     let address = start(settings).await;
 
     let sdk = sdk_client(&address, &admin.access_key_id, &admin.secret_access_key);
-    let pool = sdk
-        .create_identity_pool()
-        .identity_pool_name("dev")
-        .allow_unauthenticated_identities(true)
-        .send()
+    let pool = crate::helpers::create_pool_on(&sdk, "dev", true)
         .await
         .unwrap();
     sdk.get_id()

@@ -156,6 +156,13 @@ impl Clock for ManualClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         ManualClock::now(self)
     }
+
+    /// Moves with `now` (it only moves forward), so the rate limits refill when the test says.
+    fn monotonic(&self) -> std::time::Duration {
+        (ManualClock::now(self) - chrono::DateTime::UNIX_EPOCH)
+            .to_std()
+            .unwrap_or_default()
+    }
 }
 
 pub fn sdk_client(
@@ -218,14 +225,7 @@ pub fn settings_on(database_url: &str, port: u16) -> Settings {
 
 /// The application with settings made from the database URL by `make`.
 pub async fn spawn_app_with(backend: Backend, make: impl FnOnce(&str) -> Settings) -> TestApp {
-    let db = TestDatabase::new(backend).await;
-    let address = start(make(db.url())).await;
-    TestApp {
-        sdk: sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-        http: reqwest::Client::new(),
-        address,
-        _db: db,
-    }
+    spawn_app_on_clock(backend, make, Arc::new(SystemClock)).await
 }
 
 impl TestApp {
@@ -453,4 +453,188 @@ pub fn message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
         .and_then(ProvideErrorMetadata::message)
         .map(str::to_owned)
         .unwrap_or_else(|| panic!("not a service error: {err:?}"))
+}
+
+/// As `spawn_app_with`, on a clock of the test's choosing (it drives the rate limits too).
+pub async fn spawn_app_on_clock(
+    backend: Backend,
+    make: impl FnOnce(&str) -> Settings,
+    clock: Arc<dyn Clock>,
+) -> TestApp {
+    let db = TestDatabase::new(backend).await;
+    let (address, _) = start_with_clock(make(db.url()), clock).await;
+    TestApp {
+        sdk: sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        http: reqwest::Client::new(),
+        address,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    /// The credential ledger's entries for one identity (`GET /v1/issuances`).
+    pub async fn issuances_of(&self, identity: &str) -> Vec<serde_json::Value> {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/v1/issuances?identity_id={identity}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["issuances"].as_array().unwrap().clone()
+    }
+
+    /// The ids of every identity in a pool, disabled ones included, in listing order.
+    pub async fn identity_ids(&self, pool: &str) -> Vec<String> {
+        self.sdk
+            .list_identities()
+            .identity_pool_id(pool)
+            .max_results(60)
+            .send()
+            .await
+            .unwrap()
+            .identities()
+            .iter()
+            .filter_map(|i| i.identity_id.clone())
+            .collect()
+    }
+}
+
+/// What an SDK call returns: its output, or the SDK's error (read with `code`/`message`).
+pub type SdkResult<T, E> = Result<
+    T,
+    aws_sdk_cognitoidentity::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+>;
+
+use aws_sdk_cognitoidentity::operation::create_identity_pool::{self as create, builders};
+use aws_sdk_cognitoidentity::operation::delete_identity_pool as delete_pool;
+use aws_sdk_cognitoidentity::operation::describe_identity as describe_id;
+use aws_sdk_cognitoidentity::operation::describe_identity_pool as describe_pool;
+use aws_sdk_cognitoidentity::operation::get_id;
+
+/// CreateIdentityPool with a name and the guest setting, on any client (a replica's, say).
+pub async fn create_pool_on(
+    sdk: &aws_sdk_cognitoidentity::Client,
+    name: &str,
+    allow_guests: bool,
+) -> SdkResult<create::CreateIdentityPoolOutput, create::CreateIdentityPoolError> {
+    let call = sdk.create_identity_pool().identity_pool_name(name);
+    call.allow_unauthenticated_identities(allow_guests)
+        .send()
+        .await
+}
+
+/// The calls most tests make, one line each.
+impl TestApp {
+    /// A new guest identity in `pool` (GetId without logins).
+    pub async fn guest(&self, pool: &str) -> String {
+        self.get_id(pool, &[]).await.unwrap().identity_id.unwrap()
+    }
+
+    /// GetId with these logins.
+    pub async fn get_id(
+        &self,
+        pool: &str,
+        logins: &[(&str, &str)],
+    ) -> SdkResult<get_id::GetIdOutput, get_id::GetIdError> {
+        let mut call = self.sdk.get_id().identity_pool_id(pool);
+        for (provider, token) in logins {
+            call = call.logins(*provider, *token);
+        }
+        call.send().await
+    }
+
+    /// A pool built from CreateIdentityPool with this name and guest setting, plus whatever
+    /// `more` adds (providers, tags); returns its id.
+    pub async fn create_pool_with(
+        &self,
+        name: &str,
+        allow_guests: bool,
+        more: impl FnOnce(
+            builders::CreateIdentityPoolFluentBuilder,
+        ) -> builders::CreateIdentityPoolFluentBuilder,
+    ) -> String {
+        let call = self.sdk.create_identity_pool().identity_pool_name(name);
+        let call = more(call.allow_unauthenticated_identities(allow_guests));
+        call.send().await.unwrap().identity_pool_id
+    }
+
+    pub async fn describe_pool(
+        &self,
+        pool: &str,
+    ) -> SdkResult<
+        describe_pool::DescribeIdentityPoolOutput,
+        describe_pool::DescribeIdentityPoolError,
+    > {
+        self.sdk
+            .describe_identity_pool()
+            .identity_pool_id(pool)
+            .send()
+            .await
+    }
+
+    pub async fn delete_pool(
+        &self,
+        pool: &str,
+    ) -> SdkResult<delete_pool::DeleteIdentityPoolOutput, delete_pool::DeleteIdentityPoolError>
+    {
+        self.sdk
+            .delete_identity_pool()
+            .identity_pool_id(pool)
+            .send()
+            .await
+    }
+
+    pub async fn describe_identity(
+        &self,
+        identity: &str,
+    ) -> SdkResult<describe_id::DescribeIdentityOutput, describe_id::DescribeIdentityError> {
+        self.sdk
+            .describe_identity()
+            .identity_id(identity)
+            .send()
+            .await
+    }
+
+    /// A GET of `path` on the app, without credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.address);
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// A POST of `path` on the app with no body and no credentials.
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.address);
+        self.http.post(url).send().await.unwrap()
+    }
+}
+
+impl TestApp {
+    /// GetOpenIdTokenForDeveloperIdentity on `pool` for one developer user, signed; the caller
+    /// adds what else it needs (an identity id, principal tags, a duration) and sends it.
+    pub fn developer_login(
+        &self,
+        pool: &str,
+        provider: &str,
+        user: &str,
+    ) -> aws_sdk_cognitoidentity::operation::get_open_id_token_for_developer_identity::builders::GetOpenIdTokenForDeveloperIdentityFluentBuilder{
+        let call = self.sdk.get_open_id_token_for_developer_identity();
+        call.identity_pool_id(pool).logins(provider, user)
+    }
+}
+
+/// Asserts an SDK failure's AWS error code and message.
+pub fn assert_sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: &aws_sdk_cognitoidentity::error::SdkError<E, R>,
+    expected_code: &str,
+    expected_message: &str,
+) {
+    assert_eq!(
+        (code(err).as_str(), message(err).as_str()),
+        (expected_code, expected_message)
+    );
 }

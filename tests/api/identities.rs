@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::helpers::{REGION, TestApp, code, message, on_both_stores};
+use crate::helpers::{REGION, TestApp, assert_sdk_error, code, on_both_stores};
 
 on_both_stores!(
     each_guest_get_id_creates_a_new_identity,
@@ -16,13 +16,7 @@ on_both_stores!(
 
 async fn each_guest_get_id_creates_a_new_identity(app: TestApp) {
     let pool = app.create_pool("guests", true).await;
-    let first = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
+    let first = app.get_id(&pool, &[]).await.unwrap();
     let second = app
         .sdk
         .get_id()
@@ -42,60 +36,24 @@ async fn each_guest_get_id_creates_a_new_identity(app: TestApp) {
 
 async fn pools_without_guest_access_refuse_guest_get_id(app: TestApp) {
     let pool = app.create_pool("members only", false).await;
-    let err = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "NotAuthorizedException");
-    assert_eq!(
-        message(&err),
-        "Unauthenticated access is not supported for this identity pool."
+    let err = app.get_id(&pool, &[]).await.unwrap_err();
+    assert_sdk_error(
+        &err,
+        "NotAuthorizedException",
+        "Unauthenticated access is not supported for this identity pool.",
     );
-    let listed = app
-        .sdk
-        .list_identities()
-        .identity_pool_id(&pool)
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
-    assert!(listed.identities().is_empty());
+    assert!(app.identity_ids(&pool).await.is_empty());
 }
 
 async fn get_id_on_an_unknown_or_deleted_pool_is_not_found(app: TestApp) {
     let ghost = format!("{REGION}:{}", uuid::Uuid::new_v4());
-    let err = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&ghost)
-        .send()
-        .await
-        .unwrap_err();
+    let err = app.get_id(&ghost, &[]).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 
     let pool = app.create_pool("short-lived", true).await;
-    app.sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
-    app.sdk
-        .delete_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
-    let err = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap_err();
+    app.get_id(&pool, &[]).await.unwrap();
+    app.delete_pool(&pool).await.unwrap();
+    let err = app.get_id(&pool, &[]).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
 
@@ -134,24 +92,9 @@ async fn identities_are_described_listed_and_deleted(app: TestApp) {
     let pool = app.create_pool("p", true).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(
-            app.sdk
-                .get_id()
-                .identity_pool_id(&pool)
-                .send()
-                .await
-                .unwrap()
-                .identity_id
-                .unwrap(),
-        );
+        ids.push(app.guest(&pool).await);
     }
-    let described = app
-        .sdk
-        .describe_identity()
-        .identity_id(&ids[0])
-        .send()
-        .await
-        .unwrap();
+    let described = app.describe_identity(&ids[0]).await.unwrap();
     assert_eq!(described.identity_id(), Some(ids[0].as_str()));
     assert!(described.logins().is_empty(), "a guest has no logins");
     let (created, modified) = (
@@ -192,13 +135,7 @@ async fn identities_are_described_listed_and_deleted(app: TestApp) {
     assert!(page2.next_token().is_none());
 
     let ghost = format!("{REGION}:{}", uuid::Uuid::new_v4());
-    let err = app
-        .sdk
-        .describe_identity()
-        .identity_id(&ghost)
-        .send()
-        .await
-        .unwrap_err();
+    let err = app.describe_identity(&ghost).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     let err = app
         .sdk
@@ -213,24 +150,8 @@ async fn identities_are_described_listed_and_deleted(app: TestApp) {
 
 async fn delete_identities_takes_one_to_sixty_ids(app: TestApp) {
     let pool = app.create_pool("p", true).await;
-    let keep = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
-    let doomed = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let keep = app.guest(&pool).await;
+    let doomed = app.guest(&pool).await;
 
     let too_many: Vec<String> = (0..61)
         .map(|_| format!("{REGION}:{}", uuid::Uuid::new_v4()))
@@ -254,67 +175,35 @@ async fn delete_identities_takes_one_to_sixty_ids(app: TestApp) {
         .await
         .unwrap();
     assert!(out.unprocessed_identity_ids().is_empty());
-    let err = app
-        .sdk
-        .describe_identity()
-        .identity_id(&doomed)
-        .send()
-        .await
-        .unwrap_err();
+    let err = app.describe_identity(&doomed).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
-    app.sdk
-        .describe_identity()
-        .identity_id(&keep)
-        .send()
-        .await
-        .unwrap();
+    app.describe_identity(&keep).await.unwrap();
 }
 
 async fn logins_from_unconfigured_or_developer_providers_are_refused(app: TestApp) {
     let pool = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("p")
-        .allow_unauthenticated_identities(true)
-        .developer_provider_name("login.example")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("p", true, |pool| {
+            pool.developer_provider_name("login.example")
+        })
+        .await;
     let err = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins("accounts.google.com", "eyJ.token.x")
-        .send()
+        .get_id(&pool, &[("accounts.google.com", "eyJ.token.x")])
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "NotAuthorizedException");
-    assert_eq!(
-        message(&err),
-        "Token is not from a supported provider of this identity pool."
+    assert_sdk_error(
+        &err,
+        "NotAuthorizedException",
+        "Token is not from a supported provider of this identity pool.",
     );
 
     let err = app
-        .sdk
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins("login.example", "user-1")
-        .send()
+        .get_id(&pool, &[("login.example", "user-1")])
         .await
         .unwrap_err();
     assert_eq!(code(&err), "NotAuthorizedException");
 
-    let listed = app
-        .sdk
-        .list_identities()
-        .identity_pool_id(&pool)
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
     assert!(
-        listed.identities().is_empty(),
+        app.identity_ids(&pool).await.is_empty(),
         "refused logins create no identity"
     );
 }

@@ -79,6 +79,8 @@ struct State {
     hits: HashMap<String, usize>,
     /// Facebook / Amazon access token → the provider's answer.
     access_tokens: HashMap<String, Value>,
+    /// Facebook app id → app secret, for app access tokens (`APPID|APPSECRET`).
+    app_secrets: HashMap<String, String>,
 }
 
 pub struct TestIdp {
@@ -105,16 +107,51 @@ async fn jwks(state: web::Data<Mutex<State>>) -> HttpResponse {
     })
 }
 
+/// A Graph API error answer.
+fn graph_error(code: u16, message: &str) -> HttpResponse {
+    HttpResponse::BadRequest()
+        .json(json!({"error": {"message": message, "type": "OAuthException", "code": code}}))
+}
+
+/// Graph's `debug_token`, checking what Graph checks: the caller's `access_token` must be an
+/// app access token (`APPID|APPSECRET`) or a valid user token, and its app must be the app of
+/// the `input_token` inspected.
 async fn debug_token(
     state: web::Data<Mutex<State>>,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
     let mut s = state.lock().unwrap();
     *s.hits.entry("facebook".into()).or_default() += 1;
-    let token = query.get("input_token").cloned().unwrap_or_default();
-    match s.access_tokens.get(&token) {
-        Some(data) => HttpResponse::Ok().json(json!({ "data": data })),
-        None => HttpResponse::BadRequest().json(json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}})),
+    let Some(access) = query.get("access_token") else {
+        return graph_error(104, "An access token is required to request this resource.");
+    };
+    let viewing_app = match access.split_once('|') {
+        Some((app, secret)) => {
+            (s.app_secrets.get(app).map(String::as_str) == Some(secret)).then(|| app.to_owned())
+        }
+        None => s
+            .access_tokens
+            .get(access)
+            .filter(|data| data["is_valid"] == json!(true))
+            .and_then(|data| data["app_id"].as_str().map(str::to_owned)),
+    };
+    let Some(viewing_app) = viewing_app else {
+        return graph_error(190, "Invalid OAuth access token.");
+    };
+    let input = query.get("input_token").cloned().unwrap_or_default();
+    match s.access_tokens.get(&input) {
+        Some(data) if data["app_id"].as_str() == Some(viewing_app.as_str()) => {
+            HttpResponse::Ok().json(json!({ "data": data }))
+        }
+        Some(_) => graph_error(
+            100,
+            "(#100) The App_id in the input_token did not match the Viewing App",
+        ),
+        None => HttpResponse::Ok().json(json!({"data": {
+            "is_valid": false,
+            "error": {"code": 190, "message": "Invalid OAuth access token."},
+            "scopes": [],
+        }})),
     }
 }
 
@@ -184,6 +221,15 @@ impl TestIdp {
             .get(what)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// A Facebook app whose app access token (`APPID|APPSECRET`) `debug_token` accepts.
+    pub fn register_facebook_app(&self, app_id: &str, secret: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .app_secrets
+            .insert(app_id.to_owned(), secret.to_owned());
     }
 
     pub fn accept_access_token(&self, token: &str, answer: Value) {

@@ -60,25 +60,20 @@ async fn world(backend: Backend) -> World {
     let app = spawn_app_with(backend, |url| settings_with_idp(url, &base)).await;
     let oidc_arn = app.register_oidc(&idp.base, &["oidc-client"]).await;
     let pool = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("federated")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers(GOOGLE, "google-client")
-        .supported_login_providers("graph.facebook.com", "fb-app")
-        .supported_login_providers("www.amazon.com", "amzn-client")
-        .developer_provider_name("login.dev")
-        .open_id_connect_provider_arns(oidc_arn)
-        .cognito_identity_providers(
-            CognitoIdentityProvider::builder()
-                .provider_name(USER_POOL)
-                .client_id("upclient1")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("federated", true, |pool| {
+            pool.supported_login_providers(GOOGLE, "google-client")
+                .supported_login_providers("graph.facebook.com", "fb-app")
+                .supported_login_providers("www.amazon.com", "amzn-client")
+                .developer_provider_name("login.dev")
+                .open_id_connect_provider_arns(oidc_arn)
+                .cognito_identity_providers(
+                    CognitoIdentityProvider::builder()
+                        .provider_name(USER_POOL)
+                        .client_id("upclient1")
+                        .build(),
+                )
+        })
+        .await;
     World {
         app,
         idp,
@@ -106,14 +101,7 @@ impl World {
     }
 
     async fn logins_of(&self, identity: &str) -> Vec<String> {
-        let d = self
-            .app
-            .sdk
-            .describe_identity()
-            .identity_id(identity)
-            .send()
-            .await
-            .unwrap();
+        let d = self.app.describe_identity(identity).await.unwrap();
         d.logins().to_vec()
     }
 

@@ -73,15 +73,10 @@ async fn a_sign_in_at_a_real_openid_provider_gets_a_stable_identity() {
     let app = spawn_app(Backend::Sqlite).await;
     let arn = app.register_oidc(&issuer, &["broker-test"]).await;
     let pool = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("real op")
-        .allow_unauthenticated_identities(false)
-        .open_id_connect_provider_arns(arn)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("real op", false, |pool| {
+            pool.open_id_connect_provider_arns(arn)
+        })
+        .await;
     let key = issuer.trim_start_matches("http://");
     let get_id = |token: String| {
         app.sdk
@@ -108,12 +103,6 @@ async fn a_sign_in_at_a_real_openid_provider_gets_a_stable_identity() {
         .identity_id
         .unwrap();
     assert_ne!(alice, bob);
-    let described = app
-        .sdk
-        .describe_identity()
-        .identity_id(&alice)
-        .send()
-        .await
-        .unwrap();
+    let described = app.describe_identity(&alice).await.unwrap();
     assert_eq!(described.logins(), [key.to_owned()]);
 }

@@ -62,21 +62,11 @@ async fn a_pool_is_created_described_listed_updated_and_deleted(app: TestApp) {
     assert_eq!(created.identity_pool_name(), "mobile app");
     assert!(created.allow_unauthenticated_identities());
 
-    let described = app
-        .sdk
-        .describe_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let described = app.describe_pool(&id).await.unwrap();
     assert_eq!(described.identity_pool_name(), "mobile app");
     assert_eq!(
-        described
-            .supported_login_providers()
-            .unwrap()
-            .get("accounts.google.com")
-            .map(String::as_str),
-        Some("123-abc.apps.googleusercontent.com")
+        described.supported_login_providers().unwrap()["accounts.google.com"],
+        "123-abc.apps.googleusercontent.com"
     );
     assert_eq!(
         described.developer_provider_name(),
@@ -87,14 +77,7 @@ async fn a_pool_is_created_described_listed_updated_and_deleted(app: TestApp) {
         described.cognito_identity_providers()[0].provider_name(),
         Some(USER_POOL)
     );
-    assert_eq!(
-        described
-            .identity_pool_tags()
-            .unwrap()
-            .get("team")
-            .map(String::as_str),
-        Some("mobile")
-    );
+    assert_eq!(described.identity_pool_tags().unwrap()["team"], "mobile");
 
     let listed = app
         .sdk
@@ -125,31 +108,15 @@ async fn a_pool_is_created_described_listed_updated_and_deleted(app: TestApp) {
     assert_eq!(updated.identity_pool_name(), "renamed");
     assert!(!updated.allow_unauthenticated_identities());
 
-    app.sdk
-        .delete_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap();
-    let err = app
-        .sdk
-        .describe_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap_err();
+    app.delete_pool(&id).await.unwrap();
+    let err = app.describe_pool(&id).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     assert_eq!(app.pool_count().await, 0);
 }
 
 async fn pool_names_and_providers_are_validated_like_the_model(app: TestApp) {
     for name in ["bad/name".to_owned(), "a".repeat(129)] {
-        let err = app
-            .sdk
-            .create_identity_pool()
-            .identity_pool_name(name)
-            .allow_unauthenticated_identities(true)
-            .send()
+        let err = crate::helpers::create_pool_on(&app.sdk, &name, true)
             .await
             .unwrap_err();
         assert_eq!(code(&err), "ValidationException");
@@ -279,17 +246,12 @@ async fn allow_classic_flow_stays_absent_unless_given(app: TestApp) {
 
 async fn an_update_replaces_everything_but_the_developer_provider(app: TestApp) {
     let id = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("p")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers("graph.facebook.com", "7346241598935555")
-        .developer_provider_name("login.example")
-        .identity_pool_tags("kept", "yes")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("p", true, |pool| {
+            pool.supported_login_providers("graph.facebook.com", "7346241598935555")
+                .developer_provider_name("login.example")
+                .identity_pool_tags("kept", "yes")
+        })
+        .await;
 
     let updated = app
         .sdk
@@ -311,14 +273,7 @@ async fn an_update_replaces_everything_but_the_developer_provider(app: TestApp) 
         Some("login.example"),
         "omitted developer provider is kept"
     );
-    assert_eq!(
-        updated
-            .identity_pool_tags()
-            .unwrap()
-            .get("kept")
-            .map(String::as_str),
-        Some("yes")
-    );
+    assert_eq!(updated.identity_pool_tags().unwrap()["kept"], "yes");
 
     let err = app
         .sdk
@@ -331,33 +286,15 @@ async fn an_update_replaces_everything_but_the_developer_provider(app: TestApp) 
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidParameterException");
-    let described = app
-        .sdk
-        .describe_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let described = app.describe_pool(&id).await.unwrap();
     assert_eq!(described.developer_provider_name(), Some("login.example"));
 }
 
 async fn unknown_pools_are_not_found(app: TestApp) {
     let ghost = format!("{REGION}:{}", uuid::Uuid::new_v4());
-    let err = app
-        .sdk
-        .describe_identity_pool()
-        .identity_pool_id(&ghost)
-        .send()
-        .await
-        .unwrap_err();
+    let err = app.describe_pool(&ghost).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
-    let err = app
-        .sdk
-        .delete_identity_pool()
-        .identity_pool_id(&ghost)
-        .send()
-        .await
-        .unwrap_err();
+    let err = app.delete_pool(&ghost).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     let err = app
         .sdk
@@ -369,13 +306,7 @@ async fn unknown_pools_are_not_found(app: TestApp) {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
-    let err = app
-        .sdk
-        .describe_identity_pool()
-        .identity_pool_id("not-an-id")
-        .send()
-        .await
-        .unwrap_err();
+    let err = app.describe_pool("not-an-id").await.unwrap_err();
     assert_eq!(code(&err), "ValidationException");
 }
 
@@ -485,15 +416,10 @@ fn rules_mapping(rules: usize) -> RoleMapping {
 
 async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
     let id = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("roles")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers("accounts.google.com", "client")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("roles", true, |pool| {
+            pool.supported_login_providers("accounts.google.com", "client")
+        })
+        .await;
     app.sdk
         .set_identity_pool_roles()
         .identity_pool_id(&id)
@@ -542,10 +468,10 @@ async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterException");
-    assert_eq!(
-        message(&err),
-        "graph.facebook.com is not a valid RoleMapping ProviderName or is not a configured provider."
+    crate::helpers::assert_sdk_error(
+        &err,
+        "InvalidParameterException",
+        "graph.facebook.com is not a valid RoleMapping ProviderName or is not a configured provider.",
     );
 
     let err = app
@@ -591,20 +517,15 @@ async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
 
 async fn principal_tag_maps_round_trip(app: TestApp) {
     let id = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("tags")
-        .allow_unauthenticated_identities(false)
-        .cognito_identity_providers(
-            CognitoIdentityProvider::builder()
-                .provider_name(USER_POOL)
-                .client_id("client1")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("tags", false, |pool| {
+            pool.cognito_identity_providers(
+                CognitoIdentityProvider::builder()
+                    .provider_name(USER_POOL)
+                    .client_id("client1")
+                    .build(),
+            )
+        })
+        .await;
     let set = app
         .sdk
         .set_principal_tag_attribute_map()
@@ -678,11 +599,7 @@ mod pool_copies {
             SECRET_ACCESS_KEY,
         );
         let b = sdk_client(&start(replica_b).await, ACCESS_KEY_ID, SECRET_ACCESS_KEY);
-        let pool = a
-            .create_identity_pool()
-            .identity_pool_name("cached")
-            .allow_unauthenticated_identities(true)
-            .send()
+        let pool = crate::helpers::create_pool_on(&a, "cached", true)
             .await
             .unwrap()
             .identity_pool_id;

@@ -134,12 +134,7 @@ async fn tokens_in_logins_are_never_echoed_in_errors() {
 #[tokio::test]
 async fn get_on_the_aws_endpoint_is_method_not_allowed() {
     let app = app().await;
-    let res = app
-        .http
-        .get(format!("{}/", app.address))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/").await;
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers().get("allow").unwrap(), "POST");
 }
@@ -203,12 +198,7 @@ async fn browsers_may_call_the_public_operations() {
 async fn health_checks_answer() {
     let app = app().await;
     for path in ["/healthz", "/readyz"] {
-        let res = app
-            .http
-            .get(format!("{}{path}", app.address))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["status"], "ok");

@@ -32,15 +32,10 @@ async fn concurrent_logins_against_a_hanging_provider_fail_fast_together(app: Te
     let issuer = hanging_provider().await;
     let arn = app.register_oidc(&issuer, &["app"]).await;
     let pool = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("outage")
-        .allow_unauthenticated_identities(false)
-        .open_id_connect_provider_arns(arn)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("outage", false, |pool| {
+            pool.open_id_connect_provider_arns(arn)
+        })
+        .await;
     let key = TestKey::rsa("rsa-a", "k1");
     let now = chrono::Utc::now().timestamp();
     let token = key.sign(&json!({

@@ -61,11 +61,7 @@ async fn a_wrong_secret_is_an_invalid_signature() {
         .await;
     raw.assert_error("InvalidSignatureException");
     let sdk = sdk_client(&app.address, ACCESS_KEY_ID, "not-the-secret-at-all");
-    let err = sdk
-        .create_identity_pool()
-        .identity_pool_name("x")
-        .allow_unauthenticated_identities(true)
-        .send()
+    let err = crate::helpers::create_pool_on(&sdk, "x", true)
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidSignatureException");
@@ -268,10 +264,7 @@ async fn every_admin_operation_requires_a_signature() {
             raw.json
         );
     }
-    app.sdk
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
+    app.describe_pool(&pool)
         .await
         .expect("the pool is untouched");
 }

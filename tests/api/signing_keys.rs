@@ -265,12 +265,7 @@ async fn keys_survive_a_restart_and_a_wrong_master_key_changes_nothing(backend: 
 
 async fn admins_list_and_rotate_keys(backend: Backend) {
     let app = spawn_app(backend).await;
-    let res = app
-        .http
-        .get(format!("{}/v1/keys", app.address))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/v1/keys").await;
     assert_eq!(res.status(), 401);
     let (status, listed) = app.admin(Method::GET, "/v1/keys", None).await;
     assert_eq!(status, 200);

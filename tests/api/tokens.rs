@@ -48,16 +48,11 @@ pub async fn world(backend: Backend) -> World {
     })
     .await;
     let pool = app
-        .sdk
-        .create_identity_pool()
-        .identity_pool_name("tokens")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers(GOOGLE, "google-client")
-        .developer_provider_name("login.myapp")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+        .create_pool_with("tokens", true, |pool| {
+            pool.supported_login_providers(GOOGLE, "google-client")
+                .developer_provider_name("login.myapp")
+        })
+        .await;
     World {
         issuer: format!("http://127.0.0.1:{port}"),
         app,
@@ -74,15 +69,7 @@ impl World {
     }
 
     pub async fn guest(&self) -> String {
-        self.app
-            .sdk
-            .get_id()
-            .identity_pool_id(&self.pool)
-            .send()
-            .await
-            .unwrap()
-            .identity_id
-            .unwrap()
+        self.app.guest(&self.pool).await
     }
 
     pub async fn open_id_token(
@@ -186,11 +173,7 @@ async fn a_federated_token_names_its_provider_in_amr(backend: Backend) {
     let w = world(backend).await;
     let id = w
         .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .logins(GOOGLE, w.google("ann"))
-        .send()
+        .get_id(&w.pool, &[(GOOGLE, w.google("ann").as_str())])
         .await
         .unwrap()
         .identity_id
@@ -221,23 +204,12 @@ async fn a_guest_that_brings_a_login_keeps_its_id_and_becomes_authenticated(back
         .await
         .unwrap();
     assert_eq!(id, guest, "the guest keeps its id (behaviours 30 and 33)");
-    let described = w
-        .app
-        .sdk
-        .describe_identity()
-        .identity_id(&guest)
-        .send()
-        .await
-        .unwrap();
+    let described = w.app.describe_identity(&guest).await.unwrap();
     assert_eq!(described.logins(), [GOOGLE.to_owned()]);
     // Now authenticated: GetId for that login finds it.
     let found = w
         .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .logins(GOOGLE, w.google("ben"))
-        .send()
+        .get_id(&w.pool, &[(GOOGLE, w.google("ben").as_str())])
         .await
         .unwrap();
     assert_eq!(found.identity_id.unwrap(), guest);
@@ -247,11 +219,7 @@ async fn a_login_owned_elsewhere_merges_the_guest_into_its_owner(backend: Backen
     let w = world(backend).await;
     let owner = w
         .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .logins(GOOGLE, w.google("cy"))
-        .send()
+        .get_id(&w.pool, &[(GOOGLE, w.google("cy").as_str())])
         .await
         .unwrap()
         .identity_id
@@ -280,11 +248,7 @@ async fn authenticated_identities_need_their_logins_and_unknown_ones_are_not_fou
     let w = world(backend).await;
     let id = w
         .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .logins(GOOGLE, w.google("dee"))
-        .send()
+        .get_id(&w.pool, &[(GOOGLE, w.google("dee").as_str())])
         .await
         .unwrap()
         .identity_id
@@ -381,11 +345,7 @@ async fn principal_tag_maps_become_session_tags(backend: Backend) {
     let token = w.key.sign(&c);
     let id = w
         .app
-        .sdk
-        .get_id()
-        .identity_pool_id(&w.pool)
-        .logins(GOOGLE, token.clone())
-        .send()
+        .get_id(&w.pool, &[(GOOGLE, token.as_str())])
         .await
         .unwrap()
         .identity_id

@@ -238,6 +238,15 @@ mod tests {
         IdentityId::from_trusted(format!("us-east-1:{s}"))
     }
 
+    /// The plan that keeps `survivor`, links `link` to it and merges `merged` into it.
+    fn keeps(survivor: &str, link: Vec<LoginRef>, merged: &[&str]) -> Result<LinkPlan, LinkError> {
+        Ok(LinkPlan::Use {
+            survivor: id(survivor),
+            link,
+            merged: merged.iter().map(|m| id(m)).collect(),
+        })
+    }
+
     fn run(
         presented: &[LoginRef],
         target: Option<&LinkedIdentity>,
@@ -288,11 +297,7 @@ mod tests {
                 std::slice::from_ref(&a),
                 &developer_rules()
             ),
-            Ok(LinkPlan::Use {
-                survivor: id("a"),
-                link: vec![d],
-                merged: vec![]
-            })
+            keeps("a", vec![d], &[])
         );
     }
 
@@ -301,15 +306,15 @@ mod tests {
         let (d1, d2) = (login("dev", "alice"), login("dev", "bob"));
         let guest = identity("g", &[]);
         let own = identity("o", std::slice::from_ref(&d1));
-        for target in [&guest, &own] {
-            assert!(
+        for (target, name) in [(&guest, "g"), (&own, "o")] {
+            assert_eq!(
                 run_with(
                     std::slice::from_ref(&d2),
                     Some(target),
                     &[],
                     &developer_rules()
-                )
-                .is_ok(),
+                ),
+                keeps(name, vec![d2.clone()], &[]),
                 "{target:?}"
             );
         }
@@ -323,7 +328,10 @@ mod tests {
             trust: Trust::Identity,
             ..LinkRules::default()
         };
-        assert!(run_with(std::slice::from_ref(&f), Some(&a), &[], &rules).is_ok());
+        assert_eq!(
+            run_with(std::slice::from_ref(&f), Some(&a), &[], &rules),
+            keeps("a", vec![f], &[])
+        );
     }
 
     #[test]
@@ -358,14 +366,7 @@ mod tests {
     fn a_known_login_returns_its_identity() {
         let g = login("google", "u1");
         let a = identity("a", std::slice::from_ref(&g));
-        assert_eq!(
-            run(&[g], None, &[a]),
-            Ok(LinkPlan::Use {
-                survivor: id("a"),
-                link: vec![],
-                merged: vec![]
-            })
-        );
+        assert_eq!(run(&[g], None, &[a]), keeps("a", vec![], &[]));
     }
 
     #[test]
@@ -381,14 +382,7 @@ mod tests {
     fn a_new_login_beside_a_known_one_is_linked_to_it() {
         let (g, f) = (login("google", "u1"), login("facebook", "f1"));
         let a = identity("a", std::slice::from_ref(&g));
-        assert_eq!(
-            run(&[f.clone(), g], None, &[a]),
-            Ok(LinkPlan::Use {
-                survivor: id("a"),
-                link: vec![f],
-                merged: vec![]
-            })
-        );
+        assert_eq!(run(&[f.clone(), g], None, &[a]), keeps("a", vec![f], &[]));
     }
 
     #[test]
@@ -398,14 +392,7 @@ mod tests {
             identity("a", std::slice::from_ref(&f)),
             identity("b", std::slice::from_ref(&g)),
         );
-        assert_eq!(
-            run(&[f, g], None, &[a, b]),
-            Ok(LinkPlan::Use {
-                survivor: id("a"),
-                link: vec![],
-                merged: vec![id("b")]
-            })
-        );
+        assert_eq!(run(&[f, g], None, &[a, b]), keeps("a", vec![], &["b"]));
     }
 
     #[test]
@@ -414,11 +401,7 @@ mod tests {
         let guest = identity("guest", &[]);
         assert_eq!(
             run(std::slice::from_ref(&g), Some(&guest), &[]),
-            Ok(LinkPlan::Use {
-                survivor: id("guest"),
-                link: vec![g],
-                merged: vec![]
-            })
+            keeps("guest", vec![g], &[])
         );
     }
 
@@ -431,11 +414,7 @@ mod tests {
         );
         assert_eq!(
             run(&[g], Some(&guest), &[b]),
-            Ok(LinkPlan::Use {
-                survivor: id("b"),
-                link: vec![],
-                merged: vec![id("guest")]
-            })
+            keeps("b", vec![], &["guest"])
         );
     }
 
@@ -473,14 +452,7 @@ mod tests {
     #[test]
     fn a_guest_without_logins_stays_itself() {
         let guest = identity("guest", &[]);
-        assert_eq!(
-            run(&[], Some(&guest), &[]),
-            Ok(LinkPlan::Use {
-                survivor: id("guest"),
-                link: vec![],
-                merged: vec![]
-            })
-        );
+        assert_eq!(run(&[], Some(&guest), &[]), keeps("guest", vec![], &[]));
     }
 
     #[test]
@@ -497,7 +469,10 @@ mod tests {
     fn a_developer_provider_may_hold_many_users() {
         let (d1, d2) = (login("dev", "alice"), login("dev", "bob"));
         let a = identity("a", std::slice::from_ref(&d1));
-        assert!(run(&[d1, d2], Some(&a), std::slice::from_ref(&a)).is_ok());
+        assert_eq!(
+            run(&[d1, d2.clone()], Some(&a), std::slice::from_ref(&a)),
+            keeps("a", vec![d2], &[])
+        );
     }
 
     #[test]

@@ -11,17 +11,23 @@
 //! The client IP is the connection's peer, or — behind `trusted_proxy_hops` proxies — the
 //! address the outermost trusted proxy saw, counted from the right of `X-Forwarded-For`
 //! (every proxy appends its peer; only the entries our own proxies appended are trustworthy).
+//!
+//! Buckets read time from the broker's `Clock` (its monotonic side), so a test that moves the
+//! clock by hand decides exactly when a bucket refills.
 
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::HttpRequest;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock as _;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use idbroker_domain::IdentityPoolId;
+use idbroker_service::Clock;
 
 /// Limits as configured; zero turns a limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,17 +58,33 @@ enum Key<T> {
     Overflow,
 }
 
+/// The broker's clock as governor reads it: time since a fixed origin, never stepping back.
+#[derive(Clone)]
+struct BucketClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for BucketClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.0.monotonic()
+    }
+}
+
 struct Limiter<T: Hash + Eq + Clone> {
-    buckets: DefaultKeyedRateLimiter<Key<T>>,
-    last_sweep: Mutex<Instant>,
+    buckets:
+        RateLimiter<Key<T>, DefaultKeyedStateStore<Key<T>>, BucketClock, NoOpMiddleware<Duration>>,
+    clock: BucketClock,
+    last_sweep: Mutex<Duration>,
     label: &'static str,
 }
 
 impl<T: Hash + Eq + Clone> Limiter<T> {
-    fn new(per_second: u32, label: &'static str) -> Option<Self> {
+    fn new(per_second: u32, label: &'static str, clock: &Arc<dyn Clock>) -> Option<Self> {
+        let clock = BucketClock(clock.clone());
         NonZeroU32::new(per_second).map(|n| Self {
-            buckets: RateLimiter::keyed(Quota::per_second(n)),
-            last_sweep: Mutex::new(Instant::now()),
+            buckets: RateLimiter::dashmap_with_clock(Quota::per_second(n), clock.clone()),
+            last_sweep: Mutex::new(clock.now()),
+            clock,
             label,
         })
     }
@@ -79,15 +101,16 @@ impl<T: Hash + Eq + Clone> Limiter<T> {
         }
         self.buckets.check_key(&key).map_err(|not_until| {
             metrics::counter!("idbroker_rate_limited_total", "limit" => self.label).increment(1);
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(self.clock.now());
             RetryAfter(wait.as_secs() + 1)
         })
     }
 
     fn sweep_if_due(&self, period: Duration) {
+        let now = self.clock.now();
         let due = match self.last_sweep.lock() {
-            Ok(mut last) if last.elapsed() >= period => {
-                *last = Instant::now();
+            Ok(mut last) if now.saturating_sub(*last) >= period => {
+                *last = now;
                 true
             }
             _ => false,
@@ -185,10 +208,11 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 impl RateLimits {
-    pub fn new(settings: RateLimitSettings) -> Self {
+    /// Limits on `clock`'s time (the broker's clock, so tests can move it).
+    pub fn new(settings: RateLimitSettings, clock: Arc<dyn Clock>) -> Self {
         Self {
-            per_ip: Limiter::new(settings.per_ip, "ip"),
-            per_pool: Limiter::new(settings.per_pool, "pool"),
+            per_ip: Limiter::new(settings.per_ip, "ip", &clock),
+            per_pool: Limiter::new(settings.per_pool, "pool", &clock),
             trusted_proxy_hops: settings.trusted_proxy_hops,
         }
     }
@@ -293,21 +317,79 @@ mod tests {
         assert_eq!(canonical(ip("::ffff:1.2.3.4")), ip("1.2.3.4"));
     }
 
+    /// A clock that moves only when the test says so.
+    #[derive(Default)]
+    struct StoppedClock(Mutex<Duration>);
+
+    impl StoppedClock {
+        fn advance(&self, by: Duration) {
+            *self.0.lock().unwrap() += by;
+        }
+    }
+
+    impl Clock for StoppedClock {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            chrono::DateTime::UNIX_EPOCH + self.monotonic()
+        }
+
+        fn monotonic(&self) -> Duration {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    fn limits(per_ip: u32, per_pool: u32) -> (RateLimits, Arc<StoppedClock>) {
+        let clock = Arc::new(StoppedClock::default());
+        let settings = RateLimitSettings {
+            per_ip,
+            per_pool,
+            trusted_proxy_hops: 0,
+        };
+        (RateLimits::new(settings, clock.clone()), clock)
+    }
+
+    #[test]
+    fn a_bucket_refills_on_the_clock_and_says_when() {
+        let (limits, clock) = limits(4, 0);
+        let limiter = limits.per_ip.as_ref().unwrap();
+        let client = ip("198.51.100.1");
+        for _ in 0..4 {
+            limiter.check(client).unwrap();
+        }
+        // One token comes back every 250 ms: a wait under a second rounds up to 1.
+        assert_eq!(limiter.check(client), Err(RetryAfter(1)));
+        clock.advance(Duration::from_millis(249));
+        assert_eq!(limiter.check(client), Err(RetryAfter(1)));
+        clock.advance(Duration::from_millis(1));
+        limiter.check(client).unwrap();
+        assert!(limiter.check(client).is_err());
+        // Another client has its own bucket.
+        limiter.check(ip("198.51.100.2")).unwrap();
+    }
+
+    #[test]
+    fn idle_buckets_are_swept_once_they_have_refilled() {
+        let (limits, clock) = limits(2, 0);
+        let limiter = limits.per_ip.as_ref().unwrap();
+        limiter.check(ip("198.51.100.1")).unwrap();
+        limiter.check(ip("198.51.100.2")).unwrap();
+        limits.forget_idle();
+        assert_eq!(limits.live_keys(), (2, 0), "neither bucket has refilled");
+        clock.advance(Duration::from_secs(1));
+        limits.forget_idle();
+        assert_eq!(limits.live_keys(), (0, 0));
+    }
+
     #[test]
     fn the_key_space_is_capped() {
-        let limits = RateLimits::new(RateLimitSettings {
-            per_ip: 1,
-            per_pool: 0,
-            trusted_proxy_hops: 0,
-        });
+        let (limits, _clock) = limits(1, 0);
         let limiter = limits.per_ip.as_ref().unwrap();
         for n in 0..(MAX_KEYS as u32 + 500) {
             let _ = limiter.check(IpAddr::from(n.to_be_bytes()));
         }
         assert!(limiter.len() <= MAX_KEYS + 1, "{}", limiter.len());
-        // Past the cap, new clients share the overflow bucket: the second is refused.
-        let a = limiter.check(ip("198.51.100.1"));
-        let b = limiter.check(ip("198.51.100.2"));
-        assert!(a.is_err() || b.is_err());
+        // Past the cap, new clients share the overflow bucket, which the 500 clients past the
+        // cap have already emptied (the clock has not moved, so nothing was swept): a full
+        // second to wait, rounded up.
+        assert_eq!(limiter.check(ip("198.51.100.1")), Err(RetryAfter(2)));
     }
 }

@@ -63,6 +63,14 @@ pub(crate) fn loggable(raw: &str) -> String {
 /// Where the broker gets the time, so tests can pin it.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Time since a fixed origin on a clock that never steps back, for rates (the rate
+    /// limiter's buckets): the wall clock can be set backwards, which would hold every bucket
+    /// empty until it caught up. A test clock that moves `now` by hand moves this with it.
+    fn monotonic(&self) -> std::time::Duration {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        ORIGIN.get_or_init(std::time::Instant::now).elapsed()
+    }
 }
 
 /// The wall clock.

@@ -16,7 +16,7 @@ use idbroker_domain::{
 use idbroker_store::testing::TestDatabase;
 use idbroker_store::{
     Backend, IdentityStore, Issuance, IssuanceFilter, LedgerStore, LoginStore, OidcProviderStore,
-    PoolStore, ResolveError, SqlStore, Store, StoreError,
+    PoolStore, ResolveError, Resolved, SqlStore, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -425,6 +425,22 @@ fn fresh_id() -> IdentityId {
     IdentityId::new(&region(), Uuid::new_v4())
 }
 
+impl Fixture {
+    /// `resolve_logins` with the default rules, a fresh id for a new identity, at `t0`.
+    async fn link(
+        &self,
+        pool: &IdentityPoolId,
+        presented: &[LoginRef],
+        target: Option<&IdentityId>,
+    ) -> Result<Resolved, ResolveError> {
+        let rules = LinkRules::default();
+        let store = &self.store;
+        store
+            .resolve_logins(pool, presented, target, &rules, &fresh_id(), t0())
+            .await
+    }
+}
+
 async fn pool_in(f: &Fixture) -> IdentityPoolId {
     let pool = new_pool("logins", &[]);
     f.store.create_pool(&pool, t0()).await.unwrap();
@@ -434,32 +450,10 @@ async fn pool_in(f: &Fixture) -> IdentityPoolId {
 async fn a_new_login_creates_an_identity_and_finds_it_again(f: Fixture) {
     let pool = pool_in(&f).await;
     let g = login("accounts.google.com", "u1");
-    let first = f
-        .store
-        .resolve_logins(
-            &pool,
-            std::slice::from_ref(&g),
-            None,
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
-        .await
-        .unwrap();
+    let first = f.link(&pool, std::slice::from_ref(&g), None).await.unwrap();
     assert!(first.created);
     assert_eq!(first.identity.logins, vec![g.clone()]);
-    let again = f
-        .store
-        .resolve_logins(
-            &pool,
-            std::slice::from_ref(&g),
-            None,
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
-        .await
-        .unwrap();
+    let again = f.link(&pool, std::slice::from_ref(&g), None).await.unwrap();
     assert!(!again.created);
     assert_eq!(again.identity.id, first.identity.id);
     let stored = f
@@ -478,44 +472,17 @@ async fn logins_of_two_identities_merge_and_the_loser_is_disabled(f: Fixture) {
         login("accounts.google.com", "u1"),
     );
     let a = f
-        .store
-        .resolve_logins(
-            &pool,
-            std::slice::from_ref(&fb),
-            None,
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
+        .link(&pool, std::slice::from_ref(&fb), None)
         .await
         .unwrap()
         .identity;
     let b = f
-        .store
-        .resolve_logins(
-            &pool,
-            std::slice::from_ref(&g),
-            None,
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
+        .link(&pool, std::slice::from_ref(&g), None)
         .await
         .unwrap()
         .identity;
     // Presented in provider-key order: accounts.google.com (owned by b) comes first.
-    let merged = f
-        .store
-        .resolve_logins(
-            &pool,
-            &[g.clone(), fb.clone()],
-            None,
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
-        .await
-        .unwrap();
+    let merged = f.link(&pool, &[g.clone(), fb.clone()], None).await.unwrap();
     assert_eq!(merged.identity.id, b.id);
     assert_eq!(merged.identity.logins.len(), 2);
     let loser = f.store.get_identity(&a.id).await.unwrap().unwrap();
@@ -538,15 +505,7 @@ async fn a_guest_keeps_its_id_when_it_links_a_login(f: Fixture) {
     f.store.create_identity(&guest).await.unwrap();
     let g = login("accounts.google.com", "u1");
     let linked = f
-        .store
-        .resolve_logins(
-            &pool,
-            std::slice::from_ref(&g),
-            Some(&guest.id),
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
+        .link(&pool, std::slice::from_ref(&g), Some(&guest.id))
         .await
         .unwrap();
     assert_eq!(linked.identity.id, guest.id);
@@ -561,28 +520,12 @@ async fn a_refused_link_changes_nothing(f: Fixture) {
         login("graph.facebook.com", "f1"),
     );
     let a = f
-        .store
-        .resolve_logins(
-            &pool,
-            std::slice::from_ref(&u1),
-            None,
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
+        .link(&pool, std::slice::from_ref(&u1), None)
         .await
         .unwrap()
         .identity;
     let err = f
-        .store
-        .resolve_logins(
-            &pool,
-            &[u1.clone(), u2.clone(), fb.clone()],
-            Some(&a.id),
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
+        .link(&pool, &[u1.clone(), u2.clone(), fb.clone()], Some(&a.id))
         .await
         .unwrap_err();
     assert!(
@@ -603,18 +546,7 @@ async fn a_refused_link_changes_nothing(f: Fixture) {
         "no orphan identity"
     );
     let ghost = fresh_id();
-    let err = f
-        .store
-        .resolve_logins(
-            &pool,
-            &[fb],
-            Some(&ghost),
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
-        .await
-        .unwrap_err();
+    let err = f.link(&pool, &[fb], Some(&ghost)).await.unwrap_err();
     assert!(
         matches!(err, ResolveError::Store(StoreError::NotFound)),
         "{err:?}"
@@ -660,15 +592,7 @@ async fn unlinking_the_last_login_disables_the_identity(f: Fixture) {
         login("graph.facebook.com", "f1"),
     );
     let a = f
-        .store
-        .resolve_logins(
-            &pool,
-            &[g.clone(), fb.clone()],
-            None,
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
+        .link(&pool, &[g.clone(), fb.clone()], None)
         .await
         .unwrap()
         .identity;
@@ -680,11 +604,7 @@ async fn unlinking_the_last_login_disables_the_identity(f: Fixture) {
     assert_eq!(after.logins, vec![g.clone()]);
     assert!(!after.disabled);
     // The unlinked login is free again: it makes a new identity.
-    let again = f
-        .store
-        .resolve_logins(&pool, &[fb], None, &LinkRules::default(), &fresh_id(), t0())
-        .await
-        .unwrap();
+    let again = f.link(&pool, &[fb], None).await.unwrap();
     assert!(again.created);
     let after = f
         .store
@@ -855,17 +775,13 @@ async fn only_idle_guests_are_cleaned_up(f: Fixture) {
     }
     let linked = new_identity(&pool, t0());
     f.store.create_identity(&linked).await.unwrap();
-    f.store
-        .resolve_logins(
-            &pool,
-            &[login("accounts.google.com", "u1")],
-            Some(&linked.id),
-            &LinkRules::default(),
-            &fresh_id(),
-            t0(),
-        )
-        .await
-        .unwrap();
+    f.link(
+        &pool,
+        &[login("accounts.google.com", "u1")],
+        Some(&linked.id),
+    )
+    .await
+    .unwrap();
 
     // Used on day 8; a second use within the hour is not written again.
     f.store

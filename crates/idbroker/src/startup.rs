@@ -39,7 +39,8 @@ impl Application {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    /// As `build`, with the broker's clock chosen by the caller (tests move time forward).
+    /// As `build`, with the clock of the broker and the rate limits chosen by the caller (tests
+    /// move time forward).
     pub async fn build_with_clock(
         settings: Settings,
         clock: Arc<dyn Clock>,
@@ -93,7 +94,7 @@ impl Application {
         .await;
         let broker = Arc::new(Broker::new(
             store.clone(),
-            clock,
+            clock.clone(),
             Arc::new(verifier),
             Arc::new(issuer),
             Arc::new(sts),
@@ -126,6 +127,7 @@ impl Application {
             admin_token: Some(settings.admin_token.clone()),
             limits: Arc::new(idbroker_http::rate_limit::RateLimits::new(
                 settings.rate_limits,
+                clock,
             )),
             timeouts: settings.timeouts,
             admin_origins: settings.admin_cors_origins.clone(),

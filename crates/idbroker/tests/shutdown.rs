@@ -2,6 +2,11 @@
 //! flight. It stops accepting, lets the request finish within the shutdown timeout, closes
 //! its database pool and exits cleanly; a request that never finishes is cut off at the bound.
 //! Also checks the production log shape: JSON lines that carry the request id the client got.
+//!
+//! Nothing here waits a fixed time for the server to get somewhere: each step waits for an
+//! event (a later connection answered, the listener gone, the process exited) under bounds
+//! loose enough for a loaded machine, and only the one bound that is the behaviour (the
+//! shutdown timeout cuts a stalled request off, not sooner) is timed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::io::{Read, Write};
@@ -10,18 +15,20 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BODY: &str = r#"{"IdentityPoolId":"us-east-1:00000000-0000-4000-8000-000000000000"}"#;
-const SHUTDOWN_TIMEOUT_SECONDS: u64 = 2;
+
+/// How long anything that should happen promptly may take on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(20);
 
 mod support;
 
 use support::Server;
 
-fn start() -> Server {
+fn start(shutdown_timeout: Duration) -> Server {
     support::start(&[
         ("IDBROKER_LOG_FORMAT", "json"),
         (
             "IDBROKER_SHUTDOWN_TIMEOUT_SECONDS",
-            &SHUTDOWN_TIMEOUT_SECONDS.to_string(),
+            &shutdown_timeout.as_secs().to_string(),
         ),
     ])
 }
@@ -29,11 +36,16 @@ fn start() -> Server {
 trait Stopping {
     fn start_slow_request(&self) -> TcpStream;
     fn terminate(&self);
-    fn wait_for_exit(self, since: Instant) -> (Duration, String);
+    fn wait_until_closed(&self);
+    fn wait_for_exit(self, since: Instant, bound: Duration) -> (Duration, String);
 }
 
 impl Stopping for Server {
     /// Sends the headers and the first half of a GetId body, and leaves the request waiting.
+    /// Returns once the server's worker holds the connection (a stopping worker drops the
+    /// connections still queued for it): actix hands accepted connections to its workers (one
+    /// per available core) in turn, and each worker takes its own in order, so once one probe
+    /// per worker, sent after it, has been answered, the slow one has been taken too.
     fn start_slow_request(&self) -> TcpStream {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
@@ -46,7 +58,17 @@ impl Stopping for Server {
         )
         .unwrap();
         stream.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        for _ in 0..workers {
+            let mut probe = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+            write!(
+                probe,
+                "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let answer = read_response(&mut probe);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
         stream
     }
 
@@ -58,9 +80,23 @@ impl Stopping for Server {
         assert!(status.success());
     }
 
-    /// Waits for the process to exit; returns how long that took after `since`, and its logs.
-    fn wait_for_exit(mut self, since: Instant) -> (Duration, String) {
-        let deadline = since + Duration::from_secs(SHUTDOWN_TIMEOUT_SECONDS + 10);
+    /// Waits until the server refuses new connections (a connection that still gets through
+    /// is closed at once, so it holds nothing up).
+    fn wait_until_closed(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "a stopping server still accepts connections after {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (up to `bound` after `since`) for the process to exit; returns how long that took
+    /// after `since`, and its logs.
+    fn wait_for_exit(mut self, since: Instant, bound: Duration) -> (Duration, String) {
+        let deadline = since + bound;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let took = since.elapsed();
@@ -70,7 +106,7 @@ impl Stopping for Server {
             }
             if Instant::now() > deadline {
                 self.child.kill().unwrap();
-                panic!("idbroker did not exit within the shutdown bound");
+                panic!("idbroker did not exit within {bound:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -78,25 +114,28 @@ impl Stopping for Server {
 }
 
 fn read_response(stream: &mut TcpStream) -> String {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
 }
 
-#[test]
-fn a_stopping_server_finishes_the_request_in_flight_then_exits() {
-    let server = start();
-    let mut in_flight = server.start_slow_request();
+/// A server with a request in flight, sent SIGTERM at the instant returned.
+fn stop_during_a_request(shutdown_timeout: Duration) -> (Server, TcpStream, Instant) {
+    let server = start(shutdown_timeout);
+    let request = server.start_slow_request();
     let stop = Instant::now();
     server.terminate();
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        TcpStream::connect(("127.0.0.1", server.port)).is_err(),
-        "a stopping server accepts no new connections"
-    );
+    (server, request, stop)
+}
+
+#[test]
+fn a_stopping_server_finishes_the_request_in_flight_then_exits() {
+    // Far longer than any step below may take, so exiting before it proves the server did not
+    // wait for the timeout once the request was answered.
+    let shutdown_timeout = Duration::from_secs(60);
+    let (server, mut in_flight, stop) = stop_during_a_request(shutdown_timeout);
+    server.wait_until_closed();
 
     in_flight.write_all(&BODY.as_bytes()[10..]).unwrap();
     let response = read_response(&mut in_flight);
@@ -112,9 +151,9 @@ fn a_stopping_server_finishes_the_request_in_flight_then_exits() {
         .trim()
         .to_owned();
 
-    let (took, logs) = server.wait_for_exit(stop);
+    let (took, logs) = server.wait_for_exit(stop, shutdown_timeout);
     assert!(
-        took < Duration::from_secs(SHUTDOWN_TIMEOUT_SECONDS),
+        took < shutdown_timeout,
         "nothing left to wait for once the request is answered, yet exit took {took:?}"
     );
     assert!(logs.contains("idbroker stopped"), "{logs}");
@@ -137,18 +176,14 @@ fn a_stopping_server_finishes_the_request_in_flight_then_exits() {
 
 #[test]
 fn a_request_that_never_finishes_is_cut_off_at_the_shutdown_timeout() {
-    let server = start();
-    let mut stalled = server.start_slow_request();
-    let stop = Instant::now();
-    server.terminate();
-    let (took, _) = server.wait_for_exit(stop);
+    let shutdown_timeout = Duration::from_secs(2);
+    let (server, mut stalled, stop) = stop_during_a_request(shutdown_timeout);
+    // The timeout starts when the signal arrives, after `stop`: exiting sooner than it is the
+    // failure this test is for; later only means a slow machine, so that bound is loose.
+    let (took, _) = server.wait_for_exit(stop, shutdown_timeout + PATIENCE);
     assert!(
-        took >= Duration::from_millis(SHUTDOWN_TIMEOUT_SECONDS * 1000 - 200),
+        took >= shutdown_timeout,
         "exited after {took:?}, before the request's time was up"
-    );
-    assert!(
-        took < Duration::from_secs(SHUTDOWN_TIMEOUT_SECONDS + 5),
-        "exited after {took:?}"
     );
     // The stalled client sees its connection closed, not a hang.
     assert_eq!(read_response(&mut stalled), "");
