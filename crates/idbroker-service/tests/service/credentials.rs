@@ -241,3 +241,49 @@ async fn an_sts_refusal_changes_nothing() {
         .expect("the next call works");
     assert_eq!(ledger(&t, identity.as_str()).await.len(), 1);
 }
+
+/// A login presented for the first time is linked before STS is asked (docs/behaviour.md), so
+/// a refusal leaves it linked and writes no ledger entry; the next call needs no new link.
+#[tokio::test]
+async fn a_login_new_to_a_refused_call_stays_linked_and_nothing_is_recorded() {
+    let t = TestBroker::new().await;
+    let pool = t.federated_pool().await;
+    let mut open = pool.config.clone();
+    open.allow_unauthenticated_identities = true;
+    t.broker
+        .update_identity_pool(pool.id.as_str(), open, None)
+        .await
+        .unwrap();
+    let guest = t
+        .broker
+        .get_id(pool.id.as_str(), None, &BTreeMap::new(), admit)
+        .await
+        .unwrap();
+    assert!(
+        describe(&t, guest.as_str())
+            .await
+            .provider_keys()
+            .is_empty()
+    );
+
+    t.sts.then([StsAnswer::refused("AccessDenied")]);
+    let refused = t
+        .broker
+        .get_credentials_for_identity(guest.as_str(), &t.idp_login("bob"), None)
+        .await;
+    assert_eq!(kind(refused), "InvalidIdentityPoolConfigurationException");
+    assert_eq!(
+        describe(&t, guest.as_str()).await.provider_keys(),
+        [t.idp.login_key()],
+        "the verified login is linked"
+    );
+    assert!(ledger(&t, guest.as_str()).await.is_empty());
+
+    t.broker
+        .get_credentials_for_identity(guest.as_str(), &t.idp_login("bob"), None)
+        .await
+        .expect("the next call works");
+    let issued = ledger(&t, guest.as_str()).await;
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].role_arn, AUTHENTICATED_ROLE);
+}
