@@ -93,8 +93,8 @@ mod tests {
 
     #[test]
     fn finds_the_snake_case_name_of_a_pascal_case_member() {
-        let err = serde_json::from_str::<crate::identities::LoginsBody>(r#"{"Logins": {}}"#)
-            .unwrap_err();
+        let err =
+            serde_json::from_str::<crate::identities::LoginsBody>(r#"{"Logins": {}}"#).unwrap_err();
         let unknown = parse(&err.to_string()).unwrap();
         assert_eq!(unknown.field, "Logins");
         assert_eq!(unknown.nearest.as_deref(), Some("logins"));
@@ -119,7 +119,8 @@ mod tests {
 
     #[test]
     fn suggests_nothing_far_away_and_lists_the_names_instead() {
-        let unknown = parse("unknown field `colour`, expected `logins` or `custom_role_arn`").unwrap();
+        let unknown =
+            parse("unknown field `colour`, expected `logins` or `custom_role_arn`").unwrap();
         assert_eq!(unknown.nearest, None);
         assert_eq!(
             unknown.message(str::to_owned),

@@ -34,6 +34,20 @@ pub fn json_error(err: &serde_json::Error) -> String {
     elide_quoted(&err.to_string())
 }
 
+/// A member name the caller sent, as quoted back in an "unknown field" message: at most
+/// `MAX_QUOTED_CHARS` printable characters.
+pub fn field_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .take(MAX_QUOTED_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if name.chars().count() > MAX_QUOTED_CHARS {
+        out.push('…');
+    }
+    out
+}
+
 fn elide_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_MESSAGE_CHARS * 2));
     let mut parts = text.split('"');
