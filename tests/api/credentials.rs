@@ -242,33 +242,29 @@ async fn a_guest_gets_credentials_for_the_unauthenticated_role(backend: Backend)
     assert_eq!(claims["sub"], guest.as_str());
     // The ledger answers which identity held this access key, and never stores the secret.
     let key = creds.access_key_id().unwrap();
-    let (status, ledger) = w
+    let ledger = w
         .app
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/issuances?access_key_id={key}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{ledger}");
-    let entry = &ledger["issuances"][0];
-    assert_eq!(entry["identity_id"], guest.as_str());
-    assert_eq!(entry["role_arn"], GUEST);
-    assert!(!ledger.to_string().contains(creds.secret_key().unwrap()));
-    let (status, by_identity) = w
+        .rest()
+        .issuances(&idbroker_api::ledger::LedgerQuery {
+            access_key_id: Some(key.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let entry = &ledger.issuances[0];
+    assert_eq!(entry.identity_id, guest.as_str());
+    assert_eq!(entry.role_arn, GUEST);
+    assert!(!format!("{ledger:?}").contains(creds.secret_key().unwrap()));
+    let by_identity = w
         .app
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/issuances?identity_id={guest}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        by_identity["issuances"].as_array().unwrap().len(),
-        2,
-        "both calls are recorded"
-    );
+        .rest()
+        .issuances(&idbroker_api::ledger::LedgerQuery {
+            identity_id: Some(guest.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_identity.issuances.len(), 2, "both calls are recorded");
     assert_eq!(claims["amr"], json!(["unauthenticated"]));
 }
 
