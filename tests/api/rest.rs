@@ -373,3 +373,38 @@ async fn an_unknown_member_is_refused_naming_the_nearest_known_one(app: TestApp)
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().len() < 300, "{body}");
 }
+
+/// The REST contract as served, against the committed `docs/openapi.json`: a change to any
+/// route, body or member is a visible diff in review. `IDBROKER_UPDATE_SNAPSHOTS=1` rewrites
+/// the file after an intended change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_committed_snapshot() {
+    let app = crate::helpers::spawn_app(idbroker_store::Backend::Sqlite).await;
+    let served: serde_json::Value = app
+        .http
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let served = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    if std::env::var_os("IDBROKER_UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &served).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != served {
+        let diff = similar::TextDiff::from_lines(&committed, &served)
+            .unified_diff()
+            .context_radius(3)
+            .header("docs/openapi.json (committed)", "/openapi.json (served)")
+            .to_string();
+        panic!(
+            "the served OpenAPI document differs from docs/openapi.json; if the change is intended, \
+             rerun with IDBROKER_UPDATE_SNAPSHOTS=1 and commit the file.\n{diff}"
+        );
+    }
+}
