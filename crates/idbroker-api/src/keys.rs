@@ -14,6 +14,17 @@ pub enum KeyState {
     Retiring,
 }
 
+impl KeyState {
+    /// The name as it is serialised (`next`, `current`, `retiring`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Next => "next",
+            Self::Current => "current",
+            Self::Retiring => "retiring",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyBody {
     pub kid: String,
