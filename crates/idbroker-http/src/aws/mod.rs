@@ -391,6 +391,22 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
     }
 }
 
+/// The pool a `ResourceArn` names, if it is one of this broker's; ResourceNotFound otherwise.
+/// ARNs are the AWS face's way of naming a pool; the service takes pool ids.
+fn pool_of_arn(
+    broker: &idbroker_service::Broker,
+    resource_arn: &str,
+) -> Result<String, idbroker_service::ServiceError> {
+    let arn = idbroker_domain::PoolArn::parse("resourceArn", resource_arn)?;
+    let settings = broker.settings();
+    if !arn.is_ours(&settings.region, &settings.account_id) {
+        return Err(idbroker_service::ServiceError::ResourceNotFound(format!(
+            "Resource '{resource_arn}' not found."
+        )));
+    }
+    Ok(arn.pool_id.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,20 +508,4 @@ mod tests {
             }
         }
     }
-}
-
-/// The pool a `ResourceArn` names, if it is one of this broker's; ResourceNotFound otherwise.
-/// ARNs are the AWS face's way of naming a pool; the service takes pool ids.
-fn pool_of_arn(
-    broker: &idbroker_service::Broker,
-    resource_arn: &str,
-) -> Result<String, idbroker_service::ServiceError> {
-    let arn = idbroker_domain::PoolArn::parse("resourceArn", resource_arn)?;
-    let settings = broker.settings();
-    if !arn.is_ours(&settings.region, &settings.account_id) {
-        return Err(idbroker_service::ServiceError::ResourceNotFound(format!(
-            "Resource '{resource_arn}' not found."
-        )));
-    }
-    Ok(arn.pool_id.to_string())
 }
