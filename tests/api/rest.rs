@@ -37,6 +37,25 @@ fn problem(err: ClientError) -> (u16, String, String) {
     }
 }
 
+/// GetId over REST without the typed client: no body at all, or one the client cannot send.
+async fn get_id_raw(
+    app: &TestApp,
+    pool: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let request = app.http.post(format!(
+        "{}/v1/identity-pools/{pool}/identities",
+        app.address
+    ));
+    match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
+    .send()
+    .await
+    .unwrap()
+}
+
 async fn pools_are_managed_over_rest(app: TestApp) {
     let rest = app.rest();
     // The Location header is not part of the typed answer: checked on a raw call.
@@ -203,15 +222,7 @@ async fn guests_get_ids_and_tokens_over_rest(app: TestApp) {
     let rest = app.rest();
     let pool = app.create_pool("public", true).await;
     // Public routes need no token; an empty body means no logins.
-    let res = app
-        .http
-        .post(format!(
-            "{}/v1/identity-pools/{pool}/identities",
-            app.address
-        ))
-        .send()
-        .await
-        .unwrap();
+    let res = get_id_raw(&app, &pool, None).await;
     assert_eq!(res.status(), 200, "public routes need no token");
     let id = res
         .json::<idbroker_api::identities::IdentityIdBody>()
@@ -309,16 +320,12 @@ async fn an_unknown_member_is_refused_naming_the_nearest_known_one(app: TestApp)
     let rest = app.rest();
     let pool = app.create_pool("strict", true).await;
     // A junk token under `Logins` used to get a brand-new guest identity.
-    let res = app
-        .http
-        .post(format!(
-            "{}/v1/identity-pools/{pool}/identities",
-            app.address
-        ))
-        .json(&json!({"Logins": {"accounts.google.com": "junk"}}))
-        .send()
-        .await
-        .unwrap();
+    let res = get_id_raw(
+        &app,
+        &pool,
+        Some(json!({"Logins": {"accounts.google.com": "junk"}})),
+    )
+    .await;
     assert_eq!(res.status(), 400);
     assert_eq!(
         res.headers().get("content-type").unwrap(),

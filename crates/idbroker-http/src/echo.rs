@@ -75,6 +75,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_field_name_is_quoted_back_short_and_printable() {
+        assert_eq!(field_name("Logins"), "Logins");
+        let long = field_name(&"x\n".repeat(1000));
+        assert_eq!(long.chars().count(), MAX_QUOTED_CHARS + 1);
+        assert!(long.ends_with('…') && !long.contains('\n'));
+    }
+
+    #[test]
     fn a_long_message_is_cut() {
         let cut = bounded("x".repeat(10_000));
         assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 1);

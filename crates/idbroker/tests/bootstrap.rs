@@ -52,6 +52,15 @@ async fn get(endpoint: &str, token: &str, path: &str) -> Value {
         .unwrap()
 }
 
+/// Start-up with this bootstrap file fails: the error, with its causes.
+async fn refusal(dir: &Path, file: &Path) -> String {
+    let err = Application::build(settings(dir, file))
+        .await
+        .err()
+        .expect("refused");
+    format!("{err:#}")
+}
+
 async fn start(settings: Settings) -> (String, String) {
     let token = settings.admin_token.0.clone();
     let app = Application::build(settings).await.unwrap();
@@ -124,11 +133,7 @@ async fn a_bad_bootstrap_file_stops_start_up_and_names_the_line() {
         "[[pools]]\nidentity_pool_name = \"x\"\nallow_unauthenticated_identities = maybe\n",
     )
     .unwrap();
-    let err = Application::build(settings(dir.path(), &file))
-        .await
-        .err()
-        .expect("refused");
-    let text = format!("{err:#}");
+    let text = refusal(dir.path(), &file).await;
     assert!(text.contains("line 3"), "{text}");
 
     std::fs::write(
@@ -136,11 +141,7 @@ async fn a_bad_bootstrap_file_stops_start_up_and_names_the_line() {
         "[[pools]]\nidentity_pool_name = \"bad/name\"\nallow_unauthenticated_identities = true\n",
     )
     .unwrap();
-    let err = Application::build(settings(dir.path(), &file))
-        .await
-        .err()
-        .expect("refused");
-    let text = format!("{err:#}");
+    let text = refusal(dir.path(), &file).await;
     assert!(
         text.contains("pool 'bad/name'") && text.contains("identityPoolName"),
         "{text}"
@@ -149,25 +150,24 @@ async fn a_bad_bootstrap_file_stops_start_up_and_names_the_line() {
 
 /// The REST pool shape, so a member in Cognito's PascalCase is a typo: the whole file is
 /// refused, naming the member and the nearest known one, and nothing is created (not even the
-/// pools and providers before the mistake).
+/// provider and the pool before the mistake, which is in the second pool).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_member_refuses_the_whole_file_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bootstrap.toml");
     std::fs::write(
         &file,
-        FILE.replace("open_id_connect_provider_arns", "OpenIdConnectProviderArns"),
+        FILE.replace(
+            "allow_unauthenticated_identities = false",
+            "allow_unauthenticated_identities = false\nOpenIdConnectProviderArns = []",
+        ),
     )
     .unwrap();
-    let err = Application::build(settings(dir.path(), &file))
-        .await
-        .err()
-        .expect("refused");
-    let text = format!("{err:#}");
+    let text = refusal(dir.path(), &file).await;
     assert!(
         text.contains(
             "unknown field `OpenIdConnectProviderArns`; did you mean `open_id_connect_provider_arns`?"
-        ) && text.contains("pool 1"),
+        ) && text.contains("pool 2"),
         "{text}"
     );
 
