@@ -113,11 +113,16 @@ impl Client {
     }
 
     fn request(&self, method: Method, segments: &[&str]) -> ClientResult<RequestBuilder> {
-        let request = self.http.request(method, self.url(segments)?);
-        Ok(match &self.admin_token {
+        Ok(self.request_to(method, self.url(segments)?))
+    }
+
+    /// A request to `url`, with the admin token if this client has one.
+    fn request_to(&self, method: Method, url: Url) -> RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.admin_token {
             Some(token) => request.bearer_auth(token),
             None => request,
-        })
+        }
     }
 
     /// Sends a request and reads its response as `T`.
@@ -246,12 +251,7 @@ impl Client {
         url.path_segments_mut()
             .map_err(|()| ClientError::Endpoint(self.base.to_string()))?
             .push(key);
-        let request = self.http.request(Method::DELETE, url);
-        let request = match &self.admin_token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        };
-        self.send_empty(request).await
+        self.send_empty(self.request_to(Method::DELETE, url)).await
     }
 
     // Identities.
@@ -434,4 +434,23 @@ async fn checked(response: Response) -> ClientResult<Response> {
         problem: serde_json::from_str(&body).ok(),
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded_and_a_provider_key_keeps_its_slashes() {
+        let client = Client::new("http://127.0.0.1:8080/", None).unwrap();
+        let url = client
+            .url(&["v1", "oidc-providers", "login.example.com/realms/x"])
+            .unwrap();
+        assert_eq!(url.path(), "/v1/oidc-providers/login.example.com/realms/x");
+        let url = client
+            .url(&["v1", "identity-pools", "us-east-1:abc", "tags", "a b?"])
+            .unwrap();
+        assert_eq!(url.path(), "/v1/identity-pools/us-east-1:abc/tags/a%20b%3F");
+        assert!(Client::new("mailto:x@example.com", None).is_err());
+    }
 }
