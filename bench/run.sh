@@ -84,10 +84,10 @@ url="http://127.0.0.1:$port"
 auth="Authorization: Bearer bench-admin-token-0123"
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 pool=$(curl -sf -X POST "$url/v1/identity-pools" -H "$auth" -H 'content-type: application/json' \
-  -d '{"IdentityPoolName": "bench", "AllowUnauthenticatedIdentities": true,
-       "SupportedLoginProviders": {"accounts.google.com": "bench-client"}}' | json '["IdentityPoolId"]')
+  -d '{"identity_pool_name": "bench", "allow_unauthenticated_identities": true,
+       "supported_login_providers": {"accounts.google.com": "bench-client"}}' | json '["identity_pool_id"]')
 curl -sf -X PUT "$url/v1/identity-pools/$pool/roles" -H "$auth" -H 'content-type: application/json' \
-  -d '{"Roles": {"authenticated": "arn:aws:iam::000000000000:role/bench-auth",
+  -d '{"roles": {"authenticated": "arn:aws:iam::000000000000:role/bench-auth",
                  "unauthenticated": "arn:aws:iam::000000000000:role/bench-guest"}}' >/dev/null
 guest=$(curl -sf -X POST "$url/v1/identity-pools/$pool/identities" | json '["identity_id"]')
 

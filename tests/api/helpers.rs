@@ -240,7 +240,18 @@ impl TestApp {
         self._db.url()
     }
 
-    /// A REST call with the admin token.
+    /// The typed REST client (`idbroker_api::client`) with the admin token; `.public()` drops it.
+    pub fn rest(&self) -> idbroker_api::client::Client {
+        idbroker_api::client::Client::with_http(
+            self.http.clone(),
+            &self.address,
+            Some(ADMIN_TOKEN.to_owned()),
+        )
+        .expect("the test app's address is a base URL")
+    }
+
+    /// A raw REST call with the admin token, for what the typed client cannot send (malformed
+    /// or unknown members, wrong types): status and JSON body.
     pub async fn admin(
         &self,
         method: reqwest::Method,
@@ -267,15 +278,14 @@ impl TestApp {
 
     /// Registers an OpenID Connect provider and returns its ARN.
     pub async fn register_oidc(&self, issuer: &str, client_ids: &[&str]) -> String {
-        let (status, body) = self
-            .admin(
-                reqwest::Method::POST,
-                "/v1/oidc-providers",
-                Some(serde_json::json!({"issuer": issuer, "client_ids": client_ids})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["arn"].as_str().unwrap().to_owned()
+        self.rest()
+            .create_oidc_provider(&idbroker_api::oidc_providers::CreateProvider {
+                issuer: issuer.to_owned(),
+                client_ids: client_ids.iter().map(|c| (*c).to_owned()).collect(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("registering {issuer}: {e}"))
+            .arn
     }
 }
 
@@ -473,16 +483,15 @@ pub async fn spawn_app_on_clock(
 
 impl TestApp {
     /// The credential ledger's entries for one identity (`GET /v1/issuances`).
-    pub async fn issuances_of(&self, identity: &str) -> Vec<serde_json::Value> {
-        let (status, body) = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/v1/issuances?identity_id={identity}"),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["issuances"].as_array().unwrap().clone()
+    pub async fn issuances_of(&self, identity: &str) -> Vec<idbroker_api::ledger::IssuanceBody> {
+        self.rest()
+            .issuances(&idbroker_api::ledger::LedgerQuery {
+                identity_id: Some(identity.to_owned()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .issuances
     }
 
     /// The ids of every identity in a pool, disabled ones included, in listing order.

@@ -1,9 +1,25 @@
 //! The REST registry of OpenID Connect providers, behind the admin token.
 
-use reqwest::Method;
+use idbroker_api::client::ClientError;
+use idbroker_api::oidc_providers::{CreateProvider, UpdateProvider};
 use serde_json::json;
 
 use crate::helpers::{TestApp, code, message, on_both_stores};
+
+fn provider(issuer: &str, client_ids: &[&str]) -> CreateProvider {
+    CreateProvider {
+        issuer: issuer.to_owned(),
+        client_ids: client_ids.iter().map(|c| (*c).to_owned()).collect(),
+    }
+}
+
+/// The status and kind of a refused call.
+fn refusal(err: ClientError) -> (u16, String) {
+    (
+        err.status().unwrap_or_default(),
+        err.kind().unwrap_or_default().to_owned(),
+    )
+}
 
 on_both_stores!(
     providers_are_registered_listed_updated_and_deleted,
@@ -28,55 +44,43 @@ async fn providers_are_registered_listed_updated_and_deleted(app: TestApp) {
         res.headers().get("location").unwrap(),
         "/v1/oidc-providers/login.example.com/realms/x"
     );
-    let body: serde_json::Value = res.json().await.unwrap();
+    let body: idbroker_api::oidc_providers::ProviderBody = res.json().await.unwrap();
     assert_eq!(
-        body["arn"],
+        body.arn,
         "arn:aws:iam::123456789012:oidc-provider/login.example.com/realms/x"
     );
-    assert_eq!(body["issuer"], "https://login.example.com/realms/x");
-    assert_eq!(body["client_ids"], json!(["web", "ios"]));
+    assert_eq!(body.issuer, "https://login.example.com/realms/x");
+    assert_eq!(body.client_ids, vec!["web", "ios"]);
 
-    let (status, listed) = app.admin(Method::GET, "/v1/oidc-providers", None).await;
-    assert_eq!(status, 200);
-    assert_eq!(listed["oidc_providers"].as_array().unwrap().len(), 1);
+    let rest = app.rest();
+    let listed = rest.list_oidc_providers().await.unwrap();
+    assert_eq!(listed.oidc_providers.len(), 1);
 
-    let (status, got) = app
-        .admin(
-            Method::GET,
-            "/v1/oidc-providers/login.example.com/realms/x",
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(got["key"], "login.example.com/realms/x");
+    let got = rest
+        .get_oidc_provider("login.example.com/realms/x")
+        .await
+        .unwrap();
+    assert_eq!(got.key, "login.example.com/realms/x");
 
-    let (status, updated) = app
-        .admin(
-            Method::PATCH,
-            "/v1/oidc-providers/login.example.com/realms/x",
-            Some(json!({"client_ids": ["android"]})),
+    let updated = rest
+        .update_oidc_provider(
+            "login.example.com/realms/x",
+            &UpdateProvider {
+                client_ids: vec!["android".into()],
+            },
         )
-        .await;
-    assert_eq!(status, 200, "{updated}");
-    assert_eq!(updated["client_ids"], json!(["android"]));
+        .await
+        .unwrap();
+    assert_eq!(updated.client_ids, vec!["android"]);
 
-    let (status, _) = app
-        .admin(
-            Method::DELETE,
-            "/v1/oidc-providers/login.example.com/realms/x",
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
-    let (status, problem) = app
-        .admin(
-            Method::GET,
-            "/v1/oidc-providers/login.example.com/realms/x",
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
-    assert_eq!(problem["title"], "ResourceNotFoundException");
+    rest.delete_oidc_provider("login.example.com/realms/x")
+        .await
+        .unwrap();
+    let err = rest
+        .get_oidc_provider("login.example.com/realms/x")
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(err), (404, "ResourceNotFoundException".into()));
 }
 
 async fn the_registry_needs_the_admin_token(app: TestApp) {
@@ -107,9 +111,9 @@ async fn the_registry_needs_the_admin_token(app: TestApp) {
             "application/problem+json"
         );
     }
-    let (_, listed) = app.admin(Method::GET, "/v1/oidc-providers", None).await;
+    let listed = app.rest().list_oidc_providers().await.unwrap();
     assert!(
-        listed["oidc_providers"].as_array().unwrap().is_empty(),
+        listed.oidc_providers.is_empty(),
         "refused calls registered nothing"
     );
 }
@@ -121,41 +125,39 @@ async fn bad_issuers_and_duplicates_are_refused(app: TestApp) {
         "https://x.com/?a=1",
         "https://x.com/",
     ] {
-        let (status, problem) = app
-            .admin(
-                Method::POST,
-                "/v1/oidc-providers",
-                Some(json!({"issuer": issuer, "client_ids": ["a"]})),
-            )
-            .await;
-        assert_eq!(status, 400, "{issuer}: {problem}");
-        assert_eq!(problem["title"], "InvalidParameterException");
+        let err = app
+            .rest()
+            .create_oidc_provider(&provider(issuer, &["a"]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refusal(err),
+            (400, "InvalidParameterException".into()),
+            "{issuer}"
+        );
     }
+    let err = app
+        .rest()
+        .create_oidc_provider(&provider("https://x.com", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    // A malformed body: the typed client cannot send one, so a raw call.
     let (status, _) = app
         .admin(
-            Method::POST,
-            "/v1/oidc-providers",
-            Some(json!({"issuer": "https://x.com", "client_ids": []})),
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, _) = app
-        .admin(
-            Method::POST,
+            reqwest::Method::POST,
             "/v1/oidc-providers",
             Some(json!({"issuer": 5})),
         )
         .await;
     assert_eq!(status, 400);
     app.register_oidc("http://127.0.0.1:4000", &["a"]).await;
-    let (status, problem) = app
-        .admin(
-            Method::POST,
-            "/v1/oidc-providers",
-            Some(json!({"issuer": "http://127.0.0.1:4000", "client_ids": ["b"]})),
-        )
-        .await;
-    assert_eq!(status, 409, "{problem}");
+    let err = app
+        .rest()
+        .create_oidc_provider(&provider("http://127.0.0.1:4000", &["b"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
 }
 
 async fn pools_may_only_name_registered_providers_and_keep_them_in_use(app: TestApp) {
@@ -187,11 +189,12 @@ async fn pools_may_only_name_registered_providers_and_keep_them_in_use(app: Test
         .await
         .unwrap()
         .identity_pool_id;
-    let (status, problem) = app
-        .admin(Method::DELETE, "/v1/oidc-providers/login.example.com", None)
-        .await;
-    assert_eq!(status, 409, "{problem}");
-    assert_eq!(problem["title"], "ResourceConflictException");
+    let err = app
+        .rest()
+        .delete_oidc_provider("login.example.com")
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(err), (409, "ResourceConflictException".into()));
 
     app.sdk
         .delete_identity_pool()
@@ -199,8 +202,8 @@ async fn pools_may_only_name_registered_providers_and_keep_them_in_use(app: Test
         .send()
         .await
         .unwrap();
-    let (status, _) = app
-        .admin(Method::DELETE, "/v1/oidc-providers/login.example.com", None)
-        .await;
-    assert_eq!(status, 204);
+    app.rest()
+        .delete_oidc_provider("login.example.com")
+        .await
+        .unwrap();
 }

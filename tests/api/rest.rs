@@ -1,7 +1,12 @@
 //! The REST face: pools, identities and the public operations over `/v1`, problem+json
-//! errors, the admin token, and the OpenAPI description.
+//! errors, unknown members refused, the admin token, and the OpenAPI description.
 
-use reqwest::Method;
+use std::collections::BTreeMap;
+
+use idbroker_api::audit::AuditQuery;
+use idbroker_api::client::ClientError;
+use idbroker_api::identities::{IdentityPaging, LoginsBody};
+use idbroker_api::pools::{Paging, PoolRequest, RolesBody, TagsBody};
 use serde_json::json;
 
 use crate::helpers::{TestApp, on_both_stores};
@@ -10,14 +15,60 @@ on_both_stores!(
     pools_are_managed_over_rest,
     guests_get_ids_and_tokens_over_rest,
     rest_errors_are_problems,
+    an_unknown_member_is_refused_naming_the_nearest_known_one,
 );
 
+fn pairs(items: &[(&str, &str)]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The problem of a refused call: its status, kind and detail.
+fn problem(err: ClientError) -> (u16, String, String) {
+    match err {
+        ClientError::Status {
+            status,
+            problem: Some(p),
+            ..
+        } => (status, p.title, p.detail),
+        other => panic!("not a problem answer: {other}"),
+    }
+}
+
+/// GetId over REST without the typed client: no body at all, or one the client cannot send.
+async fn get_id_raw(
+    app: &TestApp,
+    pool: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let request = app.http.post(format!(
+        "{}/v1/identity-pools/{pool}/identities",
+        app.address
+    ));
+    match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
+    .send()
+    .await
+    .unwrap()
+}
+
 async fn pools_are_managed_over_rest(app: TestApp) {
+    let rest = app.rest();
+    // The Location header is not part of the typed answer: checked on a raw call.
     let res = app
         .http
         .post(format!("{}/v1/identity-pools", app.address))
         .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .json(&json!({"IdentityPoolName": "rest", "AllowUnauthenticatedIdentities": true, "IdentityPoolTags": {"team": "web"}}))
+        .json(&PoolRequest {
+            identity_pool_name: "rest".into(),
+            allow_unauthenticated_identities: true,
+            identity_pool_tags: Some(pairs(&[("team", "web")])),
+            ..PoolRequest::default()
+        })
         .send()
         .await
         .unwrap();
@@ -29,13 +80,12 @@ async fn pools_are_managed_over_rest(app: TestApp) {
         .to_str()
         .unwrap()
         .to_owned();
-    let pool: serde_json::Value = res.json().await.unwrap();
-    let id = pool["IdentityPoolId"].as_str().unwrap().to_owned();
+    let pool: idbroker_api::pools::PoolResponse = res.json().await.unwrap();
+    let id = pool.identity_pool_id.clone();
     assert_eq!(location, format!("/v1/identity-pools/{id}"));
 
-    let (status, got) = app.admin(Method::GET, &location, None).await;
-    assert_eq!(status, 200);
-    assert_eq!(got["IdentityPoolName"], "rest");
+    let got = rest.get_pool(&id).await.unwrap();
+    assert_eq!(got.identity_pool_name, "rest");
     // The same pool through the AWS face: one implementation behind both.
     let described = app
         .sdk
@@ -53,66 +103,74 @@ async fn pools_are_managed_over_rest(app: TestApp) {
         Some("web")
     );
 
-    let (status, replaced) = app
-        .admin(
-            Method::PUT,
-            &location,
-            Some(json!({"IdentityPoolName": "renamed", "AllowUnauthenticatedIdentities": false})),
+    let replaced = rest
+        .replace_pool(
+            &id,
+            &PoolRequest {
+                identity_pool_name: "renamed".into(),
+                ..PoolRequest::default()
+            },
         )
-        .await;
-    assert_eq!(status, 200, "{replaced}");
+        .await
+        .unwrap();
     assert_eq!(
-        replaced["IdentityPoolTags"],
-        json!({"team": "web"}),
+        replaced.identity_pool_tags,
+        pairs(&[("team", "web")]),
         "omitted tags are kept"
     );
 
-    let (status, roles) = app
-        .admin(
-            Method::PUT,
-            &format!("{location}/roles"),
-            Some(json!({"Roles": {"authenticated": "arn:aws:iam::123456789012:role/a"}})),
+    let roles = rest
+        .set_roles(
+            &id,
+            &RolesBody {
+                roles: pairs(&[("authenticated", "arn:aws:iam::123456789012:role/a")]),
+                ..RolesBody::default()
+            },
         )
-        .await;
-    assert_eq!(status, 200, "{roles}");
+        .await
+        .unwrap();
     assert_eq!(
-        roles["Roles"]["authenticated"],
+        roles.roles["authenticated"],
         "arn:aws:iam::123456789012:role/a"
     );
+    assert_eq!(rest.get_roles(&id).await.unwrap(), roles);
 
-    let (status, tags) = app
-        .admin(
-            Method::POST,
-            &format!("{location}/tags"),
-            Some(json!({"tags": {"env": "dev"}})),
+    let tags = rest
+        .add_tags(
+            &id,
+            &TagsBody {
+                tags: pairs(&[("env", "dev")]),
+            },
         )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(tags["tags"], json!({"team": "web", "env": "dev"}));
-    let (status, _) = app
-        .admin(Method::DELETE, &format!("{location}/tags/team"), None)
-        .await;
-    assert_eq!(status, 204);
+        .await
+        .unwrap();
+    assert_eq!(tags.tags, pairs(&[("team", "web"), ("env", "dev")]));
+    rest.remove_tag(&id, "team").await.unwrap();
+    assert_eq!(
+        rest.get_tags(&id).await.unwrap().tags,
+        pairs(&[("env", "dev")])
+    );
 
-    let (status, page) = app
-        .admin(Method::GET, "/v1/identity-pools?limit=1", None)
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(page["identity_pools"].as_array().unwrap().len(), 1);
+    let page = rest
+        .list_pools(&Paging {
+            limit: Some(1),
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.identity_pools.len(), 1);
 
-    let (status, _) = app.admin(Method::DELETE, &location, None).await;
-    assert_eq!(status, 204);
+    rest.delete_pool(&id).await.unwrap();
 
     // Every change is in the audit: who, what, before and after.
-    let (status, audit) = app
-        .admin(Method::GET, &format!("/v1/audit?resource={id}"), None)
-        .await;
-    assert_eq!(status, 200, "{audit}");
-    let changes = audit["changes"].as_array().unwrap();
-    let actions: Vec<&str> = changes
-        .iter()
-        .map(|c| c["action"].as_str().unwrap())
-        .collect();
+    let audit = rest
+        .audit(&AuditQuery {
+            resource: Some(id.clone()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.changes.iter().map(|c| c.action.as_str()).collect();
     assert_eq!(
         actions,
         vec![
@@ -125,78 +183,67 @@ async fn pools_are_managed_over_rest(app: TestApp) {
         ],
         "newest first"
     );
-    let update = &changes[4];
-    assert_eq!(update["before"]["IdentityPoolName"], "rest");
-    assert_eq!(update["after"]["IdentityPoolName"], "renamed");
-    assert!(
-        update["actor"]
-            .as_str()
-            .unwrap()
-            .starts_with("admin-token from 127.0.0.1"),
-        "{update}"
+    let update = &audit.changes[4];
+    // The audit keeps the stored (Cognito) shape of the pool.
+    assert_eq!(update.before.as_ref().unwrap()["IdentityPoolName"], "rest");
+    assert_eq!(
+        update.after.as_ref().unwrap()["IdentityPoolName"],
+        "renamed"
     );
-    assert!(changes[0]["after"].is_null() && changes[0]["before"]["IdentityPoolId"] == id.as_str());
+    assert!(
+        update.actor.starts_with("admin-token from 127.0.0.1"),
+        "{update:?}"
+    );
+    assert!(
+        audit.changes[0].after.is_none()
+            && audit.changes[0].before.as_ref().unwrap()["IdentityPoolId"] == id.as_str()
+    );
     // Through the AWS face, the actor is the access key that signed the call.
     let pool = app.create_pool("audited", true).await;
-    let (_, audit) = app
-        .admin(Method::GET, &format!("/v1/audit?resource={pool}"), None)
-        .await;
+    let audit = rest
+        .audit(&AuditQuery {
+            resource: Some(pool),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
     assert!(
-        audit["changes"][0]["actor"]
-            .as_str()
-            .unwrap()
+        audit.changes[0]
+            .actor
             .starts_with(&format!("aws:{}", crate::helpers::ACCESS_KEY_ID))
     );
 
-    let (status, problem) = app.admin(Method::GET, &location, None).await;
+    let (status, kind, _) = problem(rest.get_pool(&id).await.unwrap_err());
     assert_eq!(status, 404);
-    assert_eq!(problem["title"], "ResourceNotFoundException");
+    assert_eq!(kind, "ResourceNotFoundException");
 }
 
 async fn guests_get_ids_and_tokens_over_rest(app: TestApp) {
+    let rest = app.rest();
     let pool = app.create_pool("public", true).await;
-    let res = app
-        .http
-        .post(format!(
-            "{}/v1/identity-pools/{pool}/identities",
-            app.address
-        ))
-        .send()
-        .await
-        .unwrap();
+    // Public routes need no token; an empty body means no logins.
+    let res = get_id_raw(&app, &pool, None).await;
     assert_eq!(res.status(), 200, "public routes need no token");
-    let id = res.json::<serde_json::Value>().await.unwrap()["identity_id"]
-        .as_str()
+    let id = res
+        .json::<idbroker_api::identities::IdentityIdBody>()
+        .await
         .unwrap()
-        .to_owned();
-    let res = app
-        .http
-        .post(format!("{}/v1/identities/{id}/token", app.address))
-        .json(&json!({}))
-        .send()
+        .identity_id;
+    let body = rest
+        .public()
+        .token(&id, &LoginsBody::default())
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["identity_id"], id.as_str());
-    assert_eq!(body["token"].as_str().unwrap().split('.').count(), 3);
+    assert_eq!(body.identity_id, id);
+    assert_eq!(body.token.split('.').count(), 3);
 
-    let (status, listed) = app
-        .admin(
-            Method::GET,
-            &format!("/v1/identity-pools/{pool}/identities"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(listed["identities"][0]["identity_id"], id.as_str());
-    let (status, _) = app
-        .admin(Method::DELETE, &format!("/v1/identities/{id}"), None)
-        .await;
-    assert_eq!(status, 204);
-    let (status, _) = app
-        .admin(Method::GET, &format!("/v1/identities/{id}"), None)
-        .await;
+    let listed = rest
+        .list_identities(&pool, &IdentityPaging::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.identities[0].identity_id, id);
+    rest.delete_identity(&id).await.unwrap();
+    let (status, _, _) = problem(rest.get_identity(&id).await.unwrap_err());
     assert_eq!(status, 404);
 }
 
@@ -208,22 +255,31 @@ async fn rest_errors_are_problems(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    let (status, problem) = app
-        .admin(Method::GET, "/v1/identity-pools?limit=abc", None)
+    let (status, problem_body) = app
+        .admin(reqwest::Method::GET, "/v1/identity-pools?limit=abc", None)
         .await;
-    assert_eq!(status, 400, "{problem}");
-    assert_eq!(problem["title"], "InvalidParameterException");
-    let (status, _) = app
-        .admin(Method::GET, "/v1/identity-pools?limit=61", None)
-        .await;
+    assert_eq!(status, 400, "{problem_body}");
+    assert_eq!(problem_body["title"], "InvalidParameterException");
+    let (status, _, _) = problem(
+        app.rest()
+            .list_pools(&Paging {
+                limit: Some(61),
+                cursor: None,
+            })
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(status, 400);
-    let (status, _) = app
-        .admin(
-            Method::POST,
-            "/v1/identity-pools",
-            Some(json!({"IdentityPoolName": "bad/name", "AllowUnauthenticatedIdentities": true})),
-        )
-        .await;
+    let (status, _, _) = problem(
+        app.rest()
+            .create_pool(&PoolRequest {
+                identity_pool_name: "bad/name".into(),
+                allow_unauthenticated_identities: true,
+                ..PoolRequest::default()
+            })
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(status, 400);
     let res = app
         .http
@@ -255,4 +311,107 @@ async fn rest_errors_are_problems(app: TestApp) {
         200,
         "the human page is served from the binary"
     );
+}
+
+/// A new user's mistakes, as the issue found them: a PascalCase member (the Cognito shape, or
+/// the README of the day) was silently ignored. Now it is a 400 naming the member and the
+/// nearest known one, and nothing is done.
+async fn an_unknown_member_is_refused_naming_the_nearest_known_one(app: TestApp) {
+    let rest = app.rest();
+    let pool = app.create_pool("strict", true).await;
+    // A junk token under `Logins` used to get a brand-new guest identity.
+    let res = get_id_raw(
+        &app,
+        &pool,
+        Some(json!({"Logins": {"accounts.google.com": "junk"}})),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    let body: idbroker_api::ProblemBody = res.json().await.unwrap();
+    assert_eq!(body.title, "InvalidParameterException");
+    assert!(
+        body.detail
+            .contains("unknown field `Logins`; did you mean `logins`?"),
+        "{}",
+        body.detail
+    );
+    let identities = rest
+        .list_identities(&pool, &IdentityPaging::default())
+        .await
+        .unwrap();
+    assert!(identities.identities.is_empty(), "no identity created");
+
+    // A pool naming its providers in the wrong case used to get no provider and no error.
+    let before = rest.list_pools(&Paging::default()).await.unwrap();
+    let (status, body) = app
+        .admin(
+            reqwest::Method::POST,
+            "/v1/identity-pools",
+            Some(json!({
+                "identity_pool_name": "typo",
+                "allow_unauthenticated_identities": false,
+                "OpenIdConnectProviderArns": ["arn:aws:iam::123456789012:oidc-provider/login.example.com"],
+            })),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains(
+            "unknown field `OpenIdConnectProviderArns`; did you mean `open_id_connect_provider_arns`?"
+        ),
+        "{body}"
+    );
+    let after = rest.list_pools(&Paging::default()).await.unwrap();
+    assert_eq!(after, before, "no pool created");
+
+    // A caller's member name is quoted back bounded, not whole.
+    let long = "x".repeat(10_000);
+    let (status, body) = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/identity-pools/{pool}/identities"),
+            Some(json!({ long: {} })),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["detail"].as_str().unwrap().len() < 300, "{body}");
+}
+
+/// The REST contract as served, against the committed `docs/openapi.json`: a change to any
+/// route, body or member is a visible diff in review. `IDBROKER_UPDATE_SNAPSHOTS=1` rewrites
+/// the file after an intended change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_committed_snapshot() {
+    let app = crate::helpers::spawn_app(idbroker_store::Backend::Sqlite).await;
+    let served: serde_json::Value = app
+        .http
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let served = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    if std::env::var_os("IDBROKER_UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &served).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != served {
+        let diff = similar::TextDiff::from_lines(&committed, &served)
+            .unified_diff()
+            .context_radius(3)
+            .header("docs/openapi.json (committed)", "/openapi.json (served)")
+            .to_string();
+        panic!(
+            "the served OpenAPI document differs from docs/openapi.json; if the change is intended, \
+             rerun with IDBROKER_UPDATE_SNAPSHOTS=1 and commit the file.\n{diff}"
+        );
+    }
 }

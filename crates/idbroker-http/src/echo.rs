@@ -34,6 +34,20 @@ pub fn json_error(err: &serde_json::Error) -> String {
     elide_quoted(&err.to_string())
 }
 
+/// A member name the caller sent, as quoted back in an "unknown field" message: at most
+/// `MAX_QUOTED_CHARS` printable characters.
+pub fn field_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .take(MAX_QUOTED_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if name.chars().count() > MAX_QUOTED_CHARS {
+        out.push('…');
+    }
+    out
+}
+
 fn elide_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_MESSAGE_CHARS * 2));
     let mut parts = text.split('"');
@@ -59,6 +73,14 @@ fn elide_quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_name_is_quoted_back_short_and_printable() {
+        assert_eq!(field_name("Logins"), "Logins");
+        let long = field_name(&"x\n".repeat(1000));
+        assert_eq!(long.chars().count(), MAX_QUOTED_CHARS + 1);
+        assert!(long.ends_with('…') && !long.contains('\n'));
+    }
 
     #[test]
     fn a_long_message_is_cut() {

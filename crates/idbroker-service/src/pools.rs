@@ -5,8 +5,8 @@ use idbroker_domain::principal_tags::validate_provider_name;
 use idbroker_domain::tags::{MAX_TAGS, validate_tag_key, validate_tags};
 use idbroker_domain::validation::check_count;
 use idbroker_domain::{
-    IdentityPool, IdentityPoolId, MaxResults, PageToken, PoolArn, PoolConfig, PoolRoles,
-    PoolSummary, PrincipalTagMap, Tags,
+    IdentityPool, IdentityPoolId, MaxResults, PageToken, PoolConfig, PoolRoles, PoolSummary,
+    PrincipalTagMap, Tags,
 };
 use idbroker_store::StoreError;
 use uuid::Uuid;
@@ -125,19 +125,9 @@ impl Broker {
         Ok(Page::from_rows(rows, limit, |p| p.id.as_str()))
     }
 
-    /// The pool a `ResourceArn` names, if it is one of ours; ResourceNotFound otherwise.
-    fn pool_of_arn(&self, resource_arn: &str) -> ServiceResult<IdentityPoolId> {
-        let arn = PoolArn::parse("resourceArn", resource_arn)?;
-        if !arn.is_ours(&self.settings.region, &self.settings.account_id) {
-            return Err(ServiceError::ResourceNotFound(format!(
-                "Resource '{resource_arn}' not found."
-            )));
-        }
-        Ok(arn.pool_id)
-    }
-
-    pub async fn tag_resource(&self, resource_arn: &str, tags: Tags) -> ServiceResult<()> {
-        let id = self.pool_of_arn(resource_arn)?;
+    /// Adds or overwrites tags of a pool (TagResource; the AWS face turns the ARN into the id).
+    pub async fn tag_pool(&self, pool_id: &str, tags: Tags) -> ServiceResult<()> {
+        let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
         validate_tags("tags", &tags)?;
         let before = self.store.get_pool(&id).await?.map(|s| json!(s.pool.tags));
         self.store
@@ -154,8 +144,9 @@ impl Broker {
         Ok(())
     }
 
-    pub async fn untag_resource(&self, resource_arn: &str, keys: Vec<String>) -> ServiceResult<()> {
-        let id = self.pool_of_arn(resource_arn)?;
+    /// Removes tags of a pool (UntagResource); keys it does not have are ignored.
+    pub async fn untag_pool(&self, pool_id: &str, keys: Vec<String>) -> ServiceResult<()> {
+        let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
         check_count("tagKeys", keys.len(), MAX_TAGS)?;
         for key in &keys {
             validate_tag_key("tagKeys.member", key)?;
@@ -172,9 +163,9 @@ impl Broker {
         Ok(())
     }
 
-    pub async fn list_tags_for_resource(&self, resource_arn: &str) -> ServiceResult<Tags> {
-        let id = self.pool_of_arn(resource_arn)?;
-        Ok(self.load_pool(id.as_str()).await?.pool.tags)
+    /// The tags of a pool (ListTagsForResource).
+    pub async fn pool_tags(&self, pool_id: &str) -> ServiceResult<Tags> {
+        Ok(self.load_pool(pool_id).await?.pool.tags)
     }
 
     #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]

@@ -1,8 +1,10 @@
 //! Configuration as code: a TOML file of OpenID Connect providers and identity pools (with
 //! their roles) that `idbroker serve --bootstrap FILE` applies at start-up, idempotently.
 //! Pools are matched by name; a pool that differs from the file is replaced with the file's
-//! version; applying the same file twice changes nothing. Pool members use the Cognito API's
-//! names, as on both HTTP faces.
+//! version; applying the same file twice changes nothing. A pool is the REST face's pool body
+//! (`idbroker_api::pools::PoolRequest`, snake_case) plus the members of its roles body
+//! (`roles`, `role_mappings`): one shape for both. An unknown member anywhere refuses the
+//! whole file, naming the member and the nearest known one, before anything is created.
 //!
 //! ```toml
 //! [[oidc_providers]]
@@ -10,28 +12,37 @@
 //! client_ids = ["web"]
 //!
 //! [[pools]]
-//! IdentityPoolName = "demo"
-//! AllowUnauthenticatedIdentities = true
-//! OpenIdConnectProviderARNs = ["arn:aws:iam::000000000000:oidc-provider/login.example.com"]
-//! [pools.Roles]
+//! identity_pool_name = "demo"
+//! allow_unauthenticated_identities = true
+//! open_id_connect_provider_arns = ["arn:aws:iam::000000000000:oidc-provider/login.example.com"]
+//! [pools.roles]
 //! authenticated = "arn:aws:iam::000000000000:role/demo-authenticated"
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
+use idbroker_api::pools::{PoolRequest, RolesBody};
+use idbroker_api::unknown_field::{self, UnknownField};
 use idbroker_domain::oidc_provider::issuer_key;
-use idbroker_domain::{PoolConfig, PoolRoles, RoleMapping};
+use idbroker_domain::{PoolConfig, PoolRoles, Tags};
+use idbroker_http::rest::contract::{pool_config, pool_roles};
 use idbroker_service::{Broker, ServiceError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct File {
+struct RawFile {
     #[serde(default)]
     oidc_providers: Vec<Provider>,
+    /// Read as tables first: a pool is split into its pool body and its roles body.
     #[serde(default)]
+    pools: Vec<toml::Table>,
+}
+
+struct File {
+    oidc_providers: Vec<Provider>,
     pools: Vec<Pool>,
 }
 
@@ -42,17 +53,60 @@ struct Provider {
     client_ids: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
 struct Pool {
-    #[serde(flatten)]
     config: PoolConfig,
-    #[serde(default)]
-    identity_pool_tags: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    roles: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    role_mappings: Option<BTreeMap<String, RoleMapping>>,
+    identity_pool_tags: Option<Tags>,
+    /// None when the file says nothing of roles (they are then left as they are).
+    roles: Option<PoolRoles>,
+}
+
+/// The members of the roles body a pool table may carry beside its pool body.
+const ROLE_MEMBERS: [&str; 2] = ["roles", "role_mappings"];
+
+/// One `[[pools]]` table as the REST pool body plus the roles body's members.
+fn pool(mut table: toml::Table) -> anyhow::Result<Pool> {
+    let mut roles_table = toml::Table::new();
+    for member in ROLE_MEMBERS {
+        if let Some(value) = table.remove(member) {
+            roles_table.insert(member.to_owned(), value);
+        }
+    }
+    let has_roles = !roles_table.is_empty();
+    let request =
+        PoolRequest::deserialize(toml::Value::Table(table)).map_err(|e| unknown_member(&e))?;
+    let roles =
+        RolesBody::deserialize(toml::Value::Table(roles_table)).map_err(|e| unknown_member(&e))?;
+    let (config, identity_pool_tags) = pool_config(request);
+    Ok(Pool {
+        config,
+        identity_pool_tags,
+        roles: has_roles.then(|| pool_roles(roles)),
+    })
+}
+
+/// toml's message, or for an unknown member, the member and the nearest known one (the pool
+/// body's members and the roles body's, since a pool table holds both).
+fn unknown_member(err: &toml::de::Error) -> anyhow::Error {
+    let text = err.message().to_owned();
+    match unknown_field::parse(&text) {
+        Some(UnknownField {
+            field,
+            mut expected,
+            ..
+        }) => {
+            expected.extend(ROLE_MEMBERS.map(str::to_owned));
+            let nearest = unknown_field::nearest(&field, expected.iter().map(String::as_str));
+            anyhow!(
+                UnknownField {
+                    field,
+                    nearest,
+                    expected
+                }
+                .message(idbroker_http::echo::field_name)
+            )
+        }
+        None => anyhow!(text),
+    }
 }
 
 /// What applying the file did, for the log.
@@ -66,8 +120,20 @@ pub struct Applied {
 fn parse(path: &Path) -> anyhow::Result<File> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read bootstrap file {}", path.display()))?;
+    let invalid = || format!("invalid bootstrap file {}", path.display());
     // toml's errors name the line and column at fault.
-    toml::from_str(&text).with_context(|| format!("invalid bootstrap file {}", path.display()))
+    let raw: RawFile = toml::from_str(&text).with_context(invalid)?;
+    // Every pool is read before anything is applied: a mistake anywhere refuses the whole file.
+    let pools = raw
+        .pools
+        .into_iter()
+        .enumerate()
+        .map(|(i, table)| pool(table).with_context(|| format!("{}: pool {}", invalid(), i + 1)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(File {
+        oidc_providers: raw.oidc_providers,
+        pools,
+    })
 }
 
 async fn pools_by_name(broker: &Broker) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
@@ -153,11 +219,7 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
                 "several identity pools are named '{name}'; the bootstrap file cannot tell which to manage"
             ),
         };
-        if pool.roles.is_some() || pool.role_mappings.is_some() {
-            let wanted = PoolRoles {
-                roles: pool.roles.unwrap_or_default(),
-                role_mappings: pool.role_mappings.unwrap_or_default(),
-            };
+        if let Some(wanted) = pool.roles {
             let (_, current) = broker.get_identity_pool_roles(&id).await?;
             if current != wanted {
                 broker

@@ -3,11 +3,25 @@
 //! `IDBROKER_ADMIN_TOKEN`). Tables for people, `--output json` for scripts; a failed call
 //! prints the server's problem detail and exits non-zero.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use comfy_table::Table;
+use idbroker_api::audit::AuditQuery;
+use idbroker_api::client::{Client, ClientError};
+use idbroker_api::developer::{
+    DeveloperTokenRequest, LookupQuery, MergeRequest, UnlinkDeveloperRequest,
+};
+use idbroker_api::identities::IdentityPaging;
+use idbroker_api::ledger::LedgerQuery;
+use idbroker_api::oidc_providers::CreateProvider;
+use idbroker_api::pools::{Paging, PoolRequest, PrincipalTagsBody, RolesBody, TagsBody};
+use idbroker_api::unknown_field;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
 
 #[derive(Args)]
 pub struct Connection {
@@ -164,34 +178,21 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("'{text}' is not KEY=VALUE"))
 }
 
-/// Percent-encodes one path segment or query value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[derive(Subcommand)]
 pub enum PoolsCommand {
     /// List pools.
     List,
     /// Show one pool.
     Get { pool_id: String },
-    /// Create a pool, from flags or from a JSON file in the Cognito shape.
+    /// Create a pool, from flags or from a JSON file (the body of `POST /v1/identity-pools`).
     Create {
-        /// IdentityPoolName.
+        /// The pool's name.
         #[arg(long, required_unless_present = "file")]
         name: Option<String>,
         /// Allow guest (unauthenticated) identities.
         #[arg(long)]
         allow_guests: bool,
-        /// A JSON file with the CreateIdentityPool members.
+        /// A JSON file with the pool body (snake_case: `identity_pool_name`, …).
         #[arg(long, conflicts_with_all = ["name", "allow_guests"])]
         file: Option<PathBuf>,
     },
@@ -210,7 +211,7 @@ pub enum RolesCommand {
         authenticated: Option<String>,
         #[arg(long)]
         unauthenticated: Option<String>,
-        /// A JSON file in the SetIdentityPoolRoles shape ({"Roles": …, "RoleMappings": …}).
+        /// A JSON file with the roles body ({"roles": …, "role_mappings": …}).
         #[arg(long, conflicts_with_all = ["authenticated", "unauthenticated"])]
         file: Option<PathBuf>,
     },
@@ -258,123 +259,70 @@ pub enum KeysCommand {
     Rotate,
 }
 
-struct Client {
-    http: reqwest::Client,
-    endpoint: String,
-    token: String,
-}
-
-impl Client {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(
-                method,
-                format!("{}{path}", self.endpoint.trim_end_matches('/')),
-            )
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach idbroker at {}", self.endpoint))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        let value: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        if !status.is_success() {
-            let kind = value["title"].as_str().unwrap_or("error");
-            let detail = value["detail"]
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_owned);
-            bail!("{kind} (HTTP {}): {detail}", status.as_u16());
-        }
-        Ok(value)
-    }
-
-    /// All pages of a cursor-paged list.
-    async fn all(&self, path: &str, field: &str) -> anyhow::Result<Vec<Value>> {
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let separator = if path.contains('?') { '&' } else { '?' };
-            let page_path = match &cursor {
-                Some(c) => format!("{path}{separator}cursor={c}"),
-                None => path.to_owned(),
-            };
-            let page = self.call(reqwest::Method::GET, &page_path, None).await?;
-            items.extend(page[field].as_array().cloned().unwrap_or_default());
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => return Ok(items),
-            }
+/// Every page of a cursor-paged list: `fetch` gets the cursor and returns a page's items and
+/// the next cursor.
+async fn all_pages<T, F, Fut>(mut fetch: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), ClientError>>,
+{
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = fetch(cursor).await?;
+        items.extend(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(items),
         }
     }
 }
 
-fn read_json(path: &PathBuf) -> anyhow::Result<Value> {
+/// A request body from a JSON file, refused (naming the member and the nearest known one) if
+/// it is not the route's shape.
+fn read_json<T: DeserializeOwned>(path: &PathBuf) -> anyhow::Result<T> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+    serde_json::from_str(&text).map_err(|e| {
+        let reason = match unknown_field::parse(&e.to_string()) {
+            Some(unknown) => unknown.message(idbroker_http::echo::field_name),
+            None => e.to_string(),
+        };
+        anyhow::anyhow!("{} is not a valid body: {reason}", path.display())
+    })
 }
 
-/// Prints rows as an aligned table of `columns` (JSON field names, shown upper-cased).
-fn table(rows: &[Value], columns: &[&str]) {
-    let cell = |row: &Value, column: &str| match &row[column] {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_owned(),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-            .collect::<Vec<_>>()
-            .join(","),
-        other => other.to_string(),
-    };
-    let widths: Vec<usize> = columns
-        .iter()
-        .map(|c| {
-            rows.iter()
-                .map(|r| cell(r, c).len())
-                .chain([c.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |values: Vec<String>| {
-        values
-            .iter()
-            .zip(&widths)
-            .map(|(v, w)| format!("{v:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    println!(
-        "{}",
-        line(columns.iter().map(|c| c.to_uppercase()).collect())
-    );
+/// Rows as a table for people: upper-cased column names, no borders, two spaces between
+/// columns.
+fn table(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_header(columns.iter().map(|c| c.to_uppercase()));
     for row in rows {
-        println!("{}", line(columns.iter().map(|c| cell(row, c)).collect()));
+        table.add_row(row);
     }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table
 }
 
-fn show(output: Output, value: &Value, rows: Option<(&[Value], &[&str])>) -> anyhow::Result<()> {
+fn or_dash(value: Option<&str>) -> String {
+    value.unwrap_or("-").to_owned()
+}
+
+/// Prints `value` as JSON, or `rows` as a table when there is one and tables are wanted.
+fn show<T: Serialize>(output: Output, value: &T, rows: Option<Table>) -> anyhow::Result<()> {
     match (output, rows) {
-        (Output::Table, Some((rows, columns))) => table(rows, columns),
+        (Output::Table, Some(rows)) => println!("{}", rows.trim_fmt()),
         _ => println!("{}", serde_json::to_string_pretty(value)?),
     }
     Ok(())
+}
+
+fn string_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
+    pairs.into_iter().collect()
 }
 
 pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
@@ -382,71 +330,66 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
         .admin_token
         .clone()
         .context("an admin token is needed: pass --admin-token or set IDBROKER_ADMIN_TOKEN")?;
-    let client = Client {
-        http: reqwest::Client::new(),
-        endpoint: connection.endpoint.clone(),
-        token,
-    };
+    let client = Client::new(&connection.endpoint, Some(token))
+        .with_context(|| format!("bad endpoint {}", connection.endpoint))?;
     let out = connection.output;
-    use reqwest::Method;
+    let pool_columns = ["identity_pool_id", "identity_pool_name"];
     match command {
         Admin::Pools(PoolsCommand::List) => {
-            let pools = client.all("/v1/identity-pools", "identity_pools").await?;
-            show(
-                out,
-                &json!({"identity_pools": pools}),
-                Some((&pools, &["identity_pool_id", "identity_pool_name"])),
-            )
+            let pools = all_pages(|cursor| {
+                let client = &client;
+                async move {
+                    let page = client
+                        .list_pools(&Paging {
+                            limit: None,
+                            cursor,
+                        })
+                        .await?;
+                    Ok((page.identity_pools, page.next_cursor))
+                }
+            })
+            .await?;
+            let rows = table(
+                &pool_columns,
+                pools
+                    .iter()
+                    .map(|p| vec![p.identity_pool_id.clone(), p.identity_pool_name.clone()]),
+            );
+            show(out, &json!({ "identity_pools": pools }), Some(rows))
         }
-        Admin::Pools(PoolsCommand::Get { pool_id }) => show(
-            out,
-            &client
-                .call(Method::GET, &format!("/v1/identity-pools/{pool_id}"), None)
-                .await?,
-            None,
-        ),
+        Admin::Pools(PoolsCommand::Get { pool_id }) => {
+            show(out, &client.get_pool(&pool_id).await?, None)
+        }
         Admin::Pools(PoolsCommand::Create {
             name,
             allow_guests,
             file,
         }) => {
-            let body = match file {
+            let request = match file {
                 Some(file) => read_json(&file)?,
-                None => {
-                    json!({"IdentityPoolName": name, "AllowUnauthenticatedIdentities": allow_guests})
-                }
+                None => PoolRequest {
+                    identity_pool_name: name.unwrap_or_default(),
+                    allow_unauthenticated_identities: allow_guests,
+                    ..PoolRequest::default()
+                },
             };
-            let pool = client
-                .call(Method::POST, "/v1/identity-pools", Some(body))
-                .await?;
-            let row = json!({"identity_pool_id": pool["IdentityPoolId"], "identity_pool_name": pool["IdentityPoolName"]});
-            show(
-                out,
-                &pool,
-                Some((&[row], &["identity_pool_id", "identity_pool_name"])),
-            )
+            let pool = client.create_pool(&request).await?;
+            let rows = table(
+                &pool_columns,
+                [vec![
+                    pool.identity_pool_id.clone(),
+                    pool.identity_pool_name.clone(),
+                ]],
+            );
+            show(out, &pool, Some(rows))
         }
         Admin::Pools(PoolsCommand::Delete { pool_id }) => {
-            client
-                .call(
-                    Method::DELETE,
-                    &format!("/v1/identity-pools/{pool_id}"),
-                    None,
-                )
-                .await?;
+            client.delete_pool(&pool_id).await?;
             show(out, &json!({"deleted": pool_id}), None)
         }
-        Admin::Roles(RolesCommand::Get { pool_id }) => show(
-            out,
-            &client
-                .call(
-                    Method::GET,
-                    &format!("/v1/identity-pools/{pool_id}/roles"),
-                    None,
-                )
-                .await?,
-            None,
-        ),
+        Admin::Roles(RolesCommand::Get { pool_id }) => {
+            show(out, &client.get_roles(&pool_id).await?, None)
+        }
         Admin::Roles(RolesCommand::Set {
             pool_id,
             authenticated,
@@ -456,144 +399,123 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             let body = match file {
                 Some(file) => read_json(&file)?,
                 None => {
-                    let mut roles = serde_json::Map::new();
-                    roles.insert("authenticated".into(), json!(authenticated));
-                    if let Some(arn) = unauthenticated {
-                        roles.insert("unauthenticated".into(), json!(arn));
+                    let mut roles = BTreeMap::new();
+                    if let Some(arn) = authenticated {
+                        roles.insert("authenticated".to_owned(), arn);
                     }
-                    json!({"Roles": roles})
+                    if let Some(arn) = unauthenticated {
+                        roles.insert("unauthenticated".to_owned(), arn);
+                    }
+                    RolesBody {
+                        roles,
+                        ..RolesBody::default()
+                    }
                 }
             };
-            show(
-                out,
-                &client
-                    .call(
-                        Method::PUT,
-                        &format!("/v1/identity-pools/{pool_id}/roles"),
-                        Some(body),
-                    )
-                    .await?,
-                None,
-            )
+            show(out, &client.set_roles(&pool_id, &body).await?, None)
         }
         Admin::Providers(ProvidersCommand::Add { issuer, client_ids }) => {
             let provider = client
-                .call(
-                    Method::POST,
-                    "/v1/oidc-providers",
-                    Some(json!({"issuer": issuer, "client_ids": client_ids})),
-                )
+                .create_oidc_provider(&CreateProvider { issuer, client_ids })
                 .await?;
-            show(
-                out,
-                &provider,
-                Some((
-                    std::slice::from_ref(&provider),
-                    &["arn", "key", "client_ids"],
-                )),
-            )
+            let rows = table(
+                &["arn", "key", "client_ids"],
+                [vec![
+                    provider.arn.clone(),
+                    provider.key.clone(),
+                    provider.client_ids.join(","),
+                ]],
+            );
+            show(out, &provider, Some(rows))
         }
         Admin::Providers(ProvidersCommand::List) => {
-            let list = client.call(Method::GET, "/v1/oidc-providers", None).await?;
-            let rows = list["oidc_providers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            show(out, &list, Some((&rows, &["key", "issuer", "client_ids"])))
+            let list = client.list_oidc_providers().await?;
+            let rows = table(
+                &["key", "issuer", "client_ids"],
+                list.oidc_providers
+                    .iter()
+                    .map(|p| vec![p.key.clone(), p.issuer.clone(), p.client_ids.join(",")]),
+            );
+            show(out, &list, Some(rows))
         }
         Admin::Providers(ProvidersCommand::Remove { key }) => {
-            client
-                .call(Method::DELETE, &format!("/v1/oidc-providers/{key}"), None)
-                .await?;
+            client.delete_oidc_provider(&key).await?;
             show(out, &json!({"deleted": key}), None)
         }
         Admin::Identities(IdentitiesCommand::List {
             pool_id,
             hide_disabled,
         }) => {
-            let path =
-                format!("/v1/identity-pools/{pool_id}/identities?hide_disabled={hide_disabled}");
-            let identities = client.all(&path, "identities").await?;
-            show(
-                out,
-                &json!({"identities": identities}),
-                Some((
-                    &identities,
-                    &["identity_id", "logins", "disabled", "created_at"],
-                )),
-            )
+            let identities = all_pages(|cursor| {
+                let (client, pool_id) = (&client, &pool_id);
+                async move {
+                    let page = client
+                        .list_identities(
+                            pool_id,
+                            &IdentityPaging {
+                                limit: None,
+                                cursor,
+                                hide_disabled: Some(hide_disabled),
+                            },
+                        )
+                        .await?;
+                    Ok((page.identities, page.next_cursor))
+                }
+            })
+            .await?;
+            let rows = table(
+                &["identity_id", "logins", "disabled", "created_at"],
+                identities.iter().map(|i| {
+                    vec![
+                        i.identity_id.clone(),
+                        i.logins.join(","),
+                        i.disabled.to_string(),
+                        i.created_at.clone(),
+                    ]
+                }),
+            );
+            show(out, &json!({ "identities": identities }), Some(rows))
         }
-        Admin::Identities(IdentitiesCommand::Get { identity_id }) => show(
-            out,
-            &client
-                .call(Method::GET, &format!("/v1/identities/{identity_id}"), None)
-                .await?,
-            None,
-        ),
+        Admin::Identities(IdentitiesCommand::Get { identity_id }) => {
+            show(out, &client.get_identity(&identity_id).await?, None)
+        }
         Admin::Identities(IdentitiesCommand::Delete { identity_id }) => {
-            client
-                .call(
-                    Method::DELETE,
-                    &format!("/v1/identities/{identity_id}"),
-                    None,
-                )
-                .await?;
+            client.delete_identity(&identity_id).await?;
             show(out, &json!({"deleted": identity_id}), None)
         }
-        Admin::Tags(TagsCommand::List { pool_id }) => show(
-            out,
-            &client
-                .call(
-                    Method::GET,
-                    &format!("/v1/identity-pools/{pool_id}/tags"),
-                    None,
-                )
-                .await?,
-            None,
-        ),
+        Admin::Tags(TagsCommand::List { pool_id }) => {
+            show(out, &client.get_tags(&pool_id).await?, None)
+        }
         Admin::Tags(TagsCommand::Add { pool_id, tags }) => {
-            let tags: serde_json::Map<String, Value> =
-                tags.into_iter().map(|(k, v)| (k, json!(v))).collect();
-            let body = json!({ "tags": tags });
-            show(
-                out,
-                &client
-                    .call(
-                        Method::POST,
-                        &format!("/v1/identity-pools/{pool_id}/tags"),
-                        Some(body),
-                    )
-                    .await?,
-                None,
-            )
+            let body = TagsBody {
+                tags: string_map(tags),
+            };
+            show(out, &client.add_tags(&pool_id, &body).await?, None)
         }
         Admin::Tags(TagsCommand::Remove { pool_id, key }) => {
-            client
-                .call(
-                    Method::DELETE,
-                    &format!("/v1/identity-pools/{pool_id}/tags/{}", encode(&key)),
-                    None,
-                )
-                .await?;
+            client.remove_tag(&pool_id, &key).await?;
             show(out, &json!({ "removed": key }), None)
         }
-        Admin::PrincipalTags(PrincipalTagsCommand::Get { pool_id, provider }) => {
-            let path = format!("/v1/identity-pools/{pool_id}/principal-tags/{provider}");
-            show(out, &client.call(Method::GET, &path, None).await?, None)
-        }
+        Admin::PrincipalTags(PrincipalTagsCommand::Get { pool_id, provider }) => show(
+            out,
+            &client.get_principal_tags(&pool_id, &provider).await?,
+            None,
+        ),
         Admin::PrincipalTags(PrincipalTagsCommand::Set {
             pool_id,
             provider,
             use_defaults,
             tags,
         }) => {
-            let tags: serde_json::Map<String, Value> =
-                tags.into_iter().map(|(k, v)| (k, json!(v))).collect();
-            let body = json!({ "UseDefaults": use_defaults, "PrincipalTags": tags });
-            let path = format!("/v1/identity-pools/{pool_id}/principal-tags/{provider}");
+            let body = PrincipalTagsBody {
+                use_defaults,
+                principal_tags: string_map(tags),
+            };
             show(
                 out,
-                &client.call(Method::PUT, &path, Some(body)).await?,
+                &client
+                    .set_principal_tags(&pool_id, &provider, &body)
+                    .await?,
                 None,
             )
         }
@@ -604,31 +526,25 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             identity_id,
             duration,
         }) => {
-            let body = json!({ "logins": { provider: user }, "identity_id": identity_id, "token_duration": duration });
-            let path = format!("/v1/identity-pools/{pool_id}/developer/token");
-            show(
-                out,
-                &client.call(Method::POST, &path, Some(body)).await?,
-                None,
-            )
+            let body = DeveloperTokenRequest {
+                logins: BTreeMap::from([(provider, user)]),
+                identity_id,
+                token_duration: duration,
+                ..DeveloperTokenRequest::default()
+            };
+            show(out, &client.developer_token(&pool_id, &body).await?, None)
         }
         Admin::Developer(DeveloperCommand::Lookup {
             pool_id,
             user,
             identity_id,
         }) => {
-            let mut query = Vec::new();
-            if let Some(user) = user {
-                query.push(format!("user={}", encode(&user)));
-            }
-            if let Some(id) = identity_id {
-                query.push(format!("identity_id={}", encode(&id)));
-            }
-            let path = format!(
-                "/v1/identity-pools/{pool_id}/developer/lookup?{}",
-                query.join("&")
-            );
-            show(out, &client.call(Method::GET, &path, None).await?, None)
+            let query = LookupQuery {
+                identity_id,
+                user,
+                ..LookupQuery::default()
+            };
+            show(out, &client.developer_lookup(&pool_id, &query).await?, None)
         }
         Admin::Developer(DeveloperCommand::Merge {
             pool_id,
@@ -636,13 +552,12 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             source,
             destination,
         }) => {
-            let body = json!({ "developer_provider_name": provider, "source_user": source, "destination_user": destination });
-            let path = format!("/v1/identity-pools/{pool_id}/developer/merge");
-            show(
-                out,
-                &client.call(Method::POST, &path, Some(body)).await?,
-                None,
-            )
+            let body = MergeRequest {
+                developer_provider_name: provider,
+                source_user: source,
+                destination_user: destination,
+            };
+            show(out, &client.developer_merge(&pool_id, &body).await?, None)
         }
         Admin::Developer(DeveloperCommand::Unlink {
             pool_id,
@@ -650,74 +565,107 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             user,
             identity_id,
         }) => {
-            let body = json!({ "identity_id": identity_id, "developer_provider_name": provider, "user": user });
-            client
-                .call(
-                    Method::POST,
-                    &format!("/v1/identity-pools/{pool_id}/developer/unlink"),
-                    Some(body),
-                )
-                .await?;
+            let body = UnlinkDeveloperRequest {
+                identity_id,
+                developer_provider_name: provider,
+                user: user.clone(),
+            };
+            client.developer_unlink(&pool_id, &body).await?;
             show(out, &json!({ "unlinked": user }), None)
         }
         Admin::Audit { resource } => {
-            let path = match resource {
-                Some(r) => format!("/v1/audit?resource={}", encode(&r)),
-                None => "/v1/audit".to_owned(),
-            };
-            let changes = client.all(&path, "changes").await?;
-            show(
-                out,
-                &json!({ "changes": changes }),
-                Some((&changes, &["at", "actor", "action", "resource"])),
-            )
+            let changes = all_pages(|cursor| {
+                let (client, resource) = (&client, resource.clone());
+                async move {
+                    let page = client
+                        .audit(&AuditQuery {
+                            resource,
+                            limit: None,
+                            cursor,
+                        })
+                        .await?;
+                    Ok((page.changes, page.next_cursor))
+                }
+            })
+            .await?;
+            let rows = table(
+                &["at", "actor", "action", "resource"],
+                changes.iter().map(|c| {
+                    vec![
+                        c.at.clone(),
+                        c.actor.clone(),
+                        c.action.clone(),
+                        c.resource.clone(),
+                    ]
+                }),
+            );
+            show(out, &json!({ "changes": changes }), Some(rows))
         }
         Admin::Issuances {
             access_key_id,
             identity_id,
             pool_id,
         } => {
-            let (name, value) = match (access_key_id, identity_id, pool_id) {
-                (Some(key), _, _) => ("access_key_id", key),
-                (_, Some(id), _) => ("identity_id", id),
-                (_, _, Some(pool)) => ("pool_id", pool),
-                _ => bail!("give --access-key-id, --identity-id or --pool-id"),
+            if access_key_id.is_none() && identity_id.is_none() && pool_id.is_none() {
+                bail!("give --access-key-id, --identity-id or --pool-id");
+            }
+            let query = LedgerQuery {
+                access_key_id,
+                identity_id,
+                pool_id,
+                ..LedgerQuery::default()
             };
-            let issuances = client
-                .all(
-                    &format!("/v1/issuances?{name}={}", encode(&value)),
-                    "issuances",
-                )
-                .await?;
-            show(
-                out,
-                &json!({ "issuances": issuances }),
-                Some((
-                    &issuances,
-                    &[
-                        "issued_at",
-                        "access_key_id",
-                        "identity_id",
-                        "role_arn",
-                        "expires_at",
-                    ],
-                )),
-            )
+            let issuances = all_pages(|cursor| {
+                let (client, query) = (&client, &query);
+                async move {
+                    let page = client
+                        .issuances(&LedgerQuery {
+                            cursor,
+                            ..query.clone()
+                        })
+                        .await?;
+                    Ok((page.issuances, page.next_cursor))
+                }
+            })
+            .await?;
+            let rows = table(
+                &[
+                    "issued_at",
+                    "access_key_id",
+                    "identity_id",
+                    "role_arn",
+                    "expires_at",
+                ],
+                issuances.iter().map(|i| {
+                    vec![
+                        i.issued_at.clone(),
+                        i.access_key_id.clone(),
+                        i.identity_id.clone(),
+                        i.role_arn.clone(),
+                        i.expires_at.clone(),
+                    ]
+                }),
+            );
+            show(out, &json!({ "issuances": issuances }), Some(rows))
         }
         Admin::Keys(command) => {
             let keys = match command {
-                KeysCommand::List => client.call(Method::GET, "/v1/keys", None).await?,
-                KeysCommand::Rotate => client.call(Method::POST, "/v1/keys/rotate", None).await?,
+                KeysCommand::List => client.list_keys().await?,
+                KeysCommand::Rotate => client.rotate_keys().await?,
             };
-            let rows = keys["keys"].as_array().cloned().unwrap_or_default();
-            show(
-                out,
-                &keys,
-                Some((
-                    &rows,
-                    &["kid", "alg", "state", "signs_from", "published_until"],
-                )),
-            )
+            let rows = table(
+                &["kid", "alg", "state", "signs_from", "published_until"],
+                keys.keys.iter().map(|k| {
+                    vec![
+                        k.kid.clone(),
+                        k.alg.clone(),
+                        k.state.as_str().to_owned(),
+                        k.signs_from.clone(),
+                        or_dash(k.published_until.as_deref()),
+                    ]
+                }),
+            );
+            show(out, &keys, Some(rows))
         }
     }
 }

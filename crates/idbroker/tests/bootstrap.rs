@@ -14,18 +14,18 @@ issuer = "https://login.example.com"
 client_ids = ["web"]
 
 [[pools]]
-IdentityPoolName = "demo"
-AllowUnauthenticatedIdentities = true
-OpenIdConnectProviderARNs = ["arn:aws:iam::000000000000:oidc-provider/login.example.com"]
-IdentityPoolTags = { team = "demo" }
+identity_pool_name = "demo"
+allow_unauthenticated_identities = true
+open_id_connect_provider_arns = ["arn:aws:iam::000000000000:oidc-provider/login.example.com"]
+identity_pool_tags = { team = "demo" }
 
-[pools.Roles]
+[pools.roles]
 authenticated = "arn:aws:iam::000000000000:role/demo-authenticated"
 unauthenticated = "arn:aws:iam::000000000000:role/demo-guest"
 
 [[pools]]
-IdentityPoolName = "second"
-AllowUnauthenticatedIdentities = false
+identity_pool_name = "second"
+allow_unauthenticated_identities = false
 "#;
 
 fn settings(dir: &Path, bootstrap: &Path) -> Settings {
@@ -50,6 +50,15 @@ async fn get(endpoint: &str, token: &str, path: &str) -> Value {
         .json()
         .await
         .unwrap()
+}
+
+/// Start-up with this bootstrap file fails: the error, with its causes.
+async fn refusal(dir: &Path, file: &Path) -> String {
+    let err = Application::build(settings(dir, file))
+        .await
+        .err()
+        .expect("refused");
+    format!("{err:#}")
 }
 
 async fn start(settings: Settings) -> (String, String) {
@@ -82,7 +91,7 @@ async fn a_bootstrap_file_is_applied_once_and_idempotently() {
     )
     .await;
     assert_eq!(
-        roles["Roles"]["unauthenticated"],
+        roles["roles"]["unauthenticated"],
         "arn:aws:iam::000000000000:role/demo-guest"
     );
     let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
@@ -104,15 +113,15 @@ async fn a_bootstrap_file_is_applied_once_and_idempotently() {
     std::fs::write(
         &file,
         FILE.replace(
-            "AllowUnauthenticatedIdentities = true",
-            "AllowUnauthenticatedIdentities = false",
+            "allow_unauthenticated_identities = true",
+            "allow_unauthenticated_identities = false",
         ),
     )
     .unwrap();
     let (third, _) = start(settings(dir.path(), &file)).await;
     let demo_now = get(&third, &token, &format!("/v1/identity-pools/{demo_id}")).await;
-    assert_eq!(demo_now["AllowUnauthenticatedIdentities"], false);
-    assert_eq!(demo_now["IdentityPoolTags"]["team"], "demo");
+    assert_eq!(demo_now["allow_unauthenticated_identities"], false);
+    assert_eq!(demo_now["identity_pool_tags"]["team"], "demo");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,30 +130,55 @@ async fn a_bad_bootstrap_file_stops_start_up_and_names_the_line() {
     let file = dir.path().join("bootstrap.toml");
     std::fs::write(
         &file,
-        "[[pools]]\nIdentityPoolName = \"x\"\nAllowUnauthenticatedIdentities = maybe\n",
+        "[[pools]]\nidentity_pool_name = \"x\"\nallow_unauthenticated_identities = maybe\n",
     )
     .unwrap();
-    let err = Application::build(settings(dir.path(), &file))
-        .await
-        .err()
-        .expect("refused");
-    let text = format!("{err:#}");
+    let text = refusal(dir.path(), &file).await;
     assert!(text.contains("line 3"), "{text}");
 
     std::fs::write(
         &file,
-        "[[pools]]\nIdentityPoolName = \"bad/name\"\nAllowUnauthenticatedIdentities = true\n",
+        "[[pools]]\nidentity_pool_name = \"bad/name\"\nallow_unauthenticated_identities = true\n",
     )
     .unwrap();
-    let err = Application::build(settings(dir.path(), &file))
-        .await
-        .err()
-        .expect("refused");
-    let text = format!("{err:#}");
+    let text = refusal(dir.path(), &file).await;
     assert!(
         text.contains("pool 'bad/name'") && text.contains("identityPoolName"),
         "{text}"
     );
+}
+
+/// The REST pool shape, so a member in Cognito's PascalCase is a typo: the whole file is
+/// refused, naming the member and the nearest known one, and nothing is created (not even the
+/// provider and the pool before the mistake, which is in the second pool).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_member_refuses_the_whole_file_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bootstrap.toml");
+    std::fs::write(
+        &file,
+        FILE.replace(
+            "allow_unauthenticated_identities = false",
+            "allow_unauthenticated_identities = false\nOpenIdConnectProviderArns = []",
+        ),
+    )
+    .unwrap();
+    let text = refusal(dir.path(), &file).await;
+    assert!(
+        text.contains(
+            "unknown field `OpenIdConnectProviderArns`; did you mean `open_id_connect_provider_arns`?"
+        ) && text.contains("pool 2"),
+        "{text}"
+    );
+
+    // The same database without the file: nothing was created.
+    let mut clean = settings(dir.path(), &file);
+    clean.bootstrap = None;
+    let (endpoint, token) = start(clean).await;
+    let pools = get(&endpoint, &token, "/v1/identity-pools").await;
+    assert_eq!(pools["identity_pools"], serde_json::json!([]));
+    let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
+    assert_eq!(providers["oidc_providers"], serde_json::json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

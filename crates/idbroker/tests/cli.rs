@@ -76,7 +76,7 @@ async fn an_admin_manages_pools_providers_roles_identities_and_keys_from_the_com
     let pool = s
         .json(&["pools", "create", "--name", "cli pool", "--allow-guests"])
         .await;
-    let pool_id = pool["IdentityPoolId"].as_str().unwrap().to_owned();
+    let pool_id = pool["identity_pool_id"].as_str().unwrap().to_owned();
     let (ok, table, _) = s.run(&["pools", "list"]).await;
     assert!(ok);
     assert!(table.starts_with("IDENTITY_POOL_ID"), "{table}");
@@ -113,7 +113,7 @@ async fn an_admin_manages_pools_providers_roles_identities_and_keys_from_the_com
         ])
         .await;
     assert_eq!(
-        roles["Roles"]["unauthenticated"],
+        roles["roles"]["unauthenticated"],
         "arn:aws:iam::000000000000:role/guest"
     );
     assert_eq!(s.json(&["roles", "get", &pool_id]).await, roles);
@@ -187,14 +187,28 @@ async fn tags_principal_tags_and_developer_users_are_managed_from_the_command_li
     let pool_file = s._dir.path().join("pool.json");
     std::fs::write(
         &pool_file,
-        r#"{"IdentityPoolName": "dev pool", "AllowUnauthenticatedIdentities": true, "DeveloperProviderName": "login.myapp",
-            "SupportedLoginProviders": {"accounts.google.com": "client-1"}}"#,
+        r#"{"identity_pool_name": "dev pool", "allow_unauthenticated_identities": true, "developer_provider_name": "login.myapp",
+            "supported_login_providers": {"accounts.google.com": "client-1"}}"#,
     )
     .unwrap();
+    let cognito_file = s._dir.path().join("cognito.json");
+    std::fs::write(
+        &cognito_file,
+        r#"{"IdentityPoolName": "dev pool", "allow_unauthenticated_identities": true}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = s
+        .run(&["pools", "create", "--file", cognito_file.to_str().unwrap()])
+        .await;
+    assert!(!ok);
+    assert!(
+        err.contains("unknown field `IdentityPoolName`; did you mean `identity_pool_name`?"),
+        "{err}"
+    );
     let pool = s
         .json(&["pools", "create", "--file", pool_file.to_str().unwrap()])
         .await;
-    let pool_id = pool["IdentityPoolId"].as_str().unwrap().to_owned();
+    let pool_id = pool["identity_pool_id"].as_str().unwrap().to_owned();
 
     let tags = s
         .json(&["tags", "add", &pool_id, "team=web", "env=dev"])
@@ -219,7 +233,7 @@ async fn tags_principal_tags_and_developer_users_are_managed_from_the_command_li
             "dept=hd",
         ])
         .await;
-    assert_eq!(map["UseDefaults"], true);
+    assert_eq!(map["use_defaults"], true);
     assert_eq!(
         s.json(&["principal-tags", "get", &pool_id, "accounts.google.com"])
             .await,

@@ -165,20 +165,22 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
         }
         Operation::TagResource => {
             let input: TagResourceInput = parse(body)?;
-            broker.tag_resource(&input.resource_arn, input.tags).await?;
+            let pool_id = pool_of_arn(broker, &input.resource_arn)?;
+            broker.tag_pool(&pool_id, input.tags).await?;
             Ok(json!({}))
         }
         Operation::UntagResource => {
             let input: UntagResourceInput = parse(body)?;
-            broker
-                .untag_resource(&input.resource_arn, input.tag_keys)
-                .await?;
+            let pool_id = pool_of_arn(broker, &input.resource_arn)?;
+            broker.untag_pool(&pool_id, input.tag_keys).await?;
             Ok(json!({}))
         }
         Operation::ListTagsForResource => {
             let input: ResourceArnInput = parse(body)?;
             render(ListTagsOutput {
-                tags: broker.list_tags_for_resource(&input.resource_arn).await?,
+                tags: broker
+                    .pool_tags(&pool_of_arn(broker, &input.resource_arn)?)
+                    .await?,
             })
         }
         Operation::SetIdentityPoolRoles => {
@@ -377,6 +379,22 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
             render(GetCredentialsOutput::new(id.to_string(), credentials))
         }
     }
+}
+
+/// The pool a `ResourceArn` names, if it is one of this broker's; ResourceNotFound otherwise.
+/// ARNs are the AWS face's way of naming a pool; the service takes pool ids.
+fn pool_of_arn(
+    broker: &idbroker_service::Broker,
+    resource_arn: &str,
+) -> Result<String, idbroker_service::ServiceError> {
+    let arn = idbroker_domain::PoolArn::parse("resourceArn", resource_arn)?;
+    let settings = broker.settings();
+    if !arn.is_ours(&settings.region, &settings.account_id) {
+        return Err(idbroker_service::ServiceError::ResourceNotFound(format!(
+            "Resource '{resource_arn}' not found."
+        )));
+    }
+    Ok(arn.pool_id.to_string())
 }
 
 #[cfg(test)]

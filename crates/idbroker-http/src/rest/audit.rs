@@ -1,44 +1,17 @@
 //! `/v1/audit`: the admin changes, newest first (admin token).
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use idbroker_api::audit::{AuditQuery, ChangeBody, ChangeList};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
-use super::problem::{Problem, ProblemBody};
+use super::problem::{BadRequest, Problem, Unauthorized};
 use crate::AppState;
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Only changes to this resource (a pool or identity id, a provider ARN, ...).
-    pub resource: Option<String>,
-    /// Page size, 1-60 (default 60).
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ChangeBody {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub resource: String,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ChangeList {
-    pub changes: Vec<ChangeBody>,
-    pub next_cursor: Option<String>,
-}
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), security(("admin_token" = [])),
     responses((status = 200, body = ChangeList, description = "Admin changes, newest first"),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json")))]
+        BadRequest,
+        Unauthorized))]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,

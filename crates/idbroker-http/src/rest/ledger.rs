@@ -1,47 +1,18 @@
 //! `/v1/issuances`: the credential ledger (admin token).
 
 use actix_web::{HttpResponse, web};
+use idbroker_api::ledger::{IssuanceBody, IssuanceList, LedgerQuery};
 use idbroker_service::IssuanceFilter;
 use idbroker_service::ServiceError;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
-use super::problem::{Problem, ProblemBody};
+use super::problem::{BadRequest, Problem, Unauthorized};
 use crate::AppState;
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct LedgerQuery {
-    /// Exactly one of access_key_id, identity_id and pool_id.
-    pub access_key_id: Option<String>,
-    pub identity_id: Option<String>,
-    pub pool_id: Option<String>,
-    /// Page size, 1–60 (default 60).
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct IssuanceBody {
-    pub issued_at: String,
-    pub identity_id: String,
-    pub identity_pool_id: String,
-    pub role_arn: String,
-    pub access_key_id: String,
-    pub expires_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct IssuanceList {
-    pub issuances: Vec<IssuanceBody>,
-    pub next_cursor: Option<String>,
-}
 
 #[utoipa::path(get, path = "/v1/issuances", tag = "credential ledger", params(LedgerQuery), security(("admin_token" = [])),
     responses((status = 200, body = IssuanceList, description = "Credentials handed out, newest first (never their secrets)"),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json")))]
+        BadRequest,
+        Unauthorized))]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,

@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+pub mod contract;
 mod developer;
 mod identities;
 mod keys;
@@ -46,87 +47,84 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // characters is about 0.5 MB, past actix's 256 KiB default.
     cfg.app_data(web::PayloadConfig::new(crate::aws::MAX_BODY_BYTES));
     // Malformed paths and query strings are problems too, not actix's plain-text errors.
-    cfg.app_data(
-        web::QueryConfig::default()
-            .error_handler(|err, _| Problem::invalid_parameter(err.to_string()).into()),
-    )
-    .app_data(
-        web::PathConfig::default()
-            .error_handler(|err, _| Problem::invalid_parameter(err.to_string()).into()),
-    )
-    .service(
-        resource("/v1/identity-pools", "GET, POST")
-            .route(web::get().to(pools::list))
-            .route(web::post().to(pools::create)),
-    )
-    .service(
-        resource("/v1/identity-pools/{pool_id}", "GET, PUT, DELETE")
-            .route(web::get().to(pools::get))
-            .route(web::put().to(pools::replace))
-            .route(web::delete().to(pools::delete)),
-    )
-    .service(
-        resource("/v1/identity-pools/{pool_id}/roles", "GET, PUT")
-            .route(web::get().to(pools::get_roles))
-            .route(web::put().to(pools::set_roles)),
-    )
-    .service(
-        resource(
-            "/v1/identity-pools/{pool_id}/principal-tags/{provider:.+}",
-            "GET, PUT",
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| query_problem(&err).into()))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|err, _| Problem::invalid_parameter(err.to_string()).into()),
         )
-        .route(web::get().to(pools::get_principal_tags))
-        .route(web::put().to(pools::set_principal_tags)),
-    )
-    .service(
-        resource("/v1/identity-pools/{pool_id}/tags", "GET, POST")
-            .route(web::get().to(pools::get_tags))
-            .route(web::post().to(pools::add_tags)),
-    )
-    .service(
-        resource("/v1/identity-pools/{pool_id}/tags/{key}", "DELETE")
-            .route(web::delete().to(pools::remove_tag)),
-    )
-    .service(
-        resource("/v1/identity-pools/{pool_id}/identities", "GET, POST")
-            .route(web::get().to(identities::list))
-            .route(web::post().to(identities::get_id)),
-    )
-    .service(
-        resource("/v1/identities/{identity_id}", "GET, DELETE")
-            .route(web::get().to(identities::get))
-            .route(web::delete().to(identities::delete)),
-    )
-    .service(
-        resource("/v1/identities/{identity_id}/token", "POST")
-            .route(web::post().to(identities::token)),
-    )
-    .service(
-        resource("/v1/identities/{identity_id}/credentials", "POST")
-            .route(web::post().to(identities::credentials)),
-    )
-    .service(
-        resource("/v1/identities/{identity_id}/unlink", "POST")
-            .route(web::post().to(identities::unlink)),
-    )
-    .service(resource("/v1/issuances", "GET").route(web::get().to(ledger::list)))
-    .service(resource("/v1/audit", "GET").route(web::get().to(audit::list)))
-    .service(
-        resource("/v1/identity-pools/{pool_id}/developer/token", "POST")
-            .route(web::post().to(developer::token)),
-    )
-    .service(
-        resource("/v1/identity-pools/{pool_id}/developer/lookup", "GET")
-            .route(web::get().to(developer::lookup)),
-    )
-    .service(
-        resource("/v1/identity-pools/{pool_id}/developer/merge", "POST")
-            .route(web::post().to(developer::merge)),
-    )
-    .service(
-        resource("/v1/identity-pools/{pool_id}/developer/unlink", "POST")
-            .route(web::post().to(developer::unlink)),
-    );
+        .service(
+            resource("/v1/identity-pools", "GET, POST")
+                .route(web::get().to(pools::list))
+                .route(web::post().to(pools::create)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}", "GET, PUT, DELETE")
+                .route(web::get().to(pools::get))
+                .route(web::put().to(pools::replace))
+                .route(web::delete().to(pools::delete)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/roles", "GET, PUT")
+                .route(web::get().to(pools::get_roles))
+                .route(web::put().to(pools::set_roles)),
+        )
+        .service(
+            resource(
+                "/v1/identity-pools/{pool_id}/principal-tags/{provider:.+}",
+                "GET, PUT",
+            )
+            .route(web::get().to(pools::get_principal_tags))
+            .route(web::put().to(pools::set_principal_tags)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/tags", "GET, POST")
+                .route(web::get().to(pools::get_tags))
+                .route(web::post().to(pools::add_tags)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/tags/{key}", "DELETE")
+                .route(web::delete().to(pools::remove_tag)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/identities", "GET, POST")
+                .route(web::get().to(identities::list))
+                .route(web::post().to(identities::get_id)),
+        )
+        .service(
+            resource("/v1/identities/{identity_id}", "GET, DELETE")
+                .route(web::get().to(identities::get))
+                .route(web::delete().to(identities::delete)),
+        )
+        .service(
+            resource("/v1/identities/{identity_id}/token", "POST")
+                .route(web::post().to(identities::token)),
+        )
+        .service(
+            resource("/v1/identities/{identity_id}/credentials", "POST")
+                .route(web::post().to(identities::credentials)),
+        )
+        .service(
+            resource("/v1/identities/{identity_id}/unlink", "POST")
+                .route(web::post().to(identities::unlink)),
+        )
+        .service(resource("/v1/issuances", "GET").route(web::get().to(ledger::list)))
+        .service(resource("/v1/audit", "GET").route(web::get().to(audit::list)))
+        .service(
+            resource("/v1/identity-pools/{pool_id}/developer/token", "POST")
+                .route(web::post().to(developer::token)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/developer/lookup", "GET")
+                .route(web::get().to(developer::lookup)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/developer/merge", "POST")
+                .route(web::post().to(developer::merge)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/developer/unlink", "POST")
+                .route(web::post().to(developer::unlink)),
+        );
     cfg.service(
         resource("/v1/oidc-providers", "GET, POST")
             .route(web::get().to(oidc_providers::list))
@@ -153,12 +151,26 @@ pub(crate) fn json_body_or_default<T: DeserializeOwned + Default>(
     }
 }
 
-/// Parses a JSON request body, or a 400 problem naming what is wrong.
+/// Parses a JSON request body, or a 400 problem naming what is wrong: an unknown member is
+/// named with the nearest known one ("unknown field `Logins`; did you mean `logins`?").
 pub(crate) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(body).map_err(|e| {
-        Problem::invalid_parameter(format!(
-            "Invalid JSON body: {}",
-            crate::echo::json_error(&e)
-        ))
+        let reason = match idbroker_api::unknown_field::parse(&e.to_string()) {
+            Some(unknown) => unknown.message(crate::echo::field_name),
+            None => crate::echo::json_error(&e),
+        };
+        Problem::invalid_parameter(format!("Invalid JSON body: {reason}"))
     })
+}
+
+/// A query-string error as a problem, an unknown parameter named as in `json_body`.
+fn query_problem(err: &actix_web::error::QueryPayloadError) -> Problem {
+    let text = err.to_string();
+    match idbroker_api::unknown_field::parse(&text) {
+        Some(unknown) => Problem::invalid_parameter(format!(
+            "Invalid query string: {}",
+            unknown.message(crate::echo::field_name)
+        )),
+        None => Problem::invalid_parameter(text),
+    }
 }

@@ -34,6 +34,7 @@ impl Modify for AdminToken {
         keys::list, keys::rotate,
         ledger::list, audit::list,
     ),
+    components(schemas(super::problem::ProblemBody), responses(super::problem::ProblemResponse)),
     modifiers(&AdminToken)
 )]
 pub struct ApiDoc;

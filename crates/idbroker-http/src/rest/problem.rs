@@ -4,18 +4,61 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use idbroker_service::ServiceError;
+use std::collections::BTreeMap;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
-/// The problem document, for the OpenAPI description.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ProblemBody {
-    /// `urn:idbroker:error:<kind>`.
-    #[serde(rename = "type")]
-    pub kind_uri: String,
-    /// The error kind, named as on the AWS face (e.g. `ResourceNotFoundException`).
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
+pub use idbroker_api::ProblemBody;
+
+/// The one reusable error response of the OpenAPI document (`#/components/responses/Problem`):
+/// every error status of every route points at it.
+pub struct ProblemResponse;
+
+impl<'r> utoipa::ToResponse<'r> for ProblemResponse {
+    fn response() -> (&'r str, RefOr<Response>) {
+        (
+            "Problem",
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description("An error, as application/problem+json; `title` is its kind.")
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ProblemBody")))
+                            .build(),
+                    )
+                    .build(),
+            ),
+        )
+    }
 }
+
+/// Error statuses a route can answer, each one an `IntoResponses` type pointing at the shared
+/// problem response: a route lists `responses((status = 200, ...), BadRequest, NotFound)`.
+macro_rules! problem_statuses {
+    ($($name:ident = $status:literal),* $(,)?) => {$(
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                BTreeMap::from([(
+                    $status.to_owned(),
+                    RefOr::Ref(Ref::from_response_name("Problem")),
+                )])
+            }
+        }
+    )*};
+}
+
+problem_statuses!(
+    BadRequest = "400",
+    Unauthorized = "401",
+    Forbidden = "403",
+    NotFound = "404",
+    Conflict = "409",
+    TooManyRequests = "429",
+    InternalError = "500",
+    BadGateway = "502",
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {detail}")]

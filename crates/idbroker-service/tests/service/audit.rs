@@ -88,9 +88,8 @@ async fn tags_roles_and_deletes_record_their_before_and_after() {
     };
     t.broker.set_identity_pool_roles(id, roles).await.unwrap();
     tick(&t);
-    let arn = format!("arn:aws:cognito-identity:us-east-1:123456789012:identitypool/{id}");
     let tags = Tags::from([("team".to_owned(), "blue".to_owned())]);
-    t.broker.tag_resource(&arn, tags).await.unwrap();
+    t.broker.tag_pool(id, tags).await.unwrap();
     tick(&t);
     t.broker.delete_identity_pool(id).await.unwrap();
 
@@ -151,9 +150,8 @@ async fn a_refused_change_records_nothing() {
         kind(t.broker.update_identity_pool(id, invalid, None).await),
         "ValidationException"
     );
-    let arn = format!("arn:aws:cognito-identity:us-east-1:123456789012:identitypool/{id}");
     let bad_tag = Tags::from([(String::new(), "v".to_owned())]);
-    assert!(t.broker.tag_resource(&arn, bad_tag).await.is_err());
+    assert!(t.broker.tag_pool(id, bad_tag).await.is_err());
 
     assert_eq!(
         changes(&t, id).await,

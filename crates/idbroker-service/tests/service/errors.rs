@@ -52,11 +52,8 @@ async fn what_the_store_does_not_have_is_resource_not_found() {
         kind(b.get_oidc_provider("nobody.example").await),
         "ResourceNotFoundException"
     );
-    // A pool ARN of another account is not ours to find.
-    let foreign =
-        format!("arn:aws:cognito-identity:us-east-1:999999999999:identitypool/{UNKNOWN_POOL}");
     assert_eq!(
-        kind(b.list_tags_for_resource(&foreign).await),
+        kind(b.pool_tags(UNKNOWN_POOL).await),
         "ResourceNotFoundException"
     );
     // A malformed id breaks the model's pattern before anything is looked up.
@@ -95,15 +92,11 @@ async fn conflicts_and_limits_have_their_own_kinds() {
     );
 
     // The store's tag limit: TagResource has no LimitExceededException in its model.
-    let arn = format!(
-        "arn:aws:cognito-identity:us-east-1:123456789012:identitypool/{}",
-        pool.id
-    );
     let fifty: Tags = (0..50).map(|i| (format!("k{i}"), "v".to_owned())).collect();
-    b.tag_resource(&arn, fifty).await.unwrap();
+    b.tag_pool(pool.id.as_str(), fifty).await.unwrap();
     let one_more = Tags::from([("k50".to_owned(), "v".to_owned())]);
     assert_eq!(
-        kind(b.tag_resource(&arn, one_more).await),
+        kind(b.tag_pool(pool.id.as_str(), one_more).await),
         "InvalidParameterException"
     );
 }
