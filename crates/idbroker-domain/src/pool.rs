@@ -17,7 +17,6 @@ pub const MAX_COGNITO_PROVIDERS: usize = 50;
 
 /// A Cognito user pool (app client) trusted by an identity pool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct CognitoIdentityProvider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,7 +30,6 @@ pub struct CognitoIdentityProvider {
 /// The settable part of an identity pool: what CreateIdentityPool takes and UpdateIdentityPool
 /// replaces. Field names are Cognito's, so this is also the stored JSON form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct PoolConfig {
     pub identity_pool_name: String,

@@ -9,7 +9,6 @@ use crate::validation::{Validated, ValidationError, check_count, check_len};
 
 /// A pool's principal-tag map for one provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct PrincipalTagMap {
     #[serde(default)]

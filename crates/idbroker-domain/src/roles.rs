@@ -16,21 +16,18 @@ pub const MAX_ROLE_MAPPINGS: usize = 10;
 pub const MAX_RULES_PER_MAPPING: usize = 25;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RoleMappingType {
     Token,
     Rules,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AmbiguousRoleResolution {
     AuthenticatedRole,
     Deny,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MatchType {
     Equals,
     Contains,
@@ -39,7 +36,6 @@ pub enum MatchType {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct MappingRule {
     pub claim: String,
@@ -50,14 +46,12 @@ pub struct MappingRule {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct RulesConfiguration {
     pub rules: Vec<MappingRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct RoleMapping {
     #[serde(rename = "Type")]
@@ -70,7 +64,6 @@ pub struct RoleMapping {
 
 /// `Roles` (`authenticated` / `unauthenticated` → role ARN) and `RoleMappings` of one pool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct PoolRoles {
     #[serde(default)]
