@@ -14,15 +14,21 @@ const MAX_QUOTED_CHARS: usize = 32;
 pub fn bounded(message: String) -> String {
     let needs_work =
         message.chars().count() > MAX_MESSAGE_CHARS || message.chars().any(char::is_control);
-    if !needs_work {
-        return message;
+    if needs_work {
+        cut(&message, MAX_MESSAGE_CHARS)
+    } else {
+        message
     }
-    let mut out: String = message
+}
+
+/// At most `max` characters of `text`, control characters shown as spaces, `…` where cut.
+fn cut(text: &str, max: usize) -> String {
+    let mut out: String = text
         .chars()
-        .take(MAX_MESSAGE_CHARS)
+        .take(max)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if message.chars().count() > MAX_MESSAGE_CHARS {
+    if text.chars().count() > max {
         out.push('…');
     }
     out
@@ -37,15 +43,7 @@ pub fn json_error(err: &serde_json::Error) -> String {
 /// A member name the caller sent, as quoted back in an "unknown field" message: at most
 /// `MAX_QUOTED_CHARS` printable characters.
 pub fn field_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .take(MAX_QUOTED_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if name.chars().count() > MAX_QUOTED_CHARS {
-        out.push('…');
-    }
-    out
+    cut(name, MAX_QUOTED_CHARS)
 }
 
 fn elide_quoted(text: &str) -> String {

@@ -40,27 +40,27 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     } else {
         0.0
     });
-    if !readiness.database_answers {
+    // (metric label, reason in the body, 200?)
+    let (result, reason, ready) = if !readiness.database_answers {
         tracing::warn!("readiness: database unreachable");
-        metrics::counter!("idbroker_readiness_checks_total", "result" => "database_unreachable")
-            .increment(1);
-        return HttpResponse::ServiceUnavailable().json(json!({
-            "status": "unavailable",
-            "reason": "database unreachable",
-            "database": "unreachable",
-            "pool": pool,
-        }));
+        ("database_unreachable", Some("database unreachable"), false)
+    } else if readiness.pool_saturated {
+        ("pool_saturated", Some("pool saturated"), true)
+    } else {
+        ("ok", None, true)
+    };
+    metrics::counter!("idbroker_readiness_checks_total", "result" => result).increment(1);
+    let mut body = json!({
+        "status": if ready { "ok" } else { "unavailable" },
+        "database": if readiness.database_answers { "ok" } else { "unreachable" },
+        "pool": pool,
+    });
+    if let Some(reason) = reason {
+        body["reason"] = json!(reason);
     }
-    if readiness.pool_saturated {
-        metrics::counter!("idbroker_readiness_checks_total", "result" => "pool_saturated")
-            .increment(1);
-        return HttpResponse::Ok().json(json!({
-            "status": "ok",
-            "reason": "pool saturated",
-            "database": "ok",
-            "pool": pool,
-        }));
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
-    metrics::counter!("idbroker_readiness_checks_total", "result" => "ok").increment(1);
-    HttpResponse::Ok().json(json!({"status": "ok", "database": "ok", "pool": pool}))
 }

@@ -8,34 +8,31 @@ use crate::AppState;
 /// Relying parties may cache our documents this long; new keys are pre-published far longer.
 const CACHE_CONTROL: &str = "public, max-age=300";
 
-fn serve(body: Result<String, ()>) -> HttpResponse {
-    match body {
-        Ok(body) => HttpResponse::Ok()
-            .content_type("application/json")
-            .insert_header(("Cache-Control", CACHE_CONTROL))
-            .body(body),
-        Err(()) => HttpResponse::ServiceUnavailable().finish(),
-    }
+/// The two documents the key ring prepares on every reload.
+enum Document {
+    Discovery,
+    Jwks,
+}
+
+/// A prepared document, or 503 while the key ring cannot be read.
+fn serve(state: &AppState, document: Document) -> HttpResponse {
+    let Ok(published) = state.broker.issuer().published() else {
+        return HttpResponse::ServiceUnavailable().finish();
+    };
+    let body = match document {
+        Document::Discovery => published.discovery_json.clone(),
+        Document::Jwks => published.jwks_json.clone(),
+    };
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", CACHE_CONTROL))
+        .body(body)
 }
 
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
-    serve(
-        state
-            .broker
-            .issuer()
-            .published()
-            .map(|p| p.discovery_json.clone())
-            .map_err(|_| ()),
-    )
+    serve(&state, Document::Discovery)
 }
 
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    serve(
-        state
-            .broker
-            .issuer()
-            .published()
-            .map(|p| p.jwks_json.clone())
-            .map_err(|_| ()),
-    )
+    serve(&state, Document::Jwks)
 }
