@@ -283,6 +283,11 @@ mod tests {
         resolve_role(Caller::Federated(&[login]), roles, true, custom)
     }
 
+    /// The role of a Google login with `claims`.
+    fn google(roles: &PoolRoles, claims: Value, custom: Option<&str>) -> Result<String, RoleError> {
+        federated(roles, login("accounts.google.com", claims), custom)
+    }
+
     #[test]
     fn guests_get_the_unauthenticated_role_while_the_pool_allows_them() {
         let r = roles(vec![]);
@@ -373,36 +378,20 @@ mod tests {
             ),
         )]);
         assert_eq!(
-            federated(
-                &r,
-                login("accounts.google.com", json!({"locale": "Sacramento"})),
-                None
-            ),
+            google(&r, json!({"locale": "Sacramento"}), None),
             Ok(R1.into())
         );
         assert_eq!(
-            federated(
-                &r,
-                login("accounts.google.com", json!({"locale": "Sacsville"})),
-                None
-            ),
+            google(&r, json!({"locale": "Sacsville"}), None),
             Ok(R2.into())
         );
         assert_eq!(
-            federated(
-                &r,
-                login("accounts.google.com", json!({"locale": "Sacramento"})),
-                Some(R2)
-            ),
+            google(&r, json!({"locale": "Sacramento"}), Some(R2)),
             Ok(R2.into()),
             "a custom role may pick any matching rule"
         );
         assert_eq!(
-            federated(
-                &r,
-                login("accounts.google.com", json!({"locale": "Paris"})),
-                None
-            ),
+            google(&r, json!({"locale": "Paris"}), None),
             Err(RoleError::Denied)
         );
     }
@@ -443,11 +432,7 @@ mod tests {
             ),
         )]);
         assert_eq!(
-            federated(
-                &r,
-                login("accounts.google.com", json!({"hd": "gmail.com"})),
-                None
-            ),
+            google(&r, json!({"hd": "gmail.com"}), None),
             Ok(AUTH.into())
         );
     }

@@ -217,6 +217,13 @@ mod tests {
         }
     }
 
+    /// Whether a Google mapping is valid on the test pool.
+    fn google_mapping_is_valid(mapping: RoleMapping) -> bool {
+        with_mapping("accounts.google.com", mapping)
+            .validate(&pool())
+            .is_ok()
+    }
+
     #[test]
     fn a_roles_key_other_than_authenticated_or_unauthenticated_is_rejected() {
         let roles = PoolRoles {
@@ -245,38 +252,22 @@ mod tests {
 
     #[test]
     fn twenty_five_rules_are_allowed_and_twenty_six_are_not() {
-        assert!(
-            with_mapping("accounts.google.com", rules(25))
-                .validate(&pool())
-                .is_ok()
-        );
-        assert!(
-            with_mapping("accounts.google.com", rules(26))
-                .validate(&pool())
-                .is_err()
-        );
+        assert!(google_mapping_is_valid(rules(25)));
+        assert!(!google_mapping_is_valid(rules(26)));
     }
 
     #[test]
     fn a_rules_mapping_needs_its_rules() {
         let mut mapping = rules(1);
         mapping.rules_configuration = None;
-        assert!(
-            with_mapping("accounts.google.com", mapping)
-                .validate(&pool())
-                .is_err()
-        );
+        assert!(!google_mapping_is_valid(mapping));
     }
 
     #[test]
     fn a_mapping_needs_an_ambiguous_role_resolution() {
         let mut mapping = rules(1);
         mapping.ambiguous_role_resolution = None;
-        assert!(
-            with_mapping("accounts.google.com", mapping)
-                .validate(&pool())
-                .is_err()
-        );
+        assert!(!google_mapping_is_valid(mapping));
     }
 
     #[test]
