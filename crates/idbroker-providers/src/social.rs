@@ -131,21 +131,39 @@ pub async fn facebook(
             "Facebook says the token is not valid.",
         ));
     }
-    if data["app_id"].as_str() != Some(app_id) {
+    let (user, claims) = answered_login(
+        key,
+        app_id,
+        data["app_id"].as_str(),
+        data["user_id"].as_str(),
+        "Facebook",
+    )?;
+    Ok(verified(key, user, claims))
+}
+
+/// The claims of a login a provider vouched for: only when its answer is for `client_id`
+/// (else the pool does not trust it) and names a user.
+fn answered_login<'a>(
+    key: &str,
+    client_id: &str,
+    answered_for: Option<&str>,
+    user: Option<&'a str>,
+    provider: &str,
+) -> Result<(&'a str, BTreeMap<String, serde_json::Value>), VerifyError> {
+    if answered_for != Some(client_id) {
         return Err(VerifyError::Rejected(
             "Token is not from a supported provider of this identity pool.".into(),
         ));
     }
-    let user = data["user_id"]
-        .as_str()
+    let user = user
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| VerifyError::invalid("Facebook did not name the user."))?;
+        .ok_or_else(|| VerifyError::invalid(format!("{provider} did not name the user.")))?;
     let claims = BTreeMap::from([
         ("iss".to_owned(), json!(key)),
-        ("aud".to_owned(), json!(app_id)),
+        ("aud".to_owned(), json!(client_id)),
         ("sub".to_owned(), json!(user)),
     ]);
-    Ok(verified(key, user, claims))
+    Ok((user, claims))
 }
 
 pub async fn amazon(
@@ -162,21 +180,14 @@ pub async fn amazon(
         encode(token)
     );
     let doc = gate.get_json(fetcher, &url).await?;
-    if doc["aud"].as_str() != Some(client_id) {
-        return Err(VerifyError::Rejected(
-            "Token is not from a supported provider of this identity pool.".into(),
-        ));
-    }
-    let user = doc["user_id"]
-        .as_str()
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| VerifyError::invalid("Login with Amazon did not name the user."))?;
-    let claims = BTreeMap::from([
-        ("iss".to_owned(), json!(key)),
-        ("aud".to_owned(), json!(client_id)),
-        ("sub".to_owned(), json!(user)),
-        ("user_id".to_owned(), json!(user)),
-    ]);
+    let (user, mut claims) = answered_login(
+        key,
+        client_id,
+        doc["aud"].as_str(),
+        doc["user_id"].as_str(),
+        "Login with Amazon",
+    )?;
+    claims.insert("user_id".to_owned(), json!(user));
     Ok(verified(key, user, claims))
 }
 
