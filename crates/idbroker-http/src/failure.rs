@@ -9,16 +9,12 @@ pub(crate) fn log(err: &ServiceError) {
         ServiceError::Internal(source) => {
             tracing::error!(error = %err, cause = ?source, "internal error");
         }
-        ServiceError::Unavailable(_, cause) => match cause.get() {
-            Some(cause) => tracing::warn!(%cause, "unavailable"),
-            None => tracing::warn!(error = %err, "unavailable"),
+        ServiceError::Unavailable(_, cause)
+        | ServiceError::ExternalService(_, cause)
+        | ServiceError::InvalidIdentityPoolConfiguration(_, cause) => match cause.get() {
+            Some(cause) => tracing::warn!(kind = err.kind(), error = %err, %cause, "call failed"),
+            None => tracing::warn!(kind = err.kind(), error = %err, "call failed"),
         },
-        ServiceError::ExternalService(_, cause)
-        | ServiceError::InvalidIdentityPoolConfiguration(_, cause) => {
-            if let Some(cause) = cause.get() {
-                tracing::warn!(kind = err.kind(), %cause, "a neighbour failed");
-            }
-        }
         // The caller's own mistakes are answered, not logged as failures.
         _ => {}
     }
@@ -58,6 +54,7 @@ mod tests {
             ServiceError::Unavailable("retry".into(), cause()),
             ServiceError::Unavailable("deadline".into(), Cause::none()),
             ServiceError::ExternalService("AWS STS could not be reached.".into(), cause()),
+            ServiceError::ExternalService("Facebook could not be reached.".into(), Cause::none()),
             ServiceError::InvalidIdentityPoolConfiguration("check roles".into(), cause()),
             ServiceError::Internal(Box::new(std::io::Error::other("bug"))),
         ]

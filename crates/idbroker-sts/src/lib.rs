@@ -246,7 +246,8 @@ impl Sts {
                     {
                         return Err(err);
                     }
-                    tracing::warn!(error = %err, attempt, "STS call failed; retrying");
+                    // Not a failure yet: the answer, success or failure, is logged once by the face.
+                    tracing::debug!(error = %err, attempt, "STS call failed; retrying");
                     tokio::time::sleep(pause).await;
                 }
                 other => return other,
