@@ -3,8 +3,10 @@
 //! Pools are matched by name; a pool that differs from the file is replaced with the file's
 //! version; applying the same file twice changes nothing. A pool is the REST face's pool body
 //! (`idbroker_api::pools::PoolRequest`, snake_case) plus the members of its roles body
-//! (`roles`, `role_mappings`): one shape for both. An unknown member anywhere refuses the
-//! whole file, naming the member and the nearest known one, before anything is created.
+//! (`roles`, `role_mappings`): one shape for both. The whole file is checked before anything
+//! in it is applied: an unknown member anywhere (named, with the nearest known one), a value
+//! that breaks a rule of the model, a pool named twice, or a provider ARN that is neither
+//! registered nor in the file refuses it all.
 //!
 //! ```toml
 //! [[oidc_providers]]
@@ -25,7 +27,8 @@ use std::path::Path;
 use anyhow::{Context, anyhow, bail};
 use idbroker_api::pools::{PoolRequest, RolesBody};
 use idbroker_api::unknown_field::{self, UnknownField};
-use idbroker_domain::oidc_provider::issuer_key;
+use idbroker_domain::oidc_provider::{OidcProvider, issuer_key};
+use idbroker_domain::tags::validate_tags;
 use idbroker_domain::{PoolConfig, PoolRoles, Tags};
 use idbroker_http::rest::contract::{pool_config, pool_roles};
 use idbroker_service::{Broker, ServiceError};
@@ -154,8 +157,59 @@ async fn pools_by_name(broker: &Broker) -> anyhow::Result<BTreeMap<String, Vec<S
     }
 }
 
+/// The rules the service would apply, checked for the whole file before any of it is applied,
+/// so a mistake in the last pool does not leave the first ones created.
+async fn check(broker: &Broker, file: &File) -> anyhow::Result<()> {
+    let settings = broker.settings();
+    let mut file_arns = std::collections::BTreeSet::new();
+    for provider in &file.oidc_providers {
+        let checked = OidcProvider::new(
+            &provider.issuer,
+            provider.client_ids.clone(),
+            settings.allow_http_issuers,
+        )
+        .with_context(|| format!("OpenID Connect provider {}", provider.issuer))?;
+        file_arns.insert(checked.arn(&settings.account_id));
+    }
+    let registered: std::collections::BTreeSet<String> = broker
+        .list_oidc_providers()
+        .await?
+        .into_iter()
+        .map(|p| p.arn)
+        .collect();
+    let mut names = std::collections::BTreeSet::new();
+    for pool in &file.pools {
+        let name = &pool.config.identity_pool_name;
+        let context = || format!("pool '{name}'");
+        if !names.insert(name) {
+            bail!("the bootstrap file names pool '{name}' twice");
+        }
+        pool.config.validate().with_context(context)?;
+        if let Some(tags) = &pool.identity_pool_tags {
+            validate_tags("identity_pool_tags", tags).with_context(context)?;
+        }
+        if let Some(roles) = &pool.roles {
+            roles.validate(&pool.config).with_context(context)?;
+        }
+        if let Some(arn) = pool
+            .config
+            .open_id_connect_provider_arns
+            .iter()
+            .find(|arn| !registered.contains(*arn) && !file_arns.contains(*arn))
+        {
+            bail!(
+                "pool '{name}': the OpenID Connect provider {arn} is neither registered nor in the file"
+            );
+        }
+    }
+    Ok(())
+}
+
 pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
     let file = parse(path)?;
+    check(broker, &file)
+        .await
+        .with_context(|| format!("invalid bootstrap file {}", path.display()))?;
     let mut applied = Applied::default();
     for provider in file.oidc_providers {
         let key = issuer_key(&provider.issuer).to_owned();
@@ -179,12 +233,8 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
     }
 
     let existing = pools_by_name(broker).await?;
-    let mut seen = std::collections::BTreeSet::new();
     for pool in file.pools {
         let name = pool.config.identity_pool_name.clone();
-        if !seen.insert(name.clone()) {
-            bail!("the bootstrap file names pool '{name}' twice");
-        }
         let context = || format!("pool '{name}'");
         let id = match existing.get(&name).map(Vec::as_slice) {
             None | Some([]) => {

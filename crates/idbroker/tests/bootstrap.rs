@@ -193,3 +193,49 @@ async fn the_compose_stacks_bootstrap_file_applies() {
     let pools = get(&endpoint, &token, "/v1/identity-pools").await;
     assert_eq!(pools["identity_pools"][0]["identity_pool_name"], "demo");
 }
+
+/// A file whose last pool breaks a rule of the model (not only its shape) is refused as a
+/// whole too: the provider and the first pool before it are not created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_broken_in_the_last_pool_refuses_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bootstrap.toml");
+    for (broken, named) in [
+        (
+            FILE.replace(
+                "identity_pool_name = \"second\"",
+                "identity_pool_name = \"bad name!!\"",
+            ),
+            "identityPoolName",
+        ),
+        (
+            format!("{FILE}\n[pools.roles]\nadmin = \"arn:aws:iam::000000000000:role/x\"\n"),
+            "(un)?authenticated",
+        ),
+        (
+            FILE.replace(
+                "identity_pool_name = \"second\"",
+                "identity_pool_name = \"demo\"",
+            ),
+            "names pool 'demo' twice",
+        ),
+        (
+            format!(
+                "{FILE}open_id_connect_provider_arns = [\"arn:aws:iam::000000000000:oidc-provider/nowhere.example\"]\n"
+            ),
+            "neither registered nor in the file",
+        ),
+    ] {
+        std::fs::write(&file, broken).unwrap();
+        let text = refusal(dir.path(), &file).await;
+        assert!(text.contains(named), "{named}: {text}");
+    }
+
+    let mut clean = settings(dir.path(), &file);
+    clean.bootstrap = None;
+    let (endpoint, token) = start(clean).await;
+    let pools = get(&endpoint, &token, "/v1/identity-pools").await;
+    assert_eq!(pools["identity_pools"], serde_json::json!([]));
+    let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
+    assert_eq!(providers["oidc_providers"], serde_json::json!([]));
+}
