@@ -37,7 +37,8 @@ fn cut(text: &str, max: usize) -> String {
 /// A JSON parser's message with long quoted input elided: serde names the value it did not
 /// expect (`invalid type: string "…", expected a map`), and that value may be a token.
 pub fn json_error(err: &serde_json::Error) -> String {
-    elide_quoted(&err.to_string())
+    // serde quotes input with `"` (strings) and with backticks (field and variant names).
+    elide_quoted(&elide_quoted(&err.to_string(), '"'), '`')
 }
 
 /// A member name the caller sent, as quoted back in an "unknown field" message: at most
@@ -46,15 +47,15 @@ pub fn field_name(name: &str) -> String {
     cut(name, MAX_QUOTED_CHARS)
 }
 
-fn elide_quoted(text: &str) -> String {
+fn elide_quoted(text: &str, quote: char) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_MESSAGE_CHARS * 2));
-    let mut parts = text.split('"');
+    let mut parts = text.split(quote);
     if let Some(first) = parts.next() {
         out.push_str(first);
     }
     // Odd parts are inside quotes.
     for (i, part) in parts.enumerate() {
-        out.push('"');
+        out.push(quote);
         if i % 2 == 0 && part.chars().count() > MAX_QUOTED_CHARS {
             out.extend(part.chars().take(MAX_QUOTED_CHARS));
             out.push('…');
@@ -107,5 +108,22 @@ mod tests {
         let message = json_error(&err);
         assert!(message.len() < 200, "{message}");
         assert!(message.contains("expected a map"), "{message}");
+    }
+
+    #[test]
+    fn a_long_variant_name_is_elided_and_the_expected_ones_kept() {
+        #[derive(Debug, serde::Deserialize)]
+        enum Kind {
+            Token,
+            Rules,
+        }
+        let body = format!(r#""{}""#, "Q".repeat(3000));
+        let err = serde_json::from_str::<Kind>(&body).unwrap_err();
+        let message = json_error(&err);
+        assert!(message.len() < 120, "{message}");
+        assert!(
+            message.contains("`Token`") && message.contains("`Rules`"),
+            "{message}"
+        );
     }
 }
