@@ -28,7 +28,7 @@ use std::sync::Arc;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use idbroker_service::Broker;
 use tracing_actix_web::TracingLogger;
 
@@ -126,7 +126,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))
     .service(web::resource("/metrics").route(web::get().to(metrics::render)))
     .service(web::resource("/healthz").route(web::get().to(health::live)))
-    .service(web::resource("/readyz").route(web::get().to(health::ready)));
+    .service(web::resource("/readyz").route(web::get().to(health::ready)))
+    .default_service(web::route().to(no_such_route));
+}
+
+/// Any other path: 404 in the REST face's error shape rather than an empty body.
+async fn no_such_route() -> HttpResponse {
+    use actix_web::ResponseError;
+    rest::problem::Problem::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "NotFound",
+        "There is no such route; see /openapi.json.",
+    )
+    .error_response()
 }
 
 /// Starts serving on `listener`. On SIGINT/SIGTERM the server stops accepting and gives
@@ -153,4 +165,28 @@ pub fn serve(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, test};
+
+    #[actix_web::test]
+    async fn an_unknown_path_is_a_problem_not_an_empty_404() {
+        let app = test::init_service(App::new().configure(super::configure)).await;
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/v1/no-such-thing")
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 404);
+        assert_eq!(
+            res.headers().get("content-type").unwrap(),
+            "application/problem+json"
+        );
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["title"], "NotFound");
+    }
 }
