@@ -5,18 +5,14 @@ use idbroker_api::audit::{AuditQuery, ChangeBody, ChangeList};
 use serde_json::Value;
 
 use super::auth::Admin;
-use super::problem::{BadRequest, Problem, Unauthorized};
-use crate::AppState;
+use super::problem::{BadRequest, Unauthorized};
+use super::{Reply, State};
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), security(("admin_token" = [])),
     responses((status = 200, body = ChangeList, description = "Admin changes, newest first"),
         BadRequest,
         Unauthorized))]
-pub async fn list(
-    _: Admin,
-    state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn list(_: Admin, state: State, query: web::Query<AuditQuery>) -> Reply {
     let page = state
         .broker
         .find_admin_changes(

@@ -6,18 +6,14 @@ use idbroker_service::IssuanceFilter;
 use idbroker_service::ServiceError;
 
 use super::auth::Admin;
-use super::problem::{BadRequest, Problem, Unauthorized};
-use crate::AppState;
+use super::problem::{BadRequest, Unauthorized};
+use super::{Reply, State};
 
 #[utoipa::path(get, path = "/v1/issuances", tag = "credential ledger", params(LedgerQuery), security(("admin_token" = [])),
     responses((status = 200, body = IssuanceList, description = "Credentials handed out, newest first (never their secrets)"),
         BadRequest,
         Unauthorized))]
-pub async fn list(
-    _: Admin,
-    state: web::Data<AppState>,
-    query: web::Query<LedgerQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn list(_: Admin, state: State, query: web::Query<LedgerQuery>) -> Reply {
     let query = query.into_inner();
     let filter = match (query.access_key_id, query.identity_id, query.pool_id) {
         (Some(key), None, None) => IssuanceFilter::AccessKeyId(key),
