@@ -13,7 +13,7 @@ use super::paths::{IdentityPath, PoolPath};
 use super::problem::{
     AdminErrors, BadRequest, Conflict, InternalError, PublicErrors, Unauthorized,
 };
-use super::{Reply, State, json_body, json_body_or_default};
+use super::{Reply, State, json_body, json_body_or_default, rendered};
 
 fn identity_body(identity: Identity) -> IdentityBody {
     IdentityBody {
@@ -44,9 +44,10 @@ pub async fn list(
             paging.hide_disabled.unwrap_or(false),
         )
         .await?;
+    let (identities, next_cursor) = rendered(page, identity_body);
     Ok(HttpResponse::Ok().json(IdentityList {
-        identities: page.items.into_iter().map(identity_body).collect(),
-        next_cursor: page.next_token,
+        identities,
+        next_cursor,
     }))
 }
 

@@ -7,7 +7,7 @@ use idbroker_service::ServiceError;
 
 use super::auth::Admin;
 use super::problem::{BadRequest, Unauthorized};
-use super::{Reply, State};
+use super::{Reply, State, rendered};
 
 #[utoipa::path(get, path = "/v1/issuances", tag = "credential ledger", params(LedgerQuery), security(("admin_token" = [])),
     responses((status = 200, body = IssuanceList, description = "Credentials handed out, newest first (never their secrets)"),
@@ -30,19 +30,16 @@ pub async fn list(_: Admin, state: State, query: web::Query<LedgerQuery>) -> Rep
         .broker
         .find_issuances(filter, query.limit.unwrap_or(60), query.cursor.as_deref())
         .await?;
+    let (issuances, next_cursor) = rendered(page, |i| IssuanceBody {
+        issued_at: i.issued_at.to_rfc3339(),
+        identity_id: i.identity_id,
+        identity_pool_id: i.pool_id,
+        role_arn: i.role_arn,
+        access_key_id: i.access_key_id,
+        expires_at: i.expires_at.to_rfc3339(),
+    });
     Ok(HttpResponse::Ok().json(IssuanceList {
-        issuances: page
-            .items
-            .into_iter()
-            .map(|i| IssuanceBody {
-                issued_at: i.issued_at.to_rfc3339(),
-                identity_id: i.identity_id,
-                identity_pool_id: i.pool_id,
-                role_arn: i.role_arn,
-                access_key_id: i.access_key_id,
-                expires_at: i.expires_at.to_rfc3339(),
-            })
-            .collect(),
-        next_cursor: page.next_token,
+        issuances,
+        next_cursor,
     }))
 }

@@ -28,6 +28,17 @@ use crate::AppState;
 type State = web::Data<AppState>;
 type Reply = Result<actix_web::HttpResponse, Problem>;
 
+/// A page's items as `render` makes them, and the cursor of the next page.
+fn rendered<T, U>(
+    page: idbroker_service::Page<T>,
+    render: impl FnMut(T) -> U,
+) -> (Vec<U>, Option<String>) {
+    (
+        page.items.into_iter().map(render).collect(),
+        page.next_token,
+    )
+}
+
 /// One resource: its methods (`allow`, as the Allow header lists them), and 405 for the others;
 /// every request to it under the deadlines of `crate::deadline` (applied per resource, after
 /// routing, because the deadline keeps a handle on the request to answer with).

@@ -17,7 +17,7 @@ use super::contract::{
 use super::json_body;
 use super::paths::PoolPath;
 use super::problem::{AdminErrors, BadRequest, Conflict, Unauthorized};
-use super::{Reply, State};
+use super::{Reply, State, rendered};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -63,16 +63,13 @@ pub async fn list(_: Admin, state: State, paging: web::Query<Paging>) -> Reply {
         .broker
         .list_identity_pools(paging.limit.unwrap_or(60), paging.cursor.as_deref())
         .await?;
+    let (identity_pools, next_cursor) = rendered(page, |p| PoolSummary {
+        identity_pool_id: p.id.to_string(),
+        identity_pool_name: p.name,
+    });
     Ok(HttpResponse::Ok().json(PoolList {
-        identity_pools: page
-            .items
-            .into_iter()
-            .map(|p| PoolSummary {
-                identity_pool_id: p.id.to_string(),
-                identity_pool_name: p.name,
-            })
-            .collect(),
-        next_cursor: page.next_token,
+        identity_pools,
+        next_cursor,
     }))
 }
 
