@@ -1,6 +1,7 @@
 //! `/v1/audit`: the admin changes, newest first (admin token).
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::Query;
 use idbroker_api::audit::{AuditQuery, ChangeBody, ChangeList};
 use serde_json::Value;
 
@@ -12,7 +13,7 @@ use super::{Reply, State, rendered};
     responses((status = 200, body = ChangeList, description = "Admin changes, newest first"),
         BadRequest,
         Unauthorized))]
-pub async fn list(_: Admin, state: State, query: web::Query<AuditQuery>) -> Reply {
+pub async fn list(_: Admin, state: State, query: Query<AuditQuery>) -> Reply {
     let page = state
         .broker
         .find_admin_changes(

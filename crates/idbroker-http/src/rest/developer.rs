@@ -1,7 +1,8 @@
 //! Developer-authenticated identities over REST (admin token): the app's backend asks for a
 //! token for one of its users, looks users up, merges and unlinks them.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::{Bytes, Path, Query};
 use idbroker_api::developer::{
     DeveloperTokenRequest, LookupBody, LookupQuery, MergeRequest, UnlinkDeveloperRequest,
 };
@@ -17,7 +18,7 @@ use super::{Reply, State, json_body};
     responses((status = 200, body = TokenBody, description = "GetOpenIdTokenForDeveloperIdentity"),
         DeveloperErrors,
         BadGateway))]
-pub async fn token(_: Admin, state: State, path: web::Path<PoolPath>, body: web::Bytes) -> Reply {
+pub async fn token(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let input: DeveloperTokenRequest = json_body(&body)?;
     let (id, token) = state
         .broker
@@ -41,8 +42,8 @@ pub async fn token(_: Admin, state: State, path: web::Path<PoolPath>, body: web:
 pub async fn lookup(
     _: Admin,
     state: State,
-    path: web::Path<PoolPath>,
-    query: web::Query<LookupQuery>,
+    path: Path<PoolPath>,
+    query: Query<LookupQuery>,
 ) -> Reply {
     let (id, page) = state
         .broker
@@ -65,7 +66,7 @@ pub async fn lookup(
     request_body = MergeRequest, params(PoolPath), security(("admin_token" = [])),
     responses((status = 200, body = IdentityIdBody, description = "MergeDeveloperIdentities: the destination's identity"),
         DeveloperErrors))]
-pub async fn merge(_: Admin, state: State, path: web::Path<PoolPath>, body: web::Bytes) -> Reply {
+pub async fn merge(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let input: MergeRequest = json_body(&body)?;
     let id = state
         .broker
@@ -84,7 +85,7 @@ pub async fn merge(_: Admin, state: State, path: web::Path<PoolPath>, body: web:
 #[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/developer/unlink", tag = "developer identities",
     request_body = UnlinkDeveloperRequest, params(PoolPath), security(("admin_token" = [])),
     responses((status = 204, description = "UnlinkDeveloperIdentity"), AdminErrors, Forbidden))]
-pub async fn unlink(_: Admin, state: State, path: web::Path<PoolPath>, body: web::Bytes) -> Reply {
+pub async fn unlink(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let input: UnlinkDeveloperRequest = json_body(&body)?;
     state
         .broker

@@ -1,7 +1,8 @@
 //! Identities: the admin view (list, describe, delete) and the public operations for clients
 //! that do not speak the AWS protocol (get an identity id, a token, credentials; unlink).
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::{Bytes, Path, Query};
 use idbroker_api::identities::{
     CredentialsBody, CredentialsRequest, IdentityBody, IdentityIdBody, IdentityList,
     IdentityPaging, LoginsBody, TokenBody, UnlinkRequest,
@@ -32,8 +33,8 @@ fn identity_body(identity: Identity) -> IdentityBody {
 pub async fn list(
     _: Admin,
     state: State,
-    path: web::Path<PoolPath>,
-    paging: web::Query<IdentityPaging>,
+    path: Path<PoolPath>,
+    paging: Query<IdentityPaging>,
 ) -> Reply {
     let page = state
         .broker
@@ -54,7 +55,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/identities/{identity_id}", tag = "identities",
     params(IdentityPath), security(("admin_token" = [])),
     responses((status = 200, body = IdentityBody), AdminErrors))]
-pub async fn get(_: Admin, state: State, path: web::Path<IdentityPath>) -> Reply {
+pub async fn get(_: Admin, state: State, path: Path<IdentityPath>) -> Reply {
     let identity = state.broker.describe_identity(&path.identity_id).await?;
     Ok(HttpResponse::Ok().json(identity_body(identity)))
 }
@@ -65,7 +66,7 @@ pub async fn get(_: Admin, state: State, path: web::Path<IdentityPath>) -> Reply
         BadRequest,
         Unauthorized,
         InternalError))]
-pub async fn delete(_: Admin, state: State, path: web::Path<IdentityPath>) -> Reply {
+pub async fn delete(_: Admin, state: State, path: Path<IdentityPath>) -> Reply {
     let unprocessed = state
         .broker
         .delete_identities(std::slice::from_ref(&path.identity_id))
@@ -85,12 +86,7 @@ pub async fn delete(_: Admin, state: State, path: web::Path<IdentityPath>) -> Re
     responses((status = 200, body = IdentityIdBody, description = "GetId: the identity of these logins, or a new guest"),
         PublicErrors,
         Conflict))]
-pub async fn get_id(
-    _: PublicCaller,
-    state: State,
-    path: web::Path<PoolPath>,
-    body: web::Bytes,
-) -> Reply {
+pub async fn get_id(_: PublicCaller, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let input: LoginsBody = json_body_or_default(&body)?;
     // The pool's limit is charged only once the call is known to be valid.
     let id = state
@@ -107,12 +103,7 @@ pub async fn get_id(
 #[utoipa::path(post, path = "/v1/identities/{identity_id}/token", tag = "public", request_body = LoginsBody,
     params(IdentityPath),
     responses((status = 200, body = TokenBody, description = "GetOpenIdToken"), PublicErrors, Conflict))]
-pub async fn token(
-    _: PublicCaller,
-    state: State,
-    path: web::Path<IdentityPath>,
-    body: web::Bytes,
-) -> Reply {
+pub async fn token(_: PublicCaller, state: State, path: Path<IdentityPath>, body: Bytes) -> Reply {
     let input: LoginsBody = json_body_or_default(&body)?;
     let (id, token) = state
         .broker
@@ -132,8 +123,8 @@ pub async fn token(
 pub async fn credentials(
     _: PublicCaller,
     state: State,
-    path: web::Path<IdentityPath>,
-    body: web::Bytes,
+    path: Path<IdentityPath>,
+    body: Bytes,
 ) -> Reply {
     let input: CredentialsRequest = json_body_or_default(&body)?;
     let (id, c) = state
@@ -156,12 +147,7 @@ pub async fn credentials(
 #[utoipa::path(post, path = "/v1/identities/{identity_id}/unlink", tag = "public", request_body = UnlinkRequest,
     params(IdentityPath),
     responses((status = 204, description = "UnlinkIdentity"), PublicErrors))]
-pub async fn unlink(
-    _: PublicCaller,
-    state: State,
-    path: web::Path<IdentityPath>,
-    body: web::Bytes,
-) -> Reply {
+pub async fn unlink(_: PublicCaller, state: State, path: Path<IdentityPath>, body: Bytes) -> Reply {
     let input: UnlinkRequest = json_body(&body)?;
     state
         .broker

@@ -1,6 +1,7 @@
 //! `/v1/issuances`: the credential ledger (admin token).
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::Query;
 use idbroker_api::ledger::{IssuanceBody, IssuanceList, LedgerQuery};
 use idbroker_service::IssuanceFilter;
 use idbroker_service::ServiceError;
@@ -13,7 +14,7 @@ use super::{Reply, State, rendered};
     responses((status = 200, body = IssuanceList, description = "Credentials handed out, newest first (never their secrets)"),
         BadRequest,
         Unauthorized))]
-pub async fn list(_: Admin, state: State, query: web::Query<LedgerQuery>) -> Reply {
+pub async fn list(_: Admin, state: State, query: Query<LedgerQuery>) -> Reply {
     let query = query.into_inner();
     let filter = match (query.access_key_id, query.identity_id, query.pool_id) {
         (Some(key), None, None) => IssuanceFilter::AccessKeyId(key),

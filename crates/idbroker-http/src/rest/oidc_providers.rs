@@ -1,7 +1,8 @@
 //! `/v1/oidc-providers`: register, list, read, update the client ids of, and delete the
 //! OpenID Connect providers pools may trust.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::{Bytes, Path};
 use idbroker_api::oidc_providers::{CreateProvider, ProviderBody, ProviderList, UpdateProvider};
 use idbroker_service::RegisteredProvider;
 
@@ -30,7 +31,7 @@ fn provider_body(p: RegisteredProvider) -> ProviderBody {
 
 #[utoipa::path(post, path = "/v1/oidc-providers", tag = "oidc providers", request_body = CreateProvider, security(("admin_token" = [])),
     responses((status = 201, body = ProviderBody), BadRequest, Unauthorized, Conflict))]
-pub async fn create(_: Admin, state: State, body: web::Bytes) -> Reply {
+pub async fn create(_: Admin, state: State, body: Bytes) -> Reply {
     let input: CreateProvider = json_body(&body)?;
     let provider = state
         .broker
@@ -56,19 +57,14 @@ pub async fn list(_: Admin, state: State) -> Reply {
 
 #[utoipa::path(get, path = "/v1/oidc-providers/{key}", tag = "oidc providers", params(ProviderPath), security(("admin_token" = [])),
     responses((status = 200, body = ProviderBody), Unauthorized, NotFound))]
-pub async fn get(_: Admin, state: State, path: web::Path<ProviderPath>) -> Reply {
+pub async fn get(_: Admin, state: State, path: Path<ProviderPath>) -> Reply {
     let provider = state.broker.get_oidc_provider(&path.key).await?;
     Ok(HttpResponse::Ok().json(provider_body(provider)))
 }
 
 #[utoipa::path(patch, path = "/v1/oidc-providers/{key}", tag = "oidc providers", request_body = UpdateProvider, params(ProviderPath), security(("admin_token" = [])),
     responses((status = 200, body = ProviderBody), BadRequest, Unauthorized, NotFound))]
-pub async fn update(
-    _: Admin,
-    state: State,
-    path: web::Path<ProviderPath>,
-    body: web::Bytes,
-) -> Reply {
+pub async fn update(_: Admin, state: State, path: Path<ProviderPath>, body: Bytes) -> Reply {
     let input: UpdateProvider = json_body(&body)?;
     let provider = state
         .broker
@@ -79,7 +75,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/v1/oidc-providers/{key}", tag = "oidc providers", params(ProviderPath), security(("admin_token" = [])),
     responses((status = 204, description = "Deleted"), Unauthorized, NotFound, Conflict))]
-pub async fn delete(_: Admin, state: State, path: web::Path<ProviderPath>) -> Reply {
+pub async fn delete(_: Admin, state: State, path: Path<ProviderPath>) -> Reply {
     state.broker.delete_oidc_provider(&path.key).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,7 +2,8 @@
 //! Bodies are the contract's (`idbroker_api::pools`, snake_case); `super::contract` converts
 //! them to the domain's shapes.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::{Bytes, Path, Query};
 use idbroker_api::pools::{
     Paging, PoolList, PoolRequest, PoolResponse, PoolSummary, PrincipalTagsBody, RolesBody,
     TagsBody,
@@ -42,7 +43,7 @@ pub struct TagPath {
     responses((status = 201, body = PoolResponse, description = "Created; Location names it"),
         BadRequest,
         Unauthorized))]
-pub async fn create(_: Admin, state: State, body: web::Bytes) -> Reply {
+pub async fn create(_: Admin, state: State, body: Bytes) -> Reply {
     let (config, tags) = pool_config(json_body::<PoolRequest>(&body)?);
     let pool = state
         .broker
@@ -58,7 +59,7 @@ pub async fn create(_: Admin, state: State, body: web::Bytes) -> Reply {
     responses((status = 200, body = PoolList),
         BadRequest,
         Unauthorized))]
-pub async fn list(_: Admin, state: State, paging: web::Query<Paging>) -> Reply {
+pub async fn list(_: Admin, state: State, paging: Query<Paging>) -> Reply {
     let page = state
         .broker
         .list_identity_pools(paging.limit.unwrap_or(60), paging.cursor.as_deref())
@@ -76,7 +77,7 @@ pub async fn list(_: Admin, state: State, paging: web::Query<Paging>) -> Reply {
 #[utoipa::path(get, path = "/v1/identity-pools/{pool_id}", tag = "identity pools",
     params(PoolPath), security(("admin_token" = [])),
     responses((status = 200, body = PoolResponse), AdminErrors))]
-pub async fn get(_: Admin, state: State, path: web::Path<PoolPath>) -> Reply {
+pub async fn get(_: Admin, state: State, path: Path<PoolPath>) -> Reply {
     let pool = state.broker.describe_identity_pool(&path.pool_id).await?;
     Ok(HttpResponse::Ok().json(pool_response(pool)))
 }
@@ -86,7 +87,7 @@ pub async fn get(_: Admin, state: State, path: web::Path<PoolPath>) -> Reply {
     responses((status = 200, body = PoolResponse, description = "Replaced (developer_provider_name and omitted tags are kept)"),
         AdminErrors,
         Conflict))]
-pub async fn replace(_: Admin, state: State, path: web::Path<PoolPath>, body: web::Bytes) -> Reply {
+pub async fn replace(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let (config, tags) = pool_config(json_body::<PoolRequest>(&body)?);
     let pool = state
         .broker
@@ -98,7 +99,7 @@ pub async fn replace(_: Admin, state: State, path: web::Path<PoolPath>, body: we
 #[utoipa::path(delete, path = "/v1/identity-pools/{pool_id}", tag = "identity pools",
     params(PoolPath), security(("admin_token" = [])),
     responses((status = 204, description = "Deleted, with its identities"), AdminErrors))]
-pub async fn delete(_: Admin, state: State, path: web::Path<PoolPath>) -> Reply {
+pub async fn delete(_: Admin, state: State, path: Path<PoolPath>) -> Reply {
     state.broker.delete_identity_pool(&path.pool_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -106,7 +107,7 @@ pub async fn delete(_: Admin, state: State, path: web::Path<PoolPath>) -> Reply 
 #[utoipa::path(get, path = "/v1/identity-pools/{pool_id}/roles", tag = "identity pools",
     params(PoolPath), security(("admin_token" = [])),
     responses((status = 200, body = RolesBody), AdminErrors))]
-pub async fn get_roles(_: Admin, state: State, path: web::Path<PoolPath>) -> Reply {
+pub async fn get_roles(_: Admin, state: State, path: Path<PoolPath>) -> Reply {
     let (_, roles) = state.broker.get_identity_pool_roles(&path.pool_id).await?;
     Ok(HttpResponse::Ok().json(roles_body(roles)))
 }
@@ -114,12 +115,7 @@ pub async fn get_roles(_: Admin, state: State, path: web::Path<PoolPath>) -> Rep
 #[utoipa::path(put, path = "/v1/identity-pools/{pool_id}/roles", tag = "identity pools", request_body = RolesBody,
     params(PoolPath), security(("admin_token" = [])),
     responses((status = 200, body = RolesBody), AdminErrors, Conflict))]
-pub async fn set_roles(
-    _: Admin,
-    state: State,
-    path: web::Path<PoolPath>,
-    body: web::Bytes,
-) -> Reply {
+pub async fn set_roles(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let roles = pool_roles(json_body::<RolesBody>(&body)?);
     state
         .broker
@@ -132,11 +128,7 @@ pub async fn set_roles(
 #[utoipa::path(get, path = "/v1/identity-pools/{pool_id}/principal-tags/{provider}", tag = "identity pools",
     params(PrincipalTagsPath), security(("admin_token" = [])),
     responses((status = 200, body = PrincipalTagsBody), AdminErrors))]
-pub async fn get_principal_tags(
-    _: Admin,
-    state: State,
-    path: web::Path<PrincipalTagsPath>,
-) -> Reply {
+pub async fn get_principal_tags(_: Admin, state: State, path: Path<PrincipalTagsPath>) -> Reply {
     let (_, map) = state
         .broker
         .get_principal_tag_attribute_map(&path.pool_id, &path.provider)
@@ -150,8 +142,8 @@ pub async fn get_principal_tags(
 pub async fn set_principal_tags(
     _: Admin,
     state: State,
-    path: web::Path<PrincipalTagsPath>,
-    body: web::Bytes,
+    path: Path<PrincipalTagsPath>,
+    body: Bytes,
 ) -> Reply {
     let map = principal_tag_map(json_body::<PrincipalTagsBody>(&body)?);
     let (_, map) = state
@@ -164,7 +156,7 @@ pub async fn set_principal_tags(
 #[utoipa::path(get, path = "/v1/identity-pools/{pool_id}/tags", tag = "identity pools",
     params(PoolPath), security(("admin_token" = [])),
     responses((status = 200, body = TagsBody), AdminErrors))]
-pub async fn get_tags(_: Admin, state: State, path: web::Path<PoolPath>) -> Reply {
+pub async fn get_tags(_: Admin, state: State, path: Path<PoolPath>) -> Reply {
     let tags = state.broker.pool_tags(&path.pool_id).await?;
     Ok(HttpResponse::Ok().json(TagsBody { tags }))
 }
@@ -172,12 +164,7 @@ pub async fn get_tags(_: Admin, state: State, path: web::Path<PoolPath>) -> Repl
 #[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/tags", tag = "identity pools", request_body = TagsBody,
     params(PoolPath), security(("admin_token" = [])),
     responses((status = 200, body = TagsBody, description = "Tags added or overwritten"), AdminErrors))]
-pub async fn add_tags(
-    _: Admin,
-    state: State,
-    path: web::Path<PoolPath>,
-    body: web::Bytes,
-) -> Reply {
+pub async fn add_tags(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let input: TagsBody = json_body(&body)?;
     state.broker.tag_pool(&path.pool_id, input.tags).await?;
     Ok(HttpResponse::Ok().json(TagsBody {
@@ -188,7 +175,7 @@ pub async fn add_tags(
 #[utoipa::path(delete, path = "/v1/identity-pools/{pool_id}/tags/{key}", tag = "identity pools",
     params(TagPath), security(("admin_token" = [])),
     responses((status = 204, description = "Removed (or was not there)"), AdminErrors))]
-pub async fn remove_tag(_: Admin, state: State, path: web::Path<TagPath>) -> Reply {
+pub async fn remove_tag(_: Admin, state: State, path: Path<TagPath>) -> Reply {
     let TagPath { pool_id, key } = path.into_inner();
     state.broker.untag_pool(&pool_id, vec![key]).await?;
     Ok(HttpResponse::NoContent().finish())
