@@ -28,12 +28,9 @@ pub struct IdentityList {
 #[serde(deny_unknown_fields)]
 pub struct IdentityPaging {
     /// Page size, 1–60 (default 60).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     /// Leave out merged-away identities.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hide_disabled: Option<bool>,
 }
 

@@ -5,6 +5,9 @@
 //!
 //! The AWS face keeps Cognito's PascalCase shapes; they live in the server's domain types, and
 //! the conversions between the two are the server's business, not this crate's.
+//!
+//! The query types (`Paging`, `…Query`) are query strings only: there an absent parameter is
+//! `None` and `None` is not written, so their members need no serde attributes.
 
 pub mod audit;
 pub mod developer;

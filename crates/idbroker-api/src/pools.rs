@@ -81,10 +81,8 @@ pub struct PoolList {
 #[serde(deny_unknown_fields)]
 pub struct Paging {
     /// Page size, 1–60 (default 60).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
 }
 

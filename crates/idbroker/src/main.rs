@@ -77,17 +77,22 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// Success, or failure with the error and its causes on stderr.
+fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("idbroker: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Admin(command) => match cli::run(cli.connection, command).await {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("idbroker: {err:#}");
-                std::process::ExitCode::FAILURE
-            }
-        },
+        Command::Admin(command) => exit_code(cli::run(cli.connection, command).await),
         Command::Migrate { config } => {
             let result = async {
                 let settings = Settings::load(config.as_deref())?;
@@ -105,13 +110,7 @@ async fn main() -> std::process::ExitCode {
                 Ok::<_, anyhow::Error>(())
             }
             .await;
-            match result {
-                Ok(()) => std::process::ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("idbroker: {err:#}");
-                    std::process::ExitCode::FAILURE
-                }
-            }
+            exit_code(result)
         }
         Command::Serve { config, bootstrap } => {
             let settings = match Settings::load(config.as_deref()) {
@@ -133,13 +132,7 @@ async fn main() -> std::process::ExitCode {
                 Ok::<_, anyhow::Error>(())
             }
             .await;
-            match result {
-                Ok(()) => std::process::ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("idbroker: {err:#}");
-                    std::process::ExitCode::FAILURE
-                }
-            }
+            exit_code(result)
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Request and response shapes of the Cognito Identity API (botocore model, `docs/spec.md` §4).
 //! Member names are the wire's; pool configuration reuses the domain's Cognito-named shape.
+//! An absent optional member reads as `None` (serde's rule for `Option`), so only members of
+//! other types name their default.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +21,6 @@ fn epoch_seconds(at: DateTime<Utc>) -> f64 {
 pub struct CreateIdentityPoolInput {
     #[serde(flatten)]
     pub config: PoolConfig,
-    #[serde(default)]
     pub identity_pool_tags: Option<Tags>,
 }
 
@@ -29,7 +30,6 @@ pub struct UpdateIdentityPoolInput {
     pub identity_pool_id: String,
     #[serde(flatten)]
     pub config: PoolConfig,
-    #[serde(default)]
     pub identity_pool_tags: Option<Tags>,
 }
 
@@ -62,7 +62,6 @@ pub struct PoolIdInput {
 #[serde(rename_all = "PascalCase")]
 pub struct ListIdentityPoolsInput {
     pub max_results: i64,
-    #[serde(default)]
     pub next_token: Option<String>,
 }
 
@@ -152,7 +151,6 @@ pub struct PrincipalTagAttributeMapOutput {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetIdInput {
-    #[serde(default)]
     pub account_id: Option<String>,
     pub identity_pool_id: String,
     #[serde(default)]
@@ -198,9 +196,7 @@ impl From<Identity> for IdentityDescription {
 pub struct ListIdentitiesInput {
     pub identity_pool_id: String,
     pub max_results: i64,
-    #[serde(default)]
     pub next_token: Option<String>,
-    #[serde(default)]
     pub hide_disabled: Option<bool>,
 }
 
@@ -259,12 +255,10 @@ pub struct TokenOutput {
 #[serde(rename_all = "PascalCase")]
 pub struct DeveloperTokenInput {
     pub identity_pool_id: String,
-    #[serde(default)]
     pub identity_id: Option<String>,
     pub logins: BTreeMap<String, String>,
     #[serde(default)]
     pub principal_tags: BTreeMap<String, String>,
-    #[serde(default)]
     pub token_duration: Option<i64>,
 }
 
@@ -272,13 +266,9 @@ pub struct DeveloperTokenInput {
 #[serde(rename_all = "PascalCase")]
 pub struct LookupDeveloperIdentityInput {
     pub identity_pool_id: String,
-    #[serde(default)]
     pub identity_id: Option<String>,
-    #[serde(default)]
     pub developer_user_identifier: Option<String>,
-    #[serde(default)]
     pub max_results: Option<i64>,
-    #[serde(default)]
     pub next_token: Option<String>,
 }
 
@@ -315,7 +305,6 @@ pub struct GetCredentialsInput {
     pub identity_id: String,
     #[serde(default)]
     pub logins: BTreeMap<String, String>,
-    #[serde(default)]
     pub custom_role_arn: Option<String>,
 }
 

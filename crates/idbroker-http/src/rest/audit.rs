@@ -1,22 +1,19 @@
 //! `/v1/audit`: the admin changes, newest first (admin token).
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::Query;
 use idbroker_api::audit::{AuditQuery, ChangeBody, ChangeList};
 use serde_json::Value;
 
 use super::auth::Admin;
-use super::problem::{BadRequest, Problem, Unauthorized};
-use crate::AppState;
+use super::problem::{BadRequest, Unauthorized};
+use super::{Reply, State, rendered};
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), security(("admin_token" = [])),
     responses((status = 200, body = ChangeList, description = "Admin changes, newest first"),
         BadRequest,
         Unauthorized))]
-pub async fn list(
-    _: Admin,
-    state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn list(_: Admin, state: State, query: Query<AuditQuery>) -> Reply {
     let page = state
         .broker
         .find_admin_changes(
@@ -27,19 +24,16 @@ pub async fn list(
         .await?;
     let parse =
         |text: Option<String>| text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)));
+    let (changes, next_cursor) = rendered(page, |c| ChangeBody {
+        at: c.at.to_rfc3339(),
+        actor: c.actor,
+        action: c.action,
+        resource: c.resource,
+        before: parse(c.before),
+        after: parse(c.after),
+    });
     Ok(HttpResponse::Ok().json(ChangeList {
-        changes: page
-            .items
-            .into_iter()
-            .map(|c| ChangeBody {
-                at: c.at.to_rfc3339(),
-                actor: c.actor,
-                action: c.action,
-                resource: c.resource,
-                before: parse(c.before),
-                after: parse(c.after),
-            })
-            .collect(),
-        next_cursor: page.next_token,
+        changes,
+        next_cursor,
     }))
 }

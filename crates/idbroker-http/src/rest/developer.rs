@@ -1,40 +1,29 @@
 //! Developer-authenticated identities over REST (admin token): the app's backend asks for a
 //! token for one of its users, looks users up, merges and unlinks them.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::{Bytes, Path, Query};
 use idbroker_api::developer::{
     DeveloperTokenRequest, LookupBody, LookupQuery, MergeRequest, UnlinkDeveloperRequest,
 };
 use idbroker_api::identities::{IdentityIdBody, TokenBody};
 
 use super::auth::Admin;
-use super::json_body;
-use super::problem::{
-    BadGateway, BadRequest, Conflict, Forbidden, NotFound, Problem, Unauthorized,
-};
-use crate::AppState;
+use super::paths::PoolPath;
+use super::problem::{AdminErrors, BadGateway, DeveloperErrors, Forbidden};
+use super::{Reply, State, json_body};
 
 #[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/developer/token", tag = "developer identities",
-    request_body = DeveloperTokenRequest, params(("pool_id" = String, Path, description = "IdentityPoolId")),
-    security(("admin_token" = [])),
+    request_body = DeveloperTokenRequest, params(PoolPath), security(("admin_token" = [])),
     responses((status = 200, body = TokenBody, description = "GetOpenIdTokenForDeveloperIdentity"),
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        Conflict,
+        DeveloperErrors,
         BadGateway))]
-pub async fn token(
-    _: Admin,
-    state: web::Data<AppState>,
-    pool_id: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, Problem> {
+pub async fn token(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let input: DeveloperTokenRequest = json_body(&body)?;
     let (id, token) = state
         .broker
         .get_open_id_token_for_developer_identity(
-            &pool_id,
+            &path.pool_id,
             input.identity_id.as_deref(),
             &input.logins,
             input.principal_tags,
@@ -48,23 +37,18 @@ pub async fn token(
 }
 
 #[utoipa::path(get, path = "/v1/identity-pools/{pool_id}/developer/lookup", tag = "developer identities",
-    params(("pool_id" = String, Path, description = "IdentityPoolId"), LookupQuery), security(("admin_token" = [])),
-    responses((status = 200, body = LookupBody, description = "LookupDeveloperIdentity"),
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        Conflict))]
+    params(PoolPath, LookupQuery), security(("admin_token" = [])),
+    responses((status = 200, body = LookupBody, description = "LookupDeveloperIdentity"), DeveloperErrors))]
 pub async fn lookup(
     _: Admin,
-    state: web::Data<AppState>,
-    pool_id: web::Path<String>,
-    query: web::Query<LookupQuery>,
-) -> Result<HttpResponse, Problem> {
+    state: State,
+    path: Path<PoolPath>,
+    query: Query<LookupQuery>,
+) -> Reply {
     let (id, page) = state
         .broker
         .lookup_developer_identity(
-            &pool_id,
+            &path.pool_id,
             query.identity_id.as_deref(),
             query.user.as_deref(),
             query.limit,
@@ -79,24 +63,15 @@ pub async fn lookup(
 }
 
 #[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/developer/merge", tag = "developer identities",
-    request_body = MergeRequest, params(("pool_id" = String, Path, description = "IdentityPoolId")), security(("admin_token" = [])),
+    request_body = MergeRequest, params(PoolPath), security(("admin_token" = [])),
     responses((status = 200, body = IdentityIdBody, description = "MergeDeveloperIdentities: the destination's identity"),
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        Conflict))]
-pub async fn merge(
-    _: Admin,
-    state: web::Data<AppState>,
-    pool_id: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, Problem> {
+        DeveloperErrors))]
+pub async fn merge(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let input: MergeRequest = json_body(&body)?;
     let id = state
         .broker
         .merge_developer_identities(
-            &pool_id,
+            &path.pool_id,
             &input.developer_provider_name,
             &input.source_user,
             &input.destination_user,
@@ -108,23 +83,14 @@ pub async fn merge(
 }
 
 #[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/developer/unlink", tag = "developer identities",
-    request_body = UnlinkDeveloperRequest, params(("pool_id" = String, Path, description = "IdentityPoolId")), security(("admin_token" = [])),
-    responses((status = 204, description = "UnlinkDeveloperIdentity"),
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound))]
-pub async fn unlink(
-    _: Admin,
-    state: web::Data<AppState>,
-    pool_id: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, Problem> {
+    request_body = UnlinkDeveloperRequest, params(PoolPath), security(("admin_token" = [])),
+    responses((status = 204, description = "UnlinkDeveloperIdentity"), AdminErrors, Forbidden))]
+pub async fn unlink(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let input: UnlinkDeveloperRequest = json_body(&body)?;
     state
         .broker
         .unlink_developer_identity(
-            &pool_id,
+            &path.pool_id,
             &input.identity_id,
             &input.developer_provider_name,
             &input.user,

@@ -1,7 +1,8 @@
 //! Identities: the admin view (list, describe, delete) and the public operations for clients
 //! that do not speak the AWS protocol (get an identity id, a token, credentials; unlink).
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::{Bytes, Path, Query};
 use idbroker_api::identities::{
     CredentialsBody, CredentialsRequest, IdentityBody, IdentityIdBody, IdentityList,
     IdentityPaging, LoginsBody, TokenBody, UnlinkRequest,
@@ -9,12 +10,11 @@ use idbroker_api::identities::{
 use idbroker_domain::Identity;
 
 use super::auth::{Admin, PublicCaller};
+use super::paths::{IdentityPath, PoolPath};
 use super::problem::{
-    BadGateway, BadRequest, Conflict, Forbidden, InternalError, NotFound, Problem, TooManyRequests,
-    Unauthorized,
+    AdminErrors, BadRequest, Conflict, InternalError, PublicErrors, Unauthorized,
 };
-use super::{json_body, json_body_or_default};
-use crate::AppState;
+use super::{Reply, State, json_body, json_body_or_default, rendered};
 
 fn identity_body(identity: Identity) -> IdentityBody {
     IdentityBody {
@@ -28,62 +28,48 @@ fn identity_body(identity: Identity) -> IdentityBody {
 }
 
 #[utoipa::path(get, path = "/v1/identity-pools/{pool_id}/identities", tag = "identities",
-    params(("pool_id" = String, Path, description = "IdentityPoolId"), IdentityPaging), security(("admin_token" = [])),
-    responses((status = 200, body = IdentityList),
-        BadRequest,
-        Unauthorized,
-        NotFound))]
+    params(PoolPath, IdentityPaging), security(("admin_token" = [])),
+    responses((status = 200, body = IdentityList), AdminErrors))]
 pub async fn list(
     _: Admin,
-    state: web::Data<AppState>,
-    pool_id: web::Path<String>,
-    paging: web::Query<IdentityPaging>,
-) -> Result<HttpResponse, Problem> {
+    state: State,
+    path: Path<PoolPath>,
+    paging: Query<IdentityPaging>,
+) -> Reply {
     let page = state
         .broker
         .list_identities(
-            &pool_id,
+            &path.pool_id,
             paging.limit.unwrap_or(60),
             paging.cursor.as_deref(),
             paging.hide_disabled.unwrap_or(false),
         )
         .await?;
+    let (identities, next_cursor) = rendered(page, identity_body);
     Ok(HttpResponse::Ok().json(IdentityList {
-        identities: page.items.into_iter().map(identity_body).collect(),
-        next_cursor: page.next_token,
+        identities,
+        next_cursor,
     }))
 }
 
 #[utoipa::path(get, path = "/v1/identities/{identity_id}", tag = "identities",
-    params(("identity_id" = String, Path, description = "IdentityId")), security(("admin_token" = [])),
-    responses((status = 200, body = IdentityBody),
-        BadRequest,
-        Unauthorized,
-        NotFound))]
-pub async fn get(
-    _: Admin,
-    state: web::Data<AppState>,
-    identity_id: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(identity_body(
-        state.broker.describe_identity(&identity_id).await?,
-    )))
+    params(IdentityPath), security(("admin_token" = [])),
+    responses((status = 200, body = IdentityBody), AdminErrors))]
+pub async fn get(_: Admin, state: State, path: Path<IdentityPath>) -> Reply {
+    let identity = state.broker.describe_identity(&path.identity_id).await?;
+    Ok(HttpResponse::Ok().json(identity_body(identity)))
 }
 
 #[utoipa::path(delete, path = "/v1/identities/{identity_id}", tag = "identities",
-    params(("identity_id" = String, Path, description = "IdentityId")), security(("admin_token" = [])),
+    params(IdentityPath), security(("admin_token" = [])),
     responses((status = 204, description = "Deleted (or already gone)"),
         BadRequest,
         Unauthorized,
         InternalError))]
-pub async fn delete(
-    _: Admin,
-    state: web::Data<AppState>,
-    identity_id: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+pub async fn delete(_: Admin, state: State, path: Path<IdentityPath>) -> Reply {
     let unprocessed = state
         .broker
-        .delete_identities(std::slice::from_ref(&identity_id))
+        .delete_identities(std::slice::from_ref(&path.identity_id))
         .await?;
     if unprocessed.is_empty() {
         Ok(HttpResponse::NoContent().finish())
@@ -96,25 +82,16 @@ pub async fn delete(
 }
 
 #[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/identities", tag = "public", request_body = LoginsBody,
-    params(("pool_id" = String, Path, description = "IdentityPoolId")),
+    params(PoolPath),
     responses((status = 200, body = IdentityIdBody, description = "GetId: the identity of these logins, or a new guest"),
-        TooManyRequests,
-        BadRequest,
-        Forbidden,
-        NotFound,
-        Conflict,
-        BadGateway))]
-pub async fn get_id(
-    _: PublicCaller,
-    state: web::Data<AppState>,
-    pool_id: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, Problem> {
+        PublicErrors,
+        Conflict))]
+pub async fn get_id(_: PublicCaller, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let input: LoginsBody = json_body_or_default(&body)?;
     // The pool's limit is charged only once the call is known to be valid.
     let id = state
         .broker
-        .get_id(&pool_id, None, &input.logins, |pool| {
+        .get_id(&path.pool_id, None, &input.logins, |pool| {
             state.limits.check_pool(pool).map_err(|r| r.0)
         })
         .await?;
@@ -124,24 +101,13 @@ pub async fn get_id(
 }
 
 #[utoipa::path(post, path = "/v1/identities/{identity_id}/token", tag = "public", request_body = LoginsBody,
-    params(("identity_id" = String, Path, description = "IdentityId")),
-    responses((status = 200, body = TokenBody, description = "GetOpenIdToken"),
-        TooManyRequests,
-        BadRequest,
-        Forbidden,
-        NotFound,
-        Conflict,
-        BadGateway))]
-pub async fn token(
-    _: PublicCaller,
-    state: web::Data<AppState>,
-    identity_id: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, Problem> {
+    params(IdentityPath),
+    responses((status = 200, body = TokenBody, description = "GetOpenIdToken"), PublicErrors, Conflict))]
+pub async fn token(_: PublicCaller, state: State, path: Path<IdentityPath>, body: Bytes) -> Reply {
     let input: LoginsBody = json_body_or_default(&body)?;
     let (id, token) = state
         .broker
-        .get_open_id_token(&identity_id, &input.logins)
+        .get_open_id_token(&path.identity_id, &input.logins)
         .await?;
     Ok(HttpResponse::Ok().json(TokenBody {
         identity_id: id.to_string(),
@@ -150,25 +116,21 @@ pub async fn token(
 }
 
 #[utoipa::path(post, path = "/v1/identities/{identity_id}/credentials", tag = "public", request_body = CredentialsRequest,
-    params(("identity_id" = String, Path, description = "IdentityId")),
+    params(IdentityPath),
     responses((status = 200, body = CredentialsBody, description = "GetCredentialsForIdentity"),
-        BadRequest,
-        Forbidden,
-        NotFound,
-        Conflict,
-        TooManyRequests,
-        BadGateway))]
+        PublicErrors,
+        Conflict))]
 pub async fn credentials(
     _: PublicCaller,
-    state: web::Data<AppState>,
-    identity_id: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, Problem> {
+    state: State,
+    path: Path<IdentityPath>,
+    body: Bytes,
+) -> Reply {
     let input: CredentialsRequest = json_body_or_default(&body)?;
     let (id, c) = state
         .broker
         .get_credentials_for_identity(
-            &identity_id,
+            &path.identity_id,
             &input.logins,
             input.custom_role_arn.as_deref(),
         )
@@ -183,23 +145,13 @@ pub async fn credentials(
 }
 
 #[utoipa::path(post, path = "/v1/identities/{identity_id}/unlink", tag = "public", request_body = UnlinkRequest,
-    params(("identity_id" = String, Path, description = "IdentityId")),
-    responses((status = 204, description = "UnlinkIdentity"),
-        TooManyRequests,
-        BadRequest,
-        Forbidden,
-        NotFound,
-        BadGateway))]
-pub async fn unlink(
-    _: PublicCaller,
-    state: web::Data<AppState>,
-    identity_id: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, Problem> {
+    params(IdentityPath),
+    responses((status = 204, description = "UnlinkIdentity"), PublicErrors))]
+pub async fn unlink(_: PublicCaller, state: State, path: Path<IdentityPath>, body: Bytes) -> Reply {
     let input: UnlinkRequest = json_body(&body)?;
     state
         .broker
-        .unlink_identity(&identity_id, &input.logins, &input.logins_to_remove)
+        .unlink_identity(&path.identity_id, &input.logins, &input.logins_to_remove)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,11 +1,12 @@
 //! `/v1/keys`: list idbroker's signing keys and force a rotation (admin token).
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use idbroker_api::keys::{KeyBody, KeyList, KeyState as KeyStateBody};
 use idbroker_service::{KeyInfo, KeyState};
 
 use super::auth::Admin;
 use super::problem::{Problem, Unauthorized};
+use super::{Reply, State};
 use crate::AppState;
 
 fn render(key: &KeyInfo) -> KeyBody {
@@ -34,7 +35,7 @@ fn keys_body(state: &AppState) -> Result<KeyList, Problem> {
 #[utoipa::path(get, path = "/v1/keys", tag = "signing keys", security(("admin_token" = [])),
     responses((status = 200, body = KeyList, description = "The published signing keys (public data only)"),
         Unauthorized))]
-pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+pub async fn list(_: Admin, state: State) -> Reply {
     Ok(HttpResponse::Ok().json(keys_body(&state)?))
 }
 
@@ -43,7 +44,7 @@ pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, 
 #[utoipa::path(post, path = "/v1/keys/rotate", tag = "signing keys", security(("admin_token" = [])),
     responses((status = 200, body = KeyList, description = "The keys after scheduling the next one"),
         Unauthorized))]
-pub async fn rotate(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+pub async fn rotate(_: Admin, state: State) -> Reply {
     state.broker.rotate_signing_keys().await?;
     Ok(HttpResponse::Ok().json(keys_body(&state)?))
 }

@@ -1,23 +1,20 @@
 //! `/v1/issuances`: the credential ledger (admin token).
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::Query;
 use idbroker_api::ledger::{IssuanceBody, IssuanceList, LedgerQuery};
 use idbroker_service::IssuanceFilter;
 use idbroker_service::ServiceError;
 
 use super::auth::Admin;
-use super::problem::{BadRequest, Problem, Unauthorized};
-use crate::AppState;
+use super::problem::{BadRequest, Unauthorized};
+use super::{Reply, State, rendered};
 
 #[utoipa::path(get, path = "/v1/issuances", tag = "credential ledger", params(LedgerQuery), security(("admin_token" = [])),
     responses((status = 200, body = IssuanceList, description = "Credentials handed out, newest first (never their secrets)"),
         BadRequest,
         Unauthorized))]
-pub async fn list(
-    _: Admin,
-    state: web::Data<AppState>,
-    query: web::Query<LedgerQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn list(_: Admin, state: State, query: Query<LedgerQuery>) -> Reply {
     let query = query.into_inner();
     let filter = match (query.access_key_id, query.identity_id, query.pool_id) {
         (Some(key), None, None) => IssuanceFilter::AccessKeyId(key),
@@ -34,19 +31,16 @@ pub async fn list(
         .broker
         .find_issuances(filter, query.limit.unwrap_or(60), query.cursor.as_deref())
         .await?;
+    let (issuances, next_cursor) = rendered(page, |i| IssuanceBody {
+        issued_at: i.issued_at.to_rfc3339(),
+        identity_id: i.identity_id,
+        identity_pool_id: i.pool_id,
+        role_arn: i.role_arn,
+        access_key_id: i.access_key_id,
+        expires_at: i.expires_at.to_rfc3339(),
+    });
     Ok(HttpResponse::Ok().json(IssuanceList {
-        issuances: page
-            .items
-            .into_iter()
-            .map(|i| IssuanceBody {
-                issued_at: i.issued_at.to_rfc3339(),
-                identity_id: i.identity_id,
-                identity_pool_id: i.pool_id,
-                role_arn: i.role_arn,
-                access_key_id: i.access_key_id,
-                expires_at: i.expires_at.to_rfc3339(),
-            })
-            .collect(),
-        next_cursor: page.next_token,
+        issuances,
+        next_cursor,
     }))
 }

@@ -11,6 +11,7 @@ mod keys;
 mod ledger;
 mod oidc_providers;
 pub mod openapi;
+mod paths;
 mod pools;
 pub mod problem;
 
@@ -21,6 +22,22 @@ use actix_web::web;
 use serde::de::DeserializeOwned;
 
 use self::problem::Problem;
+use crate::AppState;
+
+/// What every handler takes to reach the broker, and what it answers.
+type State = web::Data<AppState>;
+type Reply = Result<actix_web::HttpResponse, Problem>;
+
+/// A page's items as `render` makes them, and the cursor of the next page.
+fn rendered<T, U>(
+    page: idbroker_service::Page<T>,
+    render: impl FnMut(T) -> U,
+) -> (Vec<U>, Option<String>) {
+    (
+        page.items.into_iter().map(render).collect(),
+        page.next_token,
+    )
+}
 
 /// One resource: its methods (`allow`, as the Allow header lists them), and 405 for the others;
 /// every request to it under the deadlines of `crate::deadline` (applied per resource, after

@@ -34,16 +34,18 @@ impl<'r> utoipa::ToResponse<'r> for ProblemResponse {
 
 /// Error statuses a route can answer, each one an `IntoResponses` type pointing at the shared
 /// problem response: a route lists `responses((status = 200, ...), BadRequest, NotFound)`.
+/// A set names several statuses that many routes answer together.
 macro_rules! problem_statuses {
-    ($($name:ident = $status:literal),* $(,)?) => {$(
+    ($($(#[$doc:meta])* $name:ident = $($status:literal)+),* $(,)?) => {$(
+        $(#[$doc])*
         pub struct $name;
 
         impl utoipa::IntoResponses for $name {
             fn responses() -> BTreeMap<String, RefOr<Response>> {
-                BTreeMap::from([(
+                BTreeMap::from([$((
                     $status.to_owned(),
                     RefOr::Ref(Ref::from_response_name("Problem")),
-                )])
+                )),+])
             }
         }
     )*};
@@ -58,6 +60,14 @@ problem_statuses!(
     TooManyRequests = "429",
     InternalError = "500",
     BadGateway = "502",
+    /// An admin route on one resource: a bad request, no admin token, no such resource.
+    AdminErrors = "400" "401" "404",
+    /// A developer-identity route: an admin route whose call the pool may refuse or find in
+    /// conflict.
+    DeveloperErrors = "400" "401" "403" "404" "409",
+    /// A public identity route: bad logins, a refused or unknown identity, a provider that
+    /// did not answer, the rate limit.
+    PublicErrors = "400" "403" "404" "429" "502",
 );
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,10 +9,10 @@ use idbroker_domain::{Identity, IdentityId, IdentityPoolId};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Retry, SqlStore, from_millis, millis};
+use super::{Retry, SqlStore, found, from_millis, millis};
 use crate::Backend;
 use crate::error::sent;
-use crate::{IdentityStore, StoreError, StoreResult};
+use crate::{IdentityStore, StoreResult};
 
 /// Guests (no logins, not disabled) unused since `$1`, at most `$2` of them.
 const IDLE_GUESTS: &str = "SELECT i.id FROM identities i \
@@ -180,10 +180,7 @@ impl IdentityStore for SqlStore {
                 .await
                 .map_err(sent)?
                 .rows_affected();
-            if deleted == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
+            found(deleted)
         })
         .await
     }

@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 use std::collections::BTreeSet;
 
 use super::identities::identity_in;
-use super::{Backend, Retry, SqlStore, millis};
+use super::{Backend, Retry, SqlStore, found, millis};
 use crate::error::sent;
 use crate::{LoginStore, ResolveError, Resolved, StoreError, StoreResult};
 
@@ -106,9 +106,7 @@ impl SqlStore {
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
-            if touched == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(touched)?;
         }
         Ok(())
     }
@@ -303,9 +301,7 @@ impl LoginStore for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if removed == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(removed)?;
             let after = finish_unlink(&mut tx, identity, now).await?;
             tx.commit().await.map_err(sent)?;
             Ok(after)

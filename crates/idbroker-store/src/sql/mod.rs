@@ -198,6 +198,15 @@ impl SqlStore {
     }
 }
 
+/// `NotFound` when a statement touched no row: the row it was meant for is not there.
+pub(crate) fn found(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }

@@ -6,7 +6,7 @@ use idbroker_domain::oidc_provider::OidcProvider;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Retry, SqlStore, from_json, millis, to_json};
+use super::{Retry, SqlStore, found, from_json, millis, to_json};
 use crate::error::sent;
 use crate::{OidcProviderStore, StoreError, StoreResult};
 
@@ -84,10 +84,7 @@ impl OidcProviderStore for SqlStore {
             .await
             .map_err(sent)?
             .rows_affected();
-            if updated == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
+            found(updated)
         })
         .await
     }
@@ -107,10 +104,7 @@ impl OidcProviderStore for SqlStore {
                     other => other,
                 })?
                 .rows_affected();
-            if deleted == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
+            found(deleted)
         })
         .await
     }

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use idbroker_domain::pool::oidc_provider_key;
 
-use super::{Retry, SqlStore, from_json, millis, to_json};
+use super::{Retry, SqlStore, found, from_json, millis, to_json};
 use crate::error::sent;
 use crate::{PoolStore, StoreError, StoreResult, StoredPool, reference_error};
 
@@ -188,9 +188,7 @@ impl PoolStore for SqlStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if deleted == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(deleted)?;
             tx.commit().await.map_err(sent)?;
             Ok(())
         })

@@ -735,15 +735,17 @@ mod tests {
         assert_eq!(s.issuer, "http://0.0.0.0:9000");
     }
 
-    #[test]
-    fn a_toml_file_is_read_and_unknown_keys_are_refused() {
+    /// A settings file holding `text`, in a directory that lives as long as the guard.
+    fn toml_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("idbroker.toml");
-        std::fs::write(
-            &path,
-            "region = \"eu-west-1\"\nlisten = \"127.0.0.1:9999\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_toml_file_is_read_and_unknown_keys_are_refused() {
+        let (_dir, path) = toml_file("region = \"eu-west-1\"\nlisten = \"127.0.0.1:9999\"\n");
         let raw = RawSettings::load(Some(&path), []).unwrap();
         assert_eq!(raw.region, "eu-west-1");
         std::fs::write(&path, "regoin = \"eu-west-1\"\n").unwrap();
@@ -753,13 +755,7 @@ mod tests {
 
     #[test]
     fn the_environment_overrides_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("idbroker.toml");
-        std::fs::write(
-            &path,
-            "region = \"eu-west-1\"\nlisten = \"127.0.0.1:9999\"\n",
-        )
-        .unwrap();
+        let (_dir, path) = toml_file("region = \"eu-west-1\"\nlisten = \"127.0.0.1:9999\"\n");
         let env = [("IDBROKER_REGION".to_owned(), "ap-south-1".to_owned())];
         let raw = RawSettings::load(Some(&path), env).unwrap();
         assert_eq!(raw.region, "ap-south-1");
