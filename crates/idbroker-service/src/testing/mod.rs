@@ -23,13 +23,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use idbroker_domain::signing::KeyPolicy;
-use idbroker_domain::{AccountId, IdentityPool, PoolConfig, PoolRoles, Region, Tags};
+use idbroker_domain::{AccountId, IdentityId, IdentityPool, PoolConfig, PoolRoles, Region, Tags};
 use idbroker_issuer::{Issuer, IssuerConfig, MasterKey, MemoryKeys, SigningAlg};
 use idbroker_providers::{CachePolicy, ProviderEndpoints, UpstreamPolicy, Verifier};
 use idbroker_store::SqlStore;
 use idbroker_store::testing::TestDatabase;
 
-use crate::{Broker, BrokerSettings, Clock, StsSettings};
+use crate::{AwsCredentials, Broker, BrokerSettings, Clock, ServiceResult, StsSettings};
 
 pub use idp::{IDP_CLIENT_ID, IDP_ISSUER, TestIdp};
 pub use sts::{FakeSts, StsAnswer, StsCall};
@@ -170,6 +170,14 @@ impl TestBroker {
         Self::builder().build().await
     }
 
+    /// Creates a pool that allows guests, named `name`, with no tags and no roles.
+    pub async fn bare_pool(&self, name: &str) -> IdentityPool {
+        self.broker
+            .create_identity_pool(guest_config(name), Tags::default())
+            .await
+            .expect("the fixture pool is created")
+    }
+
     /// Creates a pool with `config` and no tags, and gives it the fixture roles.
     pub async fn pool(&self, config: PoolConfig) -> IdentityPool {
         let pool = self
@@ -218,6 +226,34 @@ impl TestBroker {
             ..guest_config("federated")
         })
         .await
+    }
+
+    /// GetId in `pool` with these logins, admitted by any rate limit.
+    pub async fn get_id(
+        &self,
+        pool: &IdentityPool,
+        logins: &BTreeMap<String, String>,
+    ) -> ServiceResult<IdentityId> {
+        self.broker
+            .get_id(pool.id.as_str(), None, logins, |_| Ok(()))
+            .await
+    }
+
+    /// A new guest identity in `pool` (GetId without logins).
+    pub async fn guest(&self, pool: &IdentityPool) -> IdentityId {
+        self.get_id(pool, &BTreeMap::new())
+            .await
+            .expect("the fixture guest is created")
+    }
+
+    /// GetCredentialsForIdentity for a guest: no logins, no custom role.
+    pub async fn guest_credentials(
+        &self,
+        identity: &IdentityId,
+    ) -> ServiceResult<(IdentityId, AwsCredentials)> {
+        self.broker
+            .get_credentials_for_identity(identity.as_str(), &BTreeMap::new(), None)
+            .await
     }
 
     /// A valid ID token of the test provider for `subject`, issued now.

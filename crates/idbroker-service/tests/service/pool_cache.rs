@@ -58,11 +58,7 @@ async fn an_update_through_the_broker_is_seen_by_the_next_public_call() {
 async fn roles_set_and_pools_deleted_through_the_broker_are_seen_at_once() {
     let t = TestBroker::builder().pool_cache_ttl(LONG).build().await;
     let pool = t.guest_pool().await;
-    let guest = t
-        .broker
-        .get_id(pool.id.as_str(), None, &none(), admit)
-        .await
-        .unwrap();
+    let guest = t.guest(&pool).await;
     let other_role = "arn:aws:iam::123456789012:role/OtherGuest";
     let roles = PoolRoles {
         roles: BTreeMap::from([
@@ -75,10 +71,7 @@ async fn roles_set_and_pools_deleted_through_the_broker_are_seen_at_once() {
         .set_identity_pool_roles(pool.id.as_str(), roles)
         .await
         .unwrap();
-    t.broker
-        .get_credentials_for_identity(guest.as_str(), &none(), None)
-        .await
-        .unwrap();
+    t.guest_credentials(&guest).await.unwrap();
     assert_eq!(
         t.sts.calls()[0].role_arn,
         other_role,
