@@ -505,7 +505,7 @@ impl TestApp {
             .unwrap()
             .identities()
             .iter()
-            .filter_map(|i| i.identity_id.clone())
+            .map(|i| i.identity_id.clone().expect("a listed identity has an id"))
             .collect()
     }
 }

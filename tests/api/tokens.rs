@@ -68,6 +68,13 @@ impl World {
             .sign(&claims("https://accounts.google.com", "google-client", sub))
     }
 
+    /// The identity GetId finds (or makes) for a Google login of `sub`.
+    pub async fn google_identity(&self, sub: &str) -> String {
+        let token = self.google(sub);
+        let found = self.app.get_id(&self.pool, &[(GOOGLE, &token)]).await;
+        found.unwrap().identity_id.unwrap()
+    }
+
     pub async fn guest(&self) -> String {
         self.app.guest(&self.pool).await
     }
@@ -171,13 +178,7 @@ async fn a_guest_token_is_unauthenticated_and_lasts_ten_minutes(backend: Backend
 
 async fn a_federated_token_names_its_provider_in_amr(backend: Backend) {
     let w = world(backend).await;
-    let id = w
-        .app
-        .get_id(&w.pool, &[(GOOGLE, w.google("ann").as_str())])
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let id = w.google_identity("ann").await;
     let (same, token) = w
         .open_id_token(&id, &[(GOOGLE, w.google("ann"))])
         .await
@@ -207,23 +208,12 @@ async fn a_guest_that_brings_a_login_keeps_its_id_and_becomes_authenticated(back
     let described = w.app.describe_identity(&guest).await.unwrap();
     assert_eq!(described.logins(), [GOOGLE.to_owned()]);
     // Now authenticated: GetId for that login finds it.
-    let found = w
-        .app
-        .get_id(&w.pool, &[(GOOGLE, w.google("ben").as_str())])
-        .await
-        .unwrap();
-    assert_eq!(found.identity_id.unwrap(), guest);
+    assert_eq!(w.google_identity("ben").await, guest);
 }
 
 async fn a_login_owned_elsewhere_merges_the_guest_into_its_owner(backend: Backend) {
     let w = world(backend).await;
-    let owner = w
-        .app
-        .get_id(&w.pool, &[(GOOGLE, w.google("cy").as_str())])
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let owner = w.google_identity("cy").await;
     let guest = w.guest().await;
     let (id, _) = w
         .open_id_token(&guest, &[(GOOGLE, w.google("cy"))])
@@ -246,13 +236,7 @@ async fn authenticated_identities_need_their_logins_and_unknown_ones_are_not_fou
     backend: Backend,
 ) {
     let w = world(backend).await;
-    let id = w
-        .app
-        .get_id(&w.pool, &[(GOOGLE, w.google("dee").as_str())])
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let id = w.google_identity("dee").await;
     let (code, _) = w.open_id_token(&id, &[]).await.unwrap_err();
     assert_eq!(code, "NotAuthorizedException", "behaviour 35");
     let (code, _) = w
