@@ -279,29 +279,18 @@ async fn merging_past_twenty_logins_is_refused(backend: Backend) {
 async fn an_unlinked_user_is_a_new_identity_next_time(backend: Backend) {
     let w = world(backend).await;
     let (id, _) = dev_token(&w, "leaving", None, None).await.unwrap();
-    w.app
-        .sdk
-        .unlink_developer_identity()
-        .identity_pool_id(&w.pool)
-        .identity_id(&id)
-        .developer_provider_name(DEV)
-        .developer_user_identifier("leaving")
-        .send()
-        .await
-        .unwrap();
+    let unlink = || {
+        let call = w.app.sdk.unlink_developer_identity();
+        call.identity_pool_id(&w.pool)
+            .identity_id(&id)
+            .developer_provider_name(DEV)
+            .developer_user_identifier("leaving")
+            .send()
+    };
+    unlink().await.unwrap();
     let (fresh, _) = dev_token(&w, "leaving", None, None).await.unwrap();
     assert_ne!(fresh, id, "behaviour 74");
-    let err = w
-        .app
-        .sdk
-        .unlink_developer_identity()
-        .identity_pool_id(&w.pool)
-        .identity_id(&id)
-        .developer_provider_name(DEV)
-        .developer_user_identifier("leaving")
-        .send()
-        .await
-        .unwrap_err();
+    let err = unlink().await.unwrap_err();
     assert_eq!(crate::helpers::code(&err), "ResourceNotFoundException");
 }
 

@@ -259,17 +259,16 @@ async fn the_classic_flow_follows_allow_classic_flow_and_role_mappings(backend: 
         .await
         .expect("absent AllowClassicFlow allows it (behaviour 13)");
 
-    w.app
-        .sdk
-        .update_identity_pool()
-        .identity_pool_id(&w.pool)
-        .identity_pool_name("tokens")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers(GOOGLE, "google-client")
-        .allow_classic_flow(false)
-        .send()
-        .await
-        .unwrap();
+    // UpdateIdentityPool keeping the world's pool as it is, but for AllowClassicFlow.
+    let classic_flow = |allowed: bool| {
+        let call = w.app.sdk.update_identity_pool().identity_pool_id(&w.pool);
+        call.identity_pool_name("tokens")
+            .allow_unauthenticated_identities(true)
+            .supported_login_providers(GOOGLE, "google-client")
+            .allow_classic_flow(allowed)
+            .send()
+    };
+    classic_flow(false).await.unwrap();
     let (code, msg) = w.open_id_token(&guest, &[]).await.unwrap_err();
     assert_eq!(code, "InvalidParameterException");
     assert_eq!(
@@ -277,17 +276,7 @@ async fn the_classic_flow_follows_allow_classic_flow_and_role_mappings(backend: 
         "Basic (classic) flow is not enabled, please use enhanced flow."
     );
 
-    w.app
-        .sdk
-        .update_identity_pool()
-        .identity_pool_id(&w.pool)
-        .identity_pool_name("tokens")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers(GOOGLE, "google-client")
-        .allow_classic_flow(true)
-        .send()
-        .await
-        .unwrap();
+    classic_flow(true).await.unwrap();
     w.app
         .sdk
         .set_identity_pool_roles()

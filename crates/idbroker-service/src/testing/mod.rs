@@ -185,15 +185,8 @@ impl TestBroker {
             .create_identity_pool(config, Tags::default())
             .await
             .expect("the fixture pool is created");
-        let roles = PoolRoles {
-            roles: BTreeMap::from([
-                ("unauthenticated".to_owned(), GUEST_ROLE.to_owned()),
-                ("authenticated".to_owned(), AUTHENTICATED_ROLE.to_owned()),
-            ]),
-            role_mappings: BTreeMap::new(),
-        };
         self.broker
-            .set_identity_pool_roles(pool.id.as_str(), roles)
+            .set_identity_pool_roles(pool.id.as_str(), pool_roles(GUEST_ROLE))
             .await
             .expect("the fixture roles are set");
         pool
@@ -265,6 +258,17 @@ impl TestBroker {
     /// The Logins map of one test-provider login.
     pub fn idp_login(&self, subject: &str) -> BTreeMap<String, String> {
         BTreeMap::from([(self.idp.login_key().to_owned(), self.id_token(subject))])
+    }
+}
+
+/// The fixture roles, with `guest` as the guests' role and no role mappings.
+pub fn pool_roles(guest: &str) -> PoolRoles {
+    PoolRoles {
+        roles: BTreeMap::from([
+            ("unauthenticated".to_owned(), guest.to_owned()),
+            ("authenticated".to_owned(), AUTHENTICATED_ROLE.to_owned()),
+        ]),
+        role_mappings: BTreeMap::new(),
     }
 }
 
