@@ -174,23 +174,11 @@ async fn pool_names_and_providers_are_validated_like_the_model(app: TestApp) {
 async fn pools_are_listed_in_pages_of_max_results(app: TestApp) {
     let a = app.create_pool("a", true).await;
     let b = app.create_pool("b", true).await;
-    let first = app
-        .sdk
-        .list_identity_pools()
-        .max_results(1)
-        .send()
-        .await
-        .unwrap();
+    let list = |max: i32| app.sdk.list_identity_pools().max_results(max);
+    let first = list(1).send().await.unwrap();
     assert_eq!(first.identity_pools().len(), 1);
     let token = first.next_token().expect("a next token").to_owned();
-    let second = app
-        .sdk
-        .list_identity_pools()
-        .max_results(1)
-        .next_token(token)
-        .send()
-        .await
-        .unwrap();
+    let second = list(1).next_token(token).send().await.unwrap();
     assert_eq!(second.identity_pools().len(), 1);
     let mut seen = vec![
         first.identity_pools()[0]
@@ -208,7 +196,6 @@ async fn pools_are_listed_in_pages_of_max_results(app: TestApp) {
     assert_eq!(seen, expected);
     assert!(second.next_token().is_none());
 
-    let list = |max: i32| app.sdk.list_identity_pools().max_results(max);
     for bad in [0, 61] {
         let err = list(bad).send().await.unwrap_err();
         assert_eq!(code(&err), "ValidationException");

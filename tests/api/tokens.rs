@@ -5,9 +5,7 @@ use aws_sdk_cognitoidentity::types::{AmbiguousRoleResolutionType, RoleMapping, R
 use idbroker_store::Backend;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    ACCOUNT, REGION, TestApp, code, free_port, message, settings_on, spawn_app_with,
-};
+use crate::helpers::{ACCOUNT, REGION, TestApp, code, free_port, message, spawn_app_with};
 use crate::idp::{TestIdp, TestKey, claims};
 use crate::verify::verify;
 
@@ -40,11 +38,7 @@ pub async fn world(backend: Backend) -> World {
     let port = free_port();
     let base = idp.base.clone();
     let app = spawn_app_with(backend, |url| {
-        let mut s = crate::helpers::settings_with_idp(url, &base);
-        let on = settings_on(url, port);
-        s.listen = on.listen;
-        s.issuer = on.issuer;
-        s
+        crate::helpers::settings_with_idp_on(url, &base, port)
     })
     .await;
     let pool = app
@@ -129,12 +123,8 @@ async fn discovery_and_jwks_describe_the_issuer(backend: Backend) {
     ] {
         assert!(doc[field].is_array(), "{field} missing from {doc}");
     }
-    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", w.issuer))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res = reqwest::get(format!("{}/.well-known/jwks.json", w.issuer));
+    let jwks: Value = res.await.unwrap().json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     let key = &keys[0];
