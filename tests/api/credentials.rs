@@ -12,9 +12,7 @@ use aws_smithy_http_client::tls;
 use idbroker_store::Backend;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    TestApp, code, free_port, message, settings_on, settings_with_idp, spawn_app_with,
-};
+use crate::helpers::{TestApp, code, free_port, message, settings_with_idp_on, spawn_app_with};
 use crate::idp::{TestIdp, TestKey, claims};
 use crate::sts_front::{Fault, StsFront, moto_url};
 
@@ -57,10 +55,7 @@ async fn world(backend: Backend) -> World {
     let front = StsFront::start(&issuer).await;
     let (base, front_url) = (idp.base.clone(), front.url.clone());
     let app = spawn_app_with(backend, |url| {
-        let mut s = settings_with_idp(url, &base);
-        let on = settings_on(url, port);
-        s.listen = on.listen;
-        s.issuer = on.issuer;
+        let mut s = settings_with_idp_on(url, &base, port);
         s.sts_endpoint_url = Some(front_url);
         s.sts.guest_session_policy = Some(GUEST_POLICY.to_owned());
         s

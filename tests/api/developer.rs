@@ -203,27 +203,24 @@ async fn lookup_finds_users_and_identities(backend: Backend) {
     let (id, _) = dev_token(&w, "u1", None, None).await.unwrap();
     dev_token(&w, "u2", Some(&id), None).await.unwrap();
     let (other, _) = dev_token(&w, "u3", None, None).await.unwrap();
-    let sdk = &w.app.sdk;
-    let by_user = sdk
-        .lookup_developer_identity()
-        .identity_pool_id(&w.pool)
+    let lookup = || {
+        let call = w.app.sdk.lookup_developer_identity();
+        call.identity_pool_id(&w.pool)
+    };
+    let by_user = lookup()
         .developer_user_identifier("u2")
         .send()
         .await
         .unwrap();
     assert_eq!(by_user.identity_id(), Some(id.as_str()));
-    let by_id = sdk
-        .lookup_developer_identity()
-        .identity_pool_id(&w.pool)
+    let by_id = lookup()
         .identity_id(&id)
         .max_results(1)
         .send()
         .await
         .unwrap();
     assert_eq!(by_id.developer_user_identifier_list(), ["u1".to_owned()]);
-    let next = sdk
-        .lookup_developer_identity()
-        .identity_pool_id(&w.pool)
+    let next = lookup()
         .identity_id(&id)
         .max_results(1)
         .next_token(by_id.next_token().unwrap())
@@ -231,21 +228,14 @@ async fn lookup_finds_users_and_identities(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(next.developer_user_identifier_list(), ["u2".to_owned()]);
-    let err = sdk
-        .lookup_developer_identity()
-        .identity_pool_id(&w.pool)
+    let err = lookup()
         .identity_id(&other)
         .developer_user_identifier("u1")
         .send()
         .await
         .unwrap_err();
     assert_eq!(crate::helpers::code(&err), "ResourceConflictException");
-    let err = sdk
-        .lookup_developer_identity()
-        .identity_pool_id(&w.pool)
-        .send()
-        .await
-        .unwrap_err();
+    let err = lookup().send().await.unwrap_err();
     assert_eq!(crate::helpers::code(&err), "InvalidParameterException");
 }
 
@@ -289,29 +279,18 @@ async fn merging_past_twenty_logins_is_refused(backend: Backend) {
 async fn an_unlinked_user_is_a_new_identity_next_time(backend: Backend) {
     let w = world(backend).await;
     let (id, _) = dev_token(&w, "leaving", None, None).await.unwrap();
-    w.app
-        .sdk
-        .unlink_developer_identity()
-        .identity_pool_id(&w.pool)
-        .identity_id(&id)
-        .developer_provider_name(DEV)
-        .developer_user_identifier("leaving")
-        .send()
-        .await
-        .unwrap();
+    let unlink = || {
+        let call = w.app.sdk.unlink_developer_identity();
+        call.identity_pool_id(&w.pool)
+            .identity_id(&id)
+            .developer_provider_name(DEV)
+            .developer_user_identifier("leaving")
+            .send()
+    };
+    unlink().await.unwrap();
     let (fresh, _) = dev_token(&w, "leaving", None, None).await.unwrap();
     assert_ne!(fresh, id, "behaviour 74");
-    let err = w
-        .app
-        .sdk
-        .unlink_developer_identity()
-        .identity_pool_id(&w.pool)
-        .identity_id(&id)
-        .developer_provider_name(DEV)
-        .developer_user_identifier("leaving")
-        .send()
-        .await
-        .unwrap_err();
+    let err = unlink().await.unwrap_err();
     assert_eq!(crate::helpers::code(&err), "ResourceNotFoundException");
 }
 

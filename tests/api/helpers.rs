@@ -223,6 +223,17 @@ pub fn settings_on(database_url: &str, port: u16) -> Settings {
     s
 }
 
+/// `settings_with_idp` listening on `port` with the issuer there (as `settings_on`), for tests
+/// whose tokens a relying party verifies.
+pub fn settings_with_idp_on(database_url: &str, base: &str, port: u16) -> Settings {
+    let on = settings_on(database_url, port);
+    Settings {
+        listen: on.listen,
+        issuer: on.issuer,
+        ..settings_with_idp(database_url, base)
+    }
+}
+
 /// The application with settings made from the database URL by `make`.
 pub async fn spawn_app_with(backend: Backend, make: impl FnOnce(&str) -> Settings) -> TestApp {
     spawn_app_on_clock(backend, make, Arc::new(SystemClock)).await
@@ -505,7 +516,7 @@ impl TestApp {
             .unwrap()
             .identities()
             .iter()
-            .filter_map(|i| i.identity_id.clone())
+            .map(|i| i.identity_id.clone().expect("a listed identity has an id"))
             .collect()
     }
 }

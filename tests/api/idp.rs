@@ -29,23 +29,22 @@ fn fixture(name: &str) -> Vec<u8> {
 
 impl TestKey {
     pub fn rsa(file: &str, kid: &str) -> Self {
-        let encoding = EncodingKey::from_rsa_pem(&fixture(&format!("{file}.pem"))).unwrap();
-        Self::new(
-            encoding,
-            Algorithm::RS256,
-            kid,
-            fixture(&format!("{file}.pub.pem")),
-        )
+        Self::from_files(file, kid, Algorithm::RS256, EncodingKey::from_rsa_pem)
     }
 
     pub fn ec(file: &str, kid: &str) -> Self {
-        let encoding = EncodingKey::from_ec_pem(&fixture(&format!("{file}.pem"))).unwrap();
-        Self::new(
-            encoding,
-            Algorithm::ES256,
-            kid,
-            fixture(&format!("{file}.pub.pem")),
-        )
+        Self::from_files(file, kid, Algorithm::ES256, EncodingKey::from_ec_pem)
+    }
+
+    /// The key pair in the fixture files `{file}.pem` and `{file}.pub.pem`.
+    fn from_files(
+        file: &str,
+        kid: &str,
+        alg: Algorithm,
+        private: fn(&[u8]) -> jsonwebtoken::errors::Result<EncodingKey>,
+    ) -> Self {
+        let encoding = private(&fixture(&format!("{file}.pem"))).unwrap();
+        Self::new(encoding, alg, kid, fixture(&format!("{file}.pub.pem")))
     }
 
     fn new(encoding: EncodingKey, alg: Algorithm, kid: &str, public_pem: Vec<u8>) -> Self {

@@ -11,12 +11,11 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ACCESS_KEY_ID, ManualClock, REGION, SECRET_ACCESS_KEY, TestApp, code, free_port, message,
-    sdk_client, settings_on, settings_with_idp, spawn_app_with, start_with_clock,
+    ManualClock, REGION, TestApp, code, free_port, message, settings_on, settings_with_idp,
+    spawn_app_on_clock, spawn_app_with,
 };
 use crate::idp::{TestIdp, TestKey, claims};
 use crate::sts_front::StsFront;
-use idbroker_store::testing::TestDatabase;
 
 const GOOGLE: &str = "accounts.google.com";
 const GOOGLE_ISS: &str = "https://accounts.google.com";
@@ -425,31 +424,21 @@ async fn unlink_removes_a_login_with_proof_of_ownership(backend: Backend) {
         .await
         .unwrap();
 
-    let err = w
-        .app
-        .sdk
-        .unlink_identity()
-        .identity_id(&a)
-        .logins(GOOGLE, w.google("someone-else"))
-        .logins_to_remove(w.idp.key())
-        .send()
-        .await
-        .unwrap_err();
+    // UnlinkIdentity of the OpenID login, proven with a Google token.
+    let unlink = |proof: String| {
+        let call = w.app.sdk.unlink_identity().identity_id(&a);
+        call.logins(GOOGLE, proof)
+            .logins_to_remove(w.idp.key())
+            .send()
+    };
+    let err = unlink(w.google("someone-else")).await.unwrap_err();
     assert_eq!(
         code(&err),
         "NotAuthorizedException",
         "a valid token of another user proves nothing"
     );
 
-    w.app
-        .sdk
-        .unlink_identity()
-        .identity_id(&a)
-        .logins(GOOGLE, w.google("jack"))
-        .logins_to_remove(w.idp.key())
-        .send()
-        .await
-        .unwrap();
+    unlink(w.google("jack")).await.unwrap();
     assert_eq!(w.logins_of(&a).await, vec![GOOGLE]);
     let fresh = w
         .get_id(&[(&w.idp.key(), oidc("jack-oidc"))])
@@ -695,16 +684,8 @@ async fn tokens_signed_with_every_allowed_algorithm_are_accepted_and_no_other(ba
             message(&err)
         );
     }
-    let listed = app
-        .sdk
-        .list_identities()
-        .identity_pool_id(&pool)
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        listed.identities().len(),
+        app.identity_ids(&pool).await.len(),
         identities.len(),
         "no refused token created an identity"
     );
@@ -893,20 +874,14 @@ async fn the_issuer_is_checked_before_any_request_reaches_the_provider(backend: 
 async fn nbf_and_iat_up_to_sixty_seconds_ahead_are_accepted_and_no_further(backend: Backend) {
     let key = TestKey::rsa("rsa-a", "key-a");
     let idp = TestIdp::start(&[&key]).await;
-    let db = TestDatabase::new(backend).await;
     let clock = ManualClock::new();
-    let (address, _) =
-        start_with_clock(settings_with_idp(db.url(), &idp.base), clock.clone()).await;
-    let sdk = sdk_client(&address, ACCESS_KEY_ID, SECRET_ACCESS_KEY);
-    let pool = sdk
-        .create_identity_pool()
-        .identity_pool_name("skew")
-        .allow_unauthenticated_identities(false)
-        .supported_login_providers(GOOGLE, "google-client")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+    let base = idp.base.clone();
+    let app = spawn_app_on_clock(backend, |url| settings_with_idp(url, &base), clock.clone()).await;
+    let pool = app
+        .create_pool_with("skew", false, |pool| {
+            pool.supported_login_providers(GOOGLE, "google-client")
+        })
+        .await;
     let now = clock.now().timestamp();
     let token = |sub: &str, claim: &str, ahead: i64| {
         key.sign(&json!({
@@ -915,7 +890,8 @@ async fn nbf_and_iat_up_to_sixty_seconds_ahead_are_accepted_and_no_further(backe
         }))
     };
     let get_id = |token: String| {
-        sdk.get_id()
+        app.sdk
+            .get_id()
             .identity_pool_id(&pool)
             .logins(GOOGLE, token)
             .send()
@@ -942,12 +918,5 @@ async fn nbf_and_iat_up_to_sixty_seconds_ahead_are_accepted_and_no_further(backe
     clock.advance(chrono::Duration::seconds(60));
     get_id(token("nbf-120", "nbf", 120)).await.unwrap();
     get_id(token("iat-120", "iat", 120)).await.unwrap();
-    let listed = sdk
-        .list_identities()
-        .identity_pool_id(&pool)
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.identities().len(), 6);
+    assert_eq!(app.identity_ids(&pool).await.len(), 6);
 }

@@ -6,7 +6,12 @@ use aws_sdk_cognitoidentity::types::{
 };
 use serde_json::json;
 
-use crate::helpers::{ACCOUNT, REGION, TestApp, code, message, on_both_stores};
+use aws_sdk_cognitoidentity::operation::get_identity_pool_roles::GetIdentityPoolRolesOutput;
+use aws_sdk_cognitoidentity::operation::set_identity_pool_roles::{
+    SetIdentityPoolRolesError, SetIdentityPoolRolesOutput,
+};
+
+use crate::helpers::{ACCOUNT, REGION, SdkResult, TestApp, code, message, on_both_stores};
 
 on_both_stores!(
     a_pool_is_created_described_listed_updated_and_deleted,
@@ -169,23 +174,11 @@ async fn pool_names_and_providers_are_validated_like_the_model(app: TestApp) {
 async fn pools_are_listed_in_pages_of_max_results(app: TestApp) {
     let a = app.create_pool("a", true).await;
     let b = app.create_pool("b", true).await;
-    let first = app
-        .sdk
-        .list_identity_pools()
-        .max_results(1)
-        .send()
-        .await
-        .unwrap();
+    let list = |max: i32| app.sdk.list_identity_pools().max_results(max);
+    let first = list(1).send().await.unwrap();
     assert_eq!(first.identity_pools().len(), 1);
     let token = first.next_token().expect("a next token").to_owned();
-    let second = app
-        .sdk
-        .list_identity_pools()
-        .max_results(1)
-        .next_token(token)
-        .send()
-        .await
-        .unwrap();
+    let second = list(1).next_token(token).send().await.unwrap();
     assert_eq!(second.identity_pools().len(), 1);
     let mut seen = vec![
         first.identity_pools()[0]
@@ -204,23 +197,10 @@ async fn pools_are_listed_in_pages_of_max_results(app: TestApp) {
     assert!(second.next_token().is_none());
 
     for bad in [0, 61] {
-        let err = app
-            .sdk
-            .list_identity_pools()
-            .max_results(bad)
-            .send()
-            .await
-            .unwrap_err();
+        let err = list(bad).send().await.unwrap_err();
         assert_eq!(code(&err), "ValidationException");
     }
-    let err = app
-        .sdk
-        .list_identity_pools()
-        .max_results(5)
-        .next_token("garbage")
-        .send()
-        .await
-        .unwrap_err();
+    let err = list(5).next_token("garbage").send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidParameterException");
 }
 
@@ -312,6 +292,7 @@ async fn unknown_pools_are_not_found(app: TestApp) {
 
 async fn pools_are_tagged_and_untagged_by_arn(app: TestApp) {
     let id = app.create_pool("tagged", true).await;
+    let tags_of = |arn: String| app.sdk.list_tags_for_resource().resource_arn(arn).send();
     app.sdk
         .tag_resource()
         .resource_arn(arn(&id))
@@ -327,13 +308,7 @@ async fn pools_are_tagged_and_untagged_by_arn(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let tags = app
-        .sdk
-        .list_tags_for_resource()
-        .resource_arn(arn(&id))
-        .send()
-        .await
-        .unwrap();
+    let tags = tags_of(arn(&id)).await.unwrap();
     assert_eq!(tags.tags().unwrap().len(), 1);
     assert_eq!(
         tags.tags().unwrap().get("team").map(String::as_str),
@@ -341,30 +316,19 @@ async fn pools_are_tagged_and_untagged_by_arn(app: TestApp) {
     );
 
     let ghost = arn(&format!("{REGION}:{}", uuid::Uuid::new_v4()));
-    let err = app
-        .sdk
-        .list_tags_for_resource()
-        .resource_arn(ghost)
-        .send()
-        .await
-        .unwrap_err();
+    let err = tags_of(ghost).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     let other_account = format!("arn:aws:cognito-identity:{REGION}:999999999999:identitypool/{id}");
-    let err = app
-        .sdk
-        .tag_resource()
-        .resource_arn(other_account)
-        .tags("a", "b")
-        .send()
-        .await
-        .unwrap_err();
+    let tag_a_b = |arn: String| {
+        app.sdk
+            .tag_resource()
+            .resource_arn(arn)
+            .tags("a", "b")
+            .send()
+    };
+    let err = tag_a_b(other_account).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
-    let err = app
-        .sdk
-        .tag_resource()
-        .resource_arn("arn:aws:iam::123456789012:role/x")
-        .tags("a", "b")
-        .send()
+    let err = tag_a_b("arn:aws:iam::123456789012:role/x".to_owned())
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidParameterException");
@@ -379,13 +343,7 @@ async fn pools_are_tagged_and_untagged_by_arn(app: TestApp) {
         "InvalidParameterException",
         "51 tags in total are refused"
     );
-    let tags = app
-        .sdk
-        .list_tags_for_resource()
-        .resource_arn(arn(&id))
-        .send()
-        .await
-        .unwrap();
+    let tags = tags_of(arn(&id)).await.unwrap();
     assert_eq!(
         tags.tags().unwrap().len(),
         1,
@@ -414,6 +372,24 @@ fn rules_mapping(rules: usize) -> RoleMapping {
         .unwrap()
 }
 
+/// SetIdentityPoolRoles with the authenticated role and one role mapping.
+async fn set_mapping(
+    app: &TestApp,
+    pool: &str,
+    provider: &str,
+    mapping: RoleMapping,
+) -> SdkResult<SetIdentityPoolRolesOutput, SetIdentityPoolRolesError> {
+    let call = app.sdk.set_identity_pool_roles().identity_pool_id(pool);
+    let call = call.roles("authenticated", AUTH_ROLE);
+    call.role_mappings(provider, mapping).send().await
+}
+
+/// GetIdentityPoolRoles.
+async fn get_roles(app: &TestApp, pool: &str) -> GetIdentityPoolRolesOutput {
+    let call = app.sdk.get_identity_pool_roles().identity_pool_id(pool);
+    call.send().await.unwrap()
+}
+
 async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
     let id = app
         .create_pool_with("roles", true, |pool| {
@@ -429,13 +405,7 @@ async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let got = app
-        .sdk
-        .get_identity_pool_roles()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let got = get_roles(&app, &id).await;
     assert_eq!(got.identity_pool_id(), Some(id.as_str()));
     assert_eq!(
         got.roles()
@@ -459,13 +429,7 @@ async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
 
-    let err = app
-        .sdk
-        .set_identity_pool_roles()
-        .identity_pool_id(&id)
-        .roles("authenticated", AUTH_ROLE)
-        .role_mappings("graph.facebook.com", rules_mapping(1))
-        .send()
+    let err = set_mapping(&app, &id, "graph.facebook.com", rules_mapping(1))
         .await
         .unwrap_err();
     crate::helpers::assert_sdk_error(
@@ -474,13 +438,7 @@ async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
         "graph.facebook.com is not a valid RoleMapping ProviderName or is not a configured provider.",
     );
 
-    let err = app
-        .sdk
-        .set_identity_pool_roles()
-        .identity_pool_id(&id)
-        .roles("authenticated", AUTH_ROLE)
-        .role_mappings("accounts.google.com", rules_mapping(26))
-        .send()
+    let err = set_mapping(&app, &id, "accounts.google.com", rules_mapping(26))
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
@@ -490,24 +448,12 @@ async fn roles_and_role_mappings_round_trip_and_are_validated(app: TestApp) {
         .ambiguous_role_resolution(AmbiguousRoleResolutionType::AuthenticatedRole)
         .build()
         .unwrap();
-    let err = app
-        .sdk
-        .set_identity_pool_roles()
-        .identity_pool_id(&id)
-        .roles("authenticated", AUTH_ROLE)
-        .role_mappings("accounts.google.com", without_rules)
-        .send()
+    let err = set_mapping(&app, &id, "accounts.google.com", without_rules)
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidParameterException");
 
-    let got = app
-        .sdk
-        .get_identity_pool_roles()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let got = get_roles(&app, &id).await;
     assert_eq!(
         got.role_mappings().unwrap().get("accounts.google.com"),
         Some(&rules_mapping(2)),

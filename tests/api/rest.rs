@@ -248,12 +248,7 @@ async fn guests_get_ids_and_tokens_over_rest(app: TestApp) {
 }
 
 async fn rest_errors_are_problems(app: TestApp) {
-    let res = app
-        .http
-        .get(format!("{}/v1/identity-pools", app.address))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/v1/identity-pools").await;
     assert_eq!(res.status(), 401);
     let (status, problem_body) = app
         .admin(reqwest::Method::GET, "/v1/identity-pools?limit=abc", None)
@@ -289,23 +284,10 @@ async fn rest_errors_are_problems(app: TestApp) {
         .unwrap();
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers().get("allow").unwrap(), "GET, POST");
-    let doc: serde_json::Value = app
-        .http
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(doc["paths"]["/v1/identity-pools"].is_object());
-    let page = app
-        .http
-        .get(format!("{}/docs/", app.address))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get("/docs/").await;
     assert_eq!(
         page.status(),
         200,
@@ -387,15 +369,7 @@ async fn an_unknown_member_is_refused_naming_the_nearest_known_one(app: TestApp)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_matches_the_committed_snapshot() {
     let app = crate::helpers::spawn_app(idbroker_store::Backend::Sqlite).await;
-    let served: serde_json::Value = app
-        .http
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
     let served = serde_json::to_string_pretty(&served).unwrap() + "\n";
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
     if std::env::var_os("IDBROKER_UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {

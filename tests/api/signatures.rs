@@ -7,13 +7,41 @@ use idbroker_store::Backend;
 use serde_json::json;
 
 use crate::helpers::{
-    ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, TestApp, code, sdk_client, sign_headers, spawn_app,
+    ACCESS_KEY_ID, REGION, Raw, SECRET_ACCESS_KEY, TestApp, code, sdk_client, sign_headers,
+    spawn_app,
 };
 
 const CREATE: &str = r#"{"IdentityPoolName": "sneaky", "AllowUnauthenticatedIdentities": true}"#;
 
 async fn app() -> TestApp {
     spawn_app(Backend::Sqlite).await
+}
+
+/// The admin's key and secret.
+const ADMIN: (&str, &str) = (ACCESS_KEY_ID, SECRET_ACCESS_KEY);
+
+/// `CREATE` signed with `key` at `at`, as an SDK would sign it.
+async fn create_signed(app: &TestApp, key: (&str, &str), at: SystemTime) -> Raw {
+    app.signed("CreateIdentityPool", CREATE, key, at).await
+}
+
+/// SigV4 headers with the admin's key over `CREATE` as `operation`, signed now in `region`.
+fn admin_headers(app: &TestApp, operation: &str, region: &str) -> Vec<(&'static str, String)> {
+    sign_headers(
+        &app.address,
+        operation,
+        CREATE,
+        ADMIN,
+        SystemTime::now(),
+        region,
+    )
+}
+
+/// Sends `CREATE` with these headers and asserts the AWS error `kind`.
+async fn assert_create_refused(app: &TestApp, headers: &[(&str, String)], kind: &str) {
+    app.raw("CreateIdentityPool", CREATE, headers)
+        .await
+        .assert_error(kind);
 }
 
 async fn assert_nothing_created(app: &TestApp) {
@@ -27,14 +55,7 @@ async fn assert_nothing_created(app: &TestApp) {
 #[tokio::test]
 async fn a_correctly_signed_raw_request_is_accepted() {
     let app = app().await;
-    let raw = app
-        .signed(
-            "CreateIdentityPool",
-            CREATE,
-            (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-            SystemTime::now(),
-        )
-        .await;
+    let raw = create_signed(&app, ADMIN, SystemTime::now()).await;
     assert_eq!(raw.status, 200, "{}", raw.json);
     assert_eq!(app.pool_count().await, 1);
 }
@@ -42,23 +63,19 @@ async fn a_correctly_signed_raw_request_is_accepted() {
 #[tokio::test]
 async fn an_unsigned_admin_call_is_refused() {
     let app = app().await;
-    app.raw("CreateIdentityPool", CREATE, &[])
-        .await
-        .assert_error("MissingAuthenticationTokenException");
+    assert_create_refused(&app, &[], "MissingAuthenticationTokenException").await;
     assert_nothing_created(&app).await;
 }
 
 #[tokio::test]
 async fn a_wrong_secret_is_an_invalid_signature() {
     let app = app().await;
-    let raw = app
-        .signed(
-            "CreateIdentityPool",
-            CREATE,
-            (ACCESS_KEY_ID, "not-the-secret-at-all"),
-            SystemTime::now(),
-        )
-        .await;
+    let raw = create_signed(
+        &app,
+        (ACCESS_KEY_ID, "not-the-secret-at-all"),
+        SystemTime::now(),
+    )
+    .await;
     raw.assert_error("InvalidSignatureException");
     let sdk = sdk_client(&app.address, ACCESS_KEY_ID, "not-the-secret-at-all");
     let err = crate::helpers::create_pool_on(&sdk, "x", true)
@@ -79,14 +96,12 @@ async fn an_unknown_access_key_is_an_unrecognized_client() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "UnrecognizedClientException");
-    let raw = app
-        .signed(
-            "CreateIdentityPool",
-            CREATE,
-            ("AKIDSOMEONEELSE00", SECRET_ACCESS_KEY),
-            SystemTime::now(),
-        )
-        .await;
+    let raw = create_signed(
+        &app,
+        ("AKIDSOMEONEELSE00", SECRET_ACCESS_KEY),
+        SystemTime::now(),
+    )
+    .await;
     raw.assert_error("UnrecognizedClientException");
     assert_nothing_created(&app).await;
 }
@@ -94,14 +109,7 @@ async fn an_unknown_access_key_is_an_unrecognized_client() {
 #[tokio::test]
 async fn a_tampered_body_or_signature_is_refused() {
     let app = app().await;
-    let headers = sign_headers(
-        &app.address,
-        "CreateIdentityPool",
-        CREATE,
-        (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-        SystemTime::now(),
-        REGION,
-    );
+    let headers = admin_headers(&app, "CreateIdentityPool", REGION);
     let tampered_body = CREATE.replace("sneaky", "evil");
     app.raw("CreateIdentityPool", tampered_body, &headers)
         .await
@@ -123,22 +131,11 @@ async fn a_tampered_body_or_signature_is_refused() {
             (*name, value)
         })
         .collect();
-    app.raw("CreateIdentityPool", CREATE, &flipped)
-        .await
-        .assert_error("InvalidSignatureException");
+    assert_create_refused(&app, &flipped, "InvalidSignatureException").await;
 
     // Signed for another operation, replayed against this one.
-    let other = sign_headers(
-        &app.address,
-        "ListIdentityPools",
-        CREATE,
-        (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-        SystemTime::now(),
-        REGION,
-    );
-    app.raw("CreateIdentityPool", CREATE, &other)
-        .await
-        .assert_error("InvalidSignatureException");
+    let other = admin_headers(&app, "ListIdentityPools", REGION);
+    assert_create_refused(&app, &other, "InvalidSignatureException").await;
     assert_nothing_created(&app).await;
 }
 
@@ -146,14 +143,7 @@ async fn a_tampered_body_or_signature_is_refused() {
 async fn stale_and_future_signatures_are_refused() {
     let app = app().await;
     let stale = SystemTime::now() - Duration::from_secs(16 * 60);
-    let raw = app
-        .signed(
-            "CreateIdentityPool",
-            CREATE,
-            (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-            stale,
-        )
-        .await;
+    let raw = create_signed(&app, ADMIN, stale).await;
     raw.assert_error("InvalidSignatureException");
     assert!(
         raw.message().starts_with("Signature expired"),
@@ -162,14 +152,7 @@ async fn stale_and_future_signatures_are_refused() {
     );
 
     let future = SystemTime::now() + Duration::from_secs(16 * 60);
-    let raw = app
-        .signed(
-            "CreateIdentityPool",
-            CREATE,
-            (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-            future,
-        )
-        .await;
+    let raw = create_signed(&app, ADMIN, future).await;
     raw.assert_error("InvalidSignatureException");
 
     let slightly_old = SystemTime::now() - Duration::from_secs(5 * 60);
@@ -188,17 +171,8 @@ async fn stale_and_future_signatures_are_refused() {
 #[tokio::test]
 async fn a_signature_for_another_region_is_refused() {
     let app = app().await;
-    let headers = sign_headers(
-        &app.address,
-        "CreateIdentityPool",
-        CREATE,
-        (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-        SystemTime::now(),
-        "eu-west-1",
-    );
-    app.raw("CreateIdentityPool", CREATE, &headers)
-        .await
-        .assert_error("InvalidSignatureException");
+    let headers = admin_headers(&app, "CreateIdentityPool", "eu-west-1");
+    assert_create_refused(&app, &headers, "InvalidSignatureException").await;
     assert_nothing_created(&app).await;
 }
 
@@ -223,9 +197,12 @@ async fn malformed_authorization_headers_are_incomplete_signatures() {
     let value = format!(
         "AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/{REGION}/cognito-identity/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
     );
-    app.raw("CreateIdentityPool", CREATE, &[("authorization", value)])
-        .await
-        .assert_error("IncompleteSignatureException");
+    assert_create_refused(
+        &app,
+        &[("authorization", value)],
+        "IncompleteSignatureException",
+    )
+    .await;
     assert_nothing_created(&app).await;
 }
 

@@ -5,9 +5,7 @@ use aws_sdk_cognitoidentity::types::{AmbiguousRoleResolutionType, RoleMapping, R
 use idbroker_store::Backend;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    ACCOUNT, REGION, TestApp, code, free_port, message, settings_on, spawn_app_with,
-};
+use crate::helpers::{ACCOUNT, REGION, TestApp, code, free_port, message, spawn_app_with};
 use crate::idp::{TestIdp, TestKey, claims};
 use crate::verify::verify;
 
@@ -40,11 +38,7 @@ pub async fn world(backend: Backend) -> World {
     let port = free_port();
     let base = idp.base.clone();
     let app = spawn_app_with(backend, |url| {
-        let mut s = crate::helpers::settings_with_idp(url, &base);
-        let on = settings_on(url, port);
-        s.listen = on.listen;
-        s.issuer = on.issuer;
-        s
+        crate::helpers::settings_with_idp_on(url, &base, port)
     })
     .await;
     let pool = app
@@ -66,6 +60,13 @@ impl World {
     pub fn google(&self, sub: &str) -> String {
         self.key
             .sign(&claims("https://accounts.google.com", "google-client", sub))
+    }
+
+    /// The identity GetId finds (or makes) for a Google login of `sub`.
+    pub async fn google_identity(&self, sub: &str) -> String {
+        let token = self.google(sub);
+        let found = self.app.get_id(&self.pool, &[(GOOGLE, &token)]).await;
+        found.unwrap().identity_id.unwrap()
     }
 
     pub async fn guest(&self) -> String {
@@ -122,12 +123,8 @@ async fn discovery_and_jwks_describe_the_issuer(backend: Backend) {
     ] {
         assert!(doc[field].is_array(), "{field} missing from {doc}");
     }
-    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", w.issuer))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res = reqwest::get(format!("{}/.well-known/jwks.json", w.issuer));
+    let jwks: Value = res.await.unwrap().json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     let key = &keys[0];
@@ -171,13 +168,7 @@ async fn a_guest_token_is_unauthenticated_and_lasts_ten_minutes(backend: Backend
 
 async fn a_federated_token_names_its_provider_in_amr(backend: Backend) {
     let w = world(backend).await;
-    let id = w
-        .app
-        .get_id(&w.pool, &[(GOOGLE, w.google("ann").as_str())])
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let id = w.google_identity("ann").await;
     let (same, token) = w
         .open_id_token(&id, &[(GOOGLE, w.google("ann"))])
         .await
@@ -207,23 +198,12 @@ async fn a_guest_that_brings_a_login_keeps_its_id_and_becomes_authenticated(back
     let described = w.app.describe_identity(&guest).await.unwrap();
     assert_eq!(described.logins(), [GOOGLE.to_owned()]);
     // Now authenticated: GetId for that login finds it.
-    let found = w
-        .app
-        .get_id(&w.pool, &[(GOOGLE, w.google("ben").as_str())])
-        .await
-        .unwrap();
-    assert_eq!(found.identity_id.unwrap(), guest);
+    assert_eq!(w.google_identity("ben").await, guest);
 }
 
 async fn a_login_owned_elsewhere_merges_the_guest_into_its_owner(backend: Backend) {
     let w = world(backend).await;
-    let owner = w
-        .app
-        .get_id(&w.pool, &[(GOOGLE, w.google("cy").as_str())])
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let owner = w.google_identity("cy").await;
     let guest = w.guest().await;
     let (id, _) = w
         .open_id_token(&guest, &[(GOOGLE, w.google("cy"))])
@@ -246,13 +226,7 @@ async fn authenticated_identities_need_their_logins_and_unknown_ones_are_not_fou
     backend: Backend,
 ) {
     let w = world(backend).await;
-    let id = w
-        .app
-        .get_id(&w.pool, &[(GOOGLE, w.google("dee").as_str())])
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let id = w.google_identity("dee").await;
     let (code, _) = w.open_id_token(&id, &[]).await.unwrap_err();
     assert_eq!(code, "NotAuthorizedException", "behaviour 35");
     let (code, _) = w
@@ -275,17 +249,16 @@ async fn the_classic_flow_follows_allow_classic_flow_and_role_mappings(backend: 
         .await
         .expect("absent AllowClassicFlow allows it (behaviour 13)");
 
-    w.app
-        .sdk
-        .update_identity_pool()
-        .identity_pool_id(&w.pool)
-        .identity_pool_name("tokens")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers(GOOGLE, "google-client")
-        .allow_classic_flow(false)
-        .send()
-        .await
-        .unwrap();
+    // UpdateIdentityPool keeping the world's pool as it is, but for AllowClassicFlow.
+    let classic_flow = |allowed: bool| {
+        let call = w.app.sdk.update_identity_pool().identity_pool_id(&w.pool);
+        call.identity_pool_name("tokens")
+            .allow_unauthenticated_identities(true)
+            .supported_login_providers(GOOGLE, "google-client")
+            .allow_classic_flow(allowed)
+            .send()
+    };
+    classic_flow(false).await.unwrap();
     let (code, msg) = w.open_id_token(&guest, &[]).await.unwrap_err();
     assert_eq!(code, "InvalidParameterException");
     assert_eq!(
@@ -293,17 +266,7 @@ async fn the_classic_flow_follows_allow_classic_flow_and_role_mappings(backend: 
         "Basic (classic) flow is not enabled, please use enhanced flow."
     );
 
-    w.app
-        .sdk
-        .update_identity_pool()
-        .identity_pool_id(&w.pool)
-        .identity_pool_name("tokens")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers(GOOGLE, "google-client")
-        .allow_classic_flow(true)
-        .send()
-        .await
-        .unwrap();
+    classic_flow(true).await.unwrap();
     w.app
         .sdk
         .set_identity_pool_roles()

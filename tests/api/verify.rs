@@ -16,32 +16,14 @@ pub async fn verify(
     aud: &str,
 ) -> Result<BTreeMap<String, Value>, String> {
     let http = reqwest::Client::new();
-    let discovery: Value = serde_json::from_slice(
-        &http
-            .get(format!("{issuer}/.well-known/openid-configuration"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .bytes()
-            .await
-            .map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
+    let discovery: Value =
+        fetch_json(&http, &format!("{issuer}/.well-known/openid-configuration")).await?;
     if discovery["issuer"] != issuer {
         return Err(format!("discovery names issuer {}", discovery["issuer"]));
     }
     let jwks_uri = discovery["jwks_uri"].as_str().ok_or("no jwks_uri")?;
-    let jwks: JwkSet = serde_json::from_slice(
-        &http
-            .get(jwks_uri)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .bytes()
-            .await
-            .map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
+    let jwks: JwkSet =
+        serde_json::from_value(fetch_json(&http, jwks_uri).await?).map_err(|e| e.to_string())?;
     let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
     if ![Algorithm::RS256, Algorithm::RS512, Algorithm::ES256].contains(&header.alg) {
         return Err(format!("algorithm {:?} is not one STS accepts", header.alg));
@@ -74,4 +56,11 @@ pub async fn published_keys(issuer: &str) -> usize {
         assert!(key.common.key_id.is_some(), "every published key has a kid");
     }
     jwks.keys.len()
+}
+
+/// GETs `url` and parses its body as JSON; any failure is the error's text.
+async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+    let res = http.get(url).send().await.map_err(|e| e.to_string())?;
+    let body = res.bytes().await.map_err(|e| e.to_string())?;
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
 }

@@ -60,6 +60,12 @@ async fn logins(
     results
 }
 
+/// One login with `token` that must succeed (it leaves the provider's keys cached).
+async fn login_ok(verifier: &Arc<Verifier>, idp: &FakeIdp, token: &str) {
+    let (_, outcome) = logins(verifier, idp, token, 1).await.remove(0);
+    outcome.unwrap();
+}
+
 fn assert_unreachable(results: &[(Duration, Result<(), VerifyError>)], within: Duration) {
     for (took, outcome) in results {
         assert!(
@@ -86,7 +92,7 @@ async fn expired_keys_are_used_at_once_while_one_refresh_runs() {
     let idp = FakeIdp::start(&[&key]).await;
     let v = verifier(short_lived_keys(), Duration::from_secs(10));
     let token = key.token(&idp.base);
-    logins(&v, &idp, &token, 1).await[0].1.clone().unwrap();
+    login_ok(&v, &idp, &token).await;
     let warm = idp.connections();
 
     idp.set_hanging(true);
@@ -119,7 +125,7 @@ async fn keys_too_stale_are_not_used() {
             .unwrap(),
     );
     let token = key.token(&idp.base);
-    logins(&v, &idp, &token, 1).await[0].1.clone().unwrap();
+    login_ok(&v, &idp, &token).await;
     idp.set_hanging(true);
     tokio::time::sleep(Duration::from_millis(1600)).await; // past ttl + max_stale
     assert_unreachable(&logins(&v, &idp, &token, 2).await, 2 * TIMEOUT);
@@ -160,10 +166,7 @@ async fn an_unknown_kid_during_an_outage_is_the_providers_failure() {
     let key = TestKey::rsa("k1");
     let idp = FakeIdp::start(&[&key]).await;
     let v = verifier(CachePolicy::default(), Duration::from_secs(10));
-    logins(&v, &idp, &key.token(&idp.base), 1).await[0]
-        .1
-        .clone()
-        .unwrap();
+    login_ok(&v, &idp, &key.token(&idp.base)).await;
 
     idp.set_hanging(true);
     let rotated = key.token_with_kid(&idp.base, "k2");
@@ -187,10 +190,7 @@ async fn a_flood_of_unknown_kids_fetches_at_most_once_per_cooldown() {
     let key = TestKey::rsa("k1");
     let idp = FakeIdp::start(&[&key]).await;
     let v = verifier(CachePolicy::default(), Duration::from_secs(10));
-    logins(&v, &idp, &key.token(&idp.base), 1).await[0]
-        .1
-        .clone()
-        .unwrap();
+    login_ok(&v, &idp, &key.token(&idp.base)).await;
     let before = idp.connections();
     for i in 0..10 {
         let token = key.token_with_kid(&idp.base, &format!("random-{i}"));

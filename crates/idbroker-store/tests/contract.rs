@@ -439,6 +439,12 @@ impl Fixture {
             .resolve_logins(pool, presented, target, &rules, &fresh_id(), t0())
             .await
     }
+
+    /// The identity that one login, linked on its own, resolves to (made if new).
+    async fn identity_of(&self, pool: &IdentityPoolId, login: &LoginRef) -> Identity {
+        let linked = self.link(pool, std::slice::from_ref(login), None).await;
+        linked.expect("the login links").identity
+    }
 }
 
 async fn pool_in(f: &Fixture) -> IdentityPoolId {
@@ -471,16 +477,8 @@ async fn logins_of_two_identities_merge_and_the_loser_is_disabled(f: Fixture) {
         login("graph.facebook.com", "f1"),
         login("accounts.google.com", "u1"),
     );
-    let a = f
-        .link(&pool, std::slice::from_ref(&fb), None)
-        .await
-        .unwrap()
-        .identity;
-    let b = f
-        .link(&pool, std::slice::from_ref(&g), None)
-        .await
-        .unwrap()
-        .identity;
+    let a = f.identity_of(&pool, &fb).await;
+    let b = f.identity_of(&pool, &g).await;
     // Presented in provider-key order: accounts.google.com (owned by b) comes first.
     let merged = f.link(&pool, &[g.clone(), fb.clone()], None).await.unwrap();
     assert_eq!(merged.identity.id, b.id);
@@ -519,11 +517,7 @@ async fn a_refused_link_changes_nothing(f: Fixture) {
         login("accounts.google.com", "u2"),
         login("graph.facebook.com", "f1"),
     );
-    let a = f
-        .link(&pool, std::slice::from_ref(&u1), None)
-        .await
-        .unwrap()
-        .identity;
+    let a = f.identity_of(&pool, &u1).await;
     let err = f
         .link(&pool, &[u1.clone(), u2.clone(), fb.clone()], Some(&a.id))
         .await

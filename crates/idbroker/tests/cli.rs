@@ -240,29 +240,23 @@ async fn tags_principal_tags_and_developer_users_are_managed_from_the_command_li
         map
     );
 
-    let alice = s
-        .json(&[
+    // `developer token` for one user of the pool's developer provider.
+    let token_for = async |user: &str| {
+        s.json(&[
             "developer",
             "token",
             &pool_id,
             "--provider",
             "login.myapp",
             "--user",
-            "alice",
+            user,
         ])
-        .await;
+        .await
+    };
+    let alice = token_for("alice").await;
     let alice_id = alice["identity_id"].as_str().unwrap().to_owned();
     assert_eq!(alice["token"].as_str().unwrap().split('.').count(), 3);
-    s.json(&[
-        "developer",
-        "token",
-        &pool_id,
-        "--provider",
-        "login.myapp",
-        "--user",
-        "bob",
-    ])
-    .await;
+    token_for("bob").await;
     let merged = s
         .json(&[
             "developer",

@@ -23,13 +23,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use idbroker_domain::signing::KeyPolicy;
-use idbroker_domain::{AccountId, IdentityPool, PoolConfig, PoolRoles, Region, Tags};
+use idbroker_domain::{AccountId, IdentityId, IdentityPool, PoolConfig, PoolRoles, Region, Tags};
 use idbroker_issuer::{Issuer, IssuerConfig, MasterKey, MemoryKeys, SigningAlg};
 use idbroker_providers::{CachePolicy, ProviderEndpoints, UpstreamPolicy, Verifier};
 use idbroker_store::SqlStore;
 use idbroker_store::testing::TestDatabase;
 
-use crate::{Broker, BrokerSettings, Clock, StsSettings};
+use crate::{AwsCredentials, Broker, BrokerSettings, Clock, ServiceResult, StsSettings};
 
 pub use idp::{IDP_CLIENT_ID, IDP_ISSUER, TestIdp};
 pub use sts::{FakeSts, StsAnswer, StsCall};
@@ -170,6 +170,14 @@ impl TestBroker {
         Self::builder().build().await
     }
 
+    /// Creates a pool that allows guests, named `name`, with no tags and no roles.
+    pub async fn bare_pool(&self, name: &str) -> IdentityPool {
+        self.broker
+            .create_identity_pool(guest_config(name), Tags::default())
+            .await
+            .expect("the fixture pool is created")
+    }
+
     /// Creates a pool with `config` and no tags, and gives it the fixture roles.
     pub async fn pool(&self, config: PoolConfig) -> IdentityPool {
         let pool = self
@@ -177,15 +185,8 @@ impl TestBroker {
             .create_identity_pool(config, Tags::default())
             .await
             .expect("the fixture pool is created");
-        let roles = PoolRoles {
-            roles: BTreeMap::from([
-                ("unauthenticated".to_owned(), GUEST_ROLE.to_owned()),
-                ("authenticated".to_owned(), AUTHENTICATED_ROLE.to_owned()),
-            ]),
-            role_mappings: BTreeMap::new(),
-        };
         self.broker
-            .set_identity_pool_roles(pool.id.as_str(), roles)
+            .set_identity_pool_roles(pool.id.as_str(), pool_roles(GUEST_ROLE))
             .await
             .expect("the fixture roles are set");
         pool
@@ -220,6 +221,34 @@ impl TestBroker {
         .await
     }
 
+    /// GetId in `pool` with these logins, admitted by any rate limit.
+    pub async fn get_id(
+        &self,
+        pool: &IdentityPool,
+        logins: &BTreeMap<String, String>,
+    ) -> ServiceResult<IdentityId> {
+        self.broker
+            .get_id(pool.id.as_str(), None, logins, |_| Ok(()))
+            .await
+    }
+
+    /// A new guest identity in `pool` (GetId without logins).
+    pub async fn guest(&self, pool: &IdentityPool) -> IdentityId {
+        self.get_id(pool, &BTreeMap::new())
+            .await
+            .expect("the fixture guest is created")
+    }
+
+    /// GetCredentialsForIdentity for a guest: no logins, no custom role.
+    pub async fn guest_credentials(
+        &self,
+        identity: &IdentityId,
+    ) -> ServiceResult<(IdentityId, AwsCredentials)> {
+        self.broker
+            .get_credentials_for_identity(identity.as_str(), &BTreeMap::new(), None)
+            .await
+    }
+
     /// A valid ID token of the test provider for `subject`, issued now.
     pub fn id_token(&self, subject: &str) -> String {
         self.idp
@@ -229,6 +258,17 @@ impl TestBroker {
     /// The Logins map of one test-provider login.
     pub fn idp_login(&self, subject: &str) -> BTreeMap<String, String> {
         BTreeMap::from([(self.idp.login_key().to_owned(), self.id_token(subject))])
+    }
+}
+
+/// The fixture roles, with `guest` as the guests' role and no role mappings.
+pub fn pool_roles(guest: &str) -> PoolRoles {
+    PoolRoles {
+        roles: BTreeMap::from([
+            ("unauthenticated".to_owned(), guest.to_owned()),
+            ("authenticated".to_owned(), AUTHENTICATED_ROLE.to_owned()),
+        ]),
+        role_mappings: BTreeMap::new(),
     }
 }
 

@@ -75,11 +75,7 @@ async fn an_admin_change_records_actor_action_resource_before_and_after() {
 #[tokio::test]
 async fn tags_roles_and_deletes_record_their_before_and_after() {
     let t = TestBroker::new().await;
-    let pool = t
-        .broker
-        .create_identity_pool(guest_config("tagged"), Tags::default())
-        .await
-        .unwrap();
+    let pool = t.bare_pool("tagged").await;
     let id = pool.id.as_str();
     tick(&t);
     let roles = PoolRoles {

@@ -11,7 +11,7 @@ use idbroker_service::{COGNITO_IDENTITY_KEY, Issuance, IssuanceFilter, StsSettin
 use idbroker_sts::StsError;
 use serde_json::Value;
 
-use super::{admit, kind, none};
+use super::{admit, kind};
 
 const GUEST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[]}"#;
 
@@ -50,17 +50,9 @@ fn claims(t: &TestBroker, token: &str) -> BTreeMap<String, Value> {
 async fn a_guest_gets_credentials_and_the_ledger_records_them() {
     let t = scoped_guests().await;
     let pool = t.guest_pool().await;
-    let guest = t
-        .broker
-        .get_id(pool.id.as_str(), None, &none(), admit)
-        .await
-        .unwrap();
+    let guest = t.guest(&pool).await;
 
-    let (id, creds) = t
-        .broker
-        .get_credentials_for_identity(guest.as_str(), &none(), None)
-        .await
-        .unwrap();
+    let (id, creds) = t.guest_credentials(&guest).await.unwrap();
     assert_eq!(id, guest);
 
     let [call] = t.sts.calls().try_into().expect("one STS call");
@@ -135,15 +127,10 @@ async fn a_developer_identity_gets_the_authenticated_role() {
 async fn an_expired_token_is_retried_once_with_a_fresh_one() {
     let t = TestBroker::new().await;
     let pool = t.guest_pool().await;
-    let guest = t
-        .broker
-        .get_id(pool.id.as_str(), None, &none(), admit)
-        .await
-        .unwrap();
+    let guest = t.guest(&pool).await;
     t.sts.then([StsAnswer::Error(StsError::TokenExpired)]);
 
-    t.broker
-        .get_credentials_for_identity(guest.as_str(), &none(), None)
+    t.guest_credentials(&guest)
         .await
         .expect("the second try succeeds");
     let calls = t.sts.calls();
@@ -157,17 +144,10 @@ async fn an_expired_token_is_retried_once_with_a_fresh_one() {
 async fn a_token_expired_twice_is_an_internal_error_and_nothing_is_recorded() {
     let t = TestBroker::new().await;
     let pool = t.guest_pool().await;
-    let guest = t
-        .broker
-        .get_id(pool.id.as_str(), None, &none(), admit)
-        .await
-        .unwrap();
+    let guest = t.guest(&pool).await;
     t.sts.otherwise(StsAnswer::Error(StsError::TokenExpired));
 
-    let result = t
-        .broker
-        .get_credentials_for_identity(guest.as_str(), &none(), None)
-        .await;
+    let result = t.guest_credentials(&guest).await;
     assert_eq!(kind(result), "InternalErrorException");
     assert_eq!(t.sts.calls().len(), 2, "one retry, not more");
     assert!(ledger(&t, guest.as_str()).await.is_empty());
@@ -179,25 +159,15 @@ async fn the_service_does_not_retry_what_the_sts_client_already_retried() {
     // budget; what reaches the service is final.
     let t = TestBroker::new().await;
     let pool = t.guest_pool().await;
-    let guest = t
-        .broker
-        .get_id(pool.id.as_str(), None, &none(), admit)
-        .await
-        .unwrap();
+    let guest = t.guest(&pool).await;
     t.sts.then([StsAnswer::idp_communication_error()]);
-    let first = t
-        .broker
-        .get_credentials_for_identity(guest.as_str(), &none(), None)
-        .await;
+    let first = t.guest_credentials(&guest).await;
     assert_eq!(kind(first), "ExternalServiceException");
     assert_eq!(t.sts.calls().len(), 1);
     assert!(ledger(&t, guest.as_str()).await.is_empty());
 
     // The next call finds STS answering again.
-    t.broker
-        .get_credentials_for_identity(guest.as_str(), &none(), None)
-        .await
-        .unwrap();
+    t.guest_credentials(&guest).await.unwrap();
     assert_eq!(ledger(&t, guest.as_str()).await.len(), 1);
 }
 
@@ -254,11 +224,7 @@ async fn a_login_new_to_a_refused_call_stays_linked_and_nothing_is_recorded() {
         .update_identity_pool(pool.id.as_str(), open, None)
         .await
         .unwrap();
-    let guest = t
-        .broker
-        .get_id(pool.id.as_str(), None, &BTreeMap::new(), admit)
-        .await
-        .unwrap();
+    let guest = t.guest(&pool).await;
     assert!(
         describe(&t, guest.as_str())
             .await

@@ -108,11 +108,7 @@ async fn a_provider_that_cannot_be_reached_is_an_external_service_failure() {
     t.idp.set_reachable(false);
     let logins = t.idp_login("alice");
     assert_eq!(
-        kind(
-            t.broker
-                .get_id(pool.id.as_str(), None, &logins, admit)
-                .await
-        ),
+        kind(t.get_id(&pool, &logins).await),
         "ExternalServiceException"
     );
 }
@@ -136,11 +132,7 @@ async fn a_token_that_does_not_verify_is_not_authorized() {
     for token in [other_client, expired, "not.a.token".to_owned()] {
         let logins = BTreeMap::from([(t.idp.login_key().to_owned(), token)]);
         assert_eq!(
-            kind(
-                t.broker
-                    .get_id(pool.id.as_str(), None, &logins, admit)
-                    .await
-            ),
+            kind(t.get_id(&pool, &logins).await),
             "NotAuthorizedException"
         );
     }
@@ -148,11 +140,7 @@ async fn a_token_that_does_not_verify_is_not_authorized() {
     t.idp.set_reachable(false);
     let stranger = BTreeMap::from([("accounts.google.com".to_owned(), t.id_token("alice"))]);
     assert_eq!(
-        kind(
-            t.broker
-                .get_id(pool.id.as_str(), None, &stranger, admit)
-                .await
-        ),
+        kind(t.get_id(&pool, &stranger).await),
         "NotAuthorizedException"
     );
 }
@@ -161,11 +149,7 @@ async fn a_token_that_does_not_verify_is_not_authorized() {
 async fn sts_failures_map_to_the_documented_kinds() {
     let t = TestBroker::new().await;
     let pool = t.guest_pool().await;
-    let guest = t
-        .broker
-        .get_id(pool.id.as_str(), None, &none(), admit)
-        .await
-        .unwrap();
+    let guest = t.guest(&pool).await;
     for (answer, expected) in [
         (
             StsAnswer::refused("AccessDenied"),
@@ -182,10 +166,7 @@ async fn sts_failures_map_to_the_documented_kinds() {
         ),
     ] {
         t.sts.then([answer]);
-        let result = t
-            .broker
-            .get_credentials_for_identity(guest.as_str(), &none(), None)
-            .await;
+        let result = t.guest_credentials(&guest).await;
         assert_eq!(kind(result), expected);
     }
 }
@@ -194,22 +175,10 @@ async fn sts_failures_map_to_the_documented_kinds() {
 async fn role_resolution_and_our_own_limits_have_their_kinds() {
     let t = TestBroker::new().await;
     // A pool without roles: nothing to assume.
-    let bare = t
-        .broker
-        .create_identity_pool(guest_config("bare"), Tags::default())
-        .await
-        .unwrap();
-    let guest = t
-        .broker
-        .get_id(bare.id.as_str(), None, &none(), admit)
-        .await
-        .unwrap();
+    let bare = t.bare_pool("bare").await;
+    let guest = t.guest(&bare).await;
     assert_eq!(
-        kind(
-            t.broker
-                .get_credentials_for_identity(guest.as_str(), &none(), None)
-                .await
-        ),
+        kind(t.guest_credentials(&guest).await),
         "InvalidIdentityPoolConfigurationException"
     );
     assert!(t.sts.calls().is_empty(), "STS is not asked without a role");

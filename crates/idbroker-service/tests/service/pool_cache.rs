@@ -1,11 +1,10 @@
 //! The public operations' copy of a pool (`pool_cache`): dropped when this broker changes
 //! the pool, otherwise used for at most its lifetime; admin operations always read the store.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use idbroker_domain::{IdentityPool, PoolRoles};
-use idbroker_service::testing::{AUTHENTICATED_ROLE, TestBroker, guest_config};
+use idbroker_domain::IdentityPool;
+use idbroker_service::testing::{TestBroker, guest_config, pool_roles};
 use idbroker_store::PoolStore;
 
 use super::{admit, none};
@@ -58,27 +57,13 @@ async fn an_update_through_the_broker_is_seen_by_the_next_public_call() {
 async fn roles_set_and_pools_deleted_through_the_broker_are_seen_at_once() {
     let t = TestBroker::builder().pool_cache_ttl(LONG).build().await;
     let pool = t.guest_pool().await;
-    let guest = t
-        .broker
-        .get_id(pool.id.as_str(), None, &none(), admit)
-        .await
-        .unwrap();
+    let guest = t.guest(&pool).await;
     let other_role = "arn:aws:iam::123456789012:role/OtherGuest";
-    let roles = PoolRoles {
-        roles: BTreeMap::from([
-            ("unauthenticated".to_owned(), other_role.to_owned()),
-            ("authenticated".to_owned(), AUTHENTICATED_ROLE.to_owned()),
-        ]),
-        role_mappings: BTreeMap::new(),
-    };
     t.broker
-        .set_identity_pool_roles(pool.id.as_str(), roles)
+        .set_identity_pool_roles(pool.id.as_str(), pool_roles(other_role))
         .await
         .unwrap();
-    t.broker
-        .get_credentials_for_identity(guest.as_str(), &none(), None)
-        .await
-        .unwrap();
+    t.guest_credentials(&guest).await.unwrap();
     assert_eq!(
         t.sts.calls()[0].role_arn,
         other_role,
