@@ -16,6 +16,7 @@ on_both_stores!(
     guests_get_ids_and_tokens_over_rest,
     rest_errors_are_problems,
     an_unknown_member_is_refused_naming_the_nearest_known_one,
+    input_a_route_does_not_take_is_refused,
 );
 
 fn pairs(items: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -361,6 +362,60 @@ async fn an_unknown_member_is_refused_naming_the_nearest_known_one(app: TestApp)
         .await;
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().len() < 300, "{body}");
+}
+
+/// A positional array for an object, a query string on a route without query parameters and
+/// a body on a route without one are refused, and change nothing.
+async fn input_a_route_does_not_take_is_refused(app: TestApp) {
+    let rest = app.rest();
+    let pool = app.create_pool("strict-input", true).await;
+    let pools_before = rest.list_pools(&Paging::default()).await.unwrap();
+    let (status, body) = app
+        .admin(
+            reqwest::Method::POST,
+            "/v1/identity-pools",
+            Some(json!(["array-pool", true])),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expected a JSON object"),
+        "{body}"
+    );
+    assert_eq!(
+        rest.list_pools(&Paging::default()).await.unwrap(),
+        pools_before
+    );
+
+    let keys_before = rest.list_keys().await.unwrap();
+    let (status, body) = app
+        .admin(
+            reqwest::Method::POST,
+            "/v1/keys/rotate",
+            Some(json!({"force": true, "kid": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["detail"], "This route takes no request body.");
+    assert_eq!(rest.list_keys().await.unwrap(), keys_before, "no rotation");
+
+    for path in [
+        "/v1/keys?all=1".to_owned(),
+        "/v1/oidc-providers?limit=1".to_owned(),
+        format!("/v1/identity-pools/{pool}?verbose=1"),
+    ] {
+        let (status, body) = app.admin(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["detail"], "This route takes no query parameters.");
+    }
+    // A route that takes a query still takes it.
+    let (status, body) = app
+        .admin(reqwest::Method::GET, "/v1/identity-pools?limit=1", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// The REST contract as served, against the committed `docs/openapi.json`: a change to any

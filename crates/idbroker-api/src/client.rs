@@ -36,6 +36,10 @@ pub enum ClientError {
     Transport(#[from] reqwest::Error),
     #[error("the endpoint is not a base URL: {0}")]
     Endpoint(String),
+    /// A path parameter that no URL can carry (`.`, `..` or empty: clients and proxies
+    /// resolve those away, so the call would reach another route).
+    #[error("'{0}' cannot be sent as a path parameter")]
+    Segment(String),
     /// A success status with a body that is not the route's response type.
     #[error("unexpected response body (HTTP {status}): {message}")]
     Decode { status: u16, message: String },
@@ -62,6 +66,12 @@ impl ClientError {
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
+
+/// The segments of a route whose last parameter takes the rest of the path (a provider
+/// name or key such as `cognito-idp.us-east-1.amazonaws.com/us-east-1_x`): its `/` separate.
+fn rest_of_path<'a>(route: &[&'a str], tail: &'a str) -> Vec<&'a str> {
+    route.iter().copied().chain(tail.split('/')).collect()
+}
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -101,14 +111,17 @@ impl Client {
         }
     }
 
-    /// A URL of `segments`, each percent-encoded; a segment holding `/` (a provider key,
-    /// whose route takes the rest of the path) becomes several.
+    /// A URL of `segments`, each percent-encoded whole (a `/` in a pool id or a tag key is
+    /// data, not a separator).
     fn url(&self, segments: &[&str]) -> ClientResult<Url> {
+        if let Some(bad) = segments.iter().find(|s| matches!(**s, "" | "." | "..")) {
+            return Err(ClientError::Segment((*bad).to_owned()));
+        }
         let mut url = self.base.clone();
         url.path_segments_mut()
             .map_err(|()| ClientError::Endpoint(self.base.to_string()))?
             .pop_if_empty()
-            .extend(segments.iter().flat_map(|s| s.split('/')));
+            .extend(segments);
         Ok(url)
     }
 
@@ -214,8 +227,11 @@ impl Client {
         pool_id: &str,
         provider: &str,
     ) -> ClientResult<PrincipalTagsBody> {
-        self.get(&["v1", "identity-pools", pool_id, "principal-tags", provider])
-            .await
+        self.get(&rest_of_path(
+            &["v1", "identity-pools", pool_id, "principal-tags"],
+            provider,
+        ))
+        .await
     }
 
     pub async fn set_principal_tags(
@@ -226,7 +242,10 @@ impl Client {
     ) -> ClientResult<PrincipalTagsBody> {
         self.with_body(
             Method::PUT,
-            &["v1", "identity-pools", pool_id, "principal-tags", provider],
+            &rest_of_path(
+                &["v1", "identity-pools", pool_id, "principal-tags"],
+                provider,
+            ),
             map,
         )
         .await
@@ -386,7 +405,8 @@ impl Client {
     }
 
     pub async fn get_oidc_provider(&self, key: &str) -> ClientResult<ProviderBody> {
-        self.get(&["v1", "oidc-providers", key]).await
+        self.get(&rest_of_path(&["v1", "oidc-providers"], key))
+            .await
     }
 
     pub async fn update_oidc_provider(
@@ -394,12 +414,17 @@ impl Client {
         key: &str,
         update: &UpdateProvider,
     ) -> ClientResult<ProviderBody> {
-        self.with_body(Method::PATCH, &["v1", "oidc-providers", key], update)
-            .await
+        self.with_body(
+            Method::PATCH,
+            &rest_of_path(&["v1", "oidc-providers"], key),
+            update,
+        )
+        .await
     }
 
     pub async fn delete_oidc_provider(&self, key: &str) -> ClientResult<()> {
-        self.delete(&["v1", "oidc-providers", key]).await
+        self.delete(&rest_of_path(&["v1", "oidc-providers"], key))
+            .await
     }
 
     // Signing keys, the ledger, the audit.
@@ -444,9 +469,21 @@ mod tests {
     fn segments_are_encoded_and_a_provider_key_keeps_its_slashes() {
         let client = Client::new("http://127.0.0.1:8080/", None).unwrap();
         let url = client
-            .url(&["v1", "oidc-providers", "login.example.com/realms/x"])
+            .url(&rest_of_path(
+                &["v1", "oidc-providers"],
+                "login.example.com/realms/x",
+            ))
             .unwrap();
         assert_eq!(url.path(), "/v1/oidc-providers/login.example.com/realms/x");
+        // Elsewhere a `/` is data: a pool id cannot reach another route.
+        let url = client.url(&["v1", "identity-pools", "p/tags/k1"]).unwrap();
+        assert_eq!(url.path(), "/v1/identity-pools/p%2Ftags%2Fk1");
+        for dots in [".", "..", ""] {
+            assert!(matches!(
+                client.url(&["v1", "identity-pools", "p", "tags", dots]),
+                Err(ClientError::Segment(_))
+            ));
+        }
         let url = client
             .url(&["v1", "identity-pools", "us-east-1:abc", "tags", "a b?"])
             .unwrap();

@@ -15,11 +15,19 @@ pub struct UnknownField {
     pub expected: Vec<String>,
 }
 
-/// Reads serde's unknown-field message (as found anywhere in `message`).
+/// Longest name of ours a message may list; anything longer was not written by serde.
+const MAX_NAME_CHARS: usize = 64;
+
+/// Reads serde's unknown-field message, which must start `message` (after a known prefix such
+/// as actix's "Query deserialize error: "): found anywhere, it could be a caller's string
+/// value quoted inside another error. The expected names must look like our member names
+/// (short identifiers); otherwise the caller shaped the message, and it is not read.
 pub fn parse(message: &str) -> Option<UnknownField> {
     const MARK: &str = "unknown field `";
-    let start = message.find(MARK)? + MARK.len();
-    let rest = &message[start..];
+    let message = message
+        .strip_prefix("Query deserialize error: ")
+        .unwrap_or(message);
+    let rest = message.strip_prefix(MARK)?;
     let end = rest.find("`, ")?;
     let field = rest[..end].to_owned();
     let tail = &rest[end + 3..];
@@ -40,6 +48,14 @@ pub fn parse(message: &str) -> Option<UnknownField> {
         }
         names
     };
+    let is_member_name = |name: &String| {
+        !name.is_empty()
+            && name.chars().count() <= MAX_NAME_CHARS
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if !expected.iter().all(is_member_name) {
+        return None;
+    }
     let nearest = nearest(&field, expected.iter().map(String::as_str));
     Some(UnknownField {
         field,
@@ -90,6 +106,31 @@ impl UnknownField {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_quoted_inside_another_error_is_not_read() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Body {
+            kind: Option<String>,
+            logins: Option<u8>,
+        }
+        let forged =
+            r#"{"logins": "unknown field `identity_pool_id`, expected `identity_pool_ic`"}"#;
+        let err = serde_json::from_str::<Body>(forged).unwrap_err();
+        assert_eq!(parse(&err.to_string()), None);
+        // A key shaped to plant a name of its own in the list is not read either.
+        let planted = r#"{"x`, expected `<script>": 1}"#;
+        let err = serde_json::from_str::<Body>(planted).unwrap_err();
+        assert_eq!(parse(&err.to_string()), None);
+        // The real thing still is.
+        let err = serde_json::from_str::<Body>(r#"{"Logins": 1}"#).unwrap_err();
+        assert_eq!(
+            parse(&err.to_string()).unwrap().nearest.as_deref(),
+            Some("logins")
+        );
+    }
 
     #[test]
     fn finds_the_snake_case_name_of_a_pascal_case_member() {

@@ -14,6 +14,7 @@ pub mod openapi;
 mod paths;
 mod pools;
 pub mod problem;
+mod strict;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -55,6 +56,7 @@ fn resource(
     >,
 > {
     web::resource(path)
+        .wrap(from_fn(strict::refuse_unexpected_input))
         .wrap(from_fn(crate::deadline::enforce))
         .default_service(web::route().to(move || problem::method_not_allowed(allow)))
 }
@@ -171,6 +173,12 @@ pub(crate) fn json_body_or_default<T: DeserializeOwned + Default>(
 /// Parses a JSON request body, or a 400 problem naming what is wrong: an unknown member is
 /// named with the nearest known one ("unknown field `Logins`; did you mean `logins`?").
 pub(crate) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    // Every body of ours is an object; serde would also read a struct from a positional array.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::invalid_parameter(
+            "Invalid JSON body: expected a JSON object",
+        ));
+    }
     serde_json::from_slice(body).map_err(|e| {
         let reason = match idbroker_api::unknown_field::parse(&e.to_string()) {
             Some(unknown) => unknown.message(crate::echo::field_name),
