@@ -32,7 +32,8 @@ pub enum ClientError {
         problem: Option<ProblemBody>,
         body: String,
     },
-    #[error("cannot reach idbroker: {0}")]
+    /// The cause (reqwest's error) follows in the error chain.
+    #[error("cannot reach idbroker")]
     Transport(#[from] reqwest::Error),
     #[error("the endpoint is not a base URL: {0}")]
     Endpoint(String),

@@ -97,7 +97,10 @@ fn unknown_member(err: &toml::de::Error) -> anyhow::Error {
             mut expected,
             ..
         }) => {
-            expected.extend(ROLE_MEMBERS.map(str::to_owned));
+            // A pool table holds the roles body's members too; a nested table does not.
+            if expected.iter().any(|name| name == "identity_pool_name") {
+                expected.extend(ROLE_MEMBERS.map(str::to_owned));
+            }
             let nearest = unknown_field::nearest(&field, expected.iter().map(String::as_str));
             anyhow!(
                 UnknownField {
@@ -124,8 +127,17 @@ fn parse(path: &Path) -> anyhow::Result<File> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read bootstrap file {}", path.display()))?;
     let invalid = || format!("invalid bootstrap file {}", path.display());
-    // toml's errors name the line and column at fault.
-    let raw: RawFile = toml::from_str(&text).with_context(invalid)?;
+    // toml's errors name the line and column at fault; an unknown member is named with the
+    // nearest known one, and its line.
+    let raw: RawFile = toml::from_str(&text)
+        .map_err(|e| match (unknown_field::parse(e.message()), e.span()) {
+            (Some(_), Some(span)) => {
+                let line = text[..span.start].lines().count().max(1);
+                anyhow!("line {line}: {}", unknown_member(&e))
+            }
+            _ => anyhow!(e),
+        })
+        .with_context(invalid)?;
     // Every pool is read before anything is applied: a mistake anywhere refuses the whole file.
     let pools = raw
         .pools

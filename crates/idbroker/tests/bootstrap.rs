@@ -239,3 +239,34 @@ async fn a_rule_broken_in_the_last_pool_refuses_the_whole_file() {
     let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
     assert_eq!(providers["oidc_providers"], serde_json::json!([]));
 }
+
+/// Typos outside a pool's own members get the same help: a top-level table, a provider
+/// member, a member of a role rule (listed with the rule's own members, never the pool's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_unknown_member_is_named_with_the_nearest_known_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bootstrap.toml");
+    let rule = "[[pools]]\nidentity_pool_name = \"r\"\nallow_unauthenticated_identities = false\n\
+        [pools.role_mappings.\"accounts.google.com\"]\ntype = \"Rules\"\nambiguous_role_resolution = \"Deny\"\n\
+        [[pools.role_mappings.\"accounts.google.com\".rules_configuration.rules]]\n\
+        claim = \"hd\"\nmatch_type = \"Equals\"\nvalue = \"x\"\nrole = \"arn:aws:iam::000000000000:role/r\"\n";
+    for (text, named) in [
+        (
+            FILE.replace("[[pools]]", "[[pool]]"),
+            "did you mean `pools`?",
+        ),
+        (
+            FILE.replace("client_ids", "client_id"),
+            "did you mean `client_ids`?",
+        ),
+        (
+            rule.to_owned(),
+            "expected one of `claim`, `match_type`, `value`, `role_arn`",
+        ),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let message = refusal(dir.path(), &file).await;
+        assert!(message.contains(named), "{named}: {message}");
+        assert!(!message.contains("`roles`"), "{message}");
+    }
+}
