@@ -390,7 +390,7 @@ async fn logins_of_two_identities_merge_into_one(backend: Backend) {
         .map_err(|e| (crate::helpers::code(&e), crate::helpers::message(&e)))
         .unwrap_err();
     assert_eq!(code, "NotAuthorizedException");
-    assert_eq!(msg, format!("Access to identity '{b}' is forbidden."));
+    assert_eq!(msg, format!("Access to Identity '{b}' is forbidden."));
 }
 
 async fn a_second_user_of_one_provider_is_a_conflict(backend: Backend) {

@@ -217,7 +217,7 @@ async fn a_login_owned_elsewhere_merges_the_guest_into_its_owner(backend: Backen
     assert_eq!(code, "NotAuthorizedException");
     assert_eq!(
         msg,
-        format!("Access to identity '{guest}' is forbidden."),
+        format!("Access to Identity '{guest}' is forbidden."),
         "behaviour 34"
     );
 }

@@ -76,7 +76,7 @@ pub enum LinkPlan {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
-    #[error("Access to identity '{0}' is forbidden.")]
+    #[error("Access to Identity '{0}' is forbidden.")]
     Forbidden(IdentityId),
     #[error(
         "Logins don't match. Please include at least one valid login for this identity or identity pool."

@@ -182,7 +182,7 @@ impl Broker {
         check_pool(&pool)?;
         if identity.disabled {
             return Err(ServiceError::NotAuthorized(format!(
-                "Access to identity '{id}' is forbidden."
+                "Access to Identity '{id}' is forbidden."
             )));
         }
 
@@ -270,7 +270,7 @@ impl Broker {
             .ok_or_else(|| ServiceError::identity_not_found(&id))?;
         if identity.disabled {
             return Err(ServiceError::NotAuthorized(format!(
-                "Access to identity '{id}' is forbidden."
+                "Access to Identity '{id}' is forbidden."
             )));
         }
         let pool = self.load_pool_for_use(identity.pool_id.as_str()).await?;

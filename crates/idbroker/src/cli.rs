@@ -326,10 +326,11 @@ fn string_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
 }
 
 pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
-    let token = connection
-        .admin_token
-        .clone()
-        .context("an admin token is needed: pass --admin-token or set IDBROKER_ADMIN_TOKEN")?;
+    let token = connection.admin_token.clone().context(
+        "an admin token is needed: pass --admin-token or set IDBROKER_ADMIN_TOKEN \
+             (in development mode it is `admin_token` in idbroker-data/dev-secrets.toml, and the \
+             server prints it at start-up)",
+    )?;
     let client = Client::new(&connection.endpoint, Some(token))
         .with_context(|| format!("bad endpoint {}", connection.endpoint))?;
     let out = connection.output;

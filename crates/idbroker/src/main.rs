@@ -53,12 +53,15 @@ fn print_development_banner(settings: &Settings) {
          Admin credentials for the AWS API (SigV4, region {}):\n\
          \x20 AWS_ACCESS_KEY_ID={}\n\
          \x20 AWS_SECRET_ACCESS_KEY={}\n\
+         Admin token for the REST API and the command line:\n\
+         \x20 IDBROKER_ADMIN_TOKEN={}\n\
          Endpoint: http://{}\n\
          ==================================================================\n",
         dev.secrets_file.display(),
         settings.region,
         settings.admin.access_key_id,
         settings.admin.secret_access_key,
+        settings.admin_token.0,
         settings.listen,
     );
 }
