@@ -132,11 +132,32 @@ async fn tokens_in_logins_are_never_echoed_in_errors() {
 }
 
 #[tokio::test]
-async fn get_on_the_aws_endpoint_is_method_not_allowed() {
+async fn the_aws_endpoint_answers_get_with_pointers_and_other_methods_with_405() {
     let app = app().await;
     let res = app.get("/").await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["docs"], "/docs/");
+    assert_eq!(body["openapi"], "/openapi.json");
+    let res = app
+        .http
+        .delete(format!("{}/", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 405);
-    assert_eq!(res.headers().get("allow").unwrap(), "POST");
+    assert_eq!(res.headers().get("allow").unwrap(), "GET, POST");
+    // `/docs` leads to the API page.
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/docs", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 301);
+    assert_eq!(res.headers().get("location").unwrap(), "/docs/");
 }
 
 #[tokio::test]

@@ -411,6 +411,11 @@ async fn input_a_route_does_not_take_is_refused(app: TestApp) {
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["detail"], "This route takes no query parameters.");
     }
+    // GetId's body is optional, as the document says: absent or `null` is a guest.
+    for body in [None, Some(serde_json::Value::Null)] {
+        let res = get_id_raw(&app, &pool, body.clone()).await;
+        assert_eq!(res.status(), 200, "{body:?}");
+    }
     // A route that takes a query still takes it.
     let (status, body) = app
         .admin(reqwest::Method::GET, "/v1/identity-pools?limit=1", None)

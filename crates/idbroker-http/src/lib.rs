@@ -111,6 +111,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/")
             .wrap(from_fn(deadline::enforce))
             .route(web::post().to(aws::handle))
+            .route(web::get().to(index))
             .default_service(web::route().to(aws::method_not_allowed)),
     )
     .configure(rest::configure)
@@ -120,6 +121,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/.well-known/jwks.json").route(web::get().to(oidc::jwks)))
     // Cognito's own name for the same document.
     .service(web::resource("/.well-known/jwks_uri").route(web::get().to(oidc::jwks)))
+    .service(web::resource("/docs").route(web::get().to(|| async {
+        HttpResponse::MovedPermanently()
+            .insert_header(("Location", "/docs/"))
+            .finish()
+    })))
     .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url(
         "/openapi.json",
         <rest::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
@@ -128,6 +134,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/healthz").route(web::get().to(health::live)))
     .service(web::resource("/readyz").route(web::get().to(health::ready)))
     .default_service(web::route().to(no_such_route));
+}
+
+/// `GET /`: where things are, for a person who opens the endpoint in a browser or with curl
+/// (the AWS face itself is `POST /`).
+async fn index() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "service": "idbroker",
+        "aws_face": "POST / with X-Amz-Target: AWSCognitoIdentityService.<Operation> (the Cognito Identity API)",
+        "rest": "/v1",
+        "docs": "/docs/",
+        "openapi": "/openapi.json",
+        "openid_configuration": "/.well-known/openid-configuration",
+    }))
 }
 
 /// Any other path: 404 in the REST face's error shape rather than an empty body.

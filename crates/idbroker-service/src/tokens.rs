@@ -45,14 +45,14 @@ impl Broker {
             format!("{issuer}/identity-pool-arn"): arn.to_string(),
         });
         if !request.tags.is_empty() {
-            // STS session tags: single-element arrays, and no transitive keys unless asked for.
+            // STS session tags: single-element arrays; only `principal_tags`, as in the real
+            // service's tokens (no `transitive_tag_keys`).
             let principal: serde_json::Map<String, Value> = request
                 .tags
                 .iter()
                 .map(|(k, v)| (k.clone(), json!([v])))
                 .collect();
-            claims["https://aws.amazon.com/tags"] =
-                json!({"principal_tags": principal, "transitive_tag_keys": []});
+            claims["https://aws.amazon.com/tags"] = json!({"principal_tags": principal});
         }
         let token = self.issuer.sign(&claims, now)?;
         metrics::counter!("idbroker_tokens_minted_total").increment(1);

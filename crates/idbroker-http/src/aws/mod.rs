@@ -60,9 +60,9 @@ pub async fn handle(
 
 pub async fn method_not_allowed() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
-        .insert_header(("Allow", "POST"))
+        .insert_header(("Allow", "GET, POST"))
         .content_type(CONTENT_TYPE)
-        .json(json!({"__type": "UnknownOperationException", "message": "The AWS JSON face only accepts POST /"}))
+        .json(json!({"__type": "UnknownOperationException", "message": "The AWS JSON face only accepts POST / (GET / lists where things are)"}))
 }
 
 async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, AwsError> {

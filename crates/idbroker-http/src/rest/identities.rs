@@ -81,7 +81,7 @@ pub async fn delete(_: Admin, state: State, path: Path<IdentityPath>) -> Reply {
     }
 }
 
-#[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/identities", tag = "public", request_body = LoginsBody,
+#[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/identities", tag = "public", request_body = Option<LoginsBody>,
     params(PoolPath),
     responses((status = 200, body = IdentityIdBody, description = "GetId: the identity of these logins, or a new guest"),
         PublicErrors,
@@ -100,7 +100,7 @@ pub async fn get_id(_: PublicCaller, state: State, path: Path<PoolPath>, body: B
     }))
 }
 
-#[utoipa::path(post, path = "/v1/identities/{identity_id}/token", tag = "public", request_body = LoginsBody,
+#[utoipa::path(post, path = "/v1/identities/{identity_id}/token", tag = "public", request_body = Option<LoginsBody>,
     params(IdentityPath),
     responses((status = 200, body = TokenBody, description = "GetOpenIdToken"), PublicErrors, Conflict))]
 pub async fn token(_: PublicCaller, state: State, path: Path<IdentityPath>, body: Bytes) -> Reply {
@@ -115,7 +115,7 @@ pub async fn token(_: PublicCaller, state: State, path: Path<IdentityPath>, body
     }))
 }
 
-#[utoipa::path(post, path = "/v1/identities/{identity_id}/credentials", tag = "public", request_body = CredentialsRequest,
+#[utoipa::path(post, path = "/v1/identities/{identity_id}/credentials", tag = "public", request_body = Option<CredentialsRequest>,
     params(IdentityPath),
     responses((status = 200, body = CredentialsBody, description = "GetCredentialsForIdentity"),
         PublicErrors,

@@ -159,11 +159,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/keys/rotate", "POST").route(web::post().to(keys::rotate)));
 }
 
-/// As `json_body`, with an empty body meaning the default (all members optional).
+/// As `json_body`, with an absent or `null` body meaning the default (all members optional).
 pub(crate) fn json_body_or_default<T: DeserializeOwned + Default>(
     body: &[u8],
 ) -> Result<T, Problem> {
-    if body.is_empty() {
+    // The document says these bodies are optional: absent, or `null`.
+    if body.trim_ascii().is_empty() || body.trim_ascii() == b"null" {
         Ok(T::default())
     } else {
         json_body(body)
