@@ -141,6 +141,8 @@ struct Health {
 
 pub struct Sts {
     client: aws_sdk_sts::Client,
+    /// Where the calls go, for the log (start-up, and every failure to reach it).
+    endpoint: String,
     policy: StsPolicy,
     health: Mutex<Health>,
 }
@@ -175,8 +177,14 @@ impl Sts {
             loader = loader.endpoint_url(url);
         }
         let config = loader.load().await;
+        let endpoint = config.endpoint_url().map_or_else(
+            || format!("the AWS STS endpoint of {region}"),
+            str::to_owned,
+        );
+        tracing::info!(%endpoint, "STS client ready");
         Self {
             client: aws_sdk_sts::Client::new(&config),
+            endpoint,
             policy,
             health: Mutex::new(Health::default()),
         }
@@ -266,7 +274,13 @@ impl Sts {
             .set_policy(request.policy.map(str::to_owned))
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|err| match classify(err) {
+                // Which endpoint could not be reached, for the log (the cause says why).
+                StsError::Unavailable(detail) => {
+                    StsError::Unavailable(format!("{detail} (endpoint {})", self.endpoint))
+                }
+                other => other,
+            })?;
         let creds = output
             .credentials
             .ok_or_else(|| StsError::Unavailable("STS answered without credentials".into()))?;
@@ -308,12 +322,29 @@ fn classify<E: ProvideErrorMetadata + fmt::Debug, R: fmt::Debug>(err: SdkError<E
             }
         }
         SdkError::TimeoutError(_) => StsError::Unavailable("STS did not answer in time".into()),
-        SdkError::DispatchFailure(_) => StsError::Unavailable("STS could not be reached".into()),
+        SdkError::DispatchFailure(failure) => StsError::Unavailable(format!(
+            "STS could not be reached: {}",
+            failure
+                .as_connector_error()
+                .map_or_else(|| "no cause given".to_owned(), |cause| causes(cause))
+        )),
         SdkError::ResponseError(_) => {
             StsError::Unavailable("STS answered with something unreadable".into())
         }
         _ => StsError::Unavailable("STS call failed".into()),
     }
+}
+
+/// A connection failure and its causes (DNS, connection refused, TLS, timeout), for the log.
+/// They are about the connection; the request (and its token) is not in them.
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut out = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push(cause.to_string());
+        source = cause.source();
+    }
+    out.join(": ")
 }
 
 fn retryable(err: &StsError) -> bool {

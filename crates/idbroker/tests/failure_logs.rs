@@ -142,4 +142,16 @@ fn a_failure_is_logged_once_and_a_callers_mistake_not_at_all() {
         "the line names the failure and its cause: {}",
         failure[0]
     );
+    // The operator learns where STS was looked for, and why it could not be reached.
+    assert!(
+        failure[0].contains("http://127.0.0.1:9") && failure[0].contains("refused"),
+        "the endpoint and the cause: {}",
+        failure[0]
+    );
+    let startup = server.logs();
+    let ready = startup
+        .lines()
+        .find(|l| l.contains("STS client ready"))
+        .expect("start-up names the STS endpoint");
+    assert!(ready.contains("http://127.0.0.1:9"), "{ready}");
 }
