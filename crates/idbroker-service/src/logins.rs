@@ -89,6 +89,12 @@ impl Broker {
         config: &PoolConfig,
         logins: &BTreeMap<String, String>,
     ) -> ServiceResult<Vec<VerifiedLogin>> {
+        // Our own tokens prove an identity, not a login (the real service's words).
+        if logins.keys().any(|key| self.is_own_key(key)) {
+            return Err(ServiceError::NotAuthorized(
+                "Invalid login token. Can't pass in a Cognito token.".into(),
+            ));
+        }
         let registered = self.registered_providers(config, logins.keys()).await?;
         let specs = logins
             .keys()

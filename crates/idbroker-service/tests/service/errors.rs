@@ -232,3 +232,30 @@ async fn a_database_that_is_gone_is_unavailable_and_says_when_to_retry() {
         ("InternalErrorException", Some(1))
     );
 }
+
+/// GetId with one of idbroker's own tokens (under the key the SDKs use for them, or our
+/// issuer's) is refused in the real service's words, before any token is looked at.
+#[tokio::test]
+async fn an_own_token_in_get_id_is_refused_like_the_real_service() {
+    let t = TestBroker::new().await;
+    let pool = t.federated_pool().await;
+    let issuer_key = t
+        .broker
+        .issuer()
+        .issuer()
+        .split_once("://")
+        .map_or(String::new(), |(_, rest)| rest.to_owned());
+    for key in [
+        idbroker_service::COGNITO_IDENTITY_KEY.to_owned(),
+        issuer_key,
+    ] {
+        let logins = BTreeMap::from([(key.clone(), "not even a token".to_owned())]);
+        match t.get_id(&pool, &logins).await {
+            Err(ServiceError::NotAuthorized(message)) => assert_eq!(
+                message, "Invalid login token. Can't pass in a Cognito token.",
+                "{key}"
+            ),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+}
