@@ -38,11 +38,10 @@ enum Command {
     Admin(cli::Admin),
 }
 
-fn print_development_banner(settings: &Settings) {
-    let Some(dev) = &settings.development_mode else {
-        return;
-    };
-    eprintln!(
+/// What development mode prints once the server is up (None outside development mode).
+fn development_banner(settings: &Settings) -> Option<String> {
+    let dev = settings.development_mode.as_ref()?;
+    Some(format!(
         "\n\
          ==================================================================\n\
          idbroker is running in DEVELOPMENT MODE (embedded SQLite, generated secrets).\n\
@@ -63,7 +62,7 @@ fn print_development_banner(settings: &Settings) {
         settings.admin.secret_access_key,
         settings.admin_token.0,
         settings.listen,
-    );
+    ))
 }
 
 /// A database URL without its password, for messages.
@@ -127,9 +126,13 @@ async fn main() -> std::process::ExitCode {
                 }
             };
             telemetry::init(settings.log_format);
-            print_development_banner(&settings);
+            let banner = development_banner(&settings);
             let result = async {
                 let app = Application::build(settings).await?;
+                // Only once the port is ours: a second start on a taken port fails before it.
+                if let Some(banner) = banner {
+                    eprintln!("{banner}");
+                }
                 tracing::info!(port = app.port(), "idbroker listening");
                 app.run_until_stopped().await?;
                 Ok::<_, anyhow::Error>(())

@@ -16,7 +16,15 @@ fn the_banner_names_the_admin_token_and_the_cli_says_where_it_lives() {
         .find_map(|l| l.strip_prefix("admin_token = \""))
         .and_then(|l| l.strip_suffix('"'))
         .expect("the development admin token");
-    let logs = server.logs();
+    // The banner comes once the port is bound, a moment after it accepts connections.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let logs = loop {
+        let logs = server.logs();
+        if logs.contains("IDBROKER_ADMIN_TOKEN=") || std::time::Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(
         logs.contains(&format!("IDBROKER_ADMIN_TOKEN={token}")),
         "{logs}"
@@ -47,4 +55,42 @@ fn the_banner_names_the_admin_token_and_the_cli_says_where_it_lives() {
         "{}",
         String::from_utf8_lossy(&with.stderr)
     );
+}
+
+/// A second start on a port already taken fails with the address, before printing the banner
+/// (which would read as if this instance were the one running).
+#[test]
+fn a_taken_port_fails_before_the_banner() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idbroker"))
+        .arg("serve")
+        .env(
+            "IDBROKER_DATABASE_URL",
+            format!("sqlite://{}/idbroker.db?mode=rwc", dir.path().display()),
+        )
+        .env("IDBROKER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IDBROKER_SIGNING_ALG", "ES256")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("idbroker kept running on a taken port");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let said = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(!said.contains("DEVELOPMENT MODE"), "{said}");
+    assert!(said.contains(&port.to_string()), "{said}");
+    drop(taken);
 }
