@@ -5,10 +5,16 @@ COPY . .
 RUN cargo build --release --locked -p idbroker
 
 FROM debian:bookworm-slim
+# Trust roots for HTTPS to STS and to identity providers: the clients read the system store.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --home-dir /var/lib/idbroker --create-home idbroker
 COPY --from=build /src/target/release/idbroker /usr/local/bin/idbroker
 USER idbroker
 WORKDIR /var/lib/idbroker
+# Reachable from outside the container (the default, 127.0.0.1, is not).
+ENV IDBROKER_LISTEN=0.0.0.0:8080
 EXPOSE 8080
 ENTRYPOINT ["idbroker"]
 CMD ["serve"]
