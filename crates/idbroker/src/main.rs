@@ -97,7 +97,7 @@ async fn main() -> std::process::ExitCode {
         Command::Admin(command) => exit_code(cli::run(cli.connection, command).await),
         Command::Migrate { config } => {
             let result = async {
-                let settings = Settings::load(config.as_deref())?;
+                let settings = Settings::load_for_migrate(config.as_deref())?;
                 telemetry::init(settings.log_format);
                 let store = idbroker_store::SqlStore::connect_with(
                     &settings.database_url,

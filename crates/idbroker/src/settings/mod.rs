@@ -166,6 +166,34 @@ impl Settings {
         Self::from_complete(raw, database_url.to_owned(), None)
     }
 
+    /// Settings for `idbroker migrate`, which uses only the database: with PostgreSQL the
+    /// secrets the server needs are not demanded. Inert stand-ins take their place; migrate
+    /// never reads them (it connects, migrates and exits).
+    pub fn load_for_migrate(config: Option<&Path>) -> Result<Self, SettingsError> {
+        let env = std::env::vars_os()
+            .filter_map(|(var, value)| Some((var.into_string().ok()?, value.into_string().ok()?)));
+        Self::for_migrate(RawSettings::load(config, env)?)
+    }
+
+    fn for_migrate(mut raw: RawSettings) -> Result<Self, SettingsError> {
+        let is_postgres = raw
+            .database_url
+            .as_deref()
+            .and_then(idbroker_store::Backend::of_url)
+            == Some(idbroker_store::Backend::Postgres);
+        if is_postgres {
+            raw.admin_access_key_id
+                .get_or_insert_with(|| "AKIDMIGRATEONLY0000".to_owned());
+            raw.admin_secret_access_key
+                .get_or_insert_with(|| "unused-by-migrate-000000000000".to_owned());
+            raw.admin_token
+                .get_or_insert_with(|| "unused-by-migrate-000000000000".to_owned());
+            raw.master_key
+                .get_or_insert_with(|| STANDARD.encode([0u8; 32]));
+        }
+        Self::from_raw(raw)
+    }
+
     /// Turns raw settings into typed ones, applying defaults and development mode.
     pub fn from_raw(mut raw: RawSettings) -> Result<Self, SettingsError> {
         let database_url = raw
@@ -184,7 +212,7 @@ impl Settings {
                 Some(mode)
             }
             Some(idbroker_store::Backend::Postgres) => {
-                for (var, value) in [
+                let missing: Vec<&str> = [
                     ("IDBROKER_ADMIN_ACCESS_KEY_ID", &raw.admin_access_key_id),
                     (
                         "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
@@ -192,12 +220,16 @@ impl Settings {
                     ),
                     ("IDBROKER_ADMIN_TOKEN", &raw.admin_token),
                     ("IDBROKER_MASTER_KEY", &raw.master_key),
-                ] {
-                    if value.is_none() {
-                        return Err(SettingsError(format!(
-                            "missing setting {var}: with a PostgreSQL database it must be set explicitly (no development defaults in production)"
-                        )));
-                    }
+                ]
+                .into_iter()
+                .filter(|(_, value)| value.is_none())
+                .map(|(var, _)| var)
+                .collect();
+                if !missing.is_empty() {
+                    return Err(SettingsError(format!(
+                        "missing settings {}: with a PostgreSQL database they must be set explicitly (no development defaults in production)",
+                        missing.join(", ")
+                    )));
                 }
                 None
             }
@@ -670,6 +702,31 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.shutdown_timeout, Duration::from_secs(5));
         assert_eq!(s.guest_idle, Some(chrono::Duration::days(30)));
+    }
+
+    #[test]
+    fn postgres_without_explicit_secrets_names_every_missing_one_at_once() {
+        let err = postgres(&[("IDBROKER_ADMIN_TOKEN", ""), ("IDBROKER_MASTER_KEY", "")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("IDBROKER_ADMIN_TOKEN, IDBROKER_MASTER_KEY"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn migrate_needs_only_the_database() {
+        let raw = RawSettings {
+            database_url: Some("postgres://db.example/idbroker".to_owned()),
+            ..RawSettings::default()
+        };
+        assert!(
+            Settings::from_raw(raw.clone()).is_err(),
+            "serve needs the secrets"
+        );
+        let settings = Settings::for_migrate(raw).unwrap();
+        assert_eq!(settings.database_url, "postgres://db.example/idbroker");
     }
 
     #[test]
