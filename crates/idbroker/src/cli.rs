@@ -321,6 +321,24 @@ fn show<T: Serialize>(output: Output, value: &T, rows: Option<Table>) -> anyhow:
     Ok(())
 }
 
+/// A pool's roles, then one row per role mapping (its type; the rules are in `--output json`).
+fn roles_table(body: &RolesBody) -> Table {
+    let roles = body
+        .roles
+        .iter()
+        .map(|(kind, arn)| vec![kind.clone(), arn.clone()]);
+    let mappings = body.role_mappings.iter().map(|(provider, mapping)| {
+        vec![
+            format!("mapping for {provider}"),
+            serde_json::to_value(mapping.mapping_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        ]
+    });
+    table(&["role", "arn"], roles.chain(mappings))
+}
+
 fn string_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
     pairs.into_iter().collect()
 }
@@ -389,7 +407,8 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             show(out, &json!({"deleted": pool_id}), None)
         }
         Admin::Roles(RolesCommand::Get { pool_id }) => {
-            show(out, &client.get_roles(&pool_id).await?, None)
+            let roles = client.get_roles(&pool_id).await?;
+            show(out, &roles, Some(roles_table(&roles)))
         }
         Admin::Roles(RolesCommand::Set {
             pool_id,
@@ -413,7 +432,8 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                     }
                 }
             };
-            show(out, &client.set_roles(&pool_id, &body).await?, None)
+            let roles = client.set_roles(&pool_id, &body).await?;
+            show(out, &roles, Some(roles_table(&roles)))
         }
         Admin::Providers(ProvidersCommand::Add { issuer, client_ids }) => {
             let provider = client
@@ -441,7 +461,11 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
         }
         Admin::Providers(ProvidersCommand::Remove { key }) => {
             client.delete_oidc_provider(&key).await?;
-            show(out, &json!({"deleted": key}), None)
+            show(
+                out,
+                &json!({"deleted": key}),
+                Some(table(&["deleted"], [vec![key.clone()]])),
+            )
         }
         Admin::Identities(IdentitiesCommand::List {
             pool_id,

@@ -117,6 +117,16 @@ async fn an_admin_manages_pools_providers_roles_identities_and_keys_from_the_com
         "arn:aws:iam::000000000000:role/guest"
     );
     assert_eq!(s.json(&["roles", "get", &pool_id]).await, roles);
+    // By default, a table like every other command's.
+    let (ok, table, err) = s.run(&["roles", "get", &pool_id]).await;
+    assert!(ok, "{err}");
+    assert!(table.starts_with("ROLE"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("unauthenticated") && l.ends_with("role/guest")),
+        "{table}"
+    );
 
     let guest: Value = reqwest::Client::new()
         .post(format!(
