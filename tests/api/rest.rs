@@ -416,6 +416,15 @@ async fn input_a_route_does_not_take_is_refused(app: TestApp) {
         let res = get_id_raw(&app, &pool, body.clone()).await;
         assert_eq!(res.status(), 200, "{body:?}");
     }
+    // A route that takes a query refuses an unknown parameter as it does a body member.
+    let (status, body) = app
+        .admin(reqwest::Method::GET, "/v1/identity-pools?limt=1", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["detail"],
+        "Invalid query string: unknown field `limt`; did you mean `limit`?"
+    );
     // A route that takes a query still takes it.
     let (status, body) = app
         .admin(reqwest::Method::GET, "/v1/identity-pools?limit=1", None)

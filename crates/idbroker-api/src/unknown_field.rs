@@ -18,15 +18,12 @@ pub struct UnknownField {
 /// Longest name of ours a message may list; anything longer was not written by serde.
 const MAX_NAME_CHARS: usize = 64;
 
-/// Reads serde's unknown-field message, which must start `message` (after a known prefix such
-/// as actix's "Query deserialize error: "): found anywhere, it could be a caller's string
-/// value quoted inside another error. The expected names must look like our member names
-/// (short identifiers); otherwise the caller shaped the message, and it is not read.
+/// Reads serde's unknown-field message, which must start `message`: found anywhere, it could
+/// be a caller's string value quoted inside another error. The expected names must look like
+/// our member names (short identifiers); otherwise the caller shaped the message, and it is
+/// not read.
 pub fn parse(message: &str) -> Option<UnknownField> {
     const MARK: &str = "unknown field `";
-    let message = message
-        .strip_prefix("Query deserialize error: ")
-        .unwrap_or(message);
     let rest = message.strip_prefix(MARK)?;
     let end = rest.find("`, ")?;
     let field = rest[..end].to_owned();

@@ -61,6 +61,17 @@ async fn refusal(dir: &Path, file: &Path) -> String {
     format!("{err:#}")
 }
 
+/// The database in `dir`, started without the refused file: no pool, no provider.
+async fn assert_nothing_created(dir: &Path, file: &Path) {
+    let mut clean = settings(dir, file);
+    clean.bootstrap = None;
+    let (endpoint, token) = start(clean).await;
+    let pools = get(&endpoint, &token, "/v1/identity-pools").await;
+    assert_eq!(pools["identity_pools"], serde_json::json!([]));
+    let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
+    assert_eq!(providers["oidc_providers"], serde_json::json!([]));
+}
+
 async fn start(settings: Settings) -> (String, String) {
     let token = settings.admin_token.0.clone();
     let app = Application::build(settings).await.unwrap();
@@ -172,13 +183,7 @@ async fn an_unknown_member_refuses_the_whole_file_and_creates_nothing() {
     );
 
     // The same database without the file: nothing was created.
-    let mut clean = settings(dir.path(), &file);
-    clean.bootstrap = None;
-    let (endpoint, token) = start(clean).await;
-    let pools = get(&endpoint, &token, "/v1/identity-pools").await;
-    assert_eq!(pools["identity_pools"], serde_json::json!([]));
-    let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
-    assert_eq!(providers["oidc_providers"], serde_json::json!([]));
+    assert_nothing_created(dir.path(), &file).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,13 +236,7 @@ async fn a_rule_broken_in_the_last_pool_refuses_the_whole_file() {
         assert!(text.contains(named), "{named}: {text}");
     }
 
-    let mut clean = settings(dir.path(), &file);
-    clean.bootstrap = None;
-    let (endpoint, token) = start(clean).await;
-    let pools = get(&endpoint, &token, "/v1/identity-pools").await;
-    assert_eq!(pools["identity_pools"], serde_json::json!([]));
-    let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
-    assert_eq!(providers["oidc_providers"], serde_json::json!([]));
+    assert_nothing_created(dir.path(), &file).await;
 }
 
 /// Typos outside a pool's own members get the same help: a top-level table, a provider

@@ -62,12 +62,7 @@ fn a_failure_is_logged_once_and_a_callers_mistake_not_at_all() {
         ("IDBROKER_LOG_FORMAT", "json"),
         ("IDBROKER_STS_ENDPOINT_URL", "http://127.0.0.1:9"),
     ]);
-    let secrets = std::fs::read_to_string(server.dir.path().join("dev-secrets.toml")).unwrap();
-    let token = secrets
-        .lines()
-        .find_map(|l| l.strip_prefix("admin_token = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("the development admin token");
+    let token = server.admin_token();
     let admin = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
     let json = "Content-Type: application/json\r\n";
 

@@ -10,12 +10,7 @@ mod support;
 #[test]
 fn the_banner_names_the_admin_token_and_the_cli_says_where_it_lives() {
     let server = support::start(&[("IDBROKER_LOG_FORMAT", "text")]);
-    let secrets = std::fs::read_to_string(server.dir.path().join("dev-secrets.toml")).unwrap();
-    let token = secrets
-        .lines()
-        .find_map(|l| l.strip_prefix("admin_token = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("the development admin token");
+    let token = server.admin_token();
     // The banner comes once the port is bound, a moment after it accepts connections.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let logs = loop {
@@ -49,7 +44,7 @@ fn the_banner_names_the_admin_token_and_the_cli_says_where_it_lives() {
     assert!(!without.status.success());
     let said = String::from_utf8_lossy(&without.stderr);
     assert!(said.contains("idbroker-data/dev-secrets.toml"), "{said}");
-    let with = cli(Some(token));
+    let with = cli(Some(&token));
     assert!(
         with.status.success(),
         "{}",
@@ -64,17 +59,7 @@ fn a_taken_port_fails_before_the_banner() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idbroker"))
-        .arg("serve")
-        .env(
-            "IDBROKER_DATABASE_URL",
-            format!("sqlite://{}/idbroker.db?mode=rwc", dir.path().display()),
-        )
-        .env("IDBROKER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("IDBROKER_SIGNING_ALG", "ES256")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
+    let mut child = support::serve_command(dir.path(), port, &[])
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -192,7 +192,12 @@ pub(crate) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> 
 /// A query-string error as a problem, an unknown parameter named as in `json_body`.
 fn query_problem(err: &actix_web::error::QueryPayloadError) -> Problem {
     let text = err.to_string();
-    match idbroker_api::unknown_field::parse(&text) {
+    // serde's own message, without actix's prefix, is what `unknown_field` reads.
+    let serde_message = match err {
+        actix_web::error::QueryPayloadError::Deserialize(inner) => inner.to_string(),
+        _ => String::new(),
+    };
+    match idbroker_api::unknown_field::parse(&serde_message) {
         Some(unknown) => Problem::invalid_parameter(format!(
             "Invalid query string: {}",
             unknown.message(crate::echo::field_name)

@@ -21,26 +21,32 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Starts the binary with these settings besides the development-mode defaults, and waits
-/// until it listens.
-pub fn start(env: &[(&str, &str)]) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_idbroker"))
+/// `idbroker serve` in development mode with its database in `dir` and its log (stderr) in
+/// `dir/serve.log`, on `port`, with these settings besides.
+pub fn serve_command(dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Command {
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idbroker"));
+    command
         .arg("serve")
         .env(
             "IDBROKER_DATABASE_URL",
-            format!("sqlite://{}/idbroker.db?mode=rwc", dir.path().display()),
+            format!("sqlite://{}/idbroker.db?mode=rwc", dir.display()),
         )
         .env("IDBROKER_LISTEN", format!("127.0.0.1:{port}"))
         .env("IDBROKER_SIGNING_ALG", "ES256")
         .env("RUST_LOG", "info")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+        .stderr(log);
+    command
+}
+
+/// Starts the binary with these settings besides the development-mode defaults, and waits
+/// until it listens.
+pub fn start(env: &[(&str, &str)]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = serve_command(dir.path(), port, env).spawn().unwrap();
     let server = Server { child, port, dir };
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -57,5 +63,16 @@ impl Server {
     /// What the process has logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap()
+    }
+
+    /// The REST admin token development mode generated (in `dev-secrets.toml`).
+    pub fn admin_token(&self) -> String {
+        let secrets = std::fs::read_to_string(self.dir.path().join("dev-secrets.toml")).unwrap();
+        secrets
+            .lines()
+            .find_map(|l| l.strip_prefix("admin_token = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .expect("the development admin token")
+            .to_owned()
     }
 }
