@@ -5,7 +5,8 @@ COPY . .
 RUN cargo build --release --locked -p idbroker
 
 FROM debian:bookworm-slim
-# Trust roots for HTTPS to STS and to identity providers: the clients read the system store.
+# The binary carries Mozilla's roots; the system store adds to them (a private CA installed with
+# update-ca-certificates), and IDBROKER_EXTRA_CA_FILE names more without rebuilding the image.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*

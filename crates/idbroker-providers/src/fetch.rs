@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use idbroker_trust::TrustRoots;
 use serde_json::Value;
 
 use crate::error::VerifyError;
@@ -33,10 +34,17 @@ pub enum FetchError {
 
 impl Fetcher {
     /// `timeout` bounds each GET from connecting to the last byte of the body; it is capped
-    /// at `MAX_FETCH_TIMEOUT`.
-    pub fn new(timeout: Duration) -> Result<Self, VerifyError> {
+    /// at `MAX_FETCH_TIMEOUT`. HTTPS trusts exactly `roots` (not reqwest's own set), the same
+    /// roots as the STS client.
+    pub fn new(timeout: Duration, roots: &TrustRoots) -> Result<Self, VerifyError> {
         let timeout = timeout.min(MAX_FETCH_TIMEOUT);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false);
+        for cert in roots.certificates() {
+            let cert = reqwest::Certificate::from_der(cert.as_ref())
+                .map_err(|e| VerifyError::Unreachable(format!("cannot use a trust root: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder
             .connect_timeout(timeout)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use idbroker_domain::login::{KeySource, ProviderSpec, VerifiedLogin};
+use idbroker_trust::TrustRoots;
 
 pub use backoff::BackoffPolicy;
 pub use endpoints::{KeyLocation, ProviderEndpoints};
@@ -46,12 +47,23 @@ impl Verifier {
         Self::with_upstream(endpoints, policy, UpstreamPolicy::default())
     }
 
+    /// `with_trust` with Mozilla's roots alone.
     pub fn with_upstream(
         endpoints: ProviderEndpoints,
         policy: CachePolicy,
         upstream: UpstreamPolicy,
     ) -> Result<Self, VerifyError> {
-        let fetcher = Fetcher::new(upstream.effective_fetch_timeout())?;
+        Self::with_trust(endpoints, policy, upstream, &TrustRoots::bundled())
+    }
+
+    /// Fetches from providers over HTTPS trusting `roots`.
+    pub fn with_trust(
+        endpoints: ProviderEndpoints,
+        policy: CachePolicy,
+        upstream: UpstreamPolicy,
+        roots: &TrustRoots,
+    ) -> Result<Self, VerifyError> {
+        let fetcher = Fetcher::new(upstream.effective_fetch_timeout(), roots)?;
         let keys = Arc::new(key_source::HttpJwks {
             fetcher: fetcher.clone(),
             allow_http: upstream.allow_http,
@@ -69,7 +81,7 @@ impl Verifier {
         upstream: UpstreamPolicy,
         keys: Arc<dyn JwksSource>,
     ) -> Result<Self, VerifyError> {
-        let fetcher = Fetcher::new(upstream.effective_fetch_timeout())?;
+        let fetcher = Fetcher::new(upstream.effective_fetch_timeout(), &TrustRoots::bundled())?;
         Ok(Self::with_fetcher(
             endpoints, policy, upstream, fetcher, keys,
         ))

@@ -17,6 +17,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls;
 use chrono::{DateTime, Utc};
+use idbroker_trust::TrustRoots;
 
 /// One STS request.
 pub struct AssumeRequest<'a> {
@@ -153,15 +154,35 @@ impl Sts {
         Self::with_policy(region, endpoint_url, StsPolicy::default()).await
     }
 
-    /// Builds the client once: the standard AWS configuration chain, ring-based TLS, no
-    /// credentials (the call is unsigned), the SDK's own retries off (ours are per error kind).
+    /// `with_trust` with Mozilla's roots alone.
     pub async fn with_policy(region: &str, endpoint_url: Option<&str>, policy: StsPolicy) -> Self {
+        Self::with_trust(region, endpoint_url, policy, &TrustRoots::bundled()).await
+    }
+
+    /// Builds the client once: the standard AWS configuration chain, ring-based TLS trusting
+    /// exactly `roots` (the SDK's own reading of the system store is off: it would only warn
+    /// in an image without one), no credentials (the call is unsigned), the SDK's own retries
+    /// off (ours are per error kind).
+    pub async fn with_trust(
+        region: &str,
+        endpoint_url: Option<&str>,
+        policy: StsPolicy,
+        roots: &TrustRoots,
+    ) -> Self {
         let policy = policy.bounded();
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+        // `TrustRoots` parsed every certificate, so the SDK (which panics on a bad one) gets
+        // only good ones; building the context cannot fail for rustls.
+        let trust = tls::TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(roots.to_pem());
+        let mut http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ));
+        match tls::TlsContext::builder().with_trust_store(trust).build() {
+            Ok(context) => http = http.tls_context(context),
+            Err(e) => tracing::error!(error = %e, "cannot set the STS client's trust roots"),
+        }
+        let http = http.build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
             .http_client(http)

@@ -14,6 +14,7 @@ use idbroker_providers::Verifier;
 use idbroker_service::{Broker, BrokerSettings, Clock, SystemClock};
 use idbroker_store::SqlStore;
 use idbroker_sts::Sts;
+use idbroker_trust::TrustRoots;
 
 use crate::Settings;
 
@@ -56,6 +57,17 @@ impl Application {
         listener: Option<TcpListener>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        // One set of roots for every outbound HTTPS client (STS and the providers); a bad extra
+        // CA file stops start-up before anything else is touched.
+        let roots = TrustRoots::load(settings.extra_ca_file.as_deref())
+            .context("cannot load the trust roots for outbound HTTPS (IDBROKER_EXTRA_CA_FILE)")?;
+        let counts = roots.counts();
+        tracing::info!(
+            bundled = counts.bundled,
+            system = counts.system,
+            extra = counts.extra,
+            "trust roots for outbound HTTPS"
+        );
         let store = Arc::new(
             SqlStore::connect_with(&settings.database_url, settings.database.clone())
                 .await
@@ -65,10 +77,11 @@ impl Application {
             .migrate()
             .await
             .context("cannot apply database migrations")?;
-        let verifier = Verifier::with_upstream(
+        let verifier = Verifier::with_trust(
             settings.providers.clone(),
             settings.jwks_cache,
             settings.upstream,
+            &roots,
         )
         .context("cannot set up identity-provider verification")?;
         let issuer = Issuer::new(
@@ -86,10 +99,11 @@ impl Application {
             .await
             .context("cannot prepare the signing keys")?;
         // Built once and shared: the standard AWS chain, unsigned calls.
-        let sts = Sts::with_policy(
+        let sts = Sts::with_trust(
             settings.region.as_str(),
             settings.sts_endpoint_url.as_deref(),
             settings.sts_policy,
+            &roots,
         )
         .await;
         let broker = Arc::new(Broker::new(

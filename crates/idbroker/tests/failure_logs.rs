@@ -2,43 +2,11 @@
 //! all: watched from outside, in the log the built binary writes, as an operator reads it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 mod support;
 
-use support::Server;
-
-/// One HTTP/1.1 call; the status code and the body.
-fn call(server: &Server, request_line: &str, headers: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{request_line} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn json_of(body: &str) -> serde_json::Value {
-    // The body may come chunked; the JSON object is the part between the outer braces.
-    let start = body.find('{').unwrap();
-    let end = body.rfind('}').unwrap();
-    serde_json::from_str(&body[start..=end]).unwrap()
-}
+use support::{Server, call, json_of};
 
 /// The WARN and ERROR lines the server logged while `work` ran.
 fn failures_logged_during(server: &Server, work: impl FnOnce()) -> Vec<String> {

@@ -88,6 +88,11 @@ const SAMPLES: &[(&str, &str, &str)] = &[
         r#""http://127.0.0.1:5055""#,
         "http://127.0.0.1:5055",
     ),
+    (
+        "IDBROKER_EXTRA_CA_FILE",
+        r#""/etc/idbroker/ca.pem""#,
+        "/etc/idbroker/ca.pem",
+    ),
     ("IDBROKER_STS_DURATION_SECONDS", "1800", "1800"),
     (
         "IDBROKER_STS_ROLE_SESSION_NAME",
@@ -304,7 +309,7 @@ fn a_bad_value_names_the_variable_and_the_key_from_either_source() {
         ("region = 5", "IDBROKER_REGION"),
     ] {
         let err = from_toml(toml).unwrap_err();
-        let expected = format!("invalid setting {var} (`{}` in the config file)", key(var));
+        let expected = format!("invalid setting {var} (`{}` in the config file /", key(var));
         assert!(err.contains(&expected), "{toml}: {err}");
     }
     for (var, value) in [
@@ -313,7 +318,7 @@ fn a_bad_value_names_the_variable_and_the_key_from_either_source() {
         ("IDBROKER_GUEST_IDLE_DAYS", "never"),
     ] {
         let err = from_env(&[(var, value)]).unwrap_err();
-        let expected = format!("invalid setting {var} (`{}` in the config file)", key(var));
+        let expected = format!("invalid setting {var} (set in the environment)");
         assert!(err.contains(&expected), "{var}={value}: {err}");
         assert!(err.contains(&format!("'{value}'")), "{var}={value}: {err}");
     }
@@ -383,4 +388,46 @@ fn bounds_hold_for_native_values_from_the_file() {
         let expected = format!("invalid setting {var} (`{}` in the config file)", key(var));
         assert!(err.contains(&expected), "{line}: {err}");
     }
+}
+
+#[test]
+fn a_value_found_bad_after_loading_names_the_layer_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idbroker.toml");
+    let secrets = format!(
+        "database_url = \"postgres://localhost/idbroker\"\nadmin_access_key_id = \"AKIDEXAMPLE\"\n\
+         admin_secret_access_key = \"0123456789abcdef0123\"\nadmin_token = \"an-admin-token-of-some-length\"\n\
+         master_key = \"{KEY}\"\n"
+    );
+    std::fs::write(&path, format!("{secrets}listen = \"not-an-address\"\n")).unwrap();
+    let load = |env: &[(&str, &str)]| {
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Settings::load_from(Some(&path), env)
+            .unwrap_err()
+            .to_string()
+    };
+
+    // From the file: the key and the file are named.
+    let err = load(&[]);
+    let file = path.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "invalid setting IDBROKER_LISTEN (`listen` in the config file {file})"
+        )),
+        "{err}"
+    );
+    // The environment overrides the file, and is named when its value is the bad one.
+    let err = load(&[("IDBROKER_LISTEN", "also-not-an-address")]);
+    assert!(
+        err.contains("invalid setting IDBROKER_LISTEN (set in the environment)"),
+        "{err}"
+    );
+    assert!(err.contains("also-not-an-address"), "{err}");
+    // Neither layer gave it: a default that conflicts with another setting says so.
+    std::fs::write(&path, format!("{secrets}key_prepublish_seconds = 20\n")).unwrap();
+    let err = load(&[]);
+    assert!(
+        err.contains("invalid setting IDBROKER_KEY_UPKEEP_SECONDS (not set: its default"),
+        "{err}"
+    );
 }

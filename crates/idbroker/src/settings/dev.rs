@@ -24,7 +24,7 @@ struct DevSecrets {
 fn random_bytes<const N: usize>() -> Result<[u8; N], SettingsError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes)
-        .map_err(|e| SettingsError(format!("the system random generator failed: {e}")))?;
+        .map_err(|e| SettingsError::plain(format!("the system random generator failed: {e}")))?;
     Ok(bytes)
 }
 
@@ -75,8 +75,9 @@ pub(super) fn fill_dev_secrets(
     raw: &mut RawSettings,
     dir: &Path,
 ) -> Result<DevelopmentMode, SettingsError> {
-    let io =
-        |what: &str, e: std::io::Error| SettingsError(format!("{what} {}: {e}", dir.display()));
+    let io = |what: &str, e: std::io::Error| {
+        SettingsError::plain(format!("{what} {}: {e}", dir.display()))
+    };
     let existed = dir.exists();
     std::fs::create_dir_all(dir).map_err(|e| io("cannot create the data folder", e))?;
     // Only a folder of our own is made private: a database named in a shared folder (/tmp)
@@ -86,8 +87,9 @@ pub(super) fn fill_dev_secrets(
     }
     let file = dir.join(DEV_SECRETS_FILE);
     let mut secrets: DevSecrets = match std::fs::read_to_string(&file) {
-        Ok(text) => toml::from_str(&text)
-            .map_err(|e| SettingsError(format!("invalid secrets file {}: {e}", file.display())))?,
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            SettingsError::plain(format!("invalid secrets file {}: {e}", file.display()))
+        })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => DevSecrets::default(),
         Err(e) => return Err(io("cannot read the secrets file in", e)),
     };
@@ -112,7 +114,7 @@ pub(super) fn fill_dev_secrets(
     })?;
     if changed {
         let text = toml::to_string(&secrets)
-            .map_err(|e| SettingsError(format!("cannot encode the secrets file: {e}")))?;
+            .map_err(|e| SettingsError::plain(format!("cannot encode the secrets file: {e}")))?;
         write_private(
             &file,
             &format!(

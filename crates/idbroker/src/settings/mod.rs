@@ -30,18 +30,132 @@ pub use schema::{ENV_PREFIX, OrOff, RawSettings};
 /// Where development mode keeps its database and generated secrets.
 pub const DEV_DATA_DIR: &str = "idbroker-data";
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SettingsError(String);
+/// Why settings could not be loaded. A bad value names its setting (variable and key) and,
+/// once `located`, where the value came from: the environment, the file, or neither.
+#[derive(Debug)]
+pub struct SettingsError(ErrorInner);
+
+#[derive(Debug)]
+enum ErrorInner {
+    Plain(String),
+    Setting {
+        var: String,
+        problem: String,
+        origin: Option<Origin>,
+    },
+}
+
+/// Where a setting's value came from; the environment is the top layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Environment,
+    File(PathBuf),
+    /// Neither gave it: the default, or a value derived from other settings.
+    Default,
+}
+
+/// Which layer gave each setting, as `RawSettings::load_with_sources` read them.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub config: Option<PathBuf>,
+    /// Keys whose variable is set.
+    pub from_env: std::collections::BTreeSet<String>,
+    /// Keys the file gives.
+    pub from_file: std::collections::BTreeSet<String>,
+}
+
+impl Sources {
+    pub fn origin(&self, key: &str) -> Origin {
+        if self.from_env.contains(key) {
+            Origin::Environment
+        } else if let (Some(path), true) = (&self.config, self.from_file.contains(key)) {
+            Origin::File(path.clone())
+        } else {
+            Origin::Default
+        }
+    }
+}
+
+impl SettingsError {
+    fn plain(message: impl Into<String>) -> Self {
+        Self(ErrorInner::Plain(message.into()))
+    }
+
+    /// Names where the bad value came from, if it is a setting's and that is not known yet.
+    pub fn located(self, sources: &Sources) -> Self {
+        match self.0 {
+            ErrorInner::Setting {
+                var,
+                problem,
+                origin: None,
+            } => {
+                let origin = Some(sources.origin(&key_of(&var)));
+                Self(ErrorInner::Setting {
+                    var,
+                    problem,
+                    origin,
+                })
+            }
+            inner => Self(inner),
+        }
+    }
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            ErrorInner::Plain(message) => f.write_str(message),
+            ErrorInner::Setting {
+                var,
+                problem,
+                origin,
+            } => {
+                let key = key_of(var);
+                match origin {
+                    None => write!(f, "invalid setting {var} (`{key}` in the config file)"),
+                    Some(Origin::Environment) => {
+                        write!(f, "invalid setting {var} (set in the environment)")
+                    }
+                    Some(Origin::File(path)) => write!(
+                        f,
+                        "invalid setting {var} (`{key}` in the config file {})",
+                        path.display()
+                    ),
+                    Some(Origin::Default) => write!(
+                        f,
+                        "invalid setting {var} (not set: its default; set it in the environment or as `{key}` in the config file)"
+                    ),
+                }?;
+                write!(f, ": {problem}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+fn key_of(var: &str) -> String {
+    var.trim_start_matches(ENV_PREFIX).to_ascii_lowercase()
+}
 
 /// The longest duration any setting in seconds may name: ten years.
 const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
 fn bad(var: &str, problem: impl fmt::Display) -> SettingsError {
-    let key = var.trim_start_matches(ENV_PREFIX).to_ascii_lowercase();
-    SettingsError(format!(
-        "invalid setting {var} (`{key}` in the config file): {problem}"
-    ))
+    SettingsError(ErrorInner::Setting {
+        var: var.to_owned(),
+        problem: problem.to_string(),
+        origin: None,
+    })
+}
+
+/// `bad`, already knowing where the value came from.
+fn bad_from(var: &str, problem: impl fmt::Display, origin: Origin) -> SettingsError {
+    SettingsError(ErrorInner::Setting {
+        var: var.to_owned(),
+        problem: problem.to_string(),
+        origin: Some(origin),
+    })
 }
 
 /// A 32-byte key that never prints.
@@ -80,6 +194,9 @@ pub struct Settings {
     pub key_upkeep_interval: Duration,
     /// STS endpoint override; without it the standard AWS chain decides (`AWS_ENDPOINT_URL_STS`).
     pub sts_endpoint_url: Option<String>,
+    /// Extra certificate authorities (PEM) that outbound HTTPS trusts besides Mozilla's
+    /// bundled roots and the system store's.
+    pub extra_ca_file: Option<PathBuf>,
     pub sts: StsSettings,
     /// Limits on the public operations.
     pub rate_limits: RateLimitSettings,
@@ -142,14 +259,26 @@ fn parse_issuer(value: &str) -> Result<String, SettingsError> {
     Ok(value.to_owned())
 }
 
+/// The process environment as strings. Variables that are not Unicode cannot be settings
+/// (their names would not match); skipping them keeps `std::env::vars` from panicking on one.
+fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os()
+        .filter_map(|(var, value)| Some((var.into_string().ok()?, value.into_string().ok()?)))
+}
+
 impl Settings {
     /// Loads settings: the file (if given), then the process environment.
     pub fn load(config: Option<&Path>) -> Result<Self, SettingsError> {
-        // Variables that are not Unicode cannot be settings (their names would not match);
-        // skipping them keeps `std::env::vars` from panicking on one.
-        let env = std::env::vars_os()
-            .filter_map(|(var, value)| Some((var.into_string().ok()?, value.into_string().ok()?)));
-        Self::from_raw(RawSettings::load(config, env)?)
+        Self::load_from(config, process_env())
+    }
+
+    /// `load` with the given environment; an error names where the bad value came from.
+    pub fn load_from(
+        config: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let (raw, sources) = RawSettings::load_with_sources(config, env)?;
+        Self::from_raw(raw).map_err(|e| e.located(&sources))
     }
 
     /// Settings for tests: the given database, a free port on loopback, fixed secrets and
@@ -170,9 +299,8 @@ impl Settings {
     /// secrets the server needs are not demanded. Inert stand-ins take their place; migrate
     /// never reads them (it connects, migrates and exits).
     pub fn load_for_migrate(config: Option<&Path>) -> Result<Self, SettingsError> {
-        let env = std::env::vars_os()
-            .filter_map(|(var, value)| Some((var.into_string().ok()?, value.into_string().ok()?)));
-        Self::for_migrate(RawSettings::load(config, env)?)
+        let (raw, sources) = RawSettings::load_with_sources(config, process_env())?;
+        Self::for_migrate(raw).map_err(|e| e.located(&sources))
     }
 
     fn for_migrate(mut raw: RawSettings) -> Result<Self, SettingsError> {
@@ -226,7 +354,7 @@ impl Settings {
                 .map(|(var, _)| var)
                 .collect();
                 if !missing.is_empty() {
-                    return Err(SettingsError(format!(
+                    return Err(SettingsError::plain(format!(
                         "missing settings {}: with a PostgreSQL database they must be set explicitly (no development defaults in production)",
                         missing.join(", ")
                     )));
@@ -356,7 +484,7 @@ impl Settings {
         key_policy
             .validate()
             .map_err(|e| {
-                SettingsError(format!(
+                SettingsError::plain(format!(
                     "invalid settings IDBROKER_KEY_ROTATION_SECONDS and IDBROKER_KEY_PREPUBLISH_SECONDS: {e}"
                 ))
             })?;
@@ -547,6 +675,7 @@ impl Settings {
             sts_endpoint_url,
             sts,
             bootstrap: raw.bootstrap.map(PathBuf::from),
+            extra_ca_file: raw.extra_ca_file.map(PathBuf::from),
             ledger_retention,
             rate_limits,
             development_mode,

@@ -23,7 +23,7 @@ use idbroker_store::StoreOptions;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::SettingsError;
+use super::{SettingsError, Sources};
 
 /// Every environment variable a setting is read from starts with this.
 pub const ENV_PREFIX: &str = "IDBROKER_";
@@ -109,6 +109,8 @@ schema! {
     key_upkeep_seconds: u64 = 30,
     /// STS endpoint override; none: the AWS chain.
     sts_endpoint_url: Option<String> = None,
+    /// A PEM file of extra certificate authorities for outbound HTTPS (STS, providers).
+    extra_ca_file: Option<String> = None,
     /// `DurationSeconds` of the credentials, 900–43200.
     #[serde(deserialize_with = "lenient")]
     sts_duration_seconds: u64 = 3600,
@@ -311,12 +313,31 @@ impl RawSettings {
         config: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
+        Self::load_with_sources(config, env).map(|(raw, _)| raw)
+    }
+
+    /// `load`, also telling which layer gave each setting, so that a value found bad later
+    /// can be traced to the variable or the file it came from.
+    pub fn load_with_sources(
+        config: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Self, Sources), SettingsError> {
+        let mut sources = Sources {
+            config: config.map(Path::to_path_buf),
+            ..Sources::default()
+        };
         let mut figment = Figment::new();
         if let Some(path) = config {
             // Read here rather than by `Toml::file`, which takes a missing file for an empty one.
             let text = std::fs::read_to_string(path).map_err(|e| {
-                SettingsError(format!("cannot read config file {}: {e}", path.display()))
+                SettingsError::plain(format!("cannot read config file {}: {e}", path.display()))
             })?;
+            // The keys the file gives (a broken file is reported by the extraction below).
+            if let Ok(table) = Figment::from(Toml::string(&text))
+                .extract::<std::collections::BTreeMap<String, figment::value::Value>>()
+            {
+                sources.from_file = table.into_keys().collect();
+            }
             figment = figment.merge(Toml::string(&text));
         }
         let keys = Self::keys();
@@ -332,43 +353,35 @@ impl RawSettings {
                     .then_some((key, value))
             })
             .collect();
-        let from_env = |key: &str| vars.contains_key(key);
-        figment
+        sources.from_env = vars.keys().cloned().collect();
+        let raw = figment
             .merge(Serialized::defaults(&vars))
             .extract()
-            .map_err(|e| from_figment(e, config, from_env))
+            .map_err(|e| from_figment(e, &sources))?;
+        Ok((raw, sources))
     }
 }
 
 /// Names the setting at fault by its variable and key, and where the bad value came from.
-fn from_figment(
-    e: figment::Error,
-    config: Option<&Path>,
-    from_env: impl Fn(&str) -> bool,
-) -> SettingsError {
-    let file = || match config {
+fn from_figment(e: figment::Error, sources: &Sources) -> SettingsError {
+    let file = || match &sources.config {
         Some(path) => format!("the config file {}", path.display()),
         None => "no config file".to_owned(),
     };
     // Settings are flat: the first path element names the setting, also for an error inside
     // a list value.
     match (&e.kind, e.path.first()) {
-        (figment::error::Kind::UnknownField(field, _), _) => SettingsError(format!(
+        (figment::error::Kind::UnknownField(field, _), _) => SettingsError::plain(format!(
             "invalid config file {}: unknown setting `{field}` (docs/configuration.md lists them)",
-            config.map(|p| p.display().to_string()).unwrap_or_default()
+            sources
+                .config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
         )),
         (kind, Some(key)) if RawSettings::keys().contains(&key.as_str()) => {
-            // The environment is the top layer: a variable that is set is where the value came from.
-            let source = if from_env(key) {
-                RawSettings::env_var(key)
-            } else {
-                file()
-            };
-            super::bad(
-                &RawSettings::env_var(key),
-                format!("{kind} (from {source})"),
-            )
+            super::bad_from(&RawSettings::env_var(key), kind, sources.origin(key))
         }
-        (kind, _) => SettingsError(format!("invalid settings in {}: {kind}", file())),
+        (kind, _) => SettingsError::plain(format!("invalid settings in {}: {kind}", file())),
     }
 }
