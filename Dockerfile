@@ -1,6 +1,18 @@
 # Build the idbroker server and ship it on a slim base.
-FROM rust:1.95-bookworm AS build
+#
+# Dependencies are built in a layer of their own (cargo-chef's recipe lists only the
+# manifests), so a change to idbroker's code rebuilds the workspace crates alone.
+FROM rust:1.95-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked -p idbroker --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked -p idbroker
 
@@ -17,5 +29,7 @@ WORKDIR /var/lib/idbroker
 # Reachable from outside the container (the default, 127.0.0.1, is not).
 ENV IDBROKER_LISTEN=0.0.0.0:8080
 EXPOSE 8080
+# Ready when /readyz answers 200 (the database answers); `idbroker health` needs no curl.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["idbroker", "health"]
 ENTRYPOINT ["idbroker"]
 CMD ["serve"]

@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod probe;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

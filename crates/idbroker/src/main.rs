@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use idbroker::{Application, Settings, cli, telemetry};
+use idbroker::{Application, Settings, cli, probe, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,18 @@ enum Command {
     Migrate {
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
+    },
+    /// Exit 0 if the server on this machine is ready (GET /readyz answers 200): for container
+    /// health checks.
+    Health {
+        /// The server's listening address; an unspecified IP (0.0.0.0) means loopback.
+        #[arg(
+            long,
+            value_name = "ADDR",
+            env = "IDBROKER_LISTEN",
+            default_value = "127.0.0.1:8080"
+        )]
+        listen: String,
     },
     #[command(flatten)]
     Admin(cli::Admin),
@@ -95,6 +107,11 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Admin(command) => exit_code(cli::run(cli.connection, command).await),
+        Command::Health { listen } => exit_code(
+            probe::target(&listen)
+                .and_then(probe::check)
+                .map(|()| println!("ready")),
+        ),
         Command::Migrate { config } => {
             let result = async {
                 let settings = Settings::load_for_migrate(config.as_deref())?;
