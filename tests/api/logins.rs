@@ -27,6 +27,7 @@ crate::helpers::on_both_backends!(
     registered_issuers_user_pools_and_ec_keys_are_verified,
     every_kind_of_bad_token_is_refused_and_creates_nothing,
     one_bad_token_fails_the_whole_call,
+    a_token_that_is_not_a_jwt_is_not_an_openid_connect_token,
     logins_of_two_identities_merge_into_one,
     a_second_user_of_one_provider_is_a_conflict,
     unlink_removes_a_login_with_proof_of_ownership,
@@ -331,6 +332,49 @@ async fn every_kind_of_bad_token_is_refused_and_creates_nothing(backend: Backend
     w.get_id(&[(GOOGLE, w.key.sign(&with(json!({"exp": now - 120}))))])
         .await
         .unwrap();
+}
+
+/// `docs/behaviour.md`, "Answers the way the real service gives them": under a configured
+/// OpenID Connect provider's key, a token that is not a JWT gets Cognito's exact answer
+/// (flutter_cognito_plugin#13), decided from the token alone, before any key is fetched; under
+/// a key the pool does not trust, the provider is refused first, whatever the token (behaviour
+/// 20).
+async fn a_token_that_is_not_a_jwt_is_not_an_openid_connect_token(backend: Backend) {
+    let w = world(backend).await;
+    let payload = URL_SAFE_NO_PAD.encode(b"not json");
+    let not_jwts = [
+        "not-a-jwt".to_owned(),
+        "a.b.c".to_owned(),
+        format!("eyJhbGciOiJSUzI1NiIsImtpZCI6ImtleS1hIn0.{payload}.sig"),
+    ];
+    for token in not_jwts {
+        let (code, message) = w
+            .get_id(&[(&w.idp.key(), token.clone())])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (code.as_str(), message.as_str()),
+            (
+                "NotAuthorizedException",
+                "Invalid login token. Not a valid OpenId Connect identity token."
+            ),
+            "{token}"
+        );
+    }
+    assert_eq!(w.idp.total_hits(), 0, "nothing was fetched for a non-token");
+
+    let (code, message) = w
+        .get_id(&[("login.unknown.example", "not-a-jwt".to_owned())])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "NotAuthorizedException",
+            "Token is not from a supported provider of this identity pool."
+        )
+    );
+    assert_eq!(w.identity_count(false).await, 0);
 }
 
 async fn one_bad_token_fails_the_whole_call(backend: Backend) {

@@ -13,6 +13,7 @@ const GOOGLE: &str = "accounts.google.com";
 
 crate::helpers::on_both_backends!(
     discovery_and_jwks_describe_the_issuer,
+    every_url_the_discovery_document_names_answers,
     a_guest_token_is_unauthenticated_and_lasts_ten_minutes,
     a_federated_token_names_its_provider_in_amr,
     a_guest_that_brings_a_login_keeps_its_id_and_becomes_authenticated,
@@ -110,23 +111,28 @@ async fn discovery_and_jwks_describe_the_issuer(backend: Backend) {
             .contains("max-age")
     );
     let doc: Value = res.json().await.unwrap();
-    assert_eq!(doc["issuer"], w.issuer.as_str());
-    assert_eq!(
-        doc["jwks_uri"],
-        format!("{}/.well-known/jwks.json", w.issuer)
-    );
-    for field in [
-        "id_token_signing_alg_values_supported",
-        "subject_types_supported",
-        "response_types_supported",
-        "claims_supported",
-    ] {
-        assert!(doc[field].is_array(), "{field} missing from {doc}");
-    }
     let res = reqwest::get(format!("{}/.well-known/jwks.json", w.issuer));
     let jwks: Value = res.await.unwrap().json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
+    // Exactly the members that are true of idbroker: no endpoint it does not serve
+    // (`docs/behaviour.md`, "idbroker as an OpenID Connect issuer").
+    assert_eq!(
+        doc,
+        json!({
+            "issuer": w.issuer,
+            "jwks_uri": format!("{}/.well-known/jwks.json", w.issuer),
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            // The algorithm of the published key (the tests sign with ES256).
+            "id_token_signing_alg_values_supported": [keys[0]["alg"]],
+            "claims_supported": [
+                "iss", "aud", "sub", "amr", "iat", "exp", "jti",
+                format!("{}/identity-pool-arn", w.issuer),
+                "https://aws.amazon.com/tags",
+            ],
+        })
+    );
     let key = &keys[0];
     for field in ["kty", "kid", "alg"] {
         assert!(key[field].is_string(), "{field} missing from {key}");
@@ -136,6 +142,46 @@ async fn discovery_and_jwks_describe_the_issuer(backend: Backend) {
         assert!(
             key.get(private).is_none(),
             "private part {private} published"
+        );
+    }
+}
+
+/// The "discovery endpoints all answering": every member of the discovery document
+/// whose value is a URL (an endpoint, the JWKS, the issuer itself) answers a GET with 2xx, so
+/// a relying party that follows the document never meets a 404. Claim names in
+/// `claims_supported` are names, not places, and are not fetched.
+async fn every_url_the_discovery_document_names_answers(backend: Backend) {
+    let w = world(backend).await;
+    let doc: Value = reqwest::get(format!("{}/.well-known/openid-configuration", w.issuer))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let urls: Vec<(&String, &str)> = doc
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(member, value)| Some((member, value.as_str()?)))
+        .filter(|(_, value)| value.starts_with("http://") || value.starts_with("https://"))
+        .collect();
+    let members: Vec<&str> = urls.iter().map(|(m, _)| m.as_str()).collect();
+    assert!(
+        members.contains(&"issuer") && members.contains(&"jwks_uri"),
+        "the walk found the URLs: {members:?}"
+    );
+    // Anything that looks like a place must be one of the URLs walked.
+    for member in doc.as_object().unwrap().keys() {
+        if member.ends_with("_endpoint") || member.ends_with("_uri") {
+            assert!(members.contains(&member.as_str()), "{member} is not a URL");
+        }
+    }
+    for (member, url) in urls {
+        let res = reqwest::get(url).await.unwrap();
+        assert!(
+            res.status().is_success(),
+            "{member} = {url} answers {}",
+            res.status()
         );
     }
 }

@@ -145,11 +145,7 @@ pub fn classify(
             require_id_token_use: true,
         });
     }
-    let configured = pool
-        .open_id_connect_provider_arns
-        .iter()
-        .any(|arn| oidc_provider_key(arn) == Some(key));
-    if configured {
+    if registered_oidc_arn(pool, key).is_some() {
         let (issuer, client_ids) = registered.lookup(key).ok_or(LoginKeyError::NotConfigured)?;
         return Ok(ProviderSpec::OidcIdToken {
             issuers: vec![issuer.clone()],
@@ -159,6 +155,23 @@ pub fn classify(
         });
     }
     Err(LoginKeyError::NotConfigured)
+}
+
+/// The ARN of the IAM OIDC provider under which `key` is a login of this pool, when
+/// `classify` verifies it as a registered OpenID Connect provider: a key the pool also names as
+/// a built-in provider or a user pool is verified as that, and has none.
+pub fn registered_oidc_arn<'a>(pool: &'a PoolConfig, key: &str) -> Option<&'a str> {
+    let user_pool = pool
+        .cognito_identity_providers
+        .iter()
+        .any(|p| p.provider_name.as_deref() == Some(key) && p.client_id.is_some());
+    if pool.supported_login_providers.contains_key(key) || user_pool {
+        return None;
+    }
+    pool.open_id_connect_provider_arns
+        .iter()
+        .find(|arn| oidc_provider_key(arn) == Some(key))
+        .map(String::as_str)
 }
 
 /// `cognito-idp.<region>.amazonaws.com/<user pool id>` → (region, user pool id).
@@ -260,6 +273,20 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn only_keys_verified_as_registered_providers_have_an_oidc_arn() {
+        let mut p = pool();
+        assert_eq!(
+            registered_oidc_arn(&p, "login.example.com"),
+            Some("arn:aws:iam::123456789012:oidc-provider/login.example.com")
+        );
+        // An ARN for a key the pool also names as a built-in provider: verified as Google.
+        p.open_id_connect_provider_arns
+            .push("arn:aws:iam::123456789012:oidc-provider/accounts.google.com".into());
+        assert_eq!(registered_oidc_arn(&p, GOOGLE), None);
+        assert_eq!(registered_oidc_arn(&p, "other.example.com"), None);
     }
 
     #[test]

@@ -79,6 +79,18 @@ pub struct Issuer {
     ring: RwLock<Arc<Published>>,
 }
 
+/// The algorithms of the published keys, each once; the configured one while none is
+/// published (the first key is about to be made with it).
+fn published_algs(keys: &[KeyInfo], configured: SigningAlg) -> Vec<&str> {
+    let mut algs: Vec<&str> = keys.iter().map(|k| k.alg.as_str()).collect();
+    algs.sort_unstable();
+    algs.dedup();
+    if algs.is_empty() {
+        algs.push(configured.name());
+    }
+    algs
+}
+
 fn poisoned() -> IssuerError {
     IssuerError::Crypto("the key ring lock is poisoned")
 }
@@ -183,7 +195,9 @@ impl Issuer {
         let published = Published {
             jwks_json: serde_json::to_string(&JwkSet { keys: jwks })
                 .map_err(|_| IssuerError::Crypto("cannot encode the JWKS"))?,
-            discovery_json: self.discovery().to_string(),
+            discovery_json: self
+                .discovery(&published_algs(&infos, self.config.alg))
+                .to_string(),
             keys: infos,
             verifiers,
             signers,
@@ -218,16 +232,24 @@ impl Issuer {
         })
     }
 
-    fn discovery(&self) -> Value {
+    /// The discovery document: only what is true of idbroker. It names no
+    /// `authorization_endpoint` (nor token or userinfo endpoint): idbroker has no interactive
+    /// login, its tokens come from the Cognito Identity operations, and every URL it names must
+    /// answer (Cognito's own identity-pool document names none either). `algs` are the
+    /// algorithms of the published keys, so a relying party is never told of one it cannot check.
+    fn discovery(&self, algs: &[&str]) -> Value {
         let issuer = &self.config.issuer;
         json!({
             "issuer": issuer,
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-            "authorization_endpoint": format!("{issuer}/authorize"),
             "response_types_supported": ["id_token"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [self.config.alg.name()],
-            "claims_supported": ["iss", "aud", "sub", "amr", "iat", "exp", "jti", "https://aws.amazon.com/tags"],
+            "id_token_signing_alg_values_supported": algs,
+            "claims_supported": [
+                "iss", "aud", "sub", "amr", "iat", "exp", "jti",
+                format!("{issuer}/identity-pool-arn"),
+                "https://aws.amazon.com/tags",
+            ],
         })
     }
 

@@ -25,6 +25,11 @@ pub const EXP_LEEWAY_SECS: i64 = 300;
 /// Skew allowed for `nbf` and `iat` in the future: clocks differ a little, never by much.
 pub const FUTURE_LEEWAY_SECS: i64 = 60;
 
+/// OpenID Connect Core 1.0 §2: `sub` "MUST NOT exceed 255 ASCII characters". It is stored as
+/// the login and written into the `amr` of idbroker's tokens, so a longer one (a token may be
+/// 50,000 characters) is refused rather than carried into every token and STS call.
+pub const MAX_SUB_CHARS: usize = 255;
+
 /// Asymmetric algorithms only; STS accepts the same families.
 const ALLOWED: [Algorithm; 8] = [
     Algorithm::RS256,
@@ -171,6 +176,9 @@ fn check_claims(
         ));
     }
     match claims.get("sub").and_then(Value::as_str) {
+        Some(sub) if sub.chars().count() > MAX_SUB_CHARS => Err(VerifyError::invalid(format!(
+            "Claim sub is longer than {MAX_SUB_CHARS} characters."
+        ))),
         Some(sub) if !sub.is_empty() => Ok(()),
         _ => Err(VerifyError::invalid("Missing a required claim: sub")),
     }
@@ -345,6 +353,17 @@ mod tests {
         assert!(
             err.to_string().contains("Missing a required claim: aud"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_sub_may_have_255_characters_and_no_more() {
+        let with_sub = |n: usize| json!({"sub": "é".repeat(n), "aud": "app", "exp": 1_800_000_100});
+        assert!(check(with_sub(MAX_SUB_CHARS)).is_ok());
+        let err = check(with_sub(MAX_SUB_CHARS + 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid login token. Claim sub is longer than 255 characters."
         );
     }
 

@@ -99,7 +99,7 @@ impl Broker {
 
         let mut amr = vec!["authenticated".to_owned(), provider.clone()];
         amr.push(format!("{provider}:{}:{user}", pool.pool.id));
-        amr.extend(verified.iter().map(|v| v.login.provider.clone()));
+        amr.extend(crate::tokens::login_amr(&pool.pool.config, &verified));
         let token = self.mint(TokenRequest {
             pool: &pool,
             identity: &identity.id,

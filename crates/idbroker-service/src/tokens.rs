@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::Duration;
-use idbroker_domain::{IdentityId, PoolArn};
+use idbroker_domain::login::{LoginRef, VerifiedLogin, registered_oidc_arn};
+use idbroker_domain::{IdentityId, PoolArn, PoolConfig};
 use idbroker_store::StoredPool;
 use serde_json::{Value, json};
 
@@ -21,6 +22,23 @@ pub(crate) struct TokenRequest<'a> {
     /// Session tags (key → value); empty means no tags claim.
     pub tags: BTreeMap<String, String>,
     pub lifetime: Duration,
+}
+
+/// The `amr` entries of the logins verified in this call, as Cognito writes them: each login's
+/// provider key, and for a registered OpenID Connect provider also
+/// `<IAM OIDC provider ARN>:OIDC:<sub>`, the `sub` of the token presented now (the verifier
+/// refuses one longer than 255 characters, so the entry stays small). Built-in providers and
+/// user pools get their key only.
+pub(crate) fn login_amr(config: &PoolConfig, verified: &[VerifiedLogin]) -> Vec<String> {
+    let mut amr = Vec::new();
+    for login in verified {
+        let LoginRef { provider, subject } = &login.login;
+        amr.push(provider.clone());
+        if let Some(arn) = registered_oidc_arn(config, provider) {
+            amr.push(format!("{arn}:OIDC:{subject}"));
+        }
+    }
+    amr
 }
 
 impl Broker {
@@ -106,7 +124,7 @@ impl Broker {
             vec!["unauthenticated".to_owned()]
         } else {
             let mut amr = vec!["authenticated".to_owned()];
-            amr.extend(resolved.verified.iter().map(|v| v.login.provider.clone()));
+            amr.extend(login_amr(&resolved.pool.pool.config, &resolved.verified));
             amr.extend(
                 resolved
                     .own_amr

@@ -4,6 +4,7 @@
 //! The same rules seen through HTTP, with PostgreSQL, moto and real SDKs, are in `tests/api/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod amr;
 mod audit;
 mod credentials;
 mod errors;
