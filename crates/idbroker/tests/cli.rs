@@ -100,6 +100,13 @@ async fn an_admin_manages_pools_providers_roles_identities_and_keys_from_the_com
     assert_eq!(provider["key"], "login.example.com");
     let listed = s.json(&["providers", "list"]).await;
     assert_eq!(listed["oidc_providers"].as_array().unwrap().len(), 1);
+    // The table shows the ARN a pool's provider list takes.
+    let (ok, table, _) = s.run(&["providers", "list"]).await;
+    assert!(ok);
+    assert!(
+        table.contains("arn:aws:iam::") && table.contains(":oidc-provider/login.example.com"),
+        "{table}"
+    );
 
     let roles = s
         .json(&[
@@ -189,6 +196,15 @@ async fn the_command_line_explains_what_is_missing() {
         .await;
     assert!(!ok);
     assert!(err.contains("HTTP 401"), "{err}");
+
+    // The ledger needs a filter: all three are named, and the token (set in the environment)
+    // is not listed as missing.
+    let (ok, _, err) = s.run(&["issuances"]).await;
+    assert!(!ok);
+    for filter in ["--access-key-id", "--identity-id", "--pool-id"] {
+        assert!(err.contains(filter), "{err}");
+    }
+    assert!(!err.contains("--admin-token"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,6 +56,47 @@ pub struct SqlStore {
     guard: Arc<guard::Guard>,
 }
 
+/// One direct connection before the pool opens: the pool retries a failing first connection
+/// until its timeout and then reports only that it timed out, so this attempt is what tells
+/// the operator which server could not be reached and why (refused, unknown host, bad
+/// password, no answer in time). The URL's password never enters the message.
+async fn first_contact(url: &str, timeout: std::time::Duration) -> StoreResult<()> {
+    use sqlx::Connection;
+    let unreachable = |cause: String| StoreError::Unavailable {
+        reason: crate::Unavailability::Connection,
+        source: format!(
+            "cannot reach the database server {}: {cause}",
+            server_of(url)
+        )
+        .into(),
+    };
+    match tokio::time::timeout(timeout, sqlx::AnyConnection::connect(url)).await {
+        Ok(Ok(conn)) => {
+            // Closing politely is best effort; the pool opens its own connections.
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "no answer within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+/// `host:port` (or the socket path) of a database URL, without user, password or options.
+fn server_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let server = &rest[..end];
+    if server.is_empty() {
+        "the default server (localhost:5432)".to_owned()
+    } else {
+        server.chars().take(200).collect()
+    }
+}
+
 /// Milliseconds for a database setting; at least 1, since 0 would mean "no limit".
 fn setting_millis(d: std::time::Duration) -> String {
     d.as_millis().clamp(1, u128::from(u32::MAX)).to_string()
@@ -78,6 +119,9 @@ impl SqlStore {
             // SQLite has one writer at a time; a few readers beside it are plenty.
             Backend::Sqlite => 4,
         });
+        if backend == Backend::Postgres {
+            first_contact(url, options.acquire_timeout).await?;
+        }
         let statement_ms = setting_millis(options.statement_timeout);
         let lock_ms = setting_millis(options.lock_timeout);
         let pool = AnyPoolOptions::new()
@@ -271,5 +315,23 @@ impl Health for SqlStore {
             database_answers: self.guard.database_answers().await,
             pool_saturated: self.pool_saturated(),
         }
+    }
+}
+
+#[cfg(test)]
+mod server_tests {
+    use super::server_of;
+
+    #[test]
+    fn the_server_of_a_url_leaves_out_user_password_database_and_options() {
+        assert_eq!(
+            server_of("postgres://u:p@w@db.example.com:5433/idbroker?sslmode=require"),
+            "db.example.com:5433"
+        );
+        assert_eq!(server_of("postgres://db/idbroker"), "db");
+        assert_eq!(
+            server_of("postgres:///idbroker"),
+            "the default server (localhost:5432)"
+        );
     }
 }
