@@ -29,7 +29,8 @@ WORKDIR /var/lib/idbroker
 # Reachable from outside the container (the default, 127.0.0.1, is not).
 ENV IDBROKER_LISTEN=0.0.0.0:8080
 EXPOSE 8080
-# Ready when /readyz answers 200 (the database answers); `idbroker health` needs no curl.
+# Alive when /healthz answers 200 (liveness: a database outage must not get every replica
+# replaced); `idbroker health --ready` checks /readyz. Needs no curl.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["idbroker", "health"]
 ENTRYPOINT ["idbroker"]
 CMD ["serve"]

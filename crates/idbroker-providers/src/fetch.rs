@@ -63,14 +63,10 @@ impl Fetcher {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| unreachable(e.without_url().to_string()))?;
+            .map_err(|e| unreachable(describe(e)))?;
         let status = res.status();
         let mut body = Vec::new();
-        while let Some(chunk) = res
-            .chunk()
-            .await
-            .map_err(|e| unreachable(e.without_url().to_string()))?
-        {
+        while let Some(chunk) = res.chunk().await.map_err(|e| unreachable(describe(e)))? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(unreachable(format!(
                     "response larger than {MAX_RESPONSE_BYTES} bytes"
@@ -88,4 +84,23 @@ impl Fetcher {
             ))
         }
     }
+}
+
+/// A request error with its causes ("error sending request: client error (Connect): invalid
+/// peer certificate: UnknownIssuer"), so an operator sees why, never with the URL (Facebook
+/// and Amazon take the user's token in the query string; the causes hold none), and bounded.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // hyper repeats its cause in its own message at times; keep each once.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.chars().take(500).collect()
 }

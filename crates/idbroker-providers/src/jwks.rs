@@ -267,7 +267,7 @@ impl KeyCache {
             KeyLocation::Discovery { issuer } => issuer.clone(),
         };
         let outcome = if fetched.is_ok() { "ok" } else { "error" };
-        metrics::counter!("idbroker_jwks_fetches_total", "source" => label, "outcome" => outcome)
+        metrics::counter!("idbroker_jwks_fetches_total", "source" => label.clone(), "outcome" => outcome)
             .increment(1);
         match fetched {
             Ok(doc) => Ok(KeySet {
@@ -275,7 +275,7 @@ impl KeyCache {
                 fetched_at: Instant::now(),
             }),
             Err(err) => {
-                tracing::warn!(error = %err, "fetching signing keys failed");
+                tracing::warn!(source = %label, error = %err, "fetching signing keys failed");
                 Err(err)
             }
         }

@@ -61,7 +61,7 @@ impl From<StsError> for ServiceError {
                 "AWS STS could not be reached.".into(),
                 Cause::of(unavailable),
             ),
-            other @ (StsError::TokenExpired | StsError::Malformed(_)) => {
+            other @ (StsError::TokenExpired | StsError::Malformed(_) | StsError::Setup(_)) => {
                 Self::Internal(Box::new(other))
             }
         }

@@ -67,6 +67,9 @@ pub enum StsError {
     /// Our own request was wrong (InternalErrorException).
     #[error("the STS request was malformed: {0}")]
     Malformed(String),
+    /// The client could not be built (start-up only).
+    #[error("cannot build the STS client: {0}")]
+    Setup(String),
 }
 
 #[async_trait]
@@ -150,12 +153,16 @@ pub struct Sts {
 
 impl Sts {
     /// `with_policy` with the default `StsPolicy`.
-    pub async fn new(region: &str, endpoint_url: Option<&str>) -> Self {
+    pub async fn new(region: &str, endpoint_url: Option<&str>) -> Result<Self, StsError> {
         Self::with_policy(region, endpoint_url, StsPolicy::default()).await
     }
 
     /// `with_trust` with Mozilla's roots alone.
-    pub async fn with_policy(region: &str, endpoint_url: Option<&str>, policy: StsPolicy) -> Self {
+    pub async fn with_policy(
+        region: &str,
+        endpoint_url: Option<&str>,
+        policy: StsPolicy,
+    ) -> Result<Self, StsError> {
         Self::with_trust(region, endpoint_url, policy, &TrustRoots::bundled()).await
     }
 
@@ -168,21 +175,23 @@ impl Sts {
         endpoint_url: Option<&str>,
         policy: StsPolicy,
         roots: &TrustRoots,
-    ) -> Self {
+    ) -> Result<Self, StsError> {
         let policy = policy.bounded();
-        // `TrustRoots` parsed every certificate, so the SDK (which panics on a bad one) gets
-        // only good ones; building the context cannot fail for rustls.
+        // `TrustRoots` parsed every certificate the way the SDK does (which panics on a bad
+        // one), so the SDK gets only good ones.
         let trust = tls::TrustStore::empty()
             .with_native_roots(false)
             .with_pem_certificate(roots.to_pem());
-        let mut http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ));
-        match tls::TlsContext::builder().with_trust_store(trust).build() {
-            Ok(context) => http = http.tls_context(context),
-            Err(e) => tracing::error!(error = %e, "cannot set the STS client's trust roots"),
-        }
-        let http = http.build_https();
+        let context = tls::TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .map_err(|e| StsError::Setup(format!("its trust roots: {e}")))?;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .tls_context(context)
+            .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
             .http_client(http)
@@ -203,12 +212,12 @@ impl Sts {
             str::to_owned,
         );
         tracing::info!(%endpoint, "STS client ready");
-        Self {
+        Ok(Self {
             client: aws_sdk_sts::Client::new(&config),
             endpoint,
             policy,
             health: Mutex::new(Health::default()),
-        }
+        })
     }
 
     /// `Err` while STS is in backoff. After a failure, the first call past the backoff goes
@@ -263,7 +272,7 @@ impl Sts {
                 Err(StsError::Throttled) => "Throttling".to_owned(),
                 Err(StsError::TokenExpired) => "ExpiredTokenException".to_owned(),
                 Err(StsError::Unavailable(_)) => "unavailable".to_owned(),
-                Err(StsError::Malformed(_)) => "malformed".to_owned(),
+                Err(StsError::Malformed(_) | StsError::Setup(_)) => "malformed".to_owned(),
             };
             metrics::counter!("idbroker_sts_requests_total", "outcome" => outcome).increment(1);
             metrics::histogram!("idbroker_sts_request_duration_seconds")

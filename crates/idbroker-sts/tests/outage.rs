@@ -91,7 +91,9 @@ fn policy() -> StsPolicy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_sts_costs_one_attempt_then_fails_fast() {
     let (url, connections) = fake_sts(true).await;
-    let sts = Sts::with_policy("us-east-1", Some(&url), policy()).await;
+    let sts = Sts::with_policy("us-east-1", Some(&url), policy())
+        .await
+        .unwrap();
     let (took, result) = timed(&sts).await;
     assert!(
         matches!(result, Err(StsError::Unavailable(_))),
@@ -124,7 +126,8 @@ async fn a_failing_sts_gets_two_attempts_and_then_a_rest() {
             ..policy()
         },
     )
-    .await;
+    .await
+    .unwrap();
     let (_, result) = timed(&sts).await;
     assert!(
         matches!(result, Err(StsError::Unavailable(_))),
@@ -148,7 +151,7 @@ async fn a_failing_sts_gets_two_attempts_and_then_a_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_sts_gives_up_within_six_seconds() {
     let (url, connections) = fake_sts(true).await;
-    let sts = Sts::new("us-east-1", Some(&url)).await;
+    let sts = Sts::new("us-east-1", Some(&url)).await.unwrap();
     let (took, result) = timed(&sts).await;
     assert!(
         matches!(result, Err(StsError::Unavailable(_))),

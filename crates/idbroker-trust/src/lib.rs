@@ -26,6 +26,7 @@ use rustls_pki_types::pem::PemObject;
 pub struct TrustRoots {
     certs: Vec<CertificateDer<'static>>,
     counts: RootCounts,
+    system_errors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,18 +59,30 @@ impl TrustRoots {
     /// Mozilla's roots, the system's, and those of `extra_ca_file` (PEM, one or more
     /// certificates) if given.
     pub fn load(extra_ca_file: Option<&Path>) -> Result<Self, TrustError> {
-        // Unreadable system certificates are skipped: the bundled roots stand in for them.
-        let roots = Self::with_system(rustls_native_certs::load_native_certs().certs);
+        // Unreadable system certificates are skipped (the bundled roots stand in for them)
+        // but kept as warnings for the start-up log.
+        let native = rustls_native_certs::load_native_certs();
+        let mut roots = Self::with_system(native.certs);
+        roots.system_errors = native
+            .errors
+            .iter()
+            .map(|e| e.to_string().chars().take(300).collect())
+            .collect();
         match extra_ca_file {
             Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| TrustError::Unreadable {
+                let pem = read_bounded(path).map_err(|reason| TrustError::Unreadable {
                     path: path.to_path_buf(),
-                    reason: e.to_string(),
+                    reason,
                 })?;
                 roots.with_extra_pem(path, &pem)
             }
             None => Ok(roots),
         }
+    }
+
+    /// What could not be read from the system store (its certificates were skipped).
+    pub fn system_errors(&self) -> &[String] {
+        &self.system_errors
     }
 
     /// Mozilla's roots alone: what a client trusts on a machine with no system store.
@@ -92,6 +105,7 @@ impl TrustRoots {
                 system,
                 extra: 0,
             },
+            system_errors: Vec::new(),
         }
     }
 
@@ -143,6 +157,27 @@ impl TrustRoots {
         }
         pem.into_bytes()
     }
+}
+
+/// The largest extra CA file read: a whole system bundle is well under 1 MiB.
+const MAX_EXTRA_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a regular file of at most `MAX_EXTRA_FILE_BYTES` (a FIFO would block start-up and a
+/// device like /dev/zero never ends).
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_owned());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_EXTRA_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_EXTRA_FILE_BYTES {
+        return Err(format!("larger than {MAX_EXTRA_FILE_BYTES} bytes"));
+    }
+    Ok(bytes)
 }
 
 /// Appends the certificates a root store accepts to `into`; returns how many.

@@ -345,13 +345,32 @@ fn string_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
     pairs.into_iter().collect()
 }
 
+/// The longest one admin call may take, from connecting to the last byte.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An HTTPS client trusting what the server's own outbound clients trust (Mozilla's roots,
+/// the system's, `IDBROKER_EXTRA_CA_FILE`): an idbroker behind a TLS proxy with a private CA
+/// is managed with the same setting.
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    let extra = std::env::var_os("IDBROKER_EXTRA_CA_FILE").map(std::path::PathBuf::from);
+    let roots = idbroker_trust::TrustRoots::load(extra.as_deref())
+        .context("cannot load the trust roots (IDBROKER_EXTRA_CA_FILE)")?;
+    let mut builder = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .timeout(CALL_TIMEOUT);
+    for cert in roots.certificates() {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_der(cert.as_ref())?);
+    }
+    Ok(builder.build()?)
+}
+
 pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
     let token = connection.admin_token.clone().context(
         "an admin token is needed: pass --admin-token or set IDBROKER_ADMIN_TOKEN \
              (in development mode it is `admin_token` in idbroker-data/dev-secrets.toml, and the \
              server prints it at start-up)",
     )?;
-    let client = Client::new(&connection.endpoint, Some(token))
+    let client = Client::with_http(http_client()?, &connection.endpoint, Some(token))
         .with_context(|| format!("bad endpoint {}", connection.endpoint))?;
     let out = connection.output;
     let pool_columns = ["identity_pool_id", "identity_pool_name"];

@@ -34,10 +34,11 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
     },
-    /// Exit 0 if the server on this machine is ready (GET /readyz answers 200): for container
-    /// health checks.
+    /// Exit 0 if the server on this machine is alive (GET /healthz answers 200 within 3 s), or
+    /// with --ready if it is ready (GET /readyz: its database answers too): for health checks.
     Health {
-        /// The server's listening address; an unspecified IP (0.0.0.0) means loopback.
+        /// The server's listening address; an unspecified IP (0.0.0.0) means loopback. The
+        /// config file is not read.
         #[arg(
             long,
             value_name = "ADDR",
@@ -45,6 +46,9 @@ enum Command {
             default_value = "127.0.0.1:8080"
         )]
         listen: String,
+        /// Check readiness (the database answers) instead of liveness.
+        #[arg(long)]
+        ready: bool,
     },
     #[command(flatten)]
     Admin(cli::Admin),
@@ -107,11 +111,15 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Admin(command) => exit_code(cli::run(cli.connection, command).await),
-        Command::Health { listen } => exit_code(
-            probe::target(&listen)
-                .and_then(probe::check)
-                .map(|()| println!("ready")),
-        ),
+        Command::Health { listen, ready } => {
+            let (path, state) = if ready {
+                ("/readyz", "ready")
+            } else {
+                ("/healthz", "alive")
+            };
+            let checked = probe::target(&listen).and_then(|addr| probe::check(addr, path));
+            exit_code(checked.map(|()| println!("{state}")))
+        }
         Command::Migrate { config } => {
             let result = async {
                 let settings = Settings::load_for_migrate(config.as_deref())?;

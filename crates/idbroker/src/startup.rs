@@ -61,6 +61,9 @@ impl Application {
         // CA file stops start-up before anything else is touched.
         let roots = TrustRoots::load(settings.extra_ca_file.as_deref())
             .context("cannot load the trust roots for outbound HTTPS (IDBROKER_EXTRA_CA_FILE)")?;
+        for error in roots.system_errors() {
+            tracing::warn!(%error, "a system trust store certificate could not be read (skipped)");
+        }
         let counts = roots.counts();
         tracing::info!(
             bundled = counts.bundled,
@@ -105,7 +108,8 @@ impl Application {
             settings.sts_policy,
             &roots,
         )
-        .await;
+        .await
+        .context("cannot set up the STS client")?;
         let broker = Arc::new(Broker::new(
             store.clone(),
             clock.clone(),

@@ -343,14 +343,16 @@ fn without_the_extra_ca_file_a_private_ca_is_refused_by_both_clients() {
     assert!(sts.requests().is_empty(), "{:?}", sts.requests());
     assert!(idp.requests().is_empty(), "{:?}", idp.requests());
     assert!(!sts.refused().is_empty() && !idp.refused().is_empty());
-    // And the operator is told why, naming the endpoint.
+    // And the operator is told why, naming the endpoint, for both clients.
     let logs = server.logs();
-    assert!(
-        logs.lines()
-            .any(|l| l.contains(&format!("https://localhost:{}", sts.port))
-                && (l.contains("certificate") || l.contains("UnknownIssuer"))),
-        "{logs}"
-    );
+    for port in [sts.port, idp.port] {
+        assert!(
+            logs.lines()
+                .any(|l| l.contains(&format!("https://localhost:{port}"))
+                    && l.contains("UnknownIssuer")),
+            "no line names https://localhost:{port} and the certificate problem:\n{logs}"
+        );
+    }
 }
 
 #[test]
@@ -373,4 +375,41 @@ fn a_broken_extra_ca_file_stops_start_up_naming_the_file() {
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(log.contains(&bad.display().to_string()), "{log}");
     assert!(log.contains("IDBROKER_EXTRA_CA_FILE"), "{log}");
+}
+
+#[test]
+fn the_command_line_reaches_an_idbroker_behind_a_private_ca_with_the_same_setting() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = support::start(&[]);
+    let front = TlsFront::start(&runtime, Some(format!("127.0.0.1:{}", server.port)));
+    let scratch = tempfile::tempdir().unwrap();
+    let pools_list = |extra_ca: Option<PathBuf>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_idbroker"));
+        command
+            .args(["pools", "list"])
+            .envs(empty_system_store(scratch.path()))
+            .env(
+                "IDBROKER_ENDPOINT",
+                format!("https://localhost:{}", front.port),
+            )
+            .env("IDBROKER_ADMIN_TOKEN", server.admin_token())
+            .env_remove("IDBROKER_EXTRA_CA_FILE");
+        if let Some(path) = extra_ca {
+            command.env("IDBROKER_EXTRA_CA_FILE", path);
+        }
+        command.output().unwrap()
+    };
+
+    let out = pools_list(None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("UnknownIssuer"), "{err}");
+
+    let out = pools_list(Some(fixture("test-ca.pem")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("IDENTITY_POOL_ID"));
 }

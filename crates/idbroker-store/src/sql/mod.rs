@@ -72,11 +72,16 @@ async fn first_contact(url: &str, timeout: std::time::Duration) -> StoreResult<(
     };
     match tokio::time::timeout(timeout, sqlx::AnyConnection::connect(url)).await {
         Ok(Ok(conn)) => {
-            // Closing politely is best effort; the pool opens its own connections.
-            let _ = conn.close().await;
+            // Closing politely is best effort (and bounded); the pool opens its own connections.
+            let _ = tokio::time::timeout(timeout, conn.close()).await;
             Ok(())
         }
-        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        // The server's own words when it answered (a refused role or password), without the
+        // driver's source-file position; the connection error otherwise.
+        Ok(Err(e)) => Err(unreachable(match e.as_database_error() {
+            Some(db) => db.message().to_owned(),
+            None => e.to_string(),
+        })),
         Err(_) => Err(unreachable(format!(
             "no answer within {} ms",
             timeout.as_millis()
@@ -84,17 +89,48 @@ async fn first_contact(url: &str, timeout: std::time::Duration) -> StoreResult<(
     }
 }
 
-/// `host:port` (or the socket path) of a database URL, without user, password or options.
+/// `host:port` (or the socket path) of a PostgreSQL URL, read the way the driver reads it
+/// (the `host`, `hostaddr` and `port` query parameters win over the authority), never with
+/// user, password, database or other options. Anything unparsable is not echoed.
 fn server_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let server = &rest[..end];
-    if server.is_empty() {
-        "the default server (localhost:5432)".to_owned()
+    // The userinfo goes first: the parser refuses `user:pw@` before an empty host, which the
+    // driver accepts (the host then comes from the query).
+    let without_userinfo = url.split_once("://").map(|(scheme, rest)| {
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        format!("{scheme}://{host}{tail}")
+    });
+    let Some(Ok(parsed)) = without_userinfo.map(|u| url::Url::parse(&u)) else {
+        return "the configured database server".to_owned();
+    };
+    let query = |name: &str| {
+        parsed
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    let host = query("host")
+        .or_else(|| query("hostaddr"))
+        .or_else(|| {
+            parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = query("port")
+        .or_else(|| parsed.port().map(|p| p.to_string()))
+        .unwrap_or_else(|| "5432".to_owned());
+    // A socket directory has no port in the usual sense; the driver adds it to the file name.
+    let server = if host.starts_with('/') {
+        format!("{host} (port {port})")
     } else {
-        server.chars().take(200).collect()
-    }
+        format!("{host}:{port}")
+    };
+    server.chars().take(200).collect()
 }
 
 /// Milliseconds for a database setting; at least 1, since 0 would mean "no limit".
@@ -324,14 +360,35 @@ mod server_tests {
 
     #[test]
     fn the_server_of_a_url_leaves_out_user_password_database_and_options() {
-        assert_eq!(
-            server_of("postgres://u:p@w@db.example.com:5433/idbroker?sslmode=require"),
-            "db.example.com:5433"
-        );
-        assert_eq!(server_of("postgres://db/idbroker"), "db");
-        assert_eq!(
-            server_of("postgres:///idbroker"),
-            "the default server (localhost:5432)"
-        );
+        for (url, server) in [
+            (
+                "postgres://u:p@w@db.example.com:5433/idbroker?sslmode=require",
+                "db.example.com:5433",
+            ),
+            ("postgres://db/idbroker", "db:5432"),
+            ("postgres:///idbroker", "localhost:5432"),
+            // An `@` outside the userinfo (in the query or the database name) is not a host.
+            (
+                "postgres://127.0.0.1:1/db?user=u&password=hun@ter2",
+                "127.0.0.1:1",
+            ),
+            ("postgres://u:pw@db.internal/db@x", "db.internal:5432"),
+            // The driver's own host and port parameters win.
+            (
+                "postgres://u:pw@/db?host=no-such.invalid&port=6543",
+                "no-such.invalid:6543",
+            ),
+            (
+                "postgres:///db?host=/run/postgresql",
+                "/run/postgresql (port 5432)",
+            ),
+            (
+                "not a url with secret@host",
+                "the configured database server",
+            ),
+        ] {
+            assert_eq!(server_of(url), server, "{url}");
+            assert!(!server_of(url).contains("ter2") && !server_of(url).contains("pw"));
+        }
     }
 }

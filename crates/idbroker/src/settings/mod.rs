@@ -52,6 +52,8 @@ pub enum Origin {
     File(PathBuf),
     /// Neither gave it: the default, or a value derived from other settings.
     Default,
+    /// Development mode's secrets file (generated, or edited since).
+    SecretsFile(PathBuf),
 }
 
 /// Which layer gave each setting, as `RawSettings::load_with_sources` read them.
@@ -79,6 +81,22 @@ impl Sources {
 impl SettingsError {
     fn plain(message: impl Into<String>) -> Self {
         Self(ErrorInner::Plain(message.into()))
+    }
+
+    /// Names the secrets file as the origin of a bad secret that development mode read from it.
+    fn blame_secrets_file(self, filled: &[&str], file: &Path) -> Self {
+        match self.0 {
+            ErrorInner::Setting {
+                var,
+                problem,
+                origin: None,
+            } if filled.contains(&var.as_str()) => Self(ErrorInner::Setting {
+                var,
+                problem,
+                origin: Some(Origin::SecretsFile(file.to_path_buf())),
+            }),
+            inner => Self(inner),
+        }
     }
 
     /// Names where the bad value came from, if it is a setting's and that is not known yet.
@@ -119,6 +137,11 @@ impl fmt::Display for SettingsError {
                     Some(Origin::File(path)) => write!(
                         f,
                         "invalid setting {var} (`{key}` in the config file {})",
+                        path.display()
+                    ),
+                    Some(Origin::SecretsFile(path)) => write!(
+                        f,
+                        "invalid setting {var} (`{key}` in development mode's secrets file {})",
                         path.display()
                     ),
                     Some(Origin::Default) => write!(
@@ -328,8 +351,25 @@ impl Settings {
             .database_url
             .take()
             .unwrap_or_else(|| format!("sqlite://{DEV_DATA_DIR}/idbroker.db?mode=rwc"));
+        // The secrets development mode fills from its file, to name that file if one is bad.
+        let mut from_secrets_file: Vec<&str> = Vec::new();
         let development_mode = match idbroker_store::Backend::of_url(&database_url) {
             Some(idbroker_store::Backend::Sqlite) => {
+                from_secrets_file = [
+                    (
+                        "IDBROKER_ADMIN_ACCESS_KEY_ID",
+                        raw.admin_access_key_id.is_none(),
+                    ),
+                    (
+                        "IDBROKER_ADMIN_SECRET_ACCESS_KEY",
+                        raw.admin_secret_access_key.is_none(),
+                    ),
+                    ("IDBROKER_ADMIN_TOKEN", raw.admin_token.is_none()),
+                    ("IDBROKER_MASTER_KEY", raw.master_key.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(var, unset)| unset.then_some(var))
+                .collect();
                 let mode = dev::fill_dev_secrets(&mut raw, &dev::sqlite_data_dir(&database_url))?;
                 dev::make_database_private(&database_url).map_err(|e| {
                     bad(
@@ -368,7 +408,11 @@ impl Settings {
                 ));
             }
         };
-        Self::from_complete(raw, database_url, development_mode)
+        let secrets_file = development_mode.as_ref().map(|m| m.secrets_file.clone());
+        Self::from_complete(raw, database_url, development_mode).map_err(|e| match &secrets_file {
+            Some(file) => e.blame_secrets_file(&from_secrets_file, file),
+            None => e,
+        })
     }
 
     /// Applies defaults and bounds once the secrets are settled (given, or generated).
@@ -980,6 +1024,39 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "secrets file must be private");
         }
+    }
+
+    #[test]
+    fn a_bad_secret_from_the_secrets_file_names_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/idbroker.db?mode=rwc", dir.path().display());
+        let raw = || RawSettings {
+            database_url: Some(url.clone()),
+            ..RawSettings::default()
+        };
+        let dev = Settings::from_raw(raw()).unwrap().development_mode.unwrap();
+        let text = std::fs::read_to_string(&dev.secrets_file).unwrap();
+        let edited: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("admin_token") {
+                    "admin_token = \"short\"".to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&dev.secrets_file, edited).unwrap();
+        let err = Settings::from_raw(raw())
+            .unwrap_err()
+            .located(&Sources::default())
+            .to_string();
+        let expected = format!(
+            "invalid setting IDBROKER_ADMIN_TOKEN (`admin_token` in development mode's secrets file {})",
+            dev.secrets_file.display()
+        );
+        assert!(err.contains(&expected), "{err}");
     }
 
     #[cfg(unix)]
