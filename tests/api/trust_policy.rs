@@ -1,7 +1,9 @@
 //! Trust policies over REST: the generated policy creates a role in IAM (moto's IAM, on the
 //! same server as its STS) and, read back from IAM URL-encoded, checks clean; the checker names
 //! each misconfiguration; principal-tag maps and developer providers add `sts:TagSession`;
-//! bad input is a problem.
+//! bad input is a problem. moto stores any trust policy without judging it (even one that is
+//! not JSON), so CreateRole proves the document and the call are well-formed for IAM's API, not
+//! that real IAM's policy grammar accepts it; the rules themselves are the domain's tests.
 
 use std::time::SystemTime;
 

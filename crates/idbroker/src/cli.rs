@@ -703,13 +703,8 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             } else {
                 show(out, &check, Some(findings_table(&check)))?;
             }
-            let errors = check
-                .findings
-                .iter()
-                .filter(|f| f.severity == idbroker_api::trust_policy::FindingSeverity::Error)
-                .count();
-            if errors > 0 {
-                bail!("the trust policy has {errors} error finding(s)");
+            if check.has_errors() {
+                bail!("the trust policy has error findings");
             }
             Ok(())
         }
