@@ -26,4 +26,5 @@ mod signatures;
 mod signing_keys;
 mod sts_front;
 mod tokens;
+mod trust_policy;
 mod verify;

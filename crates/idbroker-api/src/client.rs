@@ -21,6 +21,9 @@ use crate::pools::{
     Paging, PoolList, PoolRequest, PoolResponse, PrincipalTagsBody, RolesBody, TagsBody,
 };
 use crate::problem::ProblemBody;
+use crate::trust_policy::{
+    PolicyDocument, TrustPolicyCheck, TrustPolicyCheckRequest, TrustPolicyQuery, TrustRole,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -272,6 +275,33 @@ impl Client {
             .map_err(|()| ClientError::Endpoint(self.base.to_string()))?
             .push(key);
         self.send_empty(self.request_to(Method::DELETE, url)).await
+    }
+
+    /// The IAM trust policy `role` needs for this pool.
+    pub async fn trust_policy(
+        &self,
+        pool_id: &str,
+        role: TrustRole,
+    ) -> ClientResult<PolicyDocument> {
+        self.get_query(
+            &["v1", "identity-pools", pool_id, "trust-policy"],
+            &TrustPolicyQuery { role },
+        )
+        .await
+    }
+
+    /// Findings on a role's existing trust policy.
+    pub async fn check_trust_policy(
+        &self,
+        pool_id: &str,
+        request: &TrustPolicyCheckRequest,
+    ) -> ClientResult<TrustPolicyCheck> {
+        self.with_body(
+            Method::POST,
+            &["v1", "identity-pools", pool_id, "trust-policy", "check"],
+            request,
+        )
+        .await
     }
 
     // Identities.

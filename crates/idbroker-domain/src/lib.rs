@@ -19,6 +19,7 @@ pub mod role_resolution;
 pub mod roles;
 pub mod signing;
 pub mod tags;
+pub mod trust_policy;
 pub mod validation;
 
 pub use identity::Identity;

@@ -18,6 +18,7 @@ use idbroker_api::identities::IdentityPaging;
 use idbroker_api::ledger::LedgerQuery;
 use idbroker_api::oidc_providers::CreateProvider;
 use idbroker_api::pools::{Paging, PoolRequest, PrincipalTagsBody, RolesBody, TagsBody};
+use idbroker_api::trust_policy::{TrustPolicyCheck, TrustPolicyCheckRequest, TrustRole};
 use idbroker_api::unknown_field;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -78,6 +79,9 @@ pub enum Admin {
     /// Developer-authenticated identities.
     #[command(subcommand)]
     Developer(DeveloperCommand),
+    /// The IAM trust policy a pool's role needs, and a check of an existing one.
+    #[command(subcommand, name = "trust-policy")]
+    TrustPolicy(TrustPolicyCommand),
     /// The audit of admin changes, newest first.
     Audit {
         /// Only changes to this resource (a pool or identity id, a provider ARN).
@@ -172,6 +176,72 @@ pub enum DeveloperCommand {
         #[arg(long)]
         identity_id: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum TrustPolicyCommand {
+    /// Print the trust policy the role needs (JSON, for `aws iam create-role
+    /// --assume-role-policy-document file://…`).
+    Show {
+        pool_id: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Check a role's existing trust policy; exits non-zero when any finding is an error.
+    Check {
+        pool_id: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The policy: a JSON file, a JSON string, or IAM's URL-encoded text; `-` reads stdin.
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Authenticated,
+    Unauthenticated,
+}
+
+impl From<RoleArg> for TrustRole {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Authenticated => Self::Authenticated,
+            RoleArg::Unauthenticated => Self::Unauthenticated,
+        }
+    }
+}
+
+/// A policy to check, as the file holds it: JSON (an object, or a string holding one), or
+/// else the text itself (IAM's URL-encoded form); the server tells which it cannot read.
+fn read_policy(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read the policy from stdin")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    Ok(serde_json::from_str(&text)
+        .unwrap_or_else(|_| serde_json::Value::String(text.trim().to_owned())))
+}
+
+/// Findings as a table, or a line saying there are none.
+fn findings_table(check: &TrustPolicyCheck) -> Table {
+    table(
+        &["severity", "code", "statement", "message"],
+        check.findings.iter().map(|f| {
+            vec![
+                serde_json::to_value(f.severity)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                f.code.clone(),
+                f.statement
+                    .map_or_else(|| "-".to_owned(), |i| i.to_string()),
+                f.message.clone(),
+            ]
+        }),
+    )
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -339,6 +409,10 @@ fn roles_table(body: &RolesBody) -> Table {
         ]
     });
     table(&["role", "arn"], roles.chain(mappings))
+}
+
+fn role_name(role: RoleArg) -> &'static str {
+    TrustRole::from(role).as_str()
 }
 
 fn string_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
@@ -624,6 +698,34 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             };
             client.developer_unlink(&pool_id, &body).await?;
             show(out, &json!({ "unlinked": user }), None)
+        }
+        Admin::TrustPolicy(TrustPolicyCommand::Show { pool_id, role }) => {
+            // Always JSON: the output is the document to hand to IAM.
+            let policy = client.trust_policy(&pool_id, role.into()).await?;
+            show(Output::Json, &policy, None)
+        }
+        Admin::TrustPolicy(TrustPolicyCommand::Check {
+            pool_id,
+            role,
+            file,
+        }) => {
+            let request = TrustPolicyCheckRequest {
+                role: role.into(),
+                policy: read_policy(&file)?,
+            };
+            let check = client.check_trust_policy(&pool_id, &request).await?;
+            if check.findings.is_empty() && out == Output::Table {
+                println!(
+                    "no findings: the policy is what the {} role needs",
+                    role_name(role)
+                );
+            } else {
+                show(out, &check, Some(findings_table(&check)))?;
+            }
+            if check.has_errors() {
+                bail!("the trust policy has error findings");
+            }
+            Ok(())
         }
         Admin::Audit { resource } => {
             let changes = all_pages(|cursor| {

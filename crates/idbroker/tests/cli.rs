@@ -319,3 +319,94 @@ async fn tags_principal_tags_and_developer_users_are_managed_from_the_command_li
         serde_json::json!(["alice"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_policies_are_shown_and_checked_from_the_command_line() {
+    let s = server().await;
+    let pool = s
+        .json(&["pools", "create", "--name", "trust", "--allow-guests"])
+        .await;
+    let pool_id = pool["identity_pool_id"].as_str().unwrap().to_owned();
+
+    // `show` prints the policy itself, ready for `aws iam create-role`.
+    let (ok, out, err) = s
+        .run(&["trust-policy", "show", &pool_id, "--role", "authenticated"])
+        .await;
+    assert!(ok, "{err}");
+    let policy: Value = serde_json::from_str(&out).unwrap();
+    let condition = &policy["Statement"][0]["Condition"];
+    assert_eq!(
+        condition["StringEquals"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap(),
+        pool_id.as_str()
+    );
+
+    // The policy checks clean for its own role: exit 0.
+    let file = s._dir.path().join("policy.json");
+    std::fs::write(&file, &out).unwrap();
+    let path = file.to_str().unwrap();
+    let (ok, out, err) = s
+        .run(&[
+            "trust-policy",
+            "check",
+            &pool_id,
+            "--role",
+            "authenticated",
+            "--file",
+            path,
+        ])
+        .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("no findings"), "{out}");
+
+    // As the guest role's it has errors: a table of findings, and a non-zero exit.
+    let (ok, out, err) = s
+        .run(&[
+            "trust-policy",
+            "check",
+            &pool_id,
+            "--role",
+            "unauthenticated",
+            "--file",
+            path,
+        ])
+        .await;
+    assert!(!ok, "an error finding exits non-zero");
+    assert!(
+        out.contains("SEVERITY") && out.contains("amr_excludes_unauthenticated"),
+        "{out}"
+    );
+    assert!(err.contains("error finding"), "{err}");
+
+    // --output json prints the body; IAM's URL-encoded text is read as well.
+    let encoded: String = policy
+        .to_string()
+        .bytes()
+        .map(|b| match b {
+            b'{' | b'}' | b'"' | b':' | b',' | b'[' | b']' | b'/' => format!("%{b:02X}"),
+            _ => (b as char).to_string(),
+        })
+        .collect();
+    std::fs::write(&file, encoded).unwrap();
+    let (ok, out, err) = s
+        .run(&[
+            "trust-policy",
+            "check",
+            &pool_id,
+            "--role",
+            "authenticated",
+            "--file",
+            path,
+            "--output",
+            "json",
+        ])
+        .await;
+    assert!(ok, "{err}");
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["findings"], serde_json::json!([]));
+    assert_eq!(body["recommended_policy"], policy);
+}

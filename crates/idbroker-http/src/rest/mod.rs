@@ -15,6 +15,7 @@ mod paths;
 mod pools;
 pub mod problem;
 mod strict;
+mod trust_policy;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -94,6 +95,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route(web::get().to(pools::get_principal_tags))
             .route(web::put().to(pools::set_principal_tags)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/trust-policy", "GET")
+                .route(web::get().to(trust_policy::get)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/trust-policy/check", "POST")
+                .route(web::post().to(trust_policy::check)),
         )
         .service(
             resource("/v1/identity-pools/{pool_id}/tags", "GET, POST")
