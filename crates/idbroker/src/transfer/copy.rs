@@ -123,7 +123,11 @@ fn config_of(pool: &DescribeIdentityPoolOutput) -> PoolConfig {
             .supported_login_providers()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
-        developer_provider_name: pool.developer_provider_name().map(str::to_owned),
+        // Some endpoints (moto) answer an unset name with "".
+        developer_provider_name: pool
+            .developer_provider_name()
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned),
         open_id_connect_provider_arns: pool.open_id_connect_provider_arns().to_vec(),
         cognito_identity_providers: pool
             .cognito_identity_providers()
