@@ -220,7 +220,7 @@ impl TransferStore for SqlStore {
     async fn import_identity(&self, identity: &Identity) -> StoreResult<IdentityImport> {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
-            if let Some(existing) = identity_in(&mut *tx, identity.id.as_str()).await? {
+            if let Some(existing) = identity_in(&mut tx, identity.id.as_str()).await? {
                 return Ok(IdentityImport::Exists(existing));
             }
             for login in &identity.logins {
