@@ -155,7 +155,9 @@ async fn export(
 
 async fn import(config: Option<&std::path::Path>, file: &std::path::Path) -> anyhow::Result<()> {
     let transfer = transfer::open(config).await?;
-    let report = transfer::import::import(&transfer, file).await?;
+    let actor = format!("import {}", file.display());
+    let report =
+        idbroker_service::with_actor(actor, transfer::import::import(&transfer, file)).await?;
     println!("OpenID Connect providers: {}", report.providers);
     println!("pools: {}", report.pools);
     println!("identities: {}", report.identities);
@@ -184,7 +186,11 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Admin(cli::Admin::Pools(cli::PoolsCommand::Copy(copy))) => {
-            exit_code(transfer::copy::run(copy).await)
+            let actor = format!(
+                "pools copy {}",
+                copy.from_endpoint.as_deref().unwrap_or("(Amazon Cognito)")
+            );
+            exit_code(idbroker_service::with_actor(actor, transfer::copy::run(copy)).await)
         }
         Command::Export {
             config,

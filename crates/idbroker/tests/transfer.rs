@@ -18,7 +18,9 @@ use idbroker_domain::{
     PoolRoles, PrincipalTagMap,
 };
 use idbroker_store::testing::TestDatabase;
-use idbroker_store::{IdentityStore, LoginStore, OidcProviderStore, PoolStore, SqlStore};
+use idbroker_store::{
+    IdentityStore, LedgerStore, LoginStore, OidcProviderStore, PoolStore, SqlStore,
+};
 use serde_json::{Value, json};
 
 mod support;
@@ -422,7 +424,27 @@ async fn a_postgresql_database_comes_back_byte_for_byte_and_moves_to_sqlite() {
 
 #[tokio::test]
 async fn a_sqlite_database_comes_back_byte_for_byte() {
-    round_trip(&TestDatabase::sqlite(), &TestDatabase::sqlite()).await;
+    let target = TestDatabase::sqlite();
+    round_trip(&TestDatabase::sqlite(), &target).await;
+    // The import is in the audit, by its file; the second import added nothing.
+    let store = SqlStore::connect(target.url()).await.unwrap();
+    let changes = store.find_admin_changes(None, None, 50).await.unwrap();
+    let mut actions: Vec<&str> = changes.iter().map(|c| c.action.as_str()).collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "ImportIdentityPool",
+            "ImportIdentityPool",
+            "ImportOidcProvider"
+        ]
+    );
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.actor.starts_with("import ") && c.actor.ends_with("first.jsonl")),
+        "{changes:?}"
+    );
 }
 
 #[tokio::test]
