@@ -21,7 +21,7 @@ pub async fn with_actor<F: Future>(actor: String, work: F) -> F::Output {
     ACTOR.scope(actor, work).await
 }
 
-fn current_actor() -> String {
+pub(crate) fn current_actor() -> String {
     ACTOR
         .try_with(Clone::clone)
         .unwrap_or_else(|_| "system".to_owned())

@@ -15,6 +15,7 @@ mod pools;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod tokens;
+pub mod transfer;
 mod trust_policy;
 
 use std::sync::Arc;

@@ -12,6 +12,8 @@ mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use idbroker_domain::linking::{LinkError, LinkRules};
@@ -201,6 +203,70 @@ pub trait OidcProviderStore: Send + Sync {
     async fn delete_oidc_provider(&self, key: &str) -> StoreResult<()>;
 }
 
+/// A pool with everything configured on it: what export writes and import restores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSnapshot {
+    pub pool: IdentityPool,
+    pub roles: PoolRoles,
+    /// Provider name → its principal-tag map.
+    pub principal_tag_maps: BTreeMap<String, PrincipalTagMap>,
+}
+
+/// What importing one record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Created,
+    /// The record existed with other contents and was replaced by the imported one.
+    Updated,
+    /// The record existed exactly as imported: nothing was written.
+    Unchanged,
+}
+
+/// What importing one identity found; only `Created` wrote anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityImport {
+    Created,
+    /// An identity with this id exists (as it is now); the caller judges whether it matches.
+    Exists(Identity),
+    /// One of the logins belongs to another identity of the pool.
+    LoginTaken {
+        login: LoginRef,
+        owner: IdentityId,
+    },
+}
+
+/// Moving data in and out (`idbroker export`, `import`, `pools copy`): whole records, each
+/// imported in one transaction, so an import can stop anywhere and be run again.
+#[async_trait]
+pub trait TransferStore: Send + Sync {
+    /// Every principal-tag map of a pool, by provider name.
+    async fn principal_tag_maps(
+        &self,
+        pool: &IdentityPoolId,
+    ) -> StoreResult<BTreeMap<String, PrincipalTagMap>>;
+
+    /// Registers the provider, or replaces the client ids of the one with its key.
+    /// `Conflict` if that key is registered with another issuer URL (http vs https).
+    async fn import_oidc_provider(
+        &self,
+        provider: &OidcProvider,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Applied>;
+
+    /// Creates the pool with its id, or replaces its configuration, roles, tags and
+    /// principal-tag maps with the snapshot's (a version step, as any update). Nothing is
+    /// written when it already matches. `UnknownReference` for an unregistered OIDC provider.
+    async fn import_pool(
+        &self,
+        snapshot: &PoolSnapshot,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Applied>;
+
+    /// Creates the identity with its id, timestamps and logins unless the id or a login is
+    /// taken; `NotFound` if its pool does not exist.
+    async fn import_identity(&self, identity: &Identity) -> StoreResult<IdentityImport>;
+}
+
 /// One of idbroker's signing keys as stored (the private part sealed).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
@@ -327,7 +393,14 @@ pub trait Health: Send + Sync {
 
 /// Everything the service needs from storage.
 pub trait Store:
-    PoolStore + IdentityStore + LoginStore + OidcProviderStore + SigningKeyStore + LedgerStore + Health
+    PoolStore
+    + IdentityStore
+    + LoginStore
+    + OidcProviderStore
+    + SigningKeyStore
+    + LedgerStore
+    + TransferStore
+    + Health
 {
 }
 
@@ -338,6 +411,7 @@ impl<
         + OidcProviderStore
         + SigningKeyStore
         + LedgerStore
+        + TransferStore
         + Health,
 > Store for T
 {

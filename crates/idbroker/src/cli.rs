@@ -270,6 +270,9 @@ pub enum PoolsCommand {
     },
     /// Delete a pool and its identities.
     Delete { pool_id: String },
+    /// Copy pool configurations (with their ids) from a Cognito Identity endpoint into this
+    /// idbroker's database (IDBROKER_DATABASE_URL; not over REST, which cannot keep ids).
+    Copy(crate::transfer::copy::CopyArgs),
 }
 
 #[derive(Subcommand)]
@@ -496,6 +499,10 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                 ]],
             );
             show(out, &pool, Some(rows))
+        }
+        // `main` runs it: it needs the database, not the REST API.
+        Admin::Pools(PoolsCommand::Copy(_)) => {
+            bail!("`pools copy` works on the database; run it through the idbroker command")
         }
         Admin::Pools(PoolsCommand::Delete { pool_id }) => {
             client.delete_pool(&pool_id).await?;

@@ -7,6 +7,7 @@ pub mod probe;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod transfer;
 
 pub use settings::Settings;
 pub use startup::Application;

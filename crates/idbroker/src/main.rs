@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use idbroker::{Application, Settings, cli, probe, telemetry};
+use idbroker::{Application, Settings, cli, probe, telemetry, transfer};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,28 @@ enum Command {
     Migrate {
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
+    },
+    /// Write pools (with roles, role mappings, principal-tag maps, tags), their identities
+    /// and the OpenID Connect providers as JSON Lines, from the database directly. Signing
+    /// keys, the audit and the credential ledger are not exported.
+    Export {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Only this pool (repeat for several) and the providers it uses.
+        #[arg(long = "pool", value_name = "ID")]
+        pools: Vec<String>,
+        /// Write here instead of to stdout (complete or not at all: written beside, then renamed).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
+    /// Read an export file into the database (empty or not), keeping pool and identity ids.
+    /// Idempotent; an identity id that exists with other logins is a conflict, reported with
+    /// its line (exit status 1).
+    Import {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// The export file.
+        file: PathBuf,
     },
     /// Exit 0 if the server on this machine is alive (GET /healthz answers 200 within 3 s), or
     /// with --ready if it is ready (GET /readyz: its database answers too): for health checks.
@@ -95,6 +117,63 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+async fn export(
+    config: Option<&std::path::Path>,
+    pools: &[String],
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let transfer = transfer::open(config).await?;
+    let written = match file {
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            transfer::export::export(&transfer, pools, &mut out).await?
+        }
+        Some(path) => {
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let written = transfer::export::export(&transfer, pools, &mut out).await;
+            drop(out);
+            let written = match written {
+                Ok(written) => written,
+                Err(err) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(err);
+                }
+            };
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            written
+        }
+    };
+    eprintln!(
+        "exported {} OpenID Connect providers, {} pools, {} identities",
+        written.providers, written.pools, written.identities
+    );
+    Ok(())
+}
+
+async fn import(config: Option<&std::path::Path>, file: &std::path::Path) -> anyhow::Result<()> {
+    let transfer = transfer::open(config).await?;
+    let actor = format!("import {}", file.display());
+    let report =
+        idbroker_service::with_actor(actor, transfer::import::import(&transfer, file)).await?;
+    println!("OpenID Connect providers: {}", report.providers);
+    println!("pools: {}", report.pools);
+    println!("identities: {}", report.identities);
+    match report.conflicts() {
+        0 => Ok(()),
+        n => anyhow::bail!(
+            "{n} conflicts (listed above); the rest of {} was imported",
+            file.display()
+        ),
+    }
+}
+
 /// Success, or failure with the error and its causes on stderr.
 fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
@@ -110,6 +189,19 @@ fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Admin(cli::Admin::Pools(cli::PoolsCommand::Copy(copy))) => {
+            let actor = format!(
+                "pools copy {}",
+                copy.from_endpoint.as_deref().unwrap_or("(Amazon Cognito)")
+            );
+            exit_code(idbroker_service::with_actor(actor, transfer::copy::run(copy)).await)
+        }
+        Command::Export {
+            config,
+            pools,
+            file,
+        } => exit_code(export(config.as_deref(), &pools, file.as_deref()).await),
+        Command::Import { config, file } => exit_code(import(config.as_deref(), &file).await),
         Command::Admin(command) => exit_code(cli::run(cli.connection, command).await),
         Command::Health { listen, ready } => {
             let (path, state) = if ready {

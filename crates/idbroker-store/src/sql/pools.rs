@@ -15,7 +15,7 @@ use crate::{PoolStore, StoreError, StoreResult, StoredPool, reference_error};
 
 /// Records which registered OpenID Connect providers the pool uses; the foreign key refuses a
 /// provider that is not registered and keeps a used provider from being deleted.
-async fn link_oidc_providers(
+pub(super) async fn link_oidc_providers(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &IdentityPoolId,
     config: &PoolConfig,
@@ -38,7 +38,7 @@ async fn link_oidc_providers(
     Ok(())
 }
 
-async fn insert_tags(
+pub(super) async fn insert_tags(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &IdentityPoolId,
     tags: &Tags,

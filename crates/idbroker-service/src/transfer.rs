@@ -1,0 +1,428 @@
+//! Moving pools, identities and OpenID Connect providers in and out of a database
+//! (`idbroker export`, `import`, `pools copy`). The rules are the ones the admin operations
+//! enforce (every pool, role, tag and map is validated as if it were created here); what is
+//! particular to a move is that ids are kept, and what an import does when a record exists:
+//!
+//! - an OpenID Connect provider or a pool that exists is replaced by the imported one (the
+//!   file wins, as with a bootstrap file), and left alone when it already matches;
+//! - an identity that exists is left alone when it is in the same pool with the same logins
+//!   (timestamps are not compared), and is a conflict otherwise; so is a login that belongs
+//!   to another identity. Conflicts change nothing and are reported, not repaired.
+//!
+//! It needs only the store (no signing keys, providers or STS), so it runs offline like
+//! `idbroker migrate`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use idbroker_domain::login::LoginRef;
+use idbroker_domain::oidc_provider::OidcProvider;
+use idbroker_domain::tags::validate_tags;
+use idbroker_domain::validation::{check_count, check_len};
+use idbroker_domain::{AccountId, Identity, IdentityId, IdentityPoolId, ValidationError};
+use idbroker_store::{AdminChange, IdentityImport, Store, StoreError};
+use serde_json::json;
+
+use crate::audit::{current_actor, pool_json};
+use crate::{Clock, ServiceError, ServiceResult};
+
+pub use idbroker_store::{Applied, PoolSnapshot};
+
+/// Most logins (and developer user ids) one identity may carry in a file: Cognito links at
+/// most 10 logins to an identity; the margin leaves room for merged developer users.
+pub const MAX_LOGINS_PER_IDENTITY: usize = 100;
+
+/// An identity as it moves: its logins without the pool's developer provider, whose user ids
+/// are listed on their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRecord {
+    pub id: IdentityId,
+    pub pool_id: IdentityPoolId,
+    pub created_at: DateTime<Utc>,
+    pub last_modified_at: DateTime<Utc>,
+    /// Merged away (spec §6.4): listed, no longer usable.
+    pub disabled: bool,
+    /// Sorted by provider, then subject.
+    pub logins: Vec<LoginRef>,
+    /// Sorted.
+    pub developer_user_ids: Vec<String>,
+}
+
+impl IdentityRecord {
+    /// The model's constraints on one record, without looking at its pool.
+    pub fn validate(&self) -> ServiceResult<()> {
+        check_count("logins", self.logins.len(), MAX_LOGINS_PER_IDENTITY)?;
+        check_count(
+            "developer_user_ids",
+            self.developer_user_ids.len(),
+            MAX_LOGINS_PER_IDENTITY,
+        )?;
+        let mut seen = BTreeSet::new();
+        for login in &self.logins {
+            check_len("logins.provider", &login.provider, 1, 2048)?;
+            check_len("logins.subject", &login.subject, 1, 2048)?;
+            if !seen.insert(login) {
+                return Err(ValidationError::message(format!(
+                    "login {} / {} is listed twice",
+                    login.provider, login.subject
+                ))
+                .into());
+            }
+        }
+        let mut users = BTreeSet::new();
+        for user in &self.developer_user_ids {
+            check_len("developer_user_ids.member", user, 1, 1024)?;
+            if !users.insert(user) {
+                return Err(ValidationError::message(format!(
+                    "developer user id {user} is listed twice"
+                ))
+                .into());
+            }
+        }
+        if self.last_modified_at < self.created_at {
+            return Err(
+                ValidationError::message("last_modified_at is earlier than created_at").into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What importing one record came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Applied(Applied),
+    /// It clashes with what the database holds; nothing was written. The text says how.
+    Conflict(String),
+}
+
+pub struct Transfer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    account_id: AccountId,
+    allow_http_issuers: bool,
+    /// Pool id → its developer provider name, so identities (grouped by pool in a file) do not
+    /// read their pool once each. Bounded by the number of pools.
+    developer_providers: Mutex<HashMap<IdentityPoolId, Option<String>>>,
+}
+
+impl Transfer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        account_id: AccountId,
+        allow_http_issuers: bool,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            account_id,
+            allow_http_issuers,
+            developer_providers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every registered OpenID Connect provider, by key.
+    pub async fn oidc_providers(&self) -> ServiceResult<Vec<OidcProvider>> {
+        let mut providers = self.store.list_oidc_providers().await?;
+        providers.sort_by(|a, b| a.key().cmp(b.key()));
+        Ok(providers)
+    }
+
+    /// Up to `limit` pool ids after `after`, in id order.
+    pub async fn pool_ids(
+        &self,
+        after: Option<&IdentityPoolId>,
+        limit: u32,
+    ) -> ServiceResult<Vec<IdentityPoolId>> {
+        Ok(self
+            .store
+            .list_pools(after.map(IdentityPoolId::as_str), limit)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect())
+    }
+
+    /// One pool with everything configured on it. Role mappings and principal-tag maps of
+    /// providers the pool no longer names are left out: they can never apply, and an import
+    /// would refuse them.
+    pub async fn pool(&self, pool_id: &str) -> ServiceResult<PoolSnapshot> {
+        let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
+        let stored = self
+            .store
+            .get_pool(&id)
+            .await?
+            .ok_or_else(|| ServiceError::pool_not_found(&id))?;
+        let providers = stored.pool.config.provider_names();
+        let mut roles = stored.roles;
+        roles.role_mappings.retain(|p, _| providers.contains(p));
+        let mut maps = self.store.principal_tag_maps(&id).await?;
+        maps.retain(|p, _| providers.contains(p));
+        Ok(PoolSnapshot {
+            pool: stored.pool,
+            roles,
+            principal_tag_maps: maps,
+        })
+    }
+
+    /// Up to `limit` identities of `pool` after the id `after`, in id order, merged-away ones
+    /// included.
+    pub async fn identities(
+        &self,
+        pool: &PoolSnapshot,
+        after: Option<&IdentityId>,
+        limit: u32,
+    ) -> ServiceResult<Vec<IdentityRecord>> {
+        let developer = pool.pool.config.developer_provider_name.as_deref();
+        let rows = self
+            .store
+            .list_identities(&pool.pool.id, after.map(IdentityId::as_str), limit, false)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|identity| {
+                let (users, mut logins): (Vec<LoginRef>, Vec<LoginRef>) = identity
+                    .logins
+                    .into_iter()
+                    .partition(|l| Some(l.provider.as_str()) == developer);
+                logins.sort();
+                let mut developer_user_ids: Vec<String> =
+                    users.into_iter().map(|l| l.subject).collect();
+                developer_user_ids.sort();
+                IdentityRecord {
+                    id: identity.id,
+                    pool_id: identity.pool_id,
+                    created_at: identity.created_at,
+                    last_modified_at: identity.last_modified_at,
+                    disabled: identity.disabled,
+                    logins,
+                    developer_user_ids,
+                }
+            })
+            .collect())
+    }
+
+    /// Registers the provider or replaces its client ids (validated as registering does).
+    pub fn check_oidc_provider(
+        &self,
+        issuer: &str,
+        client_ids: Vec<String>,
+    ) -> ServiceResult<OidcProvider> {
+        Ok(OidcProvider::new(
+            issuer,
+            client_ids,
+            self.allow_http_issuers,
+        )?)
+    }
+
+    pub async fn import_oidc_provider(
+        &self,
+        provider: &OidcProvider,
+    ) -> ServiceResult<ImportOutcome> {
+        match self
+            .store
+            .import_oidc_provider(provider, self.clock.now())
+            .await
+        {
+            Ok(applied) => {
+                if applied != Applied::Unchanged {
+                    let arn = provider.arn(&self.account_id);
+                    let after =
+                        json!({"issuer": provider.issuer, "client_ids": provider.client_ids});
+                    self.audit("ImportOidcProvider", &arn, Some(after)).await;
+                }
+                Ok(ImportOutcome::Applied(applied))
+            }
+            Err(StoreError::Conflict { .. }) => Ok(ImportOutcome::Conflict(format!(
+                "OpenID Connect provider {} is registered here with another issuer URL",
+                provider.key()
+            ))),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Every rule a pool is created and configured under: the configuration, OpenID Connect
+    /// provider ARNs in this account, tags, roles and role mappings, principal-tag maps.
+    pub fn check_pool(&self, snapshot: &PoolSnapshot) -> ServiceResult<()> {
+        let config = &snapshot.pool.config;
+        config.validate()?;
+        let ours = format!("arn:aws:iam::{}:oidc-provider/", self.account_id);
+        if let Some(arn) = config
+            .open_id_connect_provider_arns
+            .iter()
+            .find(|arn| !arn.starts_with(&ours))
+        {
+            return Err(ServiceError::InvalidParameter(format!(
+                "{arn} is not an OpenID Connect provider of account {} (IDBROKER_ACCOUNT_ID).",
+                self.account_id
+            )));
+        }
+        validate_tags("identityPoolTags", &snapshot.pool.tags)?;
+        snapshot.roles.validate(config)?;
+        for (provider, map) in &snapshot.principal_tag_maps {
+            map.validate(config, provider)?;
+        }
+        Ok(())
+    }
+
+    pub async fn import_pool(&self, snapshot: &PoolSnapshot) -> ServiceResult<ImportOutcome> {
+        self.check_pool(snapshot)?;
+        let id = &snapshot.pool.id;
+        let applied = self
+            .store
+            .import_pool(snapshot, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::UnknownReference(arn) => ServiceError::InvalidParameter(format!(
+                    "{arn} is not a registered OpenID Connect provider; import or register it first."
+                )),
+                other => other.into(),
+            })?;
+        self.forget_pool(id);
+        if applied != Applied::Unchanged {
+            let mut after = pool_json(&snapshot.pool);
+            after["Roles"] = json!(snapshot.roles);
+            after["PrincipalTagMaps"] = json!(snapshot.principal_tag_maps);
+            self.audit("ImportIdentityPool", id.as_str(), Some(after))
+                .await;
+        }
+        Ok(ImportOutcome::Applied(applied))
+    }
+
+    /// Creates the identity with its id, or finds it there already (see the module's rules).
+    pub async fn import_identity(&self, record: &IdentityRecord) -> ServiceResult<ImportOutcome> {
+        record.validate()?;
+        let developer = self.developer_provider(&record.pool_id).await?;
+        let mut logins = record.logins.clone();
+        if let Some(login) = logins
+            .iter()
+            .find(|l| Some(l.provider.as_str()) == developer.as_deref())
+        {
+            return Err(ValidationError::message(format!(
+                "login {} / {} is under the pool's developer provider: list it in developer_user_ids",
+                login.provider, login.subject
+            ))
+            .into());
+        }
+        if !record.developer_user_ids.is_empty() {
+            let Some(provider) = &developer else {
+                return Err(ServiceError::InvalidParameter(format!(
+                    "IdentityPool '{}' has no developer provider, so its identities cannot have developer user ids.",
+                    record.pool_id
+                )));
+            };
+            logins.extend(record.developer_user_ids.iter().map(|user| LoginRef {
+                provider: provider.clone(),
+                subject: user.clone(),
+            }));
+        }
+        logins.sort();
+        let identity = Identity {
+            id: record.id.clone(),
+            pool_id: record.pool_id.clone(),
+            logins,
+            created_at: record.created_at,
+            last_modified_at: record.last_modified_at,
+            disabled: record.disabled,
+            last_used_at: None,
+        };
+        let found = self
+            .store
+            .import_identity(&identity)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::pool_not_found(&record.pool_id),
+                other => other.into(),
+            })?;
+        Ok(match found {
+            IdentityImport::Created => ImportOutcome::Applied(Applied::Created),
+            IdentityImport::Exists(mut existing) => {
+                existing.logins.sort();
+                if existing.pool_id != identity.pool_id {
+                    ImportOutcome::Conflict(format!(
+                        "identity {} exists here in another pool ({})",
+                        identity.id, existing.pool_id
+                    ))
+                } else if existing.logins != identity.logins
+                    || existing.disabled != identity.disabled
+                {
+                    ImportOutcome::Conflict(format!(
+                        "identity {} exists here with other logins ({}) than the file's ({})",
+                        identity.id,
+                        describe(&existing),
+                        describe(&identity)
+                    ))
+                } else {
+                    ImportOutcome::Applied(Applied::Unchanged)
+                }
+            }
+            IdentityImport::LoginTaken { login, owner } => ImportOutcome::Conflict(format!(
+                "login {} / {} of identity {} belongs to identity {owner} here",
+                login.provider, login.subject, identity.id
+            )),
+        })
+    }
+
+    async fn developer_provider(&self, pool: &IdentityPoolId) -> ServiceResult<Option<String>> {
+        if let Some(known) = self.cached(pool) {
+            return Ok(known);
+        }
+        let stored = self
+            .store
+            .get_pool(pool)
+            .await?
+            .ok_or_else(|| ServiceError::pool_not_found(pool))?;
+        let name = stored.pool.config.developer_provider_name;
+        if let Ok(mut cache) = self.developer_providers.lock() {
+            cache.insert(pool.clone(), name.clone());
+        }
+        Ok(name)
+    }
+
+    fn cached(&self, pool: &IdentityPoolId) -> Option<Option<String>> {
+        self.developer_providers
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(pool).cloned())
+    }
+
+    fn forget_pool(&self, pool: &IdentityPoolId) {
+        if let Ok(mut cache) = self.developer_providers.lock() {
+            cache.remove(pool);
+        }
+    }
+
+    /// As the broker's audit: a failure to record is logged, the change stands.
+    async fn audit(&self, action: &str, resource: &str, after: Option<serde_json::Value>) {
+        let change = AdminChange {
+            id: uuid::Uuid::new_v4().to_string(),
+            at: self.clock.now(),
+            actor: current_actor(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            before: None,
+            after: after.map(|v| v.to_string()),
+        };
+        if let Err(err) = self.store.record_admin_change(&change).await {
+            tracing::error!(error = %err, action, resource, "could not record an import in the audit");
+        }
+    }
+}
+
+/// An identity's logins and state, for a conflict message.
+fn describe(identity: &Identity) -> String {
+    let mut parts: Vec<String> = identity
+        .logins
+        .iter()
+        .map(|l| format!("{} / {}", l.provider, l.subject))
+        .collect();
+    if parts.is_empty() {
+        parts.push("none".to_owned());
+    }
+    if identity.disabled {
+        parts.push("disabled".to_owned());
+    }
+    parts.join(", ")
+}

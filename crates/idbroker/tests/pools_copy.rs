@@ -1,0 +1,359 @@
+//! `idbroker pools copy` as an operator runs it: from another idbroker (which serves every
+//! operation the copy reads: roles, role mappings, principal-tag maps, tags) and from moto's
+//! Cognito Identity server, which in 5.2.1 serves ListIdentityPools and DescribeIdentityPool
+//! (with tags) but neither GetIdentityPoolRoles nor GetPrincipalTagAttributeMap (it answers
+//! them with a 500), so that copy runs with `--skip roles --skip principal-tags`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
+
+use std::process::{Command, Output};
+
+use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_cognitoidentity::types::CognitoIdentityProvider;
+use idbroker_store::testing::TestDatabase;
+use serde_json::{Value, json};
+
+mod support;
+
+const ACCOUNT: &str = "123456789012";
+const USER_POOL: &str = "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc";
+
+fn idbroker(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idbroker"));
+    for (var, _) in std::env::vars() {
+        if var.starts_with("IDBROKER_") || var.starts_with("AWS_") {
+            command.env_remove(var);
+        }
+    }
+    command
+        .args(args)
+        .current_dir(dir.path())
+        .env("IDBROKER_DATABASE_URL", url)
+        .env("IDBROKER_ACCOUNT_ID", ACCOUNT)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn export(url: &str) -> String {
+    let out = idbroker(url, &["export"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn secret(server: &support::Server, key: &str) -> String {
+    let secrets = std::fs::read_to_string(server.dir.path().join("dev-secrets.toml")).unwrap();
+    let prefix = format!("{key} = \"");
+    secrets
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap()
+        .to_owned()
+}
+
+/// One admin REST call that must succeed; its JSON body.
+fn rest(server: &support::Server, request_line: &str, body: &Value) -> Value {
+    let headers = format!(
+        "Authorization: Bearer {}\r\nContent-Type: application/json\r\n",
+        server.admin_token()
+    );
+    let (status, answer) = support::call(server, request_line, &headers, &body.to_string());
+    assert!(
+        (200..300).contains(&status),
+        "{request_line}: {status} {answer}"
+    );
+    if answer.contains('{') {
+        support::json_of(&answer)
+    } else {
+        Value::Null
+    }
+}
+
+#[test]
+fn pools_copied_from_another_idbroker_keep_ids_roles_mappings_maps_and_tags() {
+    let source = support::start(&[("IDBROKER_ACCOUNT_ID", ACCOUNT)]);
+    let full = rest(
+        &source,
+        "POST /v1/identity-pools",
+        &json!({
+            "identity_pool_name": "copied",
+            "allow_unauthenticated_identities": true,
+            "allow_classic_flow": true,
+            "supported_login_providers": {"accounts.google.com": "google-app"},
+            "developer_provider_name": "login.dev",
+            "cognito_identity_providers": [
+                {"provider_name": USER_POOL, "client_id": "upclient", "server_side_token_check": false}
+            ],
+            "identity_pool_tags": {"team": "identity", "env": "prod"}
+        }),
+    )["identity_pool_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    rest(
+        &source,
+        &format!("PUT /v1/identity-pools/{full}/roles"),
+        &json!({
+            "roles": {
+                "authenticated": format!("arn:aws:iam::{ACCOUNT}:role/auth"),
+                "unauthenticated": format!("arn:aws:iam::{ACCOUNT}:role/guest")
+            },
+            "role_mappings": {
+                "accounts.google.com": {"type": "Rules", "ambiguous_role_resolution": "Deny",
+                    "rules_configuration": {"rules": [
+                        {"claim": "hd", "match_type": "Equals", "value": "example.com",
+                         "role_arn": format!("arn:aws:iam::{ACCOUNT}:role/staff")}
+                    ]}},
+                format!("{USER_POOL}:upclient"): {"type": "Token", "ambiguous_role_resolution": "AuthenticatedRole"}
+            }
+        }),
+    );
+    rest(
+        &source,
+        &format!("PUT /v1/identity-pools/{full}/principal-tags/accounts.google.com"),
+        &json!({"use_defaults": true, "principal_tags": {"department": "hd"}}),
+    );
+    let plain = rest(
+        &source,
+        "POST /v1/identity-pools",
+        &json!({"identity_pool_name": "plain", "allow_unauthenticated_identities": false}),
+    )["identity_pool_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let source_db = format!(
+        "sqlite://{}/idbroker.db?mode=rwc",
+        source.dir.path().display()
+    );
+    let target = TestDatabase::sqlite();
+    let endpoint = format!("http://127.0.0.1:{}", source.port);
+    let (key, secret_key) = (
+        secret(&source, "admin_access_key_id"),
+        secret(&source, "admin_secret_access_key"),
+    );
+    let copy = |args: &[&str]| {
+        let mut all = vec![
+            "pools",
+            "copy",
+            "--from-endpoint",
+            &endpoint,
+            "--region",
+            "us-east-1",
+        ];
+        all.extend_from_slice(args);
+        idbroker(
+            target.url(),
+            &all,
+            &[
+                ("AWS_ACCESS_KEY_ID", &key),
+                ("AWS_SECRET_ACCESS_KEY", &secret_key),
+            ],
+        )
+    };
+    let out = copy(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{full}  copied  created")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{plain}  plain  created")),
+        "{stdout}"
+    );
+
+    // Same ids, same configuration, roles, mappings, maps and tags: the two databases
+    // export the same bytes (the source has no identities or providers).
+    let copied = export(target.url());
+    assert_eq!(copied, export(&source_db));
+    let pool: Value = copied
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["identity_pool_id"] == full.as_str())
+        .unwrap();
+    assert_eq!(
+        pool["roles"]["role_mappings"]["accounts.google.com"]["type"],
+        "Rules"
+    );
+    assert_eq!(
+        pool["principal_tags"],
+        json!({"accounts.google.com": {"use_defaults": true, "principal_tags": {"department": "hd"}}})
+    );
+    assert_eq!(
+        pool["pool"]["identity_pool_tags"],
+        json!({"env": "prod", "team": "identity"})
+    );
+
+    // Again, for one pool: nothing to do.
+    let out = copy(&["--pool", &full]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{full}  copied  unchanged")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&plain), "{stdout}");
+
+    // Wrong credentials: the source's refusal, named.
+    let out = idbroker(
+        target.url(),
+        &[
+            "pools",
+            "copy",
+            "--from-endpoint",
+            &endpoint,
+            "--region",
+            "us-east-1",
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", &key),
+            ("AWS_SECRET_ACCESS_KEY", "wrong"),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ListIdentityPools failed"), "{err}");
+}
+
+fn moto_url() -> String {
+    std::env::var("IDBROKER_TEST_STS_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".to_owned())
+}
+
+#[tokio::test]
+async fn pools_copied_from_moto_keep_ids_configuration_and_tags() {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_sdk_cognitoidentity::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(moto_url())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .http_client(http)
+        .build();
+    let moto = aws_sdk_cognitoidentity::Client::from_conf(config);
+    let social = moto
+        .create_identity_pool()
+        .identity_pool_name("moto social")
+        .allow_unauthenticated_identities(true)
+        .supported_login_providers("accounts.google.com", "google-app")
+        .supported_login_providers("graph.facebook.com", "fb-app")
+        .developer_provider_name("login.dev")
+        .cognito_identity_providers(
+            CognitoIdentityProvider::builder()
+                .provider_name(USER_POOL)
+                .client_id("upclient")
+                .server_side_token_check(true)
+                .build(),
+        )
+        .identity_pool_tags("team", "mobile")
+        .identity_pool_tags("cost-centre", "42")
+        .send()
+        .await
+        .unwrap();
+    let guests = moto
+        .create_identity_pool()
+        .identity_pool_name("moto guests")
+        .allow_unauthenticated_identities(true)
+        .send()
+        .await
+        .unwrap();
+    let (social_id, guests_id) = (
+        social.identity_pool_id().to_owned(),
+        guests.identity_pool_id().to_owned(),
+    );
+
+    let target = TestDatabase::sqlite();
+    let url = target.url().to_owned();
+    let endpoint = moto_url();
+    let exported = tokio::task::spawn_blocking(move || {
+        // moto serves other tests too: copy only these two.
+        let out = idbroker(
+            &url,
+            &[
+                "pools",
+                "copy",
+                "--from-endpoint",
+                &endpoint,
+                "--region",
+                "us-east-1",
+                "--pool",
+                &social_id,
+                "--pool",
+                &guests_id,
+                "--skip",
+                "roles",
+                "--skip",
+                "principal-tags",
+            ],
+            &[
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("{social_id}  moto social  created")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("{guests_id}  moto guests  created")),
+            "{stdout}"
+        );
+        export(&url)
+    })
+    .await
+    .unwrap();
+    let pools: Vec<Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["kind"] == "pool")
+        .collect();
+    let social_pool = pools
+        .iter()
+        .find(|p| p["identity_pool_id"] == social.identity_pool_id())
+        .unwrap();
+    assert_eq!(
+        social_pool["pool"],
+        json!({
+            "identity_pool_name": "moto social",
+            "allow_unauthenticated_identities": true,
+            "supported_login_providers": {"accounts.google.com": "google-app", "graph.facebook.com": "fb-app"},
+            "developer_provider_name": "login.dev",
+            "open_id_connect_provider_arns": [],
+            "cognito_identity_providers": [
+                {"provider_name": USER_POOL, "client_id": "upclient", "server_side_token_check": true}
+            ],
+            "saml_provider_arns": [],
+            "identity_pool_tags": {"cost-centre": "42", "team": "mobile"}
+        })
+    );
+    let guests_pool = pools
+        .iter()
+        .find(|p| p["identity_pool_id"] == guests.identity_pool_id())
+        .unwrap();
+    // moto answers an unset developer provider with "": that is no developer provider.
+    assert!(
+        guests_pool["pool"].get("developer_provider_name").is_none(),
+        "{guests_pool}"
+    );
+    assert_eq!(guests_pool["pool"]["identity_pool_tags"], json!({}));
+    assert_eq!(
+        guests_pool["roles"],
+        json!({"roles": {}, "role_mappings": {}})
+    );
+}

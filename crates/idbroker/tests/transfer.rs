@@ -1,0 +1,602 @@
+//! `idbroker export`, `import` and `pools copy`, run as an operator runs them: a database made
+//! the way a running idbroker makes it (pools, roles, mappings, maps, tags, providers,
+//! identities linked through the store's login resolution), exported, imported into a fresh
+//! database and exported again, on PostgreSQL and on SQLite; then the rules for a second
+//! import, conflicts and broken files; then pools copied from another idbroker (every part)
+//! and from moto's Cognito Identity server (what moto 5.2.1 serves).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::Utc;
+use idbroker_domain::linking::{LinkRules, Trust};
+use idbroker_domain::login::LoginRef;
+use idbroker_domain::oidc_provider::OidcProvider;
+use idbroker_domain::{
+    CognitoIdentityProvider, Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig,
+    PoolRoles, PrincipalTagMap,
+};
+use idbroker_store::testing::TestDatabase;
+use idbroker_store::{
+    IdentityStore, LedgerStore, LoginStore, OidcProviderStore, PoolStore, SqlStore,
+};
+use serde_json::{Value, json};
+
+mod support;
+
+const ACCOUNT: &str = "123456789012";
+
+/// The binary with only these settings (and the account id), in a folder of its own.
+fn idbroker(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idbroker"));
+    for (var, _) in std::env::vars() {
+        if var.starts_with("IDBROKER_") || var.starts_with("AWS_") {
+            command.env_remove(var);
+        }
+    }
+    command
+        .args(args)
+        .current_dir(dir.path())
+        .env("IDBROKER_DATABASE_URL", url)
+        .env("IDBROKER_ACCOUNT_ID", ACCOUNT)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `idbroker export --file` of this database; the file's text.
+fn export(url: &str, extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.jsonl");
+    let mut args = vec!["export", "--file", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = idbroker(url, &args, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn import(url: &str, path: &Path) -> Output {
+    idbroker(url, &["import", path.to_str().unwrap()], &[])
+}
+
+fn login(provider: &str, subject: &str) -> LoginRef {
+    LoginRef {
+        provider: provider.into(),
+        subject: subject.into(),
+    }
+}
+
+fn fresh_id() -> IdentityId {
+    IdentityId::parse("id", &format!("us-east-1:{}", uuid_like())).unwrap()
+}
+
+fn uuid_like() -> String {
+    // Distinct per call and sortable enough; the binary crate has no uuid dependency.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+    format!("{:08x}-0000-4000-8000-{:012x}", n, t & 0xffff_ffff_ffff)
+}
+
+const DEV: &str = "login.dev";
+const GOOGLE: &str = "accounts.google.com";
+const OIDC_KEY: &str = "login.example.com";
+const USER_POOL: &str = "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc";
+
+/// Pools, a provider and identities, made through the store as the service makes them.
+/// Returns (pool with everything, plain pool).
+async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
+    let store = SqlStore::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = Utc::now();
+    store
+        .create_oidc_provider(
+            &OidcProvider::new(
+                &format!("https://{OIDC_KEY}"),
+                vec!["client-b".into(), "client-a".into()],
+                false,
+            )
+            .unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+
+    let full =
+        IdentityPoolId::parse("id", "eu-west-1:0a000000-0000-4000-8000-000000000001").unwrap();
+    let mut config = PoolConfig {
+        identity_pool_name: "full pool".into(),
+        allow_unauthenticated_identities: true,
+        allow_classic_flow: Some(false),
+        developer_provider_name: Some(DEV.into()),
+        open_id_connect_provider_arns: vec![format!(
+            "arn:aws:iam::{ACCOUNT}:oidc-provider/{OIDC_KEY}"
+        )],
+        cognito_identity_providers: vec![CognitoIdentityProvider {
+            provider_name: Some(USER_POOL.into()),
+            client_id: Some("upclient".into()),
+            server_side_token_check: Some(true),
+        }],
+        ..PoolConfig::default()
+    };
+    config
+        .supported_login_providers
+        .insert(GOOGLE.into(), "google-app".into());
+    store
+        .create_pool(
+            &IdentityPool {
+                id: full.clone(),
+                config,
+                tags: [
+                    ("team".into(), "identity".into()),
+                    ("env".into(), "test".into()),
+                ]
+                .into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let roles: PoolRoles = serde_json::from_value(json!({
+        "Roles": {
+            "authenticated": format!("arn:aws:iam::{ACCOUNT}:role/auth"),
+            "unauthenticated": format!("arn:aws:iam::{ACCOUNT}:role/guest"),
+        },
+        "RoleMappings": {
+            GOOGLE: {"Type": "Rules", "AmbiguousRoleResolution": "Deny", "RulesConfiguration": {"Rules": [
+                {"Claim": "hd", "MatchType": "Equals", "Value": "example.com", "RoleARN": format!("arn:aws:iam::{ACCOUNT}:role/staff")},
+                {"Claim": "email", "MatchType": "Contains", "Value": "@", "RoleARN": format!("arn:aws:iam::{ACCOUNT}:role/any")}
+            ]}},
+            OIDC_KEY: {"Type": "Token", "AmbiguousRoleResolution": "AuthenticatedRole"}
+        }
+    }))
+    .unwrap();
+    store.set_roles(&full, 1, &roles, now).await.unwrap();
+    let map = PrincipalTagMap {
+        use_defaults: true,
+        principal_tags: [("department".into(), "hd".into())].into(),
+    };
+    store
+        .put_principal_tag_map(&full, GOOGLE, &map)
+        .await
+        .unwrap();
+    store
+        .put_principal_tag_map(&full, USER_POOL, &PrincipalTagMap::default())
+        .await
+        .unwrap();
+
+    let plain =
+        IdentityPoolId::parse("id", "us-east-1:0b000000-0000-4000-8000-000000000002").unwrap();
+    store
+        .create_pool(
+            &IdentityPool {
+                id: plain.clone(),
+                config: PoolConfig {
+                    identity_pool_name: "plain".into(),
+                    allow_unauthenticated_identities: true,
+                    ..PoolConfig::default()
+                },
+                tags: Default::default(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+
+    let rules = LinkRules {
+        developer_provider: Some(DEV.into()),
+        ..LinkRules::default()
+    };
+    let link = |presented: Vec<LoginRef>, target: Option<IdentityId>, trust: Trust| {
+        let (store, full, rules) = (&store, &full, rules.clone());
+        async move {
+            let rules = LinkRules { trust, ..rules };
+            store
+                .resolve_logins(
+                    full,
+                    &presented,
+                    target.as_ref(),
+                    &rules,
+                    &fresh_id(),
+                    Utc::now(),
+                )
+                .await
+                .unwrap()
+                .identity
+        }
+    };
+    // Several logins on one identity.
+    link(
+        vec![login(GOOGLE, "g-1"), login(OIDC_KEY, "o-1")],
+        None,
+        Trust::None,
+    )
+    .await;
+    link(vec![login(USER_POOL, "u-1")], None, Trust::None).await;
+    // A developer identity with two users and a public login.
+    let developer = link(
+        vec![login(DEV, "dev-user-1"), login(GOOGLE, "g-2")],
+        None,
+        Trust::Developer,
+    )
+    .await;
+    // The backend vouches for its users only: the public login comes along.
+    link(
+        vec![login(DEV, "dev-user-2"), login(GOOGLE, "g-2")],
+        Some(developer.id.clone()),
+        Trust::Developer,
+    )
+    .await;
+    // A guest, and an identity merged away (disabled, no logins).
+    for (pool, disabled) in [(&full, false), (&full, true), (&plain, false)] {
+        store
+            .create_identity(&Identity {
+                id: fresh_id(),
+                pool_id: pool.clone(),
+                logins: vec![],
+                created_at: now,
+                last_modified_at: now,
+                disabled,
+                last_used_at: None,
+            })
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    (full, plain)
+}
+
+fn lines(file: &str) -> Vec<Value> {
+    file.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// What the seeded database's export must say, beyond coming back the same.
+fn assert_carries_everything(file: &str, full: &IdentityPoolId) {
+    let records = lines(file);
+    assert_eq!(records[0], json!({"kind": "idbroker-export", "version": 1}));
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "idbroker-export",
+            "oidc_provider",
+            "pool",
+            "pool",
+            "identity",
+            "identity",
+            "identity",
+            "identity",
+            "identity",
+            "identity"
+        ],
+        "{file}"
+    );
+    assert_eq!(
+        records[1],
+        json!({"kind": "oidc_provider", "issuer": "https://login.example.com", "client_ids": ["client-b", "client-a"]})
+    );
+    let pool = &records[2];
+    assert_eq!(pool["identity_pool_id"], full.as_str());
+    assert_eq!(
+        pool["pool"]["identity_pool_tags"],
+        json!({"env": "test", "team": "identity"})
+    );
+    assert_eq!(pool["pool"]["developer_provider_name"], DEV);
+    assert_eq!(pool["pool"]["allow_classic_flow"], false);
+    assert_eq!(
+        pool["roles"]["role_mappings"][GOOGLE]["rules_configuration"]["rules"][1]["match_type"],
+        "Contains"
+    );
+    assert_eq!(pool["roles"]["role_mappings"][OIDC_KEY]["type"], "Token");
+    assert_eq!(
+        pool["principal_tags"],
+        json!({
+            GOOGLE: {"use_defaults": true, "principal_tags": {"department": "hd"}},
+            USER_POOL: {"use_defaults": false, "principal_tags": {}}
+        })
+    );
+    let identities: Vec<&Value> = records.iter().filter(|r| r["kind"] == "identity").collect();
+    let in_full = identities
+        .iter()
+        .filter(|i| i["identity_pool_id"] == full.as_str())
+        .count();
+    assert_eq!(in_full, 5);
+    let developer = identities
+        .iter()
+        .find(|i| !i["developer_user_ids"].as_array().unwrap().is_empty())
+        .unwrap();
+    assert_eq!(
+        developer["developer_user_ids"],
+        json!(["dev-user-1", "dev-user-2"])
+    );
+    assert_eq!(
+        developer["logins"],
+        json!([{"provider": GOOGLE, "subject": "g-2"}])
+    );
+    assert!(identities.iter().any(|i| i["logins"]
+        == json!([{"provider": GOOGLE, "subject": "g-1"}, {"provider": OIDC_KEY, "subject": "o-1"}])));
+    assert_eq!(
+        identities.iter().filter(|i| i["disabled"] == true).count(),
+        1
+    );
+    // In id order within each pool.
+    let ids: Vec<(&str, &str)> = identities
+        .iter()
+        .map(|i| {
+            (
+                i["identity_pool_id"].as_str().unwrap(),
+                i["identity_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+}
+
+/// Export, import into an empty database, export again: the same bytes; a second import
+/// changes nothing. Returns the export.
+async fn round_trip(source: &TestDatabase, target: &TestDatabase) -> String {
+    let (full, _) = seed(source.url()).await;
+    let (source_url, target_url) = (source.url().to_owned(), target.url().to_owned());
+    tokio::task::spawn_blocking(move || {
+        let first = export(&source_url, &[]);
+        assert_carries_everything(&first, &full);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("first.jsonl");
+        std::fs::write(&path, &first).unwrap();
+
+        let out = import(&target_url, &path);
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("OpenID Connect providers: 1 created"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("pools: 2 created"), "{stdout}");
+        assert!(
+            stdout.contains("identities: 6 created, 0 updated, 0 unchanged, 0 conflicts"),
+            "{stdout}"
+        );
+        let second = export(&target_url, &[]);
+        assert_eq!(first, second, "the export of the import differs");
+
+        let again = import(&target_url, &path);
+        assert!(again.status.success(), "{}", text(&again));
+        let stdout = String::from_utf8_lossy(&again.stdout);
+        assert!(
+            stdout.contains("OpenID Connect providers: 0 created, 0 updated, 1 unchanged"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("pools: 0 created, 0 updated, 2 unchanged"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("identities: 0 created, 0 updated, 6 unchanged, 0 conflicts"),
+            "{stdout}"
+        );
+        assert_eq!(export(&target_url, &[]), first);
+        first
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_postgresql_database_comes_back_byte_for_byte_and_moves_to_sqlite() {
+    let (source, target) = (
+        TestDatabase::postgres().await,
+        TestDatabase::postgres().await,
+    );
+    let first = round_trip(&source, &target).await;
+    // Across backends: the same file from SQLite.
+    let sqlite = TestDatabase::sqlite();
+    let url = sqlite.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pg.jsonl");
+        std::fs::write(&path, &first).unwrap();
+        let out = import(&url, &path);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(export(&url, &[]), first);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_sqlite_database_comes_back_byte_for_byte() {
+    let target = TestDatabase::sqlite();
+    round_trip(&TestDatabase::sqlite(), &target).await;
+    // The import is in the audit, by its file; the second import added nothing.
+    let store = SqlStore::connect(target.url()).await.unwrap();
+    let changes = store.find_admin_changes(None, None, 50).await.unwrap();
+    let mut actions: Vec<&str> = changes.iter().map(|c| c.action.as_str()).collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "ImportIdentityPool",
+            "ImportIdentityPool",
+            "ImportOidcProvider"
+        ]
+    );
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.actor.starts_with("import ") && c.actor.ends_with("first.jsonl")),
+        "{changes:?}"
+    );
+}
+
+#[tokio::test]
+async fn export_to_stdout_and_of_one_pool_takes_only_that_pool_and_its_providers() {
+    let db = TestDatabase::sqlite();
+    let (full, plain) = seed(db.url()).await;
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let out = idbroker(&url, &["export", "--pool", plain.as_str()], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        let file = String::from_utf8(out.stdout).unwrap();
+        let kinds: Vec<String> = lines(&file)
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(kinds, ["idbroker-export", "pool", "identity"], "{file}");
+
+        let file = export(&url, &["--pool", full.as_str()]);
+        assert_eq!(
+            lines(&file)
+                .iter()
+                .filter(|r| r["kind"] == "oidc_provider")
+                .count(),
+            1
+        );
+        assert!(!file.contains(plain.as_str()));
+
+        let out = idbroker(
+            &url,
+            &[
+                "export",
+                "--pool",
+                "us-east-1:00000000-0000-4000-8000-0000000000ff",
+            ],
+            &[],
+        );
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not found"),
+            "{}",
+            text(&out)
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// The seeded export with `edit` applied to the first identity line that has `needle`.
+fn edited(file: &str, needle: &str, edit: impl Fn(&mut Value)) -> String {
+    let mut done = false;
+    let mut out = String::new();
+    for line in file.lines() {
+        if !done && line.contains(needle) && line.contains("\"kind\":\"identity\"") {
+            let mut value: Value = serde_json::from_str(line).unwrap();
+            edit(&mut value);
+            out.push_str(&value.to_string());
+            done = true;
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    assert!(done, "no identity line with {needle}");
+    out
+}
+
+#[tokio::test]
+async fn conflicts_are_reported_by_line_and_change_nothing_and_broken_files_change_nothing() {
+    let source = TestDatabase::sqlite();
+    seed(source.url()).await;
+    let target = TestDatabase::sqlite();
+    let (source_url, url) = (source.url().to_owned(), target.url().to_owned());
+    tokio::task::spawn_blocking(move || {
+        let file = export(&source_url, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+
+        // A broken line anywhere: the whole file is refused before anything is written.
+        let mut unknown = file.clone();
+        unknown.push_str(
+            r#"{"kind":"oidc_provider","issuer":"https://other.example.com","client_ids":["c"],"clientids":[]}"#,
+        );
+        unknown.push('\n');
+        let out = import(&url, &write("unknown.jsonl", &unknown));
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("line 11") && err.contains("unknown field `clientids`"), "{err}");
+        assert!(err.contains("client_ids"), "names the nearest known member: {err}");
+        assert_eq!(lines(&export(&url, &[])).len(), 1, "nothing was imported");
+
+        let long = format!(
+            "{}{{\"kind\":\"oidc_provider\",\"issuer\":\"https://x\",\"client_ids\":[\"{}\"]}}\n",
+            file,
+            "a".repeat(2 * 1024 * 1024)
+        );
+        let out = import(&url, &write("long.jsonl", &long));
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("line 11: longer than 1048576 bytes"), "{err}");
+
+        let bad_role = file.replacen(":role/staff", ":rol/staff", 1);
+        let out = import(&url, &write("role.jsonl", &bad_role));
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("line 3") && err.contains("is not an IAM role ARN"), "{err}");
+
+        let out = import(&url, &write("noheader.jsonl", file.split_once('\n').unwrap().1));
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("line 1: an idbroker export starts with"));
+        assert_eq!(lines(&export(&url, &[])).len(), 1, "nothing was imported");
+
+        // Now the real thing, then a file that disagrees about an identity's logins.
+        let out = import(&url, &write("good.jsonl", &file));
+        assert!(out.status.success(), "{}", text(&out));
+        let changed = edited(&file, "\"g-1\"", |identity| {
+            identity["logins"] = json!([{"provider": GOOGLE, "subject": "g-1"}]);
+        });
+        let conflict_line = changed.lines().position(|l| l.contains("\"g-1\"")).unwrap() + 1;
+        let out = import(&url, &write("changed.jsonl", &changed));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("line {conflict_line}: conflict: identity"))
+                && err.contains("exists here with other logins (accounts.google.com / g-1, login.example.com / o-1) than the file's (accounts.google.com / g-1)"),
+            "{err}"
+        );
+        assert!(err.contains("1 conflicts"), "{err}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("identities: 0 created, 0 updated, 5 unchanged, 1 conflicts"), "{stdout}");
+        assert_eq!(export(&url, &[]), file, "the conflict changed nothing");
+
+        // A new identity id claiming a login another identity holds.
+        let thief = edited(&file, "\"g-1\"", |identity| {
+            identity["identity_id"] = json!("eu-west-1:0f000000-0000-4000-8000-00000000000f");
+        });
+        let out = import(&url, &write("thief.jsonl", &thief));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("belongs to identity"), "{err}");
+        assert_eq!(export(&url, &[]), file);
+
+        // A pool changed in the file replaces the one here (the file wins).
+        let renamed = file.replacen("\"full pool\"", "\"renamed pool\"", 1);
+        let out = import(&url, &write("renamed.jsonl", &renamed));
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("pools: 0 created, 1 updated, 1 unchanged"));
+        assert_eq!(export(&url, &[]), renamed);
+    })
+    .await
+    .unwrap();
+}
