@@ -418,6 +418,21 @@ fn role_name(role: RoleArg) -> &'static str {
     TrustRole::from(role).as_str()
 }
 
+/// Registered providers, with the ARN a pool's `open_id_connect_provider_arns` takes.
+fn provider_table(providers: &[idbroker_api::oidc_providers::ProviderBody]) -> Table {
+    table(
+        &["key", "arn", "issuer", "client_ids"],
+        providers.iter().map(|p| {
+            vec![
+                p.key.clone(),
+                p.arn.clone(),
+                p.issuer.clone(),
+                p.client_ids.join(","),
+            ]
+        }),
+    )
+}
+
 fn string_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
     pairs.into_iter().collect()
 }
@@ -541,30 +556,12 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             let provider = client
                 .create_oidc_provider(&CreateProvider { issuer, client_ids })
                 .await?;
-            let rows = table(
-                &["arn", "key", "client_ids"],
-                [vec![
-                    provider.arn.clone(),
-                    provider.key.clone(),
-                    provider.client_ids.join(","),
-                ]],
-            );
+            let rows = provider_table(std::slice::from_ref(&provider));
             show(out, &provider, Some(rows))
         }
         Admin::Providers(ProvidersCommand::List) => {
             let list = client.list_oidc_providers().await?;
-            let rows = table(
-                // The ARN is what a pool's open_id_connect_provider_arns takes (the next step).
-                &["key", "arn", "issuer", "client_ids"],
-                list.oidc_providers.iter().map(|p| {
-                    vec![
-                        p.key.clone(),
-                        p.arn.clone(),
-                        p.issuer.clone(),
-                        p.client_ids.join(","),
-                    ]
-                }),
-            );
+            let rows = provider_table(&list.oidc_providers);
             show(out, &list, Some(rows))
         }
         Admin::Providers(ProvidersCommand::Remove { key }) => {
