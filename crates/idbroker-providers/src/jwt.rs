@@ -282,7 +282,7 @@ fn unreadable(token: &str) -> (&'static str, String, String) {
         .next()
         .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .and_then(|header| header.get("alg").map(|alg| shown_value(alg)));
+        .and_then(|header| header.get("alg").map(shown_value));
     match alg {
         Some(alg) if segments == 3 => ("algorithm", allowed_algorithms(), alg),
         _ => (
@@ -311,17 +311,14 @@ fn preflight(
     rules: &Rules<'_>,
     rec: &mut Recorder,
 ) -> Result<Option<Preflight>, Stop> {
-    let header = match jsonwebtoken::decode_header(token) {
-        Ok(header) => header,
-        Err(_) => {
-            let (name, expected, got) = if rec.is_thorough() {
-                unreadable(token)
-            } else {
-                ("format", String::new(), String::new())
-            };
-            rec.check(name, Err(not_a_token()), || expected, || got)?;
-            return Ok(None);
-        }
+    let Ok(header) = jsonwebtoken::decode_header(token) else {
+        let (name, expected, got) = if rec.is_thorough() {
+            unreadable(token)
+        } else {
+            ("format", String::new(), String::new())
+        };
+        rec.check(name, Err(not_a_token()), || expected, || got)?;
+        return Ok(None);
     };
     let alg_ok = rec.check(
         "algorithm",
