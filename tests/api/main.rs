@@ -11,6 +11,7 @@ mod credentials;
 mod database_faults;
 mod developer;
 mod development_mode;
+mod explain;
 mod facebook;
 mod identities;
 mod logins;

@@ -10,6 +10,7 @@ use crate::audit::{AuditQuery, ChangeList};
 use crate::developer::{
     DeveloperTokenRequest, LookupBody, LookupQuery, MergeRequest, UnlinkDeveloperRequest,
 };
+use crate::explain::{ExplainRequest, Explanation};
 use crate::identities::{
     CredentialsBody, CredentialsRequest, IdentityBody, IdentityIdBody, IdentityList,
     IdentityPaging, LoginsBody, TokenBody, UnlinkRequest,
@@ -275,6 +276,20 @@ impl Client {
             .map_err(|()| ClientError::Endpoint(self.base.to_string()))?
             .push(key);
         self.send_empty(self.request_to(Method::DELETE, url)).await
+    }
+
+    /// A dry run of GetId and GetCredentialsForIdentity for these logins (nothing changes).
+    pub async fn explain(
+        &self,
+        pool_id: &str,
+        request: &ExplainRequest,
+    ) -> ClientResult<Explanation> {
+        self.with_body(
+            Method::POST,
+            &["v1", "identity-pools", pool_id, "explain"],
+            request,
+        )
+        .await
     }
 
     /// The IAM trust policy `role` needs for this pool.

@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod developer;
+pub mod explain;
 pub mod identities;
 pub mod keys;
 pub mod ledger;

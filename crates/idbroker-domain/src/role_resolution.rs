@@ -81,6 +81,48 @@ impl MappingRule {
     }
 }
 
+/// How a role was decided, step by step (for an admin's dry run). `resolve_role` and
+/// `trace_role` are one code path; only the trace is dropped by the first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleTrace {
+    pub decided_by: RoleSource,
+    /// The role-mapping key that applied (`<provider>` or `<provider>:<client id>`).
+    pub mapping_key: Option<String>,
+    pub mapping_type: Option<RoleMappingType>,
+    /// Token mappings: the roles the token allows (`cognito:roles`) and its preferred one.
+    pub token_roles: Vec<String>,
+    pub preferred_role: Option<String>,
+    /// Rules mappings: every rule, in order, with what it compared. Rules after the first
+    /// match are not compared (no CustomRoleArn) and not listed.
+    pub rules: Vec<RuleTrace>,
+    /// When no rule or token role decided: the AmbiguousRoleResolution consulted.
+    pub ambiguous: Option<Option<AmbiguousRoleResolution>>,
+}
+
+/// What decided the role.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RoleSource {
+    /// The pool's unauthenticated role (a guest).
+    Guest,
+    /// The pool's authenticated role: no role mapping applies.
+    #[default]
+    Default,
+    /// A role mapping of the presented provider.
+    Mapping,
+}
+
+/// One rule of a Rules mapping as it was compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTrace {
+    pub claim: String,
+    pub match_type: MatchType,
+    pub value: String,
+    /// The claim's values in the token (empty when absent).
+    pub claim_values: Vec<String>,
+    pub matched: bool,
+    pub role_arn: String,
+}
+
 fn authenticated(roles: &PoolRoles) -> Result<String, RoleError> {
     roles
         .roles
@@ -89,7 +131,12 @@ fn authenticated(roles: &PoolRoles) -> Result<String, RoleError> {
         .ok_or(RoleError::NoRole)
 }
 
-fn ambiguous(mapping: &RoleMapping, roles: &PoolRoles) -> Result<String, RoleError> {
+fn ambiguous(
+    mapping: &RoleMapping,
+    roles: &PoolRoles,
+    trace: &mut RoleTrace,
+) -> Result<String, RoleError> {
+    trace.ambiguous = Some(mapping.ambiguous_role_resolution);
     match mapping.ambiguous_role_resolution {
         Some(AmbiguousRoleResolution::AuthenticatedRole) => authenticated(roles),
         Some(AmbiguousRoleResolution::Deny) | None => Err(RoleError::Denied),
@@ -101,10 +148,17 @@ fn by_mapping(
     claims: &BTreeMap<String, Value>,
     roles: &PoolRoles,
     custom: Option<&str>,
+    trace: &mut RoleTrace,
 ) -> Result<String, RoleError> {
+    trace.decided_by = RoleSource::Mapping;
+    trace.mapping_type = Some(mapping.mapping_type);
     match mapping.mapping_type {
         RoleMappingType::Token => {
             let allowed = token_roles(claims);
+            trace.token_roles.clone_from(&allowed);
+            trace.preferred_role = claim_values(claims, "cognito:preferred_role")
+                .into_iter()
+                .next();
             if let Some(custom) = custom {
                 return if allowed.iter().any(|r| r == custom) {
                     Ok(custom.to_owned())
@@ -112,15 +166,12 @@ fn by_mapping(
                     Err(RoleError::Forbidden(custom.to_owned()))
                 };
             }
-            if let Some(preferred) = claim_values(claims, "cognito:preferred_role")
-                .into_iter()
-                .next()
-            {
-                return Ok(preferred);
+            if let Some(preferred) = &trace.preferred_role {
+                return Ok(preferred.clone());
             }
             match allowed.as_slice() {
                 [only] => Ok(only.clone()),
-                _ => ambiguous(mapping, roles),
+                _ => ambiguous(mapping, roles, trace),
             }
         }
         RoleMappingType::Rules => {
@@ -128,8 +179,19 @@ fn by_mapping(
                 .rules_configuration
                 .as_ref()
                 .map_or(&[][..], |c| &c.rules[..]);
-            let mut matching = rules.iter().filter(|r| r.matches(claims));
-            match custom {
+            let mut matching = rules.iter().filter(|r| {
+                let matched = r.matches(claims);
+                trace.rules.push(RuleTrace {
+                    claim: r.claim.clone(),
+                    match_type: r.match_type,
+                    value: r.value.clone(),
+                    claim_values: claim_values(claims, &r.claim),
+                    matched,
+                    role_arn: r.role_arn.clone(),
+                });
+                matched
+            });
+            let chosen = match custom {
                 // CustomRoleArn may pick any matching rule's role, not just the first.
                 Some(custom) => matching
                     .find(|r| r.role_arn == custom)
@@ -137,20 +199,32 @@ fn by_mapping(
                     .ok_or_else(|| RoleError::Forbidden(custom.to_owned())),
                 None => match matching.next() {
                     Some(rule) => Ok(rule.role_arn.clone()),
-                    None => ambiguous(mapping, roles),
+                    None => Err(RoleError::Denied),
                 },
+            };
+            drop(matching);
+            match (chosen, custom) {
+                (Err(RoleError::Denied), None) => ambiguous(mapping, roles, trace),
+                (chosen, _) => chosen,
             }
         }
     }
 }
 
 /// The role-mapping key of a login: user pools are keyed `<provider>:<app client id>`.
-fn mapping_for<'a>(roles: &'a PoolRoles, login: &VerifiedLogin) -> Option<&'a RoleMapping> {
+fn mapping_for<'a>(
+    roles: &'a PoolRoles,
+    login: &VerifiedLogin,
+) -> Option<(&'a String, &'a RoleMapping)> {
     let provider = &login.login.provider;
     claim_values(&login.claims, "aud")
         .iter()
-        .find_map(|aud| roles.role_mappings.get(&format!("{provider}:{aud}")))
-        .or_else(|| roles.role_mappings.get(provider))
+        .find_map(|aud| {
+            roles
+                .role_mappings
+                .get_key_value(&format!("{provider}:{aud}"))
+        })
+        .or_else(|| roles.role_mappings.get_key_value(provider))
 }
 
 /// The role to assume. `allow_guests` is the pool's AllowUnauthenticatedIdentities now.
@@ -160,16 +234,29 @@ pub fn resolve_role(
     allow_guests: bool,
     custom_role_arn: Option<&str>,
 ) -> Result<String, RoleError> {
-    match caller {
+    trace_role(caller, roles, allow_guests, custom_role_arn).0
+}
+
+/// As `resolve_role`, with the trace of how the role was decided.
+pub fn trace_role(
+    caller: Caller<'_>,
+    roles: &PoolRoles,
+    allow_guests: bool,
+    custom_role_arn: Option<&str>,
+) -> (Result<String, RoleError>, RoleTrace) {
+    let mut trace = RoleTrace::default();
+    let role = match caller {
         Caller::Guest => {
-            if !allow_guests {
-                return Err(RoleError::GuestsNotAllowed);
+            trace.decided_by = RoleSource::Guest;
+            if allow_guests {
+                roles
+                    .roles
+                    .get("unauthenticated")
+                    .cloned()
+                    .ok_or(RoleError::NoRole)
+            } else {
+                Err(RoleError::GuestsNotAllowed)
             }
-            roles
-                .roles
-                .get("unauthenticated")
-                .cloned()
-                .ok_or(RoleError::NoRole)
         }
         Caller::Developer => authenticated(roles),
         Caller::OwnToken(providers) => {
@@ -179,24 +266,36 @@ pub fn resolve_role(
                     .role_mappings
                     .iter()
                     .find(|(key, _)| *key == provider || key.starts_with(&prefix))
-                    .map(|(_, mapping)| mapping)
             });
             match mapping {
-                Some(mapping) => by_mapping(mapping, &BTreeMap::new(), roles, custom_role_arn),
+                Some((key, mapping)) => {
+                    trace.mapping_key = Some(key.clone());
+                    by_mapping(
+                        mapping,
+                        &BTreeMap::new(),
+                        roles,
+                        custom_role_arn,
+                        &mut trace,
+                    )
+                }
                 None => default_authenticated(roles, custom_role_arn),
             }
         }
         Caller::Federated(logins) => {
             // The first presented provider (in key order) that has a mapping decides.
-            if let Some((login, mapping)) = logins
+            match logins
                 .iter()
                 .find_map(|l| mapping_for(roles, l).map(|m| (l, m)))
             {
-                return by_mapping(mapping, &login.claims, roles, custom_role_arn);
+                Some((login, (key, mapping))) => {
+                    trace.mapping_key = Some(key.clone());
+                    by_mapping(mapping, &login.claims, roles, custom_role_arn, &mut trace)
+                }
+                None => default_authenticated(roles, custom_role_arn),
             }
-            default_authenticated(roles, custom_role_arn)
         }
-    }
+    };
+    (role, trace)
 }
 
 /// The authenticated role, which a CustomRoleArn may only name exactly.
@@ -393,6 +492,47 @@ mod tests {
         assert_eq!(
             google(&r, json!({"locale": "Paris"}), None),
             Err(RoleError::Denied)
+        );
+    }
+
+    #[test]
+    fn the_trace_shows_each_rule_compared_and_the_fallback() {
+        let r = roles(vec![(
+            "accounts.google.com",
+            rules(
+                AmbiguousRoleResolution::Deny,
+                vec![
+                    ("hd", MatchType::Equals, "corp.com", R1),
+                    ("hd", MatchType::StartsWith, "corp", R2),
+                    ("hd", MatchType::Contains, "o", R3),
+                ],
+            ),
+        )]);
+        let logins = [login("accounts.google.com", json!({"hd": "corp.org"}))];
+        let (role, trace) = trace_role(Caller::Federated(&logins), &r, true, None);
+        assert_eq!(role, Ok(R2.into()));
+        assert_eq!(trace.decided_by, RoleSource::Mapping);
+        assert_eq!(trace.mapping_key.as_deref(), Some("accounts.google.com"));
+        let compared: Vec<(bool, &[String])> = trace
+            .rules
+            .iter()
+            .map(|r| (r.matched, &r.claim_values[..]))
+            .collect();
+        let corp = ["corp.org".to_owned()];
+        assert_eq!(compared, vec![(false, &corp[..]), (true, &corp[..])]);
+        assert_eq!(trace.ambiguous, None);
+
+        let logins = [login("accounts.google.com", json!({"hd": "x.net"}))];
+        let (role, trace) = trace_role(Caller::Federated(&logins), &r, true, None);
+        assert_eq!(role, Err(RoleError::Denied));
+        assert_eq!(trace.rules.len(), 3);
+        assert!(trace.rules.iter().all(|r| !r.matched));
+        assert_eq!(trace.ambiguous, Some(Some(AmbiguousRoleResolution::Deny)));
+
+        let (role, trace) = trace_role(Caller::Guest, &r, true, None);
+        assert_eq!(
+            (role, trace.decided_by),
+            (Ok(GUEST.into()), RoleSource::Guest)
         );
     }
 

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::backoff::{Backoff, BackoffPolicy};
+use crate::diagnosis::KeyFetch;
 use crate::endpoints::KeyLocation;
 use crate::error::VerifyError;
 use crate::key_source::JwksSource;
@@ -141,8 +142,28 @@ impl KeyCache {
 
     /// The key with id `kid` for `location`.
     pub async fn key(&self, location: &KeyLocation, kid: &str) -> Result<Jwk, VerifyError> {
+        self.key_traced(location, kid).await.0
+    }
+
+    /// As `key`, and how the key set was found (for a diagnosis).
+    pub async fn key_traced(
+        &self,
+        location: &KeyLocation,
+        kid: &str,
+    ) -> (Result<Jwk, VerifyError>, KeyFetch) {
+        let mut fetch = KeyFetch::Cached;
+        let found = self.lookup(location, kid, &mut fetch).await;
+        (found, fetch)
+    }
+
+    async fn lookup(
+        &self,
+        location: &KeyLocation,
+        kid: &str,
+        fetch: &mut KeyFetch,
+    ) -> Result<Jwk, VerifyError> {
         let entry = self.entry(location)?;
-        let (keys, just_fetched) = self.usable_keys(location, &entry).await?;
+        let (keys, just_fetched) = self.usable_keys(location, &entry, fetch).await?;
         if let Some(jwk) = keys.keys.get(kid) {
             return Ok(jwk.clone());
         }
@@ -154,6 +175,7 @@ impl KeyCache {
             let mut state = entry.0.lock().map_err(|_| lock_poisoned())?;
             let now = Instant::now();
             if let Some(err) = state.backoff.blocked(now) {
+                *fetch = KeyFetch::InBackoff;
                 return Err(err);
             }
             let cooldown = self.0.policy.unknown_kid_cooldown;
@@ -172,6 +194,7 @@ impl KeyCache {
                 self.fetch_shared(location, &entry, &mut state)
             }
         };
+        *fetch = KeyFetch::Refetched;
         let fresh = wait(pending).await?;
         fresh.keys.get(kid).cloned().ok_or_else(no_such_kid)
     }
@@ -184,6 +207,7 @@ impl KeyCache {
         &self,
         location: &KeyLocation,
         entry: &Arc<Entry>,
+        fetch: &mut KeyFetch,
     ) -> Result<(KeySet, bool), VerifyError> {
         let policy = self.0.policy;
         let pending = {
@@ -208,10 +232,12 @@ impl KeyCache {
                 }
             }
             if let Some(err) = state.backoff.blocked(now) {
+                *fetch = KeyFetch::InBackoff;
                 return Err(err);
             }
             self.fetch_shared(location, entry, &mut state)
         };
+        *fetch = KeyFetch::Fetched;
         wait(pending).await.map(|set| (set, true))
     }
 

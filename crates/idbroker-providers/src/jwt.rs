@@ -16,6 +16,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
+use crate::diagnosis::{Diagnosis, Recorder, Stop};
 use crate::endpoints::KeyLocation;
 use crate::error::VerifyError;
 use crate::jwks::KeyCache;
@@ -120,95 +121,388 @@ fn audiences(claims: &BTreeMap<String, Value>) -> Vec<&str> {
     }
 }
 
-/// Checks the verified claims against the rules and the clock.
-fn check_claims(
+/// A claim as a diagnosis shows it (`(absent)` when missing).
+fn shown(claims: &BTreeMap<String, Value>, name: &str) -> String {
+    match claims.get(name) {
+        None => "(absent)".to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn one_of(values: &[String]) -> String {
+    match values {
+        [one] => one.clone(),
+        _ => format!("one of {}", values.join(", ")),
+    }
+}
+
+/// `Ok` when `failure` is `None`.
+fn outcome(failure: Option<VerifyError>) -> Result<(), VerifyError> {
+    failure.map_or(Ok(()), Err)
+}
+
+/// Checks the claims against the rules and the clock, in order: `exp`, `nbf`, `iat`,
+/// `azp`/`aud`, `token_use`, `sub`.
+fn record_claims(
     claims: &BTreeMap<String, Value>,
     rules: &Rules<'_>,
     now: DateTime<Utc>,
-) -> Result<(), VerifyError> {
+    rec: &mut Recorder,
+) -> Result<(), Stop> {
     let now_s = now.timestamp();
-    let exp = seconds(claims, "exp")?
-        .ok_or_else(|| VerifyError::invalid("Missing a required claim: exp"))?;
-    if now_s >= exp.saturating_add(EXP_LEEWAY_SECS) {
-        return Err(VerifyError::invalid(format!(
-            "Token expired: {now_s} >= {exp}"
-        )));
-    }
-    if let Some(nbf) = seconds(claims, "nbf")?
-        && nbf > now_s.saturating_add(FUTURE_LEEWAY_SECS)
-    {
-        return Err(VerifyError::invalid(format!(
-            "Token is not valid before {nbf}."
-        )));
-    }
-    if let Some(iat) = seconds(claims, "iat")?
-        && iat > now_s.saturating_add(FUTURE_LEEWAY_SECS)
-    {
-        return Err(VerifyError::invalid(format!(
-            "Token was issued in the future ({iat})."
-        )));
-    }
+    let exp = match seconds(claims, "exp") {
+        Ok(None) => Err(VerifyError::invalid("Missing a required claim: exp")),
+        Ok(Some(exp)) if now_s >= exp.saturating_add(EXP_LEEWAY_SECS) => Err(VerifyError::invalid(
+            format!("Token expired: {now_s} >= {exp}"),
+        )),
+        other => other.map(|_| ()),
+    };
+    rec.check(
+        "expiry",
+        exp,
+        || {
+            format!(
+                "exp > {} (now {now_s} minus {EXP_LEEWAY_SECS} s of skew)",
+                now_s.saturating_sub(EXP_LEEWAY_SECS)
+            )
+        },
+        || shown(claims, "exp"),
+    )?;
+    let future = |name: &str, failure: fn(i64) -> String| match seconds(claims, name) {
+        Ok(Some(at)) if at > now_s.saturating_add(FUTURE_LEEWAY_SECS) => {
+            Err(VerifyError::invalid(failure(at)))
+        }
+        other => other.map(|_| ()),
+    };
+    let not_later = |name: &str| {
+        format!(
+            "{name} absent or ≤ {} (now {now_s} plus {FUTURE_LEEWAY_SECS} s of skew)",
+            now_s.saturating_add(FUTURE_LEEWAY_SECS)
+        )
+    };
+    rec.check(
+        "not_before",
+        future("nbf", |nbf| format!("Token is not valid before {nbf}.")),
+        || not_later("nbf"),
+        || shown(claims, "nbf"),
+    )?;
+    rec.check(
+        "issued_at",
+        future("iat", |iat| {
+            format!("Token was issued in the future ({iat}).")
+        }),
+        || not_later("iat"),
+        || shown(claims, "iat"),
+    )?;
     let wrong_client = || {
         VerifyError::Rejected(
             "Token is not from a supported provider of this identity pool.".into(),
         )
     };
+    let expected_client = || one_of(rules.client_ids);
     // OpenID Connect: when azp is present it names the client the token was issued to.
     match claims.get("azp").and_then(Value::as_str) {
         Some(azp) => {
-            if !rules.client_ids.iter().any(|c| c == azp) {
-                return Err(wrong_client());
-            }
+            let ours = rules.client_ids.iter().any(|c| c == azp);
+            rec.check(
+                "azp",
+                outcome((!ours).then(wrong_client)),
+                expected_client,
+                || azp.to_owned(),
+            )?;
         }
         None => {
             let aud = audiences(claims);
-            if aud.is_empty() {
-                return Err(VerifyError::invalid("Missing a required claim: aud"));
-            }
-            if !aud.iter().any(|a| rules.client_ids.iter().any(|c| c == a)) {
-                return Err(wrong_client());
-            }
+            let failure = if aud.is_empty() {
+                Some(VerifyError::invalid("Missing a required claim: aud"))
+            } else if !aud.iter().any(|a| rules.client_ids.iter().any(|c| c == a)) {
+                Some(wrong_client())
+            } else {
+                None
+            };
+            rec.check("audience", outcome(failure), expected_client, || {
+                shown(claims, "aud")
+            })?;
         }
     }
-    if rules.require_id_token_use && claims.get("token_use").and_then(Value::as_str) != Some("id") {
-        return Err(VerifyError::invalid(
-            "Not a Cognito ID token (token_use must be id).",
-        ));
+    if rules.require_id_token_use {
+        let is_id = claims.get("token_use").and_then(Value::as_str) == Some("id");
+        rec.check(
+            "token_use",
+            outcome(
+                (!is_id).then(|| {
+                    VerifyError::invalid("Not a Cognito ID token (token_use must be id).")
+                }),
+            ),
+            || "id".to_owned(),
+            || shown(claims, "token_use"),
+        )?;
     }
-    match claims.get("sub").and_then(Value::as_str) {
+    let sub = match claims.get("sub").and_then(Value::as_str) {
         Some(sub) if sub.chars().count() > MAX_SUB_CHARS => Err(VerifyError::invalid(format!(
             "Claim sub is longer than {MAX_SUB_CHARS} characters."
         ))),
         Some(sub) if !sub.is_empty() => Ok(()),
         _ => Err(VerifyError::invalid("Missing a required claim: sub")),
+    };
+    rec.check(
+        "subject",
+        sub,
+        || format!("a string of 1–{MAX_SUB_CHARS} characters"),
+        || shown(claims, "sub"),
+    )?;
+    Ok(())
+}
+
+/// Checks the verified claims against the rules and the clock.
+#[cfg(test)]
+fn check_claims(
+    claims: &BTreeMap<String, Value>,
+    rules: &Rules<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), VerifyError> {
+    let mut rec = Recorder::stopping();
+    let _ = record_claims(claims, rules, now, &mut rec);
+    rec.finish(Some(()))
+}
+
+fn allowed_algorithms() -> String {
+    let names: Vec<String> = ALLOWED.iter().map(|a| format!("{a:?}")).collect();
+    format!("one of {}", names.join(", "))
+}
+
+/// What a token that is not a readable JWS looks like, for a diagnosis: its shape, never its
+/// text. When the header is JSON naming an algorithm that is not even a JWS one (`none`), the
+/// failure is reported as the algorithm's.
+fn unreadable(token: &str) -> (&'static str, String, String) {
+    let segments = token.split('.').count();
+    let alg = token
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|header| header.get("alg").map(shown_value));
+    match alg {
+        Some(alg) if segments == 3 => ("algorithm", allowed_algorithms(), alg),
+        _ => (
+            "format",
+            "a JWS in compact form: three base64url segments, the first a JSON header".to_owned(),
+            format!(
+                "{segments} segment(s), {} characters, without a readable JWS header",
+                token.chars().count()
+            ),
+        ),
     }
 }
 
-/// Everything read from the token before any key is fetched: the header (its algorithm must
-/// be allowed), the unverified issuer (must be one of the rules'), and the kid.
+fn shown_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What is read before any key is fetched: the header (its algorithm must be allowed), the
+/// unverified payload, its issuer (must be one of the rules') and the kid. `None` when the
+/// token cannot be read at all; otherwise whether a key may be fetched for it.
 fn preflight(
     token: &str,
     rules: &Rules<'_>,
-) -> Result<(jsonwebtoken::Header, String), VerifyError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| not_a_token())?;
-    if !ALLOWED.contains(&header.alg) {
-        return Err(VerifyError::invalid(format!(
-            "Signing algorithm {:?} is not allowed.",
-            header.alg
-        )));
-    }
-    let unverified = unverified_claims(token)?;
+    rec: &mut Recorder,
+) -> Result<Option<Preflight>, Stop> {
+    let Ok(header) = jsonwebtoken::decode_header(token) else {
+        let (name, expected, got) = if rec.is_thorough() {
+            unreadable(token)
+        } else {
+            ("format", String::new(), String::new())
+        };
+        rec.check(name, Err(not_a_token()), || expected, || got)?;
+        return Ok(None);
+    };
+    let alg_ok = rec.check(
+        "algorithm",
+        outcome((!ALLOWED.contains(&header.alg)).then(|| {
+            VerifyError::invalid(format!(
+                "Signing algorithm {:?} is not allowed.",
+                header.alg
+            ))
+        })),
+        allowed_algorithms,
+        || format!("{:?}", header.alg),
+    )?;
+    let unverified = match unverified_claims(token) {
+        Ok(claims) => claims,
+        Err(err) => {
+            rec.check(
+                "format",
+                Err(err),
+                || "a payload of base64url-encoded JSON".to_owned(),
+                || "a payload that does not decode to a JSON object".to_owned(),
+            )?;
+            return Ok(None);
+        }
+    };
     let iss = unverified
         .get("iss")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if !rules.issuers.iter().any(|i| i == iss) {
-        return Err(VerifyError::invalid("Issuer doesn't match providerName"));
+    let iss_ok = rec.check(
+        "issuer",
+        outcome(
+            (!rules.issuers.iter().any(|i| i == iss))
+                .then(|| VerifyError::invalid("Issuer doesn't match providerName")),
+        ),
+        || one_of(rules.issuers),
+        || shown(&unverified, "iss"),
+    )?;
+    let kid_ok =
+        rec.check(
+            "kid",
+            outcome(header.kid.is_none().then(|| {
+                VerifyError::invalid("Couldn't verify signed token: the token has no kid.")
+            })),
+            || "a kid in the header".to_owned(),
+            || header.kid.clone().unwrap_or_else(|| "(absent)".to_owned()),
+        )?;
+    Ok(Some(Preflight {
+        fetch_key: alg_ok && iss_ok && kid_ok,
+        header,
+        unverified,
+    }))
+}
+
+struct Preflight {
+    /// Whether the header and issuer passed, so a key may be fetched.
+    fetch_key: bool,
+    header: jsonwebtoken::Header,
+    unverified: BTreeMap<String, Value>,
+}
+
+/// The key for the token's kid, the key's fit with the algorithm, and the signature: the
+/// verified claims, or `None` if any of these failed.
+async fn signature(
+    token: &str,
+    header: &jsonwebtoken::Header,
+    rules: &Rules<'_>,
+    location: &KeyLocation,
+    keys: &KeyCache,
+    rec: &mut Recorder,
+) -> Result<Option<BTreeMap<String, Value>>, Stop> {
+    let kid = header.kid.clone().unwrap_or_default();
+    let (found, fetch) = keys.key_traced(location, &kid).await;
+    rec.key_set = Some(fetch);
+    let expected_key = || format!("a key with kid {kid} in the issuer's key set");
+    let jwk = match found {
+        Ok(jwk) => {
+            rec.check("key", Ok(()), expected_key, || "found".to_owned())?;
+            jwk
+        }
+        Err(err) => {
+            let got = err.to_string();
+            rec.check("key", Err(err), expected_key, || got)?;
+            return Ok(None);
+        }
+    };
+    let fits = rec.check(
+        "key_algorithm",
+        outcome((!key_matches(&jwk, header.alg)).then(|| {
+            VerifyError::invalid(
+                "Couldn't verify signed token: the key does not fit the algorithm.",
+            )
+        })),
+        || format!("a key usable with {:?}", header.alg),
+        || match &jwk.common.key_algorithm {
+            Some(declared) => format!("a key declared for {declared}"),
+            None => "a key of another type".to_owned(),
+        },
+    )?;
+    if !fits {
+        return Ok(None);
     }
-    let kid = header.kid.clone().ok_or_else(|| {
-        VerifyError::invalid("Couldn't verify signed token: the token has no kid.")
-    })?;
-    Ok((header, kid))
+    let decoded = DecodingKey::from_jwk(&jwk).ok().and_then(|decoding_key| {
+        let mut validation = Validation::new(header.alg);
+        // The time and audience checks are ours (record_claims), against the broker's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["iss"]);
+        validation.set_issuer(rules.issuers);
+        jsonwebtoken::decode::<BTreeMap<String, Value>>(token, &decoding_key, &validation).ok()
+    });
+    rec.check(
+        "signature",
+        outcome(
+            decoded
+                .is_none()
+                .then(|| VerifyError::invalid("Couldn't verify signed token.")),
+        ),
+        || format!("a valid {:?} signature by key {kid}", header.alg),
+        || {
+            if decoded.is_some() {
+                "valid"
+            } else {
+                "invalid"
+            }
+            .to_owned()
+        },
+    )?;
+    Ok(decoded.map(|data| data.claims))
+}
+
+/// Every check of an ID token, in order, into `rec`. Returns the claims it ended with and
+/// whether they were verified; the verdict is the recorder's.
+async fn examine(
+    token: &str,
+    rules: &Rules<'_>,
+    location: &KeyLocation,
+    keys: &KeyCache,
+    now: DateTime<Utc>,
+    rec: &mut Recorder,
+) -> Result<(BTreeMap<String, Value>, bool), Stop> {
+    let Some(pre) = preflight(token, rules, rec)? else {
+        return Ok((BTreeMap::new(), false));
+    };
+    // Nothing goes over the network for a token whose header or issuer is wrong; a diagnosis
+    // still reads its (unverified) claims.
+    let verified = if pre.fetch_key {
+        signature(token, &pre.header, rules, location, keys, rec).await?
+    } else {
+        None
+    };
+    let is_verified = verified.is_some();
+    let claims = verified.unwrap_or(pre.unverified);
+    record_claims(&claims, rules, now, rec)?;
+    Ok((claims, is_verified))
+}
+
+fn verified_login(key: &str, claims: BTreeMap<String, Value>) -> VerifiedLogin {
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    VerifiedLogin {
+        login: LoginRef {
+            provider: key.to_owned(),
+            subject,
+        },
+        claims,
+    }
+}
+
+/// `preflight`'s verdict alone, for the property tests.
+#[cfg(test)]
+fn preflight_verdict(
+    token: &str,
+    rules: &Rules<'_>,
+) -> Result<(jsonwebtoken::Header, String), VerifyError> {
+    let mut rec = Recorder::stopping();
+    let pre = preflight(token, rules, &mut rec).ok().flatten();
+    rec.finish(pre.map(|p| {
+        let kid = p.header.kid.clone().unwrap_or_default();
+        (p.header, kid)
+    }))
 }
 
 pub async fn verify(
@@ -219,39 +513,30 @@ pub async fn verify(
     keys: &KeyCache,
     now: DateTime<Utc>,
 ) -> Result<VerifiedLogin, VerifyError> {
-    let (header, kid) = preflight(token, rules)?;
-    let jwk = keys.key(location, &kid).await?;
-    if !key_matches(&jwk, header.alg) {
-        return Err(VerifyError::invalid(
-            "Couldn't verify signed token: the key does not fit the algorithm.",
-        ));
-    }
-    let decoding_key = DecodingKey::from_jwk(&jwk)
-        .map_err(|_| VerifyError::invalid("Couldn't verify signed token."))?;
-    let mut validation = Validation::new(header.alg);
-    // The time and audience checks are ours (check_claims), against the broker's clock.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["iss"]);
-    validation.set_issuer(rules.issuers);
-    let data = jsonwebtoken::decode::<BTreeMap<String, Value>>(token, &decoding_key, &validation)
-        .map_err(|_| VerifyError::invalid("Couldn't verify signed token."))?;
-    check_claims(&data.claims, rules, now)?;
+    let mut rec = Recorder::stopping();
+    let value = examine(token, rules, location, keys, now, &mut rec)
+        .await
+        .ok()
+        .filter(|(_, verified)| *verified)
+        .map(|(claims, _)| verified_login(key, claims));
+    rec.finish(value)
+}
 
-    let subject = data
-        .claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    Ok(VerifiedLogin {
-        login: LoginRef {
-            provider: key.to_owned(),
-            subject,
-        },
-        claims: data.claims,
-    })
+/// As `verify`, recording every check (see `diagnosis`).
+pub async fn diagnose(
+    key: &str,
+    token: &str,
+    rules: &Rules<'_>,
+    location: &KeyLocation,
+    keys: &KeyCache,
+    now: DateTime<Utc>,
+) -> Diagnosis {
+    let mut rec = Recorder::thorough();
+    let (claims, verified) = examine(token, rules, location, keys, now, &mut rec)
+        .await
+        .unwrap_or_default();
+    let outcome = rec.finish(verified.then(|| verified_login(key, claims.clone())));
+    rec.into_diagnosis(outcome, claims, verified)
 }
 
 #[cfg(test)]
@@ -381,6 +666,37 @@ mod tests {
     }
 
     #[test]
+    fn a_diagnosis_goes_on_past_a_failure_and_its_verdict_is_the_first() {
+        let clients = ["app".to_owned()];
+        let issuers = ["https://idp".to_owned()];
+        let c = claims(json!({"sub": "u", "aud": "other", "exp": 1_800_000_000 - 400}));
+        let mut rec = Recorder::thorough();
+        assert!(record_claims(&c, &rules(&clients, &issuers), now(), &mut rec).is_ok());
+        let verdict = rec.finish(Some(()));
+        let stopping = check_claims(&c, &rules(&clients, &issuers), now());
+        assert_eq!(verdict, stopping, "the same verdict as verification");
+        let diagnosis = rec.into_diagnosis(Err(stopping.unwrap_err()), c, true);
+        let failed: Vec<(&str, &str, &str)> = diagnosis
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| (c.name, c.expected.as_str(), c.got.as_str()))
+            .collect();
+        assert_eq!(
+            failed,
+            vec![
+                (
+                    "expiry",
+                    "exp > 1799999700 (now 1800000000 minus 300 s of skew)",
+                    "1799999600"
+                ),
+                ("audience", "app", "other"),
+            ]
+        );
+        assert_eq!(diagnosis.checks.len(), 5, "{:?}", diagnosis.checks);
+    }
+
+    #[test]
     fn only_compact_jws_looks_like_a_jwt() {
         assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.sig"));
         assert!(!looks_like_jwt("EAAGm0PX4ZCpsBA"));
@@ -435,7 +751,7 @@ mod properties {
         fn garbage_tokens_are_typed_rejections(token in ".{0,200}") {
             let (issuers, clients) = (issuers(), clients());
             let rules = Rules { issuers: &issuers, client_ids: &clients, require_id_token_use: false };
-            prop_assert!(matches!(preflight(&token, &rules), Err(VerifyError::Rejected(_))));
+            prop_assert!(matches!(preflight_verdict(&token, &rules), Err(VerifyError::Rejected(_))));
         }
 
         #[test]
@@ -461,7 +777,7 @@ mod properties {
             let token = format!("{}.{}.c2ln", b64(&header.to_string()), b64(&payload.to_string()));
             let (issuers, clients) = (issuers(), clients());
             let rules = Rules { issuers: &issuers, client_ids: &clients, require_id_token_use: false };
-            if let Ok((h, k)) = preflight(&token, &rules) {
+            if let Ok((h, k)) = preflight_verdict(&token, &rules) {
                 // Only an allowed algorithm, our issuer and a kid get as far as a key fetch.
                 prop_assert!(ALLOWED.contains(&h.alg));
                 prop_assert_eq!(Some(k), kid);

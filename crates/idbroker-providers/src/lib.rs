@@ -11,6 +11,7 @@
 //! issuer is checked against the pool's configuration before anything goes over the network.
 
 mod backoff;
+mod diagnosis;
 mod endpoints;
 mod error;
 mod fetch;
@@ -26,6 +27,7 @@ use idbroker_domain::login::{KeySource, ProviderSpec, VerifiedLogin};
 use idbroker_trust::TrustRoots;
 
 pub use backoff::BackoffPolicy;
+pub use diagnosis::{Check, Diagnosis, KeyFetch, MAX_CHECK_TEXT};
 pub use endpoints::{KeyLocation, ProviderEndpoints};
 pub use error::VerifyError;
 pub use fetch::{DEFAULT_FETCH_TIMEOUT, Fetcher, MAX_FETCH_TIMEOUT};
@@ -103,6 +105,34 @@ impl Verifier {
         }
     }
 
+    /// How a token under `spec` is checked: an ID token against these rules and keys, or an
+    /// access token asked of its provider. Facebook Limited Login tokens are OIDC ID tokens
+    /// from https://www.facebook.com.
+    fn route(&self, spec: &ProviderSpec, token: &str) -> Route {
+        match spec {
+            ProviderSpec::OidcIdToken {
+                issuers,
+                client_ids,
+                keys,
+                require_id_token_use,
+            } => Route::IdToken {
+                issuers: issuers.clone(),
+                client_ids: client_ids.clone(),
+                require_id_token_use: *require_id_token_use,
+                location: self.endpoints.locate(keys),
+            },
+            ProviderSpec::Facebook { app_id } if jwt::looks_like_jwt(token) => Route::IdToken {
+                issuers: vec!["https://www.facebook.com".to_owned()],
+                client_ids: vec![app_id.clone()],
+                require_id_token_use: false,
+                location: self.endpoints.locate(&KeySource::BuiltIn(
+                    idbroker_domain::login::BuiltInKeys::FacebookLimitedLogin,
+                )),
+            },
+            ProviderSpec::Facebook { .. } | ProviderSpec::Amazon { .. } => Route::AccessToken,
+        }
+    }
+
     /// Verifies `token`, presented under the Logins key `key`, as `spec` says.
     pub async fn verify(
         &self,
@@ -111,34 +141,91 @@ impl Verifier {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<VerifiedLogin, VerifyError> {
-        match spec {
-            ProviderSpec::OidcIdToken {
+        match self.route(spec, token) {
+            Route::IdToken {
                 issuers,
                 client_ids,
-                keys,
                 require_id_token_use,
+                location,
             } => {
-                let rules = jwt::Rules {
-                    issuers,
-                    client_ids,
-                    require_id_token_use: *require_id_token_use,
-                };
-                let location = self.endpoints.locate(keys);
-                jwt::verify(key, token, &rules, &location, &self.keys, now).await
-            }
-            ProviderSpec::Facebook { app_id } if jwt::looks_like_jwt(token) => {
-                // Facebook Limited Login: an OIDC ID token from https://www.facebook.com.
-                let issuers = ["https://www.facebook.com".to_owned()];
-                let client_ids = [app_id.clone()];
                 let rules = jwt::Rules {
                     issuers: &issuers,
                     client_ids: &client_ids,
-                    require_id_token_use: false,
+                    require_id_token_use,
                 };
-                let location = self.endpoints.locate(&KeySource::BuiltIn(
-                    idbroker_domain::login::BuiltInKeys::FacebookLimitedLogin,
-                ));
                 jwt::verify(key, token, &rules, &location, &self.keys, now).await
+            }
+            Route::AccessToken => self.ask_provider(key, spec, token).await,
+        }
+    }
+
+    /// As `verify`, with every check recorded (an admin's dry run): the same checks in the
+    /// same order, going on past a failure where later checks still mean something. Its
+    /// `outcome` is what `verify` answers. Keys are fetched and cached exactly as `verify`
+    /// would; nothing else changes.
+    pub async fn diagnose(
+        &self,
+        key: &str,
+        spec: &ProviderSpec,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Diagnosis {
+        match self.route(spec, token) {
+            Route::IdToken {
+                issuers,
+                client_ids,
+                require_id_token_use,
+                location,
+            } => {
+                let rules = jwt::Rules {
+                    issuers: &issuers,
+                    client_ids: &client_ids,
+                    require_id_token_use,
+                };
+                jwt::diagnose(key, token, &rules, &location, &self.keys, now).await
+            }
+            Route::AccessToken => {
+                // Only the provider can judge an access token: one check, its answer.
+                let outcome = self.ask_provider(key, spec, token).await;
+                let mut rec = diagnosis::Recorder::thorough();
+                let failure = outcome.as_ref().err().cloned();
+                let got = match &outcome {
+                    Ok(login) => format!("a valid token of user {}", login.login.subject),
+                    Err(err) => err.to_string(),
+                };
+                let _ = rec.check(
+                    "provider_api",
+                    failure.map_or(Ok(()), Err),
+                    || "the provider's API vouches for the token and the app".to_owned(),
+                    || got,
+                );
+                let claims = outcome
+                    .as_ref()
+                    .map(|login| login.claims.clone())
+                    .unwrap_or_default();
+                let verified = outcome.is_ok();
+                rec.into_diagnosis(outcome, claims, verified)
+            }
+        }
+    }
+
+    async fn ask_provider(
+        &self,
+        key: &str,
+        spec: &ProviderSpec,
+        token: &str,
+    ) -> Result<VerifiedLogin, VerifyError> {
+        match spec {
+            ProviderSpec::Amazon { client_id } => {
+                social::amazon(
+                    &self.fetcher,
+                    &self.amazon,
+                    &self.endpoints,
+                    key,
+                    client_id,
+                    token,
+                )
+                .await
             }
             ProviderSpec::Facebook { app_id } => {
                 social::facebook(
@@ -151,17 +238,21 @@ impl Verifier {
                 )
                 .await
             }
-            ProviderSpec::Amazon { client_id } => {
-                social::amazon(
-                    &self.fetcher,
-                    &self.amazon,
-                    &self.endpoints,
-                    key,
-                    client_id,
-                    token,
-                )
-                .await
-            }
+            // `route` sends ID tokens elsewhere.
+            ProviderSpec::OidcIdToken { .. } => Err(VerifyError::Rejected(
+                "Invalid login token. Not a valid OpenId Connect identity token.".into(),
+            )),
         }
     }
+}
+
+/// How one token is checked (see `Verifier::route`).
+enum Route {
+    IdToken {
+        issuers: Vec<String>,
+        client_ids: Vec<String>,
+        require_id_token_use: bool,
+        location: KeyLocation,
+    },
+    AccessToken,
 }

@@ -7,6 +7,7 @@ mod audit;
 mod credentials;
 mod developer;
 mod error;
+mod explain;
 mod identities;
 mod logins;
 mod oidc_providers;

@@ -10,7 +10,7 @@ use idbroker_domain::login::{LoginRef, OidcIssuers, VerifiedLogin, classify};
 use idbroker_domain::oidc_provider::issuer_key;
 use idbroker_domain::pool::oidc_provider_key;
 use idbroker_domain::validation::{check_count, check_len};
-use idbroker_domain::{Identity, IdentityId, PoolConfig, ValidationError};
+use idbroker_domain::{Identity, IdentityId, IdentityPoolId, PoolConfig, ValidationError};
 use idbroker_store::{StoreError, StoredPool};
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ pub(crate) fn validate_logins(logins: &BTreeMap<String, String>) -> Result<(), V
 }
 
 /// The registered OpenID Connect providers a pool uses, looked up once per request.
-struct Registered(HashMap<String, (String, Vec<String>)>);
+pub(crate) struct Registered(HashMap<String, (String, Vec<String>)>);
 
 impl OidcIssuers for Registered {
     fn lookup(&self, key: &str) -> Option<(String, Vec<String>)> {
@@ -57,11 +57,19 @@ pub struct ResolvedIdentity {
     pub own_tags: BTreeMap<String, String>,
 }
 
+/// What one of idbroker's own tokens proves (see `Broker::own_proof`).
+pub(crate) struct OwnProof {
+    pub amr: Vec<String>,
+    pub expires_at: Option<i64>,
+    pub tags: BTreeMap<String, String>,
+    pub claims: BTreeMap<String, serde_json::Value>,
+}
+
 /// The Logins key under which the AWS SDKs pass a developer-authenticated identity's token.
 pub const COGNITO_IDENTITY_KEY: &str = "cognito-identity.amazonaws.com";
 
 impl Broker {
-    async fn registered_providers(
+    pub(crate) async fn registered_providers(
         &self,
         config: &PoolConfig,
         keys: impl Iterator<Item = &String>,
@@ -162,7 +170,7 @@ impl Broker {
 
     /// Whether a Logins key names idbroker's own tokens: the key the AWS SDKs use for
     /// developer-authenticated identities, or our issuer without its scheme.
-    fn is_own_key(&self, key: &str) -> bool {
+    pub(crate) fn is_own_key(&self, key: &str) -> bool {
         key == COGNITO_IDENTITY_KEY || key == issuer_key(self.issuer.issuer())
     }
 
@@ -200,33 +208,12 @@ impl Broker {
         let mut own_expires_at: Option<i64> = None;
         let mut own_tags = BTreeMap::new();
         for token in own.values() {
-            let claims = self
-                .issuer
-                .verify_own(token, self.clock.now())
-                .ok_or_else(|| {
-                    ServiceError::NotAuthorized(
-                        "Invalid login token. Not a valid token from this broker.".into(),
-                    )
-                })?;
-            let for_us = claims.get("aud").and_then(|a| a.as_str()) == Some(pool.pool.id.as_str())
-                && claims.get("sub").and_then(|s| s.as_str()) == Some(id.as_str());
-            if !for_us {
-                return Err(ServiceError::NotAuthorized(
-                    "Invalid login token. The token was issued for another identity or identity pool.".into(),
-                ));
-            }
-            own_amr.extend(
-                claims
-                    .get("amr")
-                    .and_then(|a| a.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(str::to_owned)),
-            );
-            if let Some(exp) = claims.get("exp").and_then(serde_json::Value::as_i64) {
+            let proof = self.own_proof(token, &pool.pool.id, &id)?;
+            own_amr.extend(proof.amr);
+            if let Some(exp) = proof.expires_at {
                 own_expires_at = Some(own_expires_at.map_or(exp, |e| e.min(exp)));
             }
-            own_tags.extend(session_tags(&claims));
+            own_tags.extend(proof.tags);
         }
         let proven = !own.is_empty();
         let verified = self.verify_logins(&pool.pool.config, &public).await?;
@@ -250,6 +237,45 @@ impl Broker {
             own_amr,
             own_expires_at,
             own_tags,
+        })
+    }
+
+    /// What one of idbroker's own tokens, presented as a login for identity `id` of `pool`,
+    /// proves: its `amr`, when it expires and the session tags it carries. Refused unless it
+    /// is a valid token of ours for exactly that identity and pool.
+    pub(crate) fn own_proof(
+        &self,
+        token: &str,
+        pool: &IdentityPoolId,
+        id: &IdentityId,
+    ) -> ServiceResult<OwnProof> {
+        let claims = self
+            .issuer
+            .verify_own(token, self.clock.now())
+            .ok_or_else(|| {
+                ServiceError::NotAuthorized(
+                    "Invalid login token. Not a valid token from this broker.".into(),
+                )
+            })?;
+        let for_us = claims.get("aud").and_then(|a| a.as_str()) == Some(pool.as_str())
+            && claims.get("sub").and_then(|s| s.as_str()) == Some(id.as_str());
+        if !for_us {
+            return Err(ServiceError::NotAuthorized(
+                "Invalid login token. The token was issued for another identity or identity pool."
+                    .into(),
+            ));
+        }
+        Ok(OwnProof {
+            amr: claims
+                .get("amr")
+                .and_then(|a| a.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            expires_at: claims.get("exp").and_then(serde_json::Value::as_i64),
+            tags: session_tags(&claims).collect(),
+            claims,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use idbroker_domain::login::{LoginRef, VerifiedLogin, registered_oidc_arn};
 use idbroker_domain::{IdentityId, PoolArn, PoolConfig};
 use idbroker_store::StoredPool;
@@ -42,10 +42,10 @@ pub(crate) fn login_amr(config: &PoolConfig, verified: &[VerifiedLogin]) -> Vec<
 }
 
 impl Broker {
-    /// Signs a token for an identity: `iss`, `aud` = pool id, `sub` = identity id, `amr`,
-    /// integer `iat`/`exp`, `jti`, the pool-ARN claim, and principal tags when there are any.
-    pub(crate) fn mint(&self, request: TokenRequest<'_>) -> ServiceResult<String> {
-        let now = self.clock.now();
+    /// The claims of a token for an identity: `iss`, `aud` = pool id, `sub` = identity id,
+    /// `amr`, integer `iat`/`exp`, `jti`, the pool-ARN claim, and principal tags when there are
+    /// any.
+    pub(crate) fn token_claims(&self, request: &TokenRequest<'_>, now: DateTime<Utc>) -> Value {
         let issuer = self.issuer.issuer();
         let arn = PoolArn::new(
             &self.settings.region,
@@ -72,6 +72,13 @@ impl Broker {
                 .collect();
             claims["https://aws.amazon.com/tags"] = json!({"principal_tags": principal});
         }
+        claims
+    }
+
+    /// Signs a token for an identity with `token_claims`.
+    pub(crate) fn mint(&self, request: TokenRequest<'_>) -> ServiceResult<String> {
+        let now = self.clock.now();
+        let claims = self.token_claims(&request, now);
         let token = self.issuer.sign(&claims, now)?;
         metrics::counter!("idbroker_tokens_minted_total").increment(1);
         Ok(token)
@@ -120,6 +127,15 @@ impl Broker {
         &self,
         resolved: &crate::ResolvedIdentity,
     ) -> ServiceResult<String> {
+        let request = self.token_request(resolved).await?;
+        self.mint(request)
+    }
+
+    /// What goes into the token for a resolved identity (see `token_for`).
+    pub(crate) async fn token_request<'a>(
+        &self,
+        resolved: &'a crate::ResolvedIdentity,
+    ) -> ServiceResult<TokenRequest<'a>> {
         let amr = if resolved.identity.is_guest() {
             vec!["unauthenticated".to_owned()]
         } else {
@@ -150,7 +166,7 @@ impl Broker {
             }
             None => OPEN_ID_TOKEN_LIFETIME,
         };
-        self.mint(TokenRequest {
+        Ok(TokenRequest {
             pool: &resolved.pool,
             identity: &resolved.identity.id,
             amr,

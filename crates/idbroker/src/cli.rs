@@ -14,6 +14,7 @@ use idbroker_api::client::{Client, ClientError};
 use idbroker_api::developer::{
     DeveloperTokenRequest, LookupQuery, MergeRequest, UnlinkDeveloperRequest,
 };
+use idbroker_api::explain::{ExplainRequest, Explanation};
 use idbroker_api::identities::IdentityPaging;
 use idbroker_api::ledger::LedgerQuery;
 use idbroker_api::oidc_providers::CreateProvider;
@@ -82,6 +83,21 @@ pub enum Admin {
     /// The IAM trust policy a pool's role needs, and a check of an existing one.
     #[command(subcommand, name = "trust-policy")]
     TrustPolicy(TrustPolicyCommand),
+    /// A dry run of GetId and GetCredentialsForIdentity for a user's logins: each token's
+    /// checks, the identity, the role, the session tags, and the error the public call would
+    /// answer. Nothing changes; STS is not called.
+    Explain {
+        pool_id: String,
+        /// A login as the app sends it, KEY=TOKEN (KEY=@FILE reads the token from FILE, so it
+        /// stays out of the shell's history); repeat for several.
+        #[arg(long = "login", value_parser = parse_pair)]
+        logins: Vec<(String, String)>,
+        /// Explain GetCredentialsForIdentity for this identity instead of GetId.
+        #[arg(long)]
+        identity_id: Option<String>,
+        #[arg(long)]
+        custom_role_arn: Option<String>,
+    },
     /// The audit of admin changes, newest first.
     Audit {
         /// Only changes to this resource (a pool or identity id, a provider ARN).
@@ -242,6 +258,148 @@ fn findings_table(check: &TrustPolicyCheck) -> Table {
             ]
         }),
     )
+}
+
+/// A login's token: the text, or the contents of FILE for `@FILE` (trimmed).
+fn login_token(value: String) -> anyhow::Result<String> {
+    match value.strip_prefix('@') {
+        Some(path) => Ok(std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the token from {path}"))?
+            .trim()
+            .to_owned()),
+        None => Ok(value),
+    }
+}
+
+fn pass(passed: bool) -> String {
+    if passed { "ok" } else { "FAIL" }.to_owned()
+}
+
+/// An explanation for people: one row per login check, then the identity, the role rules and
+/// the verdict (`--output json` has everything, claims included).
+fn explanation_table(e: &Explanation) -> Table {
+    let mut rows = Vec::new();
+    for login in &e.logins {
+        let step = format!("login {}", login.provider_key);
+        let entry = &login.pool_entry;
+        let detail = if entry.matched {
+            entry.client_ids.join(", ")
+        } else {
+            format!("closest: {}", entry.closest.join(", "))
+        };
+        rows.push(vec![
+            step.clone(),
+            "pool entry".to_owned(),
+            pass(entry.matched),
+            entry.kind.clone(),
+            detail,
+        ]);
+        if let Some(source) = login.key_set {
+            let source = serde_json::to_value(source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            rows.push(vec![
+                step.clone(),
+                "key set".to_owned(),
+                String::new(),
+                String::new(),
+                source,
+            ]);
+        }
+        for check in &login.checks {
+            rows.push(vec![
+                step.clone(),
+                check.name.clone(),
+                pass(check.passed),
+                check.expected.clone(),
+                check.got.clone(),
+            ]);
+        }
+    }
+    if let Some(identity) = &e.identity {
+        let outcome = serde_json::to_value(identity.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut detail = identity.identity_id.clone().unwrap_or_default();
+        if !identity.merged.is_empty() {
+            detail.push_str(&format!(" (merging {})", identity.merged.join(", ")));
+        }
+        if let Some(error) = &identity.error {
+            detail = error.message.clone();
+        }
+        rows.push(vec![
+            "identity".to_owned(),
+            outcome,
+            pass(identity.error.is_none()),
+            String::new(),
+            detail,
+        ]);
+    }
+    if let Some(role) = &e.role {
+        let decided = match (&role.mapping_type, &role.mapping_key) {
+            (Some(kind), Some(key)) => format!("{kind} mapping of {key}"),
+            _ => role.decided_by.clone(),
+        };
+        for (i, rule) in role.rules.iter().enumerate() {
+            rows.push(vec![
+                "role".to_owned(),
+                format!("rule {}", i + 1),
+                if rule.matched { "match" } else { "no match" }.to_owned(),
+                format!("{} {} {}", rule.claim, rule.match_type, rule.value),
+                format!("{:?} → {}", rule.claim_values, rule.role_arn),
+            ]);
+        }
+        if let Some(setting) = &role.ambiguous_role_resolution {
+            rows.push(vec![
+                "role".to_owned(),
+                "ambiguous".to_owned(),
+                String::new(),
+                String::new(),
+                setting.clone(),
+            ]);
+        }
+        let result = role
+            .role_arn
+            .clone()
+            .or_else(|| role.error.as_ref().map(|e| e.message.clone()))
+            .unwrap_or_default();
+        rows.push(vec![
+            "role".to_owned(),
+            decided,
+            pass(role.error.is_none()),
+            String::new(),
+            result,
+        ]);
+    }
+    for (key, value) in &e.principal_tags {
+        rows.push(vec![
+            "tag".to_owned(),
+            key.clone(),
+            String::new(),
+            String::new(),
+            value.clone(),
+        ]);
+    }
+    let verdict = match &e.public_error {
+        Some(error) => vec![
+            "verdict".to_owned(),
+            error.operation.clone(),
+            "FAIL".to_owned(),
+            error.kind.clone(),
+            error.message.clone(),
+        ],
+        None => vec![
+            "verdict".to_owned(),
+            "GetCredentialsForIdentity".to_owned(),
+            "ok".to_owned(),
+            String::new(),
+            "would succeed up to STS (not called)".to_owned(),
+        ],
+    };
+    rows.push(verdict);
+    table(&["step", "check", "result", "expected", "got"], rows)
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -730,6 +888,24 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                 bail!("the trust policy has error findings");
             }
             Ok(())
+        }
+        Admin::Explain {
+            pool_id,
+            logins,
+            identity_id,
+            custom_role_arn,
+        } => {
+            let logins = logins
+                .into_iter()
+                .map(|(key, token)| Ok((key, login_token(token)?)))
+                .collect::<anyhow::Result<_>>()?;
+            let request = ExplainRequest {
+                logins,
+                identity_id,
+                custom_role_arn,
+            };
+            let explanation = client.explain(&pool_id, &request).await?;
+            show(out, &explanation, Some(explanation_table(&explanation)))
         }
         Admin::Audit { resource } => {
             let changes = all_pages(|cursor| {

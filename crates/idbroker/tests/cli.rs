@@ -410,3 +410,56 @@ async fn trust_policies_are_shown_and_checked_from_the_command_line() {
     assert_eq!(body["findings"], serde_json::json!([]));
     assert_eq!(body["recommended_policy"], policy);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_is_explained_from_the_command_line_without_echoing_the_token() {
+    let s = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pool_file = dir.path().join("pool.json");
+    std::fs::write(
+        &pool_file,
+        r#"{"identity_pool_name": "explained", "allow_unauthenticated_identities": true,
+            "supported_login_providers": {"accounts.google.com": "google-client"}}"#,
+    )
+    .unwrap();
+    let pool = s
+        .json(&["pools", "create", "--file", pool_file.to_str().unwrap()])
+        .await;
+    let pool_id = pool["identity_pool_id"].as_str().unwrap().to_owned();
+    // Not a JWT: refused from the token alone, before any key would be fetched.
+    let token = "not-a-token-at-all-0123456789";
+    let token_file = dir.path().join("token.txt");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let login = format!("accounts.google.com=@{}", token_file.display());
+
+    let (ok, table, err) = s.run(&["explain", &pool_id, "--login", &login]).await;
+    assert!(ok, "{err}");
+    assert!(!table.contains(token), "{table}");
+    let format_row = table
+        .lines()
+        .find(|l| l.contains("format"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(format_row.contains("FAIL"), "{format_row}");
+    assert!(
+        table.contains("Invalid login token. Not a valid OpenId Connect identity token."),
+        "{table}"
+    );
+
+    let explained = s.json(&["explain", &pool_id, "--login", &login]).await;
+    assert_eq!(
+        explained["public_error"]["kind"], "NotAuthorizedException",
+        "{explained}"
+    );
+    let typo = s
+        .json(&[
+            "explain",
+            &pool_id,
+            "--login",
+            &format!("accounts.gogle.com={token}"),
+        ])
+        .await;
+    assert_eq!(
+        typo["logins"][0]["pool_entry"]["closest"][0],
+        "accounts.google.com"
+    );
+}

@@ -6,6 +6,7 @@ mod audit;
 pub mod auth;
 pub mod contract;
 mod developer;
+mod explain;
 mod identities;
 mod keys;
 mod ledger;
@@ -103,6 +104,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/v1/identity-pools/{pool_id}/trust-policy/check", "POST")
                 .route(web::post().to(trust_policy::check)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/explain", "POST")
+                .route(web::post().to(explain::explain)),
         )
         .service(
             resource("/v1/identity-pools/{pool_id}/tags", "GET, POST")

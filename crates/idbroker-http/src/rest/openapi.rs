@@ -5,7 +5,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, developer, identities, keys, ledger, oidc_providers, pools, trust_policy};
+use super::{
+    audit, developer, explain, identities, keys, ledger, oidc_providers, pools, trust_policy,
+};
 
 struct AdminToken;
 
@@ -27,7 +29,7 @@ impl Modify for AdminToken {
         pools::create, pools::list, pools::get, pools::replace, pools::delete,
         pools::get_roles, pools::set_roles, pools::get_principal_tags, pools::set_principal_tags,
         pools::get_tags, pools::add_tags, pools::remove_tag,
-        trust_policy::get, trust_policy::check,
+        trust_policy::get, trust_policy::check, explain::explain,
         identities::list, identities::get, identities::delete,
         identities::get_id, identities::token, identities::credentials, identities::unlink,
         developer::token, developer::lookup, developer::merge, developer::unlink,
