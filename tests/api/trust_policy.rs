@@ -16,7 +16,7 @@ use idbroker_api::pools::{PoolRequest, PrincipalTagsBody};
 use idbroker_api::trust_policy::{FindingSeverity, TrustPolicyCheckRequest, TrustRole};
 use serde_json::{Value, json};
 
-use crate::helpers::{ACCOUNT, TestApp, on_both_stores};
+use crate::helpers::{ACCOUNT, ADMIN_TOKEN, TestApp, on_both_stores};
 use crate::sts_front::moto_url;
 
 on_both_stores!(
@@ -334,6 +334,36 @@ async fn the_checker_names_each_misconfiguration(app: TestApp) {
             change(&|s| s["Effect"] = json!("Deny")),
             "deny_only",
         ),
+        (
+            "another statement lets anyone AssumeRole",
+            {
+                let mut policy = good.clone();
+                let anyone =
+                    json!({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"});
+                policy["Statement"].as_array_mut().unwrap().push(anyone);
+                policy
+            },
+            "principal_wildcard",
+        ),
+        (
+            "aud with IfExists",
+            change(&|s| {
+                let aud = s["Condition"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("StringEquals")
+                    .unwrap();
+                s["Condition"]["StringEqualsIfExists"] = aud;
+            }),
+            "condition_if_exists",
+        ),
+        (
+            "aud admits another pool too",
+            change(&|s| {
+                s["Condition"]["StringEquals"]["127.0.0.1:aud"] = json!([pool, other_pool])
+            }),
+            "aud_other_pools",
+        ),
     ];
     for (what, policy, code) in rows {
         let found = check(&app, &pool, TrustRole::Authenticated, policy).await;
@@ -385,6 +415,11 @@ async fn bad_trust_policy_input_is_a_problem(app: TestApp) {
             400,
             "10240",
         ),
+        (
+            json!({"role": "authenticated", "policy": good.to_string().replace("\"StringEquals\"", "\"StringEqualz\"")}),
+            400,
+            "unknown condition operator 'StringEqualz'",
+        ),
     ];
     for (body, status, detail) in cases {
         let (got, problem) = post(body.clone()).await;
@@ -397,6 +432,34 @@ async fn bad_trust_policy_input_is_a_problem(app: TestApp) {
             "{detail} not in {problem}"
         );
     }
+    // A member named twice, in the policy object of the body itself (serde would keep the
+    // last: the Federated principal, hiding "*").
+    let twice = format!(
+        r#"{{"role":"authenticated","policy":{}}}"#,
+        good.to_string().replacen(
+            r#""Effect":"Allow","#,
+            r#""Effect":"Allow","Principal":"*","#,
+            1
+        )
+    );
+    let res = app
+        .http
+        .post(format!("{}{check_path}", app.address))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+        .body(twice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let problem: Value = res.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("'Principal' appears twice"),
+        "{problem}"
+    );
     let (status, problem) = app
         .admin(reqwest::Method::GET, &format!("{base}?role=everyone"), None)
         .await;

@@ -229,16 +229,21 @@ impl From<RoleArg> for TrustRole {
     }
 }
 
-/// A policy to check, as the file holds it: JSON (an object, or a string holding one), or
-/// else the text itself (IAM's URL-encoded form); the server tells which it cannot read.
+/// A policy to check, as the file holds it (JSON or IAM's URL-encoded form), or the string a
+/// file of quoted JSON holds; the server tells what it cannot read.
 fn read_policy(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("cannot read the policy from stdin")?
     } else {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
     };
-    Ok(serde_json::from_str(&text)
-        .unwrap_or_else(|_| serde_json::Value::String(text.trim().to_owned())))
+    // Sent as the file's text, not re-serialized: parsing it here would silently keep one of
+    // two repeated members, which the server refuses. A file holding a JSON string (IAM's
+    // URL-encoded text, quoted) is sent as that string.
+    Ok(match serde_json::from_str(&text) {
+        Ok(serde_json::Value::String(inner)) => serde_json::Value::String(inner),
+        _ => serde_json::Value::String(text.trim().to_owned()),
+    })
 }
 
 /// Findings as a table, or a line saying there are none.

@@ -382,6 +382,29 @@ async fn trust_policies_are_shown_and_checked_from_the_command_line() {
     );
     assert!(err.contains("error finding"), "{err}");
 
+    // A file naming a member twice reaches the server as written, and is refused (parsed here,
+    // the second Principal would have hidden the first, "*").
+    let twice = policy.to_string().replacen(
+        r#""Effect":"Allow","#,
+        r#""Effect":"Allow","Principal":"*","#,
+        1,
+    );
+    assert_ne!(twice, policy.to_string());
+    std::fs::write(&file, twice).unwrap();
+    let (ok, _, err) = s
+        .run(&[
+            "trust-policy",
+            "check",
+            &pool_id,
+            "--role",
+            "authenticated",
+            "--file",
+            path,
+        ])
+        .await;
+    assert!(!ok);
+    assert!(err.contains("'Principal' appears twice"), "{err}");
+
     // --output json prints the body; IAM's URL-encoded text is read as well.
     let encoded: String = policy
         .to_string()

@@ -1,8 +1,12 @@
 //! Judging a role's existing trust policy against what one pool and idbroker issuer need.
 //!
-//! IAM allows a call when some `Allow` statement matches and no `Deny` does, so each `Allow`
-//! statement that lets idbroker's OIDC provider call `AssumeRoleWithWebIdentity` (a "granting"
-//! statement) is judged on its own: one loose statement opens the role whatever the others say.
+//! IAM allows a call when some `Allow` statement matches and no `Deny` does, so every `Allow`
+//! statement that lets anyone assume the role is judged on its own: one loose statement opens
+//! the role whatever the others say. The statements that let idbroker's OIDC provider call
+//! `AssumeRoleWithWebIdentity` ("granting" statements) are judged on their `aud` and `amr`
+//! conditions; every other principal that may assume the role is named, as an error when
+//! nothing ties it to one audience (`"*"`, a federated provider without a condition on its own
+//! `aud`).
 //! Errors are policies that let the wrong identities in or keep the right ones out; warnings are
 //! policies that work but are broader or odder than needed.
 
@@ -91,6 +95,17 @@ fn has_wildcard(value: &str) -> bool {
     value.contains(['*', '?'])
 }
 
+/// The calls that assume a role; a statement allowing none of them lets no one in.
+const ASSUME_ACTIONS: [&str; 3] = [
+    "sts:AssumeRole",
+    ASSUME_ROLE_WITH_WEB_IDENTITY,
+    "sts:AssumeRoleWithSAML",
+];
+
+fn allows_assuming(statement: &Statement) -> bool {
+    ASSUME_ACTIONS.iter().any(|a| allows_action(statement, a))
+}
+
 /// Whether a statement's actions include `action` (actions are case-insensitive in IAM).
 fn allows_action(statement: &Statement, action: &str) -> bool {
     let listed = statement.actions.iter().any(|a| glob(a, action, true));
@@ -135,11 +150,13 @@ fn is_wildcard_principal(statement: &Statement) -> bool {
     }
 }
 
-/// A condition operator taken apart: `ForAnyValue:StringLikeIfExists` → set prefix, base, and
-/// whether it is negated (`StringNot…`).
+/// A condition operator taken apart (the parser gives it in its canonical spelling):
+/// `ForAnyValue:StringLikeIfExists` → set prefix `ForAnyValue`, base `StringLike`, IfExists.
 struct Operator<'a> {
     set: Option<&'a str>,
     base: &'a str,
+    /// `…IfExists`: true when the key is absent from the request.
+    if_exists: bool,
 }
 
 impl<'a> Operator<'a> {
@@ -148,10 +165,22 @@ impl<'a> Operator<'a> {
             Some((set, rest)) => (Some(set), rest),
             None => (None, operator),
         };
+        let (base, if_exists) = match rest.strip_suffix("IfExists") {
+            Some(base) => (base, true),
+            None => (rest, false),
+        };
         Self {
             set,
-            base: rest.strip_suffix("IfExists").unwrap_or(rest),
+            base,
+            if_exists,
         }
+    }
+
+    /// A positive string condition that is false when its key is absent: it ties the
+    /// statement to the values it names. `…IfExists` and `ForAllValues:` (all of no values
+    /// match) are true on an absent key; negated operators are too.
+    fn binding(&self) -> bool {
+        self.is_string() && !self.negated() && !self.if_exists && self.set != Some("ForAllValues")
     }
 
     fn is_string(&self) -> bool {
@@ -231,12 +260,18 @@ pub fn check(policy: &Policy, expected: &Expected) -> Vec<Finding> {
             ));
         }
     }
+    for (i, s) in statements.clone() {
+        if s.effect == Effect::Allow && allows_assuming(s) {
+            let grants = granting.iter().any(|&(g, _)| g == i);
+            check_principals(&mut findings, i, s, &arn, grants);
+        }
+    }
     if granting.is_empty() {
         findings.push(no_grant(policy, &arn));
+        findings.sort_by_key(|f| (f.severity, f.statement));
         return findings;
     }
     for &(i, s) in &granting {
-        check_principal(&mut findings, i, s);
         if by_wildcard(s, ASSUME_ROLE_WITH_WEB_IDENTITY) {
             findings.push(finding(
                 Severity::Warning,
@@ -246,6 +281,7 @@ pub fn check(policy: &Policy, expected: &Expected) -> Vec<Finding> {
             ));
         }
         check_foreign_keys(&mut findings, i, s, expected);
+        check_vacuous(&mut findings, i, s, expected);
         check_aud(&mut findings, i, s, expected);
         check_amr(&mut findings, i, s, expected);
     }
@@ -318,7 +354,9 @@ fn no_grant(policy: &Policy, arn: &str) -> Finding {
     )
 }
 
-fn check_principal(findings: &mut Vec<Finding>, i: usize, s: &Statement) {
+/// The principals of an `Allow` statement that lets someone assume the role (`grants`: it
+/// lets idbroker's provider in, and is judged on idbroker's conditions besides).
+fn check_principals(findings: &mut Vec<Finding>, i: usize, s: &Statement, arn: &str, grants: bool) {
     if s.principal_negated {
         findings.push(finding(
             Severity::Error,
@@ -326,13 +364,101 @@ fn check_principal(findings: &mut Vec<Finding>, i: usize, s: &Statement) {
             Some(i),
             "An Allow statement with NotPrincipal trusts every principal it does not list.".into(),
         ));
-    } else if is_wildcard_principal(s) {
+        return;
+    }
+    if is_wildcard_principal(s) {
         findings.push(finding(
             Severity::Error,
             "principal_wildcard",
             Some(i),
-            "The principal is \"*\": tokens from any identity provider trusted by the account could assume the role.".into(),
+            "The principal is \"*\": any AWS principal, or any identity provider's token, could assume the role.".into(),
         ));
+        return;
+    }
+    let Principal::Named(kinds) = &s.principal else {
+        return;
+    };
+    let others: Vec<(&str, &str)> = kinds
+        .iter()
+        .flat_map(|(kind, ids)| ids.iter().map(move |id| (kind.as_str(), id.as_str())))
+        .filter(|(_, id)| *id != arn)
+        .collect();
+    for &(kind, id) in &others {
+        let key = audience_key(id);
+        let federated = kind.eq_ignore_ascii_case("Federated");
+        if federated && !on_key(s, &key).iter().any(|(op, _)| op.binding()) {
+            findings.push(finding(
+                Severity::Error,
+                "federated_without_aud",
+                Some(i),
+                format!("The statement trusts the identity provider {id} with no condition on {key}: a token it issues for any application (for Amazon Cognito, any identity pool of any account) could assume the role. Require {key} = your audience, or remove the principal."),
+            ));
+        } else if !grants {
+            findings.push(finding(
+                Severity::Warning,
+                "other_principal",
+                Some(i),
+                format!("{kind} principal {id} can assume the role too, without idbroker's tokens. Fine if intended."),
+            ));
+        }
+    }
+    if grants && !others.is_empty() {
+        let names: Vec<&str> = others.iter().map(|&(_, id)| id).collect();
+        findings.push(finding(
+            Severity::Error,
+            "mixed_principals",
+            Some(i),
+            format!("The statement trusting {arn} also names {}: conditions on idbroker's token keys say nothing about those principals (written with …IfExists or ForAllValues they let them in unchecked). Give each principal its own statement.", names.join(", ")),
+        ));
+    }
+}
+
+/// The condition key holding the audience of a federated principal's tokens.
+fn audience_key(federated: &str) -> String {
+    if let Some((_, issuer)) = federated.split_once(":oidc-provider/") {
+        return format!("{issuer}:aud");
+    }
+    if federated.contains(":saml-provider/") {
+        return "SAML:aud".into();
+    }
+    match federated {
+        // Login with Amazon and Facebook name the application app_id.
+        "www.amazon.com" | "graph.facebook.com" => format!("{federated}:app_id"),
+        _ => format!("{federated}:aud"),
+    }
+}
+
+/// Conditions on idbroker's `aud` and `amr` that are true when the key is absent, so they
+/// check nothing for a call without it: another principal's in the same statement, or one
+/// where STS leaves the key out.
+fn check_vacuous(findings: &mut Vec<Finding>, i: usize, s: &Statement, expected: &Expected) {
+    for claim in ["aud", "amr"] {
+        let key = expected.condition_key(claim);
+        let conditions = on_key(s, &key);
+        for (op, c) in &conditions {
+            if op.if_exists {
+                findings.push(finding(
+                    Severity::Error,
+                    "condition_if_exists",
+                    Some(i),
+                    format!("{} on {key} is true when the call has no {key}: such a call passes unchecked. Drop IfExists.", c.operator),
+                ));
+            }
+        }
+        if conditions.iter().any(|(op, _)| op.binding()) {
+            continue;
+        }
+        for (op, c) in &conditions {
+            if op.set == Some("ForAllValues") {
+                findings.push(finding(
+                    Severity::Error,
+                    "for_all_values",
+                    Some(i),
+                    format!("{} on {key} is true when the call has no {key} (all of no values match), and nothing else requires the key. Use StringEquals (aud) or ForAnyValue:StringLike (amr)."
+                    , c.operator),
+                ));
+            }
+        }
     }
 }
 
@@ -354,7 +480,7 @@ fn check_foreign_keys(findings: &mut Vec<Finding>, i: usize, s: &Statement, expe
             && prefix != ours
             && op.is_string()
             && !op.negated()
-            && !c.operator.ends_with("IfExists")
+            && !op.if_exists
         {
             findings.push(finding(
                 Severity::Error,
@@ -389,11 +515,20 @@ fn check_aud(findings: &mut Vec<Finding>, i: usize, s: &Statement, expected: &Ex
     // Conditions are ANDed: a pool id is admitted when every condition admits it.
     let admits = |id: &str| conditions.iter().all(|(op, c)| op.matches(&c.values, id));
     if !admits(pool) {
+        let case_hint = if conditions
+            .iter()
+            .flat_map(|(_, c)| &c.values)
+            .any(|v| v.eq_ignore_ascii_case(pool))
+        {
+            " (it names the pool id in other letter case; STS compares aud exactly)"
+        } else {
+            ""
+        };
         findings.push(finding(
             Severity::Error,
             "aud_other_pool",
             Some(i),
-            format!("The {key} condition does not admit this pool ({pool}): its identities cannot assume the role; another pool's can."),
+            format!("The {key} condition does not admit this pool ({pool}){case_hint}: its identities cannot assume the role; another pool's can."),
         ));
         return;
     }
@@ -411,20 +546,57 @@ fn check_aud(findings: &mut Vec<Finding>, i: usize, s: &Statement, expected: &Ex
         ));
         return;
     }
-    let mut others: Vec<&str> = exact
-        .into_iter()
-        .filter(|id| !id.eq_ignore_ascii_case(pool) && admits(id))
+    // The ids the condition names, and their variants in letter case: an IgnoreCase operator
+    // (or a pattern ANDed with one) admits those, and to STS they are other audiences.
+    let mut candidates: Vec<String> = exact
+        .iter()
+        .chain([&pool])
+        .flat_map(|id| case_variants(id))
         .collect();
-    others.sort_unstable();
-    others.dedup();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let (case, others): (Vec<String>, Vec<String>) = candidates
+        .into_iter()
+        .filter(|id| id != pool && admits(id))
+        .partition(|id| id.eq_ignore_ascii_case(pool));
     if !others.is_empty() {
         findings.push(finding(
-            Severity::Warning,
+            Severity::Error,
             "aud_other_pools",
             Some(i),
             format!("The {key} condition also admits {}: identities of those pools can assume the role too.", others.join(", ")),
         ));
     }
+    if !case.is_empty() {
+        findings.push(finding(
+            Severity::Error,
+            "aud_case",
+            Some(i),
+            format!("The {key} condition admits {}, which differs from this pool's id {pool} only in letter case: STS compares aud exactly, so that is another audience. Use StringEquals with the pool id as idbroker gives it.", case.join(", ")),
+        ));
+    }
+}
+
+/// An id as written, and in upper and lower case, whole and per part (`region:uuid`).
+fn case_variants(id: &str) -> Vec<String> {
+    let mut variants = vec![
+        id.to_owned(),
+        id.to_ascii_uppercase(),
+        id.to_ascii_lowercase(),
+    ];
+    if let Some((region, rest)) = id.split_once(':') {
+        variants.push(format!(
+            "{}:{}",
+            region.to_ascii_lowercase(),
+            rest.to_ascii_uppercase()
+        ));
+        variants.push(format!(
+            "{}:{}",
+            region.to_ascii_uppercase(),
+            rest.to_ascii_lowercase()
+        ));
+    }
+    variants
 }
 
 fn check_amr(findings: &mut Vec<Finding>, i: usize, s: &Statement, expected: &Expected) {

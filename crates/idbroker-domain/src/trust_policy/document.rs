@@ -2,11 +2,14 @@
 //! part bounded. The grammar is IAM's (`Version`, `Statement` as one object or a list, each
 //! with `Effect`, `Principal`/`NotPrincipal`, `Action`/`NotAction`, `Condition`); a document
 //! IAM would refuse as malformed is refused here too, with the place that is wrong, rather
-//! than judged.
+//! than judged. So is one that names a member twice: JSON readers keep one of the two (serde
+//! the last, others the first), so what this checker judged might not be what IAM reads.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use serde_json::{Map, Value};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 use crate::validation::{Validated, ValidationError};
 
@@ -82,10 +85,15 @@ impl Policy {
                 } else {
                     percent_decode(text)?
                 };
-                owned = serde_json::from_str::<Value>(&decoded).map_err(|e| {
-                    ValidationError::message(format!(
-                        "Not an IAM policy document: the string is neither JSON nor URL-encoded JSON ({e})."
-                    ))
+                owned = strict_json(decoded.as_bytes()).map_err(|e| {
+                    if e.is_data() {
+                        // Well-formed JSON, refused by `Strict`: a repeated member.
+                        ValidationError::message(format!("Not an IAM policy document: {e}."))
+                    } else {
+                        ValidationError::message(format!(
+                            "Not an IAM policy document: the string is neither JSON nor URL-encoded JSON ({e})."
+                        ))
+                    }
                 })?;
                 &owned
             }
@@ -97,6 +105,96 @@ impl Policy {
             }
         };
         parse_policy(document)
+    }
+}
+
+/// Refuses JSON text in which an object names a member twice. A policy sent as a JSON object
+/// (in a request body) has been parsed already, keeping one of the two, so the body itself is
+/// checked with this.
+pub fn refuse_duplicate_members(json: &[u8]) -> Validated {
+    match strict_json(json) {
+        Err(e) if e.is_data() => Err(ValidationError::message(format!(
+            "Not an IAM policy document: {e}."
+        ))),
+        // Syntax errors are the body parser's to report.
+        _ => Ok(()),
+    }
+}
+
+fn strict_json(json: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice::<Strict>(json).map(|strict| strict.0)
+}
+
+/// A JSON value read like `serde_json::Value`, except that an object naming a member twice is
+/// an error (serde_json's own recursion limit still bounds the nesting).
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Strict, E> {
+        Ok(Strict(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Strict, E> {
+        Ok(Strict(Value::Number(v.into())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Strict, E> {
+        Ok(Strict(Value::Number(v.into())))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Strict, E> {
+        Ok(Strict(
+            Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Strict, E> {
+        Ok(Strict(Value::String(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Strict, E> {
+        Ok(Strict(Value::String(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict(Value::Null))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Strict(Value::Array(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "the member '{}' appears twice in one object",
+                    bounded(&key)
+                )));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Strict(Value::Object(object)))
     }
 }
 
@@ -319,12 +417,77 @@ fn parse_principal(value: &Value, at: &str) -> Validated<Principal> {
     }
 }
 
+/// IAM's condition operators. Each may end in `IfExists` (except `Null`) and start with
+/// `ForAnyValue:` or `ForAllValues:`.
+const OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
+];
+
+/// The operator in its canonical spelling, or malformed: an unknown one (a typo such as
+/// `StringEqualz`) must not be judged as if it were the operator it resembles.
+fn known_operator(operator: &str, at: &str) -> Validated<String> {
+    let unknown = || {
+        malformed(
+            at,
+            &format!("has an unknown condition operator '{}'", bounded(operator)),
+        )
+    };
+    let (set, rest) = match operator.split_once(':') {
+        None => ("", operator),
+        Some((set, rest)) if set.eq_ignore_ascii_case("ForAnyValue") => ("ForAnyValue:", rest),
+        Some((set, rest)) if set.eq_ignore_ascii_case("ForAllValues") => ("ForAllValues:", rest),
+        Some(_) => return Err(unknown()),
+    };
+    let suffix_at = rest.len().saturating_sub("IfExists".len());
+    let (base, if_exists) = match rest.get(suffix_at..) {
+        Some(suffix) if suffix_at > 0 && suffix.eq_ignore_ascii_case("IfExists") => {
+            (&rest[..suffix_at], "IfExists")
+        }
+        _ => (rest, ""),
+    };
+    let base = OPERATORS
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(base))
+        .ok_or_else(unknown)?;
+    if *base == "Null" && !if_exists.is_empty() {
+        return Err(unknown());
+    }
+    Ok(format!("{set}{base}{if_exists}"))
+}
+
 fn parse_conditions(value: &Value, at: &str) -> Validated<Vec<Condition>> {
     let operators = value
         .as_object()
         .ok_or_else(|| malformed(at, "must be an object of operators"))?;
     let mut conditions = Vec::new();
     for (operator, keys) in operators {
+        let canonical = known_operator(operator, at)?;
         let keys = keys.as_object().ok_or_else(|| {
             malformed(
                 &format!("{at}.{}", bounded(operator)),
@@ -343,7 +506,7 @@ fn parse_conditions(value: &Value, at: &str) -> Validated<Vec<Condition>> {
                 &format!("{at}.{}.{}", bounded(operator), bounded(key)),
             )?;
             conditions.push(Condition {
-                operator: scalar(&Value::String(operator.clone()), at)?,
+                operator: canonical.clone(),
                 key: scalar(&Value::String(key.clone()), at)?,
                 values,
             });

@@ -20,7 +20,7 @@ use crate::validation::{Validated, ValidationError};
 pub use check::{Finding, Severity, check};
 pub use document::{
     Condition, Effect, MAX_POLICY_CHARS, MAX_STATEMENTS, MAX_STRING_CHARS, MAX_VALUES, Policy,
-    Principal, Statement,
+    Principal, Statement, refuse_duplicate_members,
 };
 
 pub const ASSUME_ROLE_WITH_WEB_IDENTITY: &str = "sts:AssumeRoleWithWebIdentity";

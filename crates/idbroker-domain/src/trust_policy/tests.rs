@@ -76,6 +76,18 @@ fn condition(statement: &mut Value) -> &mut Value {
     &mut statement["Condition"]
 }
 
+/// The generated authenticated policy (with TagSession) and one more statement.
+fn with_statement(extra: Value) -> Value {
+    let mut policy = generated(RoleKind::Authenticated, true);
+    policy["Statement"].as_array_mut().unwrap().push(extra);
+    policy
+}
+
+/// The generated statement's conditions replaced by `conditions`.
+fn conditioned(conditions: Value) -> Value {
+    mutated(|s| s["Condition"] = conditions)
+}
+
 #[test]
 fn each_misconfiguration_is_named_with_its_code_and_severity() {
     use Severity::{Error, Warning};
@@ -107,6 +119,166 @@ fn each_misconfiguration_is_named_with_its_code_and_severity() {
             RoleKind::Authenticated,
             true,
             "aud_other_pools",
+            Error,
+        ),
+        (
+            "aud compared ignoring case, the key in capitals",
+            conditioned(json!({
+                "StringEqualsIgnoreCase": {"ID.EXAMPLE.COM/TENANT:AUD": POOL.to_uppercase()},
+                "ForAnyValue:StringLike": {amr: "authenticated"}
+            })),
+            RoleKind::Authenticated,
+            true,
+            "aud_case",
+            Error,
+        ),
+        (
+            "aud names the pool and its id in capitals",
+            mutated(|s| condition(s)["StringEquals"][aud] = json!([POOL, POOL.to_uppercase()])),
+            RoleKind::Authenticated,
+            true,
+            "aud_case",
+            Error,
+        ),
+        (
+            "aud names the pool only in capitals",
+            mutated(|s| condition(s)["StringEquals"][aud] = json!(POOL.to_uppercase())),
+            RoleKind::Authenticated,
+            true,
+            "aud_other_pool",
+            Error,
+        ),
+        (
+            "aud with IfExists",
+            conditioned(json!({
+                "StringEqualsIfExists": {aud: POOL},
+                "ForAnyValue:StringLike": {amr: "authenticated"}
+            })),
+            RoleKind::Authenticated,
+            true,
+            "condition_if_exists",
+            Error,
+        ),
+        (
+            "amr with IfExists",
+            conditioned(json!({
+                "StringEquals": {aud: POOL},
+                "ForAnyValue:StringLikeIfExists": {amr: "authenticated"}
+            })),
+            RoleKind::Authenticated,
+            true,
+            "condition_if_exists",
+            Error,
+        ),
+        (
+            "amr only through ForAllValues",
+            conditioned(json!({
+                "StringEquals": {aud: POOL},
+                "ForAllValues:StringLike": {amr: ["authenticated", "*.com"]}
+            })),
+            RoleKind::Authenticated,
+            true,
+            "for_all_values",
+            Error,
+        ),
+        (
+            "aud only through ForAllValues",
+            conditioned(json!({
+                "ForAllValues:StringEquals": {aud: POOL},
+                "ForAnyValue:StringLike": {amr: "authenticated"}
+            })),
+            RoleKind::Authenticated,
+            true,
+            "for_all_values",
+            Error,
+        ),
+        (
+            "the provider and another account in one statement, IfExists conditions",
+            mutated(|s| {
+                s["Principal"] = json!({"Federated": ARN, "AWS": "arn:aws:iam::999999999999:root"});
+                s["Action"] = json!([
+                    "sts:AssumeRoleWithWebIdentity",
+                    "sts:AssumeRole",
+                    "sts:TagSession"
+                ]);
+                s["Condition"] = json!({
+                    "StringEqualsIfExists": {aud: POOL},
+                    "ForAnyValue:StringLikeIfExists": {amr: "authenticated"}
+                });
+            }),
+            RoleKind::Authenticated,
+            true,
+            "mixed_principals",
+            Error,
+        ),
+        (
+            "the provider and Google in one statement",
+            mutated(|s| {
+                s["Principal"]["Federated"] = json!([ARN, "accounts.google.com"]);
+                s["Condition"] = json!({
+                    "StringEqualsIfExists": {aud: POOL},
+                    "ForAllValues:StringLike": {amr: ["authenticated", "*.com"]}
+                });
+            }),
+            RoleKind::Authenticated,
+            true,
+            "federated_without_aud",
+            Error,
+        ),
+        (
+            "another statement lets \"*\" AssumeRole",
+            with_statement(
+                json!({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}),
+            ),
+            RoleKind::Authenticated,
+            true,
+            "principal_wildcard",
+            Error,
+        ),
+        (
+            "another statement lets any AWS principal AssumeRole",
+            with_statement(
+                json!({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}),
+            ),
+            RoleKind::Authenticated,
+            true,
+            "principal_wildcard",
+            Error,
+        ),
+        (
+            "another statement trusts Amazon Cognito without conditions",
+            with_statement(json!({
+                "Effect": "Allow",
+                "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity"
+            })),
+            RoleKind::Authenticated,
+            true,
+            "federated_without_aud",
+            Error,
+        ),
+        (
+            "another statement trusts another account",
+            with_statement(json!({
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                "Action": "sts:AssumeRole"
+            })),
+            RoleKind::Authenticated,
+            true,
+            "other_principal",
+            Warning,
+        ),
+        (
+            "amr admits signed-in identities on the guest role",
+            {
+                let mut p = generated(RoleKind::Unauthenticated, false);
+                condition(&mut p["Statement"][0])["ForAnyValue:StringLike"][amr] = json!("*");
+                p
+            },
+            RoleKind::Unauthenticated,
+            false,
+            "amr_admits_authenticated",
             Warning,
         ),
         (
@@ -305,6 +477,91 @@ fn each_misconfiguration_is_named_with_its_code_and_severity() {
             "{what}: {found:?}"
         );
     }
+}
+
+#[test]
+fn other_principals_with_their_own_audience_are_only_named() {
+    // A second provider tied to its own client id: a warning, not an error.
+    let policy = with_statement(json!({
+        "Effect": "Allow",
+        "Principal": {"Federated": "accounts.google.com"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {"accounts.google.com:aud": "client.apps.googleusercontent.com"}}
+    }));
+    let found = findings(&policy, RoleKind::Authenticated, true);
+    let codes: Vec<_> = found
+        .iter()
+        .map(|f| (f.code, f.severity, f.statement))
+        .collect();
+    assert_eq!(
+        codes,
+        [("other_principal", Severity::Warning, Some(1))],
+        "{found:#?}"
+    );
+    // A statement that lets no one assume the role (TagSession alone) is not judged.
+    let policy =
+        with_statement(json!({"Effect": "Allow", "Principal": "*", "Action": "sts:TagSession"}));
+    assert_eq!(findings(&policy, RoleKind::Authenticated, true), []);
+}
+
+#[test]
+fn ambiguous_or_unknown_json_is_refused_not_judged() {
+    let good = generated(RoleKind::Authenticated, false).to_string();
+    let statement = r#""Effect":"Allow","#;
+    // (what is wrong, the policy text, what the refusal names)
+    let rows: Vec<(&str, String, &str)> = vec![
+        (
+            "a repeated Principal (serde would keep the last)",
+            good.replacen(statement, r#""Effect":"Allow","Principal":"*","#, 1),
+            "'Principal' appears twice",
+        ),
+        (
+            "a repeated aud key",
+            good.replacen(
+                r#""StringEquals":{"#,
+                &format!(r#""StringEquals":{{"id.example.com/tenant:aud":"{OTHER_POOL}","#),
+                1,
+            ),
+            "'id.example.com/tenant:aud' appears twice",
+        ),
+        (
+            "a misspelt operator",
+            good.replace("\"StringEquals\"", "\"StringEqualz\""),
+            "unknown condition operator 'StringEqualz'",
+        ),
+        (
+            "an unknown set prefix",
+            good.replace("ForAnyValue:", "ForSomeValues:"),
+            "unknown condition operator 'ForSomeValues:StringLike'",
+        ),
+        (
+            "Null with IfExists",
+            good.replace("\"StringEquals\"", "\"NullIfExists\""),
+            "unknown condition operator 'NullIfExists'",
+        ),
+    ];
+    for (what, text, expected) in rows {
+        assert_ne!(text, good, "{what}: the row changed nothing");
+        let err = Policy::from_json(&Value::String(text)).unwrap_err();
+        assert!(err.0.contains(expected), "{what}: {err}");
+    }
+    // The same repeated member in a request body (the object form).
+    let body = format!(
+        r#"{{"role":"authenticated","policy":{}}}"#,
+        good.replacen(statement, r#""Effect":"Allow","Principal":"*","#, 1)
+    );
+    let err = refuse_duplicate_members(body.as_bytes()).unwrap_err();
+    assert!(err.0.contains("'Principal' appears twice"), "{err}");
+    assert!(refuse_duplicate_members(good.as_bytes()).is_ok());
+    // Operators in another letter case are read as the operator they spell.
+    let lower = good.replace("\"StringEquals\"", "\"stringequals\"");
+    let policy = Policy::from_json(&Value::String(lower)).unwrap();
+    assert!(
+        policy.statements[0]
+            .conditions
+            .iter()
+            .any(|c| c.operator == "StringEquals")
+    );
 }
 
 #[test]

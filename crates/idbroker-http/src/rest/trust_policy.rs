@@ -7,7 +7,7 @@ use idbroker_api::trust_policy::{
     Finding, FindingSeverity, PolicyDocument, TrustPolicyCheck, TrustPolicyCheckRequest,
     TrustPolicyQuery,
 };
-use idbroker_domain::trust_policy::{Severity, TrustPolicyDocument};
+use idbroker_domain::trust_policy::{Severity, TrustPolicyDocument, refuse_duplicate_members};
 
 use super::auth::Admin;
 use super::json_body;
@@ -41,12 +41,16 @@ pub async fn get(
 }
 
 /// Checks a role's existing trust policy against what this pool and issuer need. A policy IAM
-/// would refuse as malformed, or one past the bounds, is a 400 problem.
+/// would refuse as malformed (an unknown condition operator, say), one that names a member
+/// twice, or one past the bounds, is a 400 problem.
 #[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/trust-policy/check", operation_id = "check_trust_policy", tag = "identity pools",
     request_body = TrustPolicyCheckRequest, params(PoolPath), security(("admin_token" = [])),
     responses((status = 200, body = TrustPolicyCheck, description = "Findings, errors first"), AdminErrors))]
 pub async fn check(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
     let request: TrustPolicyCheckRequest = json_body(&body)?;
+    // Parsing kept one of two repeated members; which one IAM would read is not ours to guess.
+    refuse_duplicate_members(&body)
+        .map_err(|e| Problem::from(idbroker_service::ServiceError::from(e)))?;
     let (findings, recommended) = state
         .broker
         .check_trust_policy(&path.pool_id, request.role.as_str(), &request.policy)
