@@ -105,7 +105,9 @@ pub enum Admin {
     /// the ledger recorded that may still be live.
     Revoke {
         /// The identity to revoke (or re-enable).
-        #[arg(required_unless_present = "pool", conflicts_with = "pool")]
+        // One of the two, checked in `run` (clap's message would list the admin token as
+        // missing even when its variable is set).
+        #[arg(conflicts_with = "pool")]
         identity_id: Option<String>,
         /// Revoke every identity of this pool instead.
         #[arg(long)]
@@ -586,7 +588,14 @@ fn print_revocation(answer: &RevocationBody) -> anyhow::Result<()> {
         ],
         vec!["revoked_before".to_owned(), answer.revoked_before.clone()],
         vec!["replaced".to_owned(), answer.replaced.to_string()],
-        vec!["roles".to_owned(), answer.roles.join(", ")],
+        vec![
+            "roles".to_owned(),
+            if answer.roles.is_empty() {
+                "-".to_owned()
+            } else {
+                answer.roles.join(", ")
+            },
+        ],
     ];
     if let Some(id) = &answer.identity_id {
         facts.insert(0, vec!["identity_id".to_owned(), id.clone()]);
