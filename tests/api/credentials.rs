@@ -142,6 +142,14 @@ impl World {
 
 /// The role STS issued these credentials for, asked of moto with the credentials themselves.
 async fn assumed_role(creds: &aws_sdk_cognitoidentity::types::Credentials) -> String {
+    caller_identity(creds).await.arn.unwrap()
+}
+
+/// GetCallerIdentity with these credentials, answered by moto: the session's ARN and its
+/// `UserId`, which is what IAM policies read as `aws:userid`.
+pub(crate) async fn caller_identity(
+    creds: &aws_sdk_cognitoidentity::types::Credentials,
+) -> aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
@@ -164,8 +172,6 @@ async fn assumed_role(creds: &aws_sdk_cognitoidentity::types::Credentials) -> St
         .get_caller_identity()
         .send()
         .await
-        .unwrap()
-        .arn
         .unwrap()
 }
 

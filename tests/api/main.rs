@@ -23,6 +23,7 @@ mod protocol;
 mod provider_outage;
 mod rate_limits;
 mod rest;
+mod revocation;
 mod signatures;
 mod signing_keys;
 mod sts_front;

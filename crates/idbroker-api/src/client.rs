@@ -22,6 +22,7 @@ use crate::pools::{
     Paging, PoolList, PoolRequest, PoolResponse, PrincipalTagsBody, RolesBody, TagsBody,
 };
 use crate::problem::ProblemBody;
+use crate::revocation::{RevocationBody, RevokeRequest};
 use crate::trust_policy::{
     PolicyDocument, TrustPolicyCheck, TrustPolicyCheckRequest, TrustPolicyQuery, TrustRole,
 };
@@ -481,6 +482,44 @@ impl Client {
 
     pub async fn rotate_keys(&self) -> ClientResult<KeyList> {
         self.send(self.request(Method::POST, &["v1", "keys", "rotate"])?)
+            .await
+    }
+
+    /// Revokes an identity: no more tokens or credentials until `reenable_identity`.
+    pub async fn revoke_identity(
+        &self,
+        identity_id: &str,
+        request: &RevokeRequest,
+    ) -> ClientResult<RevocationBody> {
+        self.with_body(
+            Method::POST,
+            &["v1", "identities", identity_id, "revoke"],
+            request,
+        )
+        .await
+    }
+
+    pub async fn reenable_identity(&self, identity_id: &str) -> ClientResult<()> {
+        self.delete(&["v1", "identities", identity_id, "revoke"])
+            .await
+    }
+
+    /// Revokes every identity of a pool.
+    pub async fn revoke_pool(
+        &self,
+        pool_id: &str,
+        request: &RevokeRequest,
+    ) -> ClientResult<RevocationBody> {
+        self.with_body(
+            Method::POST,
+            &["v1", "identity-pools", pool_id, "revoke"],
+            request,
+        )
+        .await
+    }
+
+    pub async fn reenable_pool(&self, pool_id: &str) -> ClientResult<()> {
+        self.delete(&["v1", "identity-pools", pool_id, "revoke"])
             .await
     }
 

@@ -11,6 +11,8 @@ pub struct LedgerQuery {
     pub access_key_id: Option<String>,
     pub identity_id: Option<String>,
     pub pool_id: Option<String>,
+    /// RFC 3339: only credentials issued at or after this instant.
+    pub since: Option<String>,
     /// Page size, 1–60 (default 60).
     pub limit: Option<i64>,
     pub cursor: Option<String>,

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod oidc_providers;
 pub mod pools;
 pub mod problem;
+pub mod revocation;
 pub mod trust_policy;
 pub mod unknown_field;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use idbroker_domain::IdentityId;
 use idbroker_domain::role_resolution::{Caller, RoleError, resolve_role};
 use idbroker_domain::roles::validate_role_arn;
-use idbroker_store::{Issuance, IssuanceFilter};
+use idbroker_store::{Issuance, IssuanceFilter, IssuanceWindow};
 use idbroker_sts::{AssumeRequest, AwsCredentials, StsError};
 
 use crate::{Broker, Cause, ServiceError, ServiceResult};
@@ -15,6 +15,7 @@ use crate::{Broker, Cause, ServiceError, ServiceResult};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StsSettings {
     /// `RoleSessionName`; Cognito's is `CognitoIdentityCredentials` (it may not contain `:`).
+    /// `{identity}` in it stands for the identity id's UUID (`session_name_for`).
     pub role_session_name: String,
     /// `DurationSeconds`, 900–43200.
     pub duration_seconds: i32,
@@ -113,12 +114,15 @@ impl Broker {
             .then(|| sts.guest_session_policy.as_deref())
             .flatten();
 
+        // One name per identity when the setting has `{identity}`: IAM policies can then tell
+        // this identity's sessions apart (`aws:userid`), which revocation relies on.
+        let session_name = sts.session_name_for(&resolved.identity.id);
         let mut fresh_token_left = true;
         loop {
             let token = self.token_for(&resolved).await?;
             let request = AssumeRequest {
                 role_arn: &role,
-                session_name: &sts.role_session_name,
+                session_name: &session_name,
                 web_identity_token: &token,
                 duration_seconds: sts.duration_seconds,
                 policy,
@@ -155,6 +159,7 @@ impl Broker {
     pub async fn find_issuances(
         &self,
         filter: IssuanceFilter,
+        window: IssuanceWindow,
         limit: i64,
         cursor: Option<&str>,
     ) -> ServiceResult<crate::Page<Issuance>> {
@@ -164,6 +169,7 @@ impl Broker {
             .store
             .find_issuances(
                 &filter,
+                &window,
                 after.as_ref().map(idbroker_domain::PageToken::last_key),
                 limit + 1,
             )

@@ -96,6 +96,8 @@ impl Broker {
         let identity = self
             .apply_logins(&pool, &presented, target.as_ref(), &rules)
             .await?;
+        // Checked once the identity is known: the logins may name a revoked one.
+        self.check_not_revoked(&identity.id, &pool.pool.id).await?;
 
         let mut amr = vec!["authenticated".to_owned(), provider.clone()];
         amr.push(format!("{provider}:{}:{user}", pool.pool.id));

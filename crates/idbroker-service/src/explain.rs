@@ -184,6 +184,13 @@ impl Broker {
                                 "Access to Identity '{id}' is forbidden."
                             )),
                         ));
+                    } else if self
+                        .store
+                        .revocation_of(id, &stored.pool.id)
+                        .await?
+                        .is_some()
+                    {
+                        first.record(&public(operation, &crate::revocation::forbidden(id)));
                     }
                     Some(identity)
                 }

@@ -13,6 +13,7 @@ mod logins;
 mod oidc_providers;
 mod pool_cache;
 mod pools;
+mod revocation;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod tokens;
@@ -34,11 +35,12 @@ pub use credentials::StsSettings;
 pub use error::{Cause, ServiceError, ServiceResult};
 pub use idbroker_issuer::{KeyInfo, KeyState};
 pub use idbroker_store::Readiness;
-pub use idbroker_store::{Issuance, IssuanceFilter};
+pub use idbroker_store::{Issuance, IssuanceFilter, IssuanceWindow};
 pub use idbroker_sts::AwsCredentials;
 pub use identities::{DeletionFailure, UnprocessedIdentity};
 pub use logins::{COGNITO_IDENTITY_KEY, ResolvedIdentity};
 pub use oidc_providers::RegisteredProvider;
+pub use revocation::{IDENTITY_PLACEHOLDER, deny_policy, parse_instant};
 pub use tokens::OPEN_ID_TOKEN_LIFETIME;
 
 /// Longest caller-supplied value put in a span or log field, in characters.

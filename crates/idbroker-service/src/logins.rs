@@ -177,8 +177,8 @@ impl Broker {
     /// The identity an operation that takes IdentityId + Logins acts on (GetOpenIdToken,
     /// GetCredentialsForIdentity): unlinked logins are linked to it (a guest becomes
     /// authenticated and keeps its id), a login owned elsewhere merges, an authenticated
-    /// identity needs one of its own logins (or an idbroker token for it), a disabled one is
-    /// refused. `check_pool` runs before anything changes.
+    /// identity needs one of its own logins (or an idbroker token for it), a disabled or
+    /// revoked one is refused. `check_pool` runs before anything changes.
     pub async fn resolve_identity(
         &self,
         identity_id: &str,
@@ -195,10 +195,9 @@ impl Broker {
         let pool = self.load_pool_for_use(identity.pool_id.as_str()).await?;
         check_pool(&pool)?;
         if identity.disabled {
-            return Err(ServiceError::NotAuthorized(format!(
-                "Access to Identity '{id}' is forbidden."
-            )));
+            return Err(crate::revocation::forbidden(&id));
         }
+        self.check_not_revoked(&id, &identity.pool_id).await?;
 
         let (own, public): (BTreeMap<String, String>, BTreeMap<String, String>) = logins
             .clone()

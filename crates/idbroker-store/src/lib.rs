@@ -334,6 +334,16 @@ pub enum IssuanceFilter {
     PoolId(String),
 }
 
+/// When the ledger entries to read were issued and until when they hold; the default reads
+/// them all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IssuanceWindow {
+    /// Only entries issued at or after this instant.
+    pub issued_since: Option<DateTime<Utc>>,
+    /// Only entries that expire after this instant (credentials still valid then).
+    pub live_at: Option<DateTime<Utc>>,
+}
+
 /// One admin change: who did what to which resource, and the resource before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminChange {
@@ -360,16 +370,68 @@ pub trait LedgerStore: Send + Sync {
 
     async fn record_issuance(&self, issuance: &Issuance) -> StoreResult<()>;
 
-    /// Newest first, `limit` entries, starting after the entry with id `after`.
+    /// Newest first, `limit` entries within `window`, starting after the entry with id `after`.
     async fn find_issuances(
         &self,
         filter: &IssuanceFilter,
+        window: &IssuanceWindow,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Issuance>>;
 
     /// Removes issuances and admin changes older than `before`; returns how many.
     async fn prune_issuances(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// What a revocation covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationScope {
+    Identity,
+    Pool,
+}
+
+impl RevocationScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Identity => "identity",
+            Self::Pool => "pool",
+        }
+    }
+}
+
+/// An admin's revocation of one identity or of every identity of a pool: the public
+/// operations that issue tokens or credentials refuse it until the record is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub scope: RevocationScope,
+    /// The identity id or the pool id.
+    pub target: String,
+    /// Sessions issued before this instant are to be denied (the IAM statement's instant).
+    pub revoked_before: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub actor: String,
+}
+
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Records the revocation, replacing one of the same scope and target; returns the one it
+    /// replaced.
+    async fn put_revocation(&self, revocation: &Revocation) -> StoreResult<Option<Revocation>>;
+
+    /// Deletes the revocation of this scope and target; returns it, or `None` if there was none.
+    async fn delete_revocation(
+        &self,
+        scope: RevocationScope,
+        target: &str,
+    ) -> StoreResult<Option<Revocation>>;
+
+    /// The revocation that covers this identity of this pool (its own, else its pool's), in
+    /// one lookup by primary key. Never cached: every replica sees a revocation at once.
+    async fn revocation_of(
+        &self,
+        identity: &IdentityId,
+        pool: &IdentityPoolId,
+    ) -> StoreResult<Option<Revocation>>;
 }
 
 /// What readiness needs to know about the store.
@@ -400,6 +462,7 @@ pub trait Store:
     + SigningKeyStore
     + LedgerStore
     + TransferStore
+    + RevocationStore
     + Health
 {
 }
@@ -412,6 +475,7 @@ impl<
         + SigningKeyStore
         + LedgerStore
         + TransferStore
+        + RevocationStore
         + Health,
 > Store for T
 {

@@ -15,8 +15,9 @@ use idbroker_domain::{
 };
 use idbroker_store::testing::TestDatabase;
 use idbroker_store::{
-    Backend, IdentityStore, Issuance, IssuanceFilter, LedgerStore, LoginStore, OidcProviderStore,
-    PoolStore, ResolveError, Resolved, SqlStore, Store, StoreError,
+    Backend, IdentityStore, Issuance, IssuanceFilter, IssuanceWindow, LedgerStore, LoginStore,
+    OidcProviderStore, PoolStore, ResolveError, Resolved, Revocation, RevocationScope,
+    RevocationStore, SqlStore, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -53,6 +54,8 @@ contract!(
     unlinking_the_last_login_disables_the_identity,
     oidc_providers_are_registered_and_protected_while_in_use,
     the_credential_ledger_is_queried_newest_first_and_pruned,
+    the_ledger_reads_a_window_of_issue_and_expiry_times,
+    revocations_are_put_found_for_identity_or_pool_and_deleted,
     only_idle_guests_are_cleaned_up,
 );
 
@@ -703,6 +706,7 @@ async fn the_credential_ledger_is_queried_newest_first_and_pruned(f: Fixture) {
         .store
         .find_issuances(
             &IssuanceFilter::AccessKeyId(format!("ASIA{:016}", 3)),
+            &IssuanceWindow::default(),
             None,
             10,
         )
@@ -711,7 +715,12 @@ async fn the_credential_ledger_is_queried_newest_first_and_pruned(f: Fixture) {
     assert_eq!(by_key, vec![entry(3, "id-b")]);
     let first = f
         .store
-        .find_issuances(&IssuanceFilter::IdentityId("id-a".into()), None, 2)
+        .find_issuances(
+            &IssuanceFilter::IdentityId("id-a".into()),
+            &IssuanceWindow::default(),
+            None,
+            2,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -722,6 +731,7 @@ async fn the_credential_ledger_is_queried_newest_first_and_pruned(f: Fixture) {
         .store
         .find_issuances(
             &IssuanceFilter::IdentityId("id-a".into()),
+            &IssuanceWindow::default(),
             Some("entry-2"),
             2,
         )
@@ -733,7 +743,12 @@ async fn the_credential_ledger_is_queried_newest_first_and_pruned(f: Fixture) {
     );
     assert_eq!(
         f.store
-            .find_issuances(&IssuanceFilter::PoolId("us-east-1:pool".into()), None, 60)
+            .find_issuances(
+                &IssuanceFilter::PoolId("us-east-1:pool".into()),
+                &IssuanceWindow::default(),
+                None,
+                60
+            )
             .await
             .unwrap()
             .len(),
@@ -748,11 +763,148 @@ async fn the_credential_ledger_is_queried_newest_first_and_pruned(f: Fixture) {
     );
     assert_eq!(
         f.store
-            .find_issuances(&IssuanceFilter::PoolId("us-east-1:pool".into()), None, 60)
+            .find_issuances(
+                &IssuanceFilter::PoolId("us-east-1:pool".into()),
+                &IssuanceWindow::default(),
+                None,
+                60
+            )
             .await
             .unwrap()
             .len(),
         3
+    );
+}
+
+async fn the_ledger_reads_a_window_of_issue_and_expiry_times(f: Fixture) {
+    // Entry n: issued at t0 + n minutes, valid for an hour.
+    for n in 0..5 {
+        f.store
+            .record_issuance(&Issuance {
+                id: format!("entry-{n}"),
+                issued_at: t0() + Duration::minutes(n),
+                identity_id: "id-a".to_owned(),
+                pool_id: "us-east-1:pool".to_owned(),
+                role_arn: "arn:aws:iam::123456789012:role/r".to_owned(),
+                access_key_id: format!("ASIA{n:016}"),
+                expires_at: t0() + Duration::minutes(n + 60),
+            })
+            .await
+            .unwrap();
+    }
+    let ids = |window: IssuanceWindow| {
+        let store = f.store.clone();
+        async move {
+            store
+                .find_issuances(
+                    &IssuanceFilter::IdentityId("id-a".into()),
+                    &window,
+                    None,
+                    60,
+                )
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let since = IssuanceWindow {
+        issued_since: Some(t0() + Duration::minutes(3)),
+        live_at: None,
+    };
+    assert_eq!(
+        ids(since).await,
+        ["entry-4", "entry-3"],
+        "issued at or after"
+    );
+    let live = IssuanceWindow {
+        issued_since: None,
+        live_at: Some(t0() + Duration::minutes(62)),
+    };
+    assert_eq!(
+        ids(live).await,
+        ["entry-4", "entry-3"],
+        "entry 2 expires at minute 62: no longer valid then"
+    );
+    assert_eq!(ids(IssuanceWindow::default()).await.len(), 5);
+}
+
+async fn revocations_are_put_found_for_identity_or_pool_and_deleted(f: Fixture) {
+    let pool =
+        IdentityPoolId::from_trusted("us-east-1:11111111-2222-3333-4444-555555555555".to_owned());
+    let other_pool =
+        IdentityPoolId::from_trusted("us-east-1:66666666-7777-8888-9999-000000000000".to_owned());
+    let alice =
+        IdentityId::from_trusted("us-east-1:aaaaaaaa-2222-3333-4444-555555555555".to_owned());
+    let bob = IdentityId::from_trusted("us-east-1:bbbbbbbb-2222-3333-4444-555555555555".to_owned());
+    let revocation = |scope, target: &str, minutes| Revocation {
+        scope,
+        target: target.to_owned(),
+        revoked_before: t0() + Duration::minutes(minutes),
+        created_at: t0() + Duration::minutes(minutes),
+        actor: "admin-token".to_owned(),
+    };
+    assert_eq!(f.store.revocation_of(&alice, &pool).await.unwrap(), None);
+
+    let first = revocation(RevocationScope::Identity, alice.as_str(), 1);
+    assert_eq!(f.store.put_revocation(&first).await.unwrap(), None);
+    assert_eq!(
+        f.store.revocation_of(&alice, &pool).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(f.store.revocation_of(&bob, &pool).await.unwrap(), None);
+    // Revoking again moves the instant and returns the record it replaced.
+    let again = revocation(RevocationScope::Identity, alice.as_str(), 5);
+    assert_eq!(f.store.put_revocation(&again).await.unwrap(), Some(first));
+    assert_eq!(
+        f.store.revocation_of(&alice, &pool).await.unwrap(),
+        Some(again.clone())
+    );
+
+    // A pool's revocation covers every identity of that pool, and only of that pool; an
+    // identity's own record is the one reported while both exist.
+    let whole = revocation(RevocationScope::Pool, pool.as_str(), 9);
+    f.store.put_revocation(&whole).await.unwrap();
+    assert_eq!(
+        f.store.revocation_of(&bob, &pool).await.unwrap(),
+        Some(whole.clone())
+    );
+    assert_eq!(
+        f.store.revocation_of(&bob, &other_pool).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        f.store.revocation_of(&alice, &pool).await.unwrap(),
+        Some(again.clone())
+    );
+
+    assert_eq!(
+        f.store
+            .delete_revocation(RevocationScope::Identity, alice.as_str())
+            .await
+            .unwrap(),
+        Some(again)
+    );
+    assert_eq!(
+        f.store.revocation_of(&alice, &pool).await.unwrap(),
+        Some(whole.clone()),
+        "still covered by the pool's"
+    );
+    assert_eq!(
+        f.store
+            .delete_revocation(RevocationScope::Pool, pool.as_str())
+            .await
+            .unwrap(),
+        Some(whole)
+    );
+    assert_eq!(f.store.revocation_of(&alice, &pool).await.unwrap(), None);
+    assert_eq!(
+        f.store
+            .delete_revocation(RevocationScope::Pool, pool.as_str())
+            .await
+            .unwrap(),
+        None
     );
 }
 

@@ -19,6 +19,7 @@ use idbroker_api::identities::IdentityPaging;
 use idbroker_api::ledger::LedgerQuery;
 use idbroker_api::oidc_providers::CreateProvider;
 use idbroker_api::pools::{Paging, PoolRequest, PrincipalTagsBody, RolesBody, TagsBody};
+use idbroker_api::revocation::{RevocationBody, RevokeRequest};
 use idbroker_api::trust_policy::{TrustPolicyCheck, TrustPolicyCheckRequest, TrustRole};
 use idbroker_api::unknown_field;
 use serde::Serialize;
@@ -98,6 +99,26 @@ pub enum Admin {
         #[arg(long)]
         custom_role_arn: Option<String>,
     },
+    /// Revoke an identity (or, with --pool, every identity of a pool): GetOpenIdToken and
+    /// GetCredentialsForIdentity refuse it until `revoke --undo`. Prints the IAM policy that
+    /// denies the sessions already issued (attach it to the roles listed) and the access keys
+    /// the ledger recorded that may still be live.
+    Revoke {
+        /// The identity to revoke (or re-enable).
+        // One of the two, checked in `run` (clap's message would list the admin token as
+        // missing even when its variable is set).
+        #[arg(conflicts_with = "pool")]
+        identity_id: Option<String>,
+        /// Revoke every identity of this pool instead.
+        #[arg(long)]
+        pool: Option<String>,
+        /// Deny sessions issued before this RFC 3339 instant (default: now).
+        #[arg(long, conflicts_with = "undo")]
+        before: Option<String>,
+        /// Re-enable the identity (or pool) instead.
+        #[arg(long)]
+        undo: bool,
+    },
     /// The audit of admin changes, newest first.
     Audit {
         /// Only changes to this resource (a pool or identity id, a provider ARN).
@@ -114,6 +135,9 @@ pub enum Admin {
         identity_id: Option<String>,
         #[arg(long, group = "by")]
         pool_id: Option<String>,
+        /// Only credentials issued at or after this RFC 3339 instant.
+        #[arg(long)]
+        since: Option<String>,
     },
 }
 
@@ -559,6 +583,72 @@ fn show<T: Serialize>(output: Output, value: &T, rows: Option<Table>) -> anyhow:
     Ok(())
 }
 
+/// A revocation for a person: what was recorded, the policy to attach (as JSON, ready for
+/// `aws iam put-role-policy`), the notes, and the live access keys.
+fn print_revocation(answer: &RevocationBody) -> anyhow::Result<()> {
+    let mut facts = vec![
+        vec![
+            "identity_pool_id".to_owned(),
+            answer.identity_pool_id.clone(),
+        ],
+        vec!["revoked_before".to_owned(), answer.revoked_before.clone()],
+        vec!["replaced".to_owned(), answer.replaced.to_string()],
+        vec![
+            "roles".to_owned(),
+            if answer.roles.is_empty() {
+                "-".to_owned()
+            } else {
+                answer.roles.join(", ")
+            },
+        ],
+    ];
+    if let Some(id) = &answer.identity_id {
+        facts.insert(0, vec!["identity_id".to_owned(), id.clone()]);
+    }
+    println!("{}", table(&["field", "value"], facts).trim_fmt());
+    for note in &answer.notes {
+        println!("\nnote: {note}");
+    }
+    match (&answer.deny_policy, &answer.pool_deny_policy) {
+        (Some(policy), _) => println!(
+            "\nDeny policy (attach to each role above):\n{}",
+            serde_json::to_string_pretty(policy)?
+        ),
+        (None, Some(policy)) => println!(
+            "\nPool-wide deny policy (offered; it denies every identity's older sessions):\n{}",
+            serde_json::to_string_pretty(policy)?
+        ),
+        (None, None) => {}
+    }
+    let live = table(
+        &[
+            "access_key_id",
+            "identity_id",
+            "role_arn",
+            "issued_at",
+            "expires_at",
+        ],
+        answer.live_credentials.iter().map(|c| {
+            vec![
+                c.access_key_id.clone(),
+                c.identity_id.clone(),
+                c.role_arn.clone(),
+                c.issued_at.clone(),
+                c.expires_at.clone(),
+            ]
+        }),
+    );
+    if answer.live_credentials.is_empty() {
+        println!("\nno live credentials in the ledger");
+    } else {
+        println!("\nLive credentials:\n{}", live.trim_fmt());
+        if answer.live_credentials_truncated {
+            println!("(more: idbroker issuances --pool-id|--identity-id …)");
+        }
+    }
+    Ok(())
+}
+
 /// A pool's roles, then one row per role mapping (its type; the rules are in `--output json`).
 fn roles_table(body: &RolesBody) -> Table {
     let roles = body
@@ -912,6 +1002,35 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             let explanation = client.explain(&pool_id, &request).await?;
             show(out, &explanation, Some(explanation_table(&explanation)))
         }
+        Admin::Revoke {
+            identity_id,
+            pool,
+            before,
+            undo,
+        } => {
+            let (what, target) = match (&identity_id, &pool) {
+                (Some(id), _) => ("identity", id.as_str()),
+                (None, Some(pool)) => ("identity pool", pool.as_str()),
+                (None, None) => bail!("name an identity, or a pool with --pool"),
+            };
+            if undo {
+                match identity_id.as_deref() {
+                    Some(id) => client.reenable_identity(id).await?,
+                    None => client.reenable_pool(target).await?,
+                }
+                println!("{what} {target} re-enabled");
+                return Ok(());
+            }
+            let request = RevokeRequest { before };
+            let answer = match identity_id.as_deref() {
+                Some(id) => client.revoke_identity(id, &request).await?,
+                None => client.revoke_pool(target, &request).await?,
+            };
+            match out {
+                Output::Json => show(out, &answer, None),
+                Output::Table => print_revocation(&answer),
+            }
+        }
         Admin::Audit { resource } => {
             let changes = all_pages(|cursor| {
                 let (client, resource) = (&client, resource.clone());
@@ -944,6 +1063,7 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             access_key_id,
             identity_id,
             pool_id,
+            since,
         } => {
             if access_key_id.is_none() && identity_id.is_none() && pool_id.is_none() {
                 bail!("issuances needs one filter: --access-key-id, --identity-id or --pool-id");
@@ -952,6 +1072,7 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                 access_key_id,
                 identity_id,
                 pool_id,
+                since,
                 ..LedgerQuery::default()
             };
             let issuances = all_pages(|cursor| {

@@ -486,3 +486,79 @@ async fn a_login_is_explained_from_the_command_line_without_echoing_the_token() 
         "accounts.google.com"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_and_a_pool_are_revoked_and_re_enabled_from_the_command_line() {
+    use idbroker_api::identities::LoginsBody;
+
+    let s = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pool_file = dir.path().join("pool.json");
+    std::fs::write(
+        &pool_file,
+        r#"{"identity_pool_name": "revoked", "allow_unauthenticated_identities": true}"#,
+    )
+    .unwrap();
+    let pool = s
+        .json(&["pools", "create", "--file", pool_file.to_str().unwrap()])
+        .await;
+    let pool_id = pool["identity_pool_id"].as_str().unwrap().to_owned();
+    let public = idbroker_api::client::Client::new(&s.endpoint, None).unwrap();
+    let guest = public
+        .get_id(&pool_id, &LoginsBody::default())
+        .await
+        .unwrap()
+        .identity_id;
+    let no_logins = LoginsBody::default();
+    let token = || public.token(&guest, &no_logins);
+    token().await.unwrap();
+
+    let (ok, table, err) = s.run(&["revoke", &guest]).await;
+    assert!(ok, "{err}");
+    for expected in [
+        guest.as_str(),
+        "revoked_before",
+        "note: Sessions already issued cannot be told apart",
+        "Pool-wide deny policy",
+        "aws:TokenIssueTime",
+        "no live credentials in the ledger",
+    ] {
+        assert!(table.contains(expected), "{expected} in {table}");
+    }
+    let err = token().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("Access to Identity '{guest}' is forbidden.")),
+        "{err}"
+    );
+    let again = s.json(&["revoke", &guest]).await;
+    assert_eq!(again["replaced"], true, "{again}");
+
+    let (ok, out, err) = s.run(&["revoke", "--undo", &guest]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), format!("identity {guest} re-enabled"));
+    token().await.unwrap();
+    let (ok, _, err) = s.run(&["revoke", "--undo", &guest]).await;
+    assert!(!ok && err.contains("is not revoked"), "{err}");
+
+    let revoked = s
+        .json(&[
+            "revoke",
+            "--pool",
+            &pool_id,
+            "--before",
+            "2030-01-01T00:00:00Z",
+        ])
+        .await;
+    assert_eq!(
+        revoked["deny_policy"]["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+        "2030-01-01T00:00:00Z",
+        "{revoked}"
+    );
+    assert!(token().await.is_err());
+    let (ok, _, err) = s.run(&["revoke", "--undo", "--pool", &pool_id]).await;
+    assert!(ok, "{err}");
+    token().await.unwrap();
+
+    let (ok, _, err) = s.run(&["revoke"]).await;
+    assert!(!ok && err.contains("--pool"), "{err}");
+}

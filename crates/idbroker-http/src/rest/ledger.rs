@@ -3,8 +3,8 @@
 use actix_web::HttpResponse;
 use actix_web::web::Query;
 use idbroker_api::ledger::{IssuanceBody, IssuanceList, LedgerQuery};
-use idbroker_service::IssuanceFilter;
 use idbroker_service::ServiceError;
+use idbroker_service::{IssuanceFilter, IssuanceWindow};
 
 use super::auth::Admin;
 use super::problem::{BadRequest, Unauthorized};
@@ -27,9 +27,22 @@ pub async fn list(_: Admin, state: State, query: Query<LedgerQuery>) -> Reply {
             .into());
         }
     };
+    let window = IssuanceWindow {
+        issued_since: query
+            .since
+            .as_deref()
+            .map(|since| idbroker_service::parse_instant("since", since))
+            .transpose()?,
+        live_at: None,
+    };
     let page = state
         .broker
-        .find_issuances(filter, query.limit.unwrap_or(60), query.cursor.as_deref())
+        .find_issuances(
+            filter,
+            window,
+            query.limit.unwrap_or(60),
+            query.cursor.as_deref(),
+        )
         .await?;
     let (issuances, next_cursor) = rendered(page, |i| IssuanceBody {
         issued_at: i.issued_at.to_rfc3339(),

@@ -15,6 +15,7 @@ pub mod openapi;
 mod paths;
 mod pools;
 pub mod problem;
+mod revocation;
 mod strict;
 mod trust_policy;
 
@@ -135,6 +136,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/v1/identities/{identity_id}/credentials", "POST")
                 .route(web::post().to(identities::credentials)),
+        )
+        .service(
+            resource("/v1/identities/{identity_id}/revoke", "POST, DELETE")
+                .route(web::post().to(revocation::revoke_identity))
+                .route(web::delete().to(revocation::reenable_identity)),
+        )
+        .service(
+            resource("/v1/identity-pools/{pool_id}/revoke", "POST, DELETE")
+                .route(web::post().to(revocation::revoke_pool))
+                .route(web::delete().to(revocation::reenable_pool)),
         )
         .service(
             resource("/v1/identities/{identity_id}/unlink", "POST")

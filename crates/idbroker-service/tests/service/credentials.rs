@@ -7,7 +7,9 @@ use idbroker_domain::Identity;
 use idbroker_service::testing::{
     AUTHENTICATED_ROLE, DEVELOPER_PROVIDER, GUEST_ROLE, StsAnswer, TestBroker,
 };
-use idbroker_service::{COGNITO_IDENTITY_KEY, Issuance, IssuanceFilter, StsSettings};
+use idbroker_service::{
+    COGNITO_IDENTITY_KEY, Issuance, IssuanceFilter, IssuanceWindow, StsSettings,
+};
 use idbroker_sts::StsError;
 use serde_json::Value;
 
@@ -28,7 +30,12 @@ async fn scoped_guests() -> TestBroker {
 
 async fn ledger(t: &TestBroker, identity: &str) -> Vec<Issuance> {
     t.broker
-        .find_issuances(IssuanceFilter::IdentityId(identity.to_owned()), 60, None)
+        .find_issuances(
+            IssuanceFilter::IdentityId(identity.to_owned()),
+            IssuanceWindow::default(),
+            60,
+            None,
+        )
         .await
         .unwrap()
         .items

@@ -7,7 +7,9 @@ use sqlx::any::AnyRow;
 
 use super::{Retry, SqlStore, from_millis, millis};
 use crate::error::sent;
-use crate::{AdminChange, Issuance, IssuanceFilter, LedgerStore, StoreError, StoreResult};
+use crate::{
+    AdminChange, Issuance, IssuanceFilter, IssuanceWindow, LedgerStore, StoreError, StoreResult,
+};
 
 fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_micros(us)
@@ -65,6 +67,7 @@ impl LedgerStore for SqlStore {
     async fn find_issuances(
         &self,
         filter: &IssuanceFilter,
+        window: &IssuanceWindow,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Issuance>> {
@@ -78,12 +81,17 @@ impl LedgerStore for SqlStore {
             let query = format!(
                 "SELECT id, issued_at, identity_id, pool_id, role_arn, access_key_id, expires_at FROM credential_issuances \
                  WHERE {sql} = $1 AND ($2 = '' OR (issued_at, id) < (SELECT issued_at, id FROM credential_issuances WHERE id = $2)) \
+                 AND issued_at >= $4 AND expires_at > $5 \
                  ORDER BY issued_at DESC, id DESC LIMIT $3"
             );
+            // An open end of the window is the smallest instant, so one query serves all.
+            let bound = |at: Option<DateTime<Utc>>| at.map_or(i64::MIN, millis);
             sqlx::query(sqlx::AssertSqlSafe(query))
                 .bind(value.as_str())
                 .bind(after.unwrap_or(""))
                 .bind(i64::from(limit))
+                .bind(bound(window.issued_since))
+                .bind(bound(window.live_at))
                 .fetch_all(&self.pool)
                 .await?
                 .iter()

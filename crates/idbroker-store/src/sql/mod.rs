@@ -11,6 +11,7 @@ mod ledger;
 mod logins;
 mod oidc;
 mod pools;
+mod revocations;
 mod transfer;
 
 use std::sync::Arc;

@@ -554,15 +554,20 @@ impl Settings {
                 )
             })?;
         let role_session_name = raw.sts_role_session_name;
-        let session_name_ok = (2..=64).contains(&role_session_name.len())
-            && role_session_name
+        // Judged as STS will see it: `{identity}` becomes a 36-character UUID.
+        let as_sent = role_session_name.replace(
+            idbroker_service::IDENTITY_PLACEHOLDER,
+            "00000000-0000-0000-0000-000000000000",
+        );
+        let session_name_ok = (2..=64).contains(&as_sent.len())
+            && as_sent
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
         if !session_name_ok {
             return Err(bad(
                 "IDBROKER_STS_ROLE_SESSION_NAME",
                 format!(
-                    "'{role_session_name}' must be 2–64 characters of letters, digits and _+=,.@- (no ':')"
+                    "'{role_session_name}' must be 2–64 characters of letters, digits and _+=,.@- (no ':'), {{identity}} counting as 36"
                 ),
             ));
         }
@@ -944,6 +949,26 @@ mod tests {
             let err = postgres(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn the_session_name_may_name_the_identity_if_it_still_fits() {
+        let ok = postgres(&[("IDBROKER_STS_ROLE_SESSION_NAME", "idbroker-{identity}")]).unwrap();
+        assert_eq!(ok.sts.role_session_name, "idbroker-{identity}");
+        assert!(ok.sts.names_identity());
+        // 29 + 36 characters once the UUID is in: one too many.
+        let long = format!("{}{{identity}}", "a".repeat(29));
+        for value in [long.as_str(), "{identity}:x", "{other}", "{identity"] {
+            let err = postgres(&[("IDBROKER_STS_ROLE_SESSION_NAME", value)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("IDBROKER_STS_ROLE_SESSION_NAME"),
+                "{value}: {err}"
+            );
+        }
+        let fits = format!("{}{{identity}}", "a".repeat(28));
+        assert!(postgres(&[("IDBROKER_STS_ROLE_SESSION_NAME", fits.as_str())]).is_ok());
     }
 
     #[test]
