@@ -122,33 +122,13 @@ async fn export(
     pools: &[String],
     file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    use anyhow::Context;
     let transfer = transfer::open(config).await?;
     let written = match file {
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             transfer::export::export(&transfer, pools, &mut out).await?
         }
-        Some(path) => {
-            let mut partial = path.as_os_str().to_owned();
-            partial.push(".partial");
-            let partial = PathBuf::from(partial);
-            let file = std::fs::File::create(&partial)
-                .with_context(|| format!("cannot create {}", partial.display()))?;
-            let mut out = std::io::BufWriter::new(file);
-            let written = transfer::export::export(&transfer, pools, &mut out).await;
-            drop(out);
-            let written = match written {
-                Ok(written) => written,
-                Err(err) => {
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(err);
-                }
-            };
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            written
-        }
+        Some(path) => transfer::export::to_file(&transfer, pools, path).await?,
     };
     eprintln!(
         "exported {} OpenID Connect providers, {} pools, {} identities",

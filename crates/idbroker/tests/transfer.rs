@@ -600,3 +600,45 @@ async fn conflicts_are_reported_by_line_and_change_nothing_and_broken_files_chan
     .await
     .unwrap();
 }
+
+/// `export --file` holds identity ids and login subjects: the file is 0600 (also when it
+/// replaces one), a symlink planted at the old fixed temporary name is not followed, and no
+/// temporary file is left behind.
+#[tokio::test]
+async fn export_file_is_private_and_never_follows_a_planted_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDatabase::sqlite();
+    seed(db.url()).await;
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.jsonl");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("export.jsonl.partial")).unwrap();
+        let out = idbroker(&url, &["export", "--file", path.to_str().unwrap()], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("\"kind\":\"identity\"")
+        );
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "old").unwrap();
+        let out = idbroker(&url, &["export", "--file", path.to_str().unwrap()], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(mode(&path), 0o600);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["export.jsonl", "export.jsonl.partial", "victim"]);
+    })
+    .await
+    .unwrap();
+}
