@@ -514,7 +514,7 @@ fn edited(file: &str, needle: &str, edit: impl Fn(&mut Value)) -> String {
 #[tokio::test]
 async fn conflicts_are_reported_by_line_and_change_nothing_and_broken_files_change_nothing() {
     let source = TestDatabase::sqlite();
-    seed(source.url()).await;
+    let (full, _) = seed(source.url()).await;
     let target = TestDatabase::sqlite();
     let (source_url, url) = (source.url().to_owned(), target.url().to_owned());
     tokio::task::spawn_blocking(move || {
@@ -596,9 +596,51 @@ async fn conflicts_are_reported_by_line_and_change_nothing_and_broken_files_chan
         assert!(out.status.success(), "{}", text(&out));
         assert!(String::from_utf8_lossy(&out.stdout).contains("pools: 0 created, 1 updated, 1 unchanged"));
         assert_eq!(export(&url, &[]), renamed);
+
+        // The developer provider name is set once, as UpdateIdentityPool keeps it: a file
+        // that changes or drops it is a conflict (the header, the provider and the pools).
+        let head: String = renamed.lines().take(4).map(|l| format!("{l}\n")).collect();
+        for (name, edit) in [
+            ("devtwo.jsonl", "\"developer_provider_name\":\"dev.two\""),
+            ("devnone.jsonl", ""),
+        ] {
+            let mut changed = head.replacen(&format!("\"developer_provider_name\":\"{DEV}\","), edit, 1);
+            if !edit.is_empty() {
+                changed = changed.replacen(edit, &format!("{edit},"), 1);
+            }
+            assert_ne!(changed, head);
+            let out = import(&url, &write(name, &changed));
+            assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("line 3: conflict: pool eu-west-1:0a000000-0000-4000-8000-000000000001 has developer provider name 'login.dev' here"),
+                "{err}"
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains("pools: 0 created, 0 updated, 1 unchanged, 1 conflicts"), "{stdout}");
+            assert_eq!(export(&url, &[]), renamed, "the conflict changed nothing");
+        }
     })
     .await
     .unwrap();
+    // The replaced pool's audit row says what it was before, and what it became.
+    let store = SqlStore::connect(target.url()).await.unwrap();
+    let changes = store
+        .find_admin_changes(Some(full.as_str()), None, 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = changes.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["ImportIdentityPool", "ImportIdentityPool"],
+        "{changes:?}"
+    );
+    let before: Value = serde_json::from_str(changes[0].before.as_deref().unwrap()).unwrap();
+    let after: Value = serde_json::from_str(changes[0].after.as_deref().unwrap()).unwrap();
+    assert_eq!(before["IdentityPoolName"], "full pool");
+    assert_eq!(after["IdentityPoolName"], "renamed pool");
+    assert_eq!(before["DeveloperProviderName"], DEV);
+    assert!(changes[1].before.is_none(), "created: nothing before");
 }
 
 /// `export --file` holds identity ids and login subjects: the file is 0600 (also when it
