@@ -20,7 +20,9 @@ use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::tags::validate_tags;
 use idbroker_domain::validation::{check_count, check_len};
-use idbroker_domain::{AccountId, Identity, IdentityId, IdentityPoolId, ValidationError};
+use idbroker_domain::{
+    AccountId, Identity, IdentityId, IdentityPoolId, PoolConfig, ValidationError,
+};
 use idbroker_store::{AdminChange, IdentityImport, PoolImport, Store, StoreError};
 use serde_json::json;
 
@@ -302,6 +304,59 @@ impl Transfer {
                     .map_or_else(|| "none".to_owned(), |n| format!("'{n}'"))
             )),
         })
+    }
+
+    /// The configuration of the pool with this id here, if there is one.
+    pub async fn existing_pool(&self, id: &IdentityPoolId) -> ServiceResult<Option<PoolConfig>> {
+        Ok(self.store.get_pool(id).await?.map(|p| p.pool.config))
+    }
+
+    /// Whether an OpenID Connect provider with this key is registered here.
+    pub async fn oidc_provider_registered(&self, key: &str) -> ServiceResult<bool> {
+        Ok(self.store.get_oidc_provider(key).await?.is_some())
+    }
+
+    /// The rules between an identity and its pool (`pool_id` with `pool`): the identity's
+    /// region is its pool's; every login is of a provider the pool names, never of its
+    /// developer provider (those are `developer_user_ids`), which there must be for
+    /// developer user ids.
+    pub fn check_identity_in_pool(
+        &self,
+        record: &IdentityRecord,
+        pool: &PoolConfig,
+    ) -> ServiceResult<()> {
+        if record.id.region() != record.pool_id.region() {
+            return Err(ValidationError::message(format!(
+                "identity {} is not in the region of its pool {}",
+                record.id, record.pool_id
+            ))
+            .into());
+        }
+        let developer = pool.developer_provider_name.as_deref();
+        let providers = pool.provider_names();
+        for login in &record.logins {
+            if Some(login.provider.as_str()) == developer {
+                return Err(ValidationError::message(format!(
+                    "login {} / {} is under the pool's developer provider: list it in developer_user_ids",
+                    login.provider, login.subject
+                ))
+                .into());
+            }
+            if !providers.contains(&login.provider) {
+                return Err(ValidationError::message(format!(
+                    "login {} / {}: pool {} has no provider {}",
+                    login.provider, login.subject, record.pool_id, login.provider
+                ))
+                .into());
+            }
+        }
+        if !record.developer_user_ids.is_empty() && developer.is_none() {
+            return Err(ServiceError::InvalidParameter(format!(
+                "IdentityPool '{}' has no developer provider, so its identities cannot have developer user ids.",
+                record.pool_id
+            )));
+        }
+        Ok(())
     }
 
     /// Creates the identity with its id, or finds it there already (see the module's rules).

@@ -140,11 +140,17 @@ async fn export(
 async fn import(config: Option<&std::path::Path>, file: &std::path::Path) -> anyhow::Result<()> {
     let transfer = transfer::open(config).await?;
     let actor = format!("import {}", file.display());
-    let report =
-        idbroker_service::with_actor(actor, transfer::import::import(&transfer, file)).await?;
+    let mut report = transfer::import::Report::default();
+    let result = idbroker_service::with_actor(
+        actor,
+        transfer::import::import(&transfer, file, &mut report),
+    )
+    .await;
+    // What was done is printed also when the import stopped: it may have written some.
     println!("OpenID Connect providers: {}", report.providers);
     println!("pools: {}", report.pools);
     println!("identities: {}", report.identities);
+    result?;
     match report.conflicts() {
         0 => Ok(()),
         n => anyhow::bail!(
