@@ -119,6 +119,11 @@ macro_rules! region_scoped_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The region part (before the colon).
+            pub fn region(&self) -> &str {
+                self.0.split_once(':').map_or("", |(region, _)| region)
+            }
         }
 
         impl fmt::Display for $name {
@@ -137,6 +142,14 @@ region_scoped_id!(
     /// `IdentityId`: `<pool region>:<uuid>`.
     IdentityId
 );
+
+impl IdentityId {
+    /// A fresh identity id of `pool`: in the pool's region (as Cognito makes them), which is
+    /// not this idbroker's own for a pool imported or copied from another region.
+    pub fn in_pool(pool: &IdentityPoolId, uuid: Uuid) -> Self {
+        Self(format!("{}:{}", pool.region(), uuid.hyphenated()))
+    }
+}
 
 /// `arn:aws:cognito-identity:<region>:<account>:identitypool/<IdentityPoolId>`, the resource
 /// name used by the tagging operations and, later, by the token's pool-ARN claim.

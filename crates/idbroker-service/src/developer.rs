@@ -213,7 +213,7 @@ impl Broker {
                 &[destination.clone(), source.clone()],
                 None,
                 &rules,
-                &IdentityId::new(&self.settings.region, uuid::Uuid::new_v4()),
+                &IdentityId::in_pool(&pool.pool.id, uuid::Uuid::new_v4()),
                 self.clock.now(),
             )
             .await

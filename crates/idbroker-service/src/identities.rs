@@ -118,7 +118,7 @@ impl Broker {
         admit(&stored.pool.id).map_err(ServiceError::RateLimited)?;
         let now = self.clock.now();
         let identity = Identity {
-            id: IdentityId::new(&self.settings.region, Uuid::new_v4()),
+            id: IdentityId::in_pool(&stored.pool.id, Uuid::new_v4()),
             pool_id: stored.pool.id,
             logins: Vec::new(),
             created_at: now,

@@ -141,7 +141,7 @@ impl Broker {
         target: Option<&IdentityId>,
         rules: &LinkRules,
     ) -> ServiceResult<Identity> {
-        let new_id = IdentityId::new(&self.settings.region, Uuid::new_v4());
+        let new_id = IdentityId::in_pool(&stored.pool.id, Uuid::new_v4());
         let resolved = self
             .store
             .resolve_logins(

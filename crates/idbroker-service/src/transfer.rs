@@ -20,8 +20,10 @@ use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::tags::validate_tags;
 use idbroker_domain::validation::{check_count, check_len};
-use idbroker_domain::{AccountId, Identity, IdentityId, IdentityPoolId, ValidationError};
-use idbroker_store::{AdminChange, IdentityImport, Store, StoreError};
+use idbroker_domain::{
+    AccountId, Identity, IdentityId, IdentityPoolId, PoolConfig, ValidationError,
+};
+use idbroker_store::{AdminChange, IdentityImport, PoolImport, Store, StoreError};
 use serde_json::json;
 
 use crate::audit::{current_actor, pool_json};
@@ -221,20 +223,21 @@ impl Transfer {
         &self,
         provider: &OidcProvider,
     ) -> ServiceResult<ImportOutcome> {
+        let arn = provider.arn(&self.account_id);
+        let audit = |before: Option<&Vec<String>>| {
+            self.change(
+                "ImportOidcProvider",
+                &arn,
+                before.map(|ids| json!({"issuer": provider.issuer, "client_ids": ids})),
+                json!({"issuer": provider.issuer, "client_ids": provider.client_ids}),
+            )
+        };
         match self
             .store
-            .import_oidc_provider(provider, self.clock.now())
+            .import_oidc_provider(provider, self.clock.now(), &audit)
             .await
         {
-            Ok(applied) => {
-                if applied != Applied::Unchanged {
-                    let arn = provider.arn(&self.account_id);
-                    let after =
-                        json!({"issuer": provider.issuer, "client_ids": provider.client_ids});
-                    self.audit("ImportOidcProvider", &arn, Some(after)).await;
-                }
-                Ok(ImportOutcome::Applied(applied))
-            }
+            Ok(applied) => Ok(ImportOutcome::Applied(applied)),
             Err(StoreError::Conflict { .. }) => Ok(ImportOutcome::Conflict(format!(
                 "OpenID Connect provider {} is registered here with another issuer URL",
                 provider.key()
@@ -270,9 +273,17 @@ impl Transfer {
     pub async fn import_pool(&self, snapshot: &PoolSnapshot) -> ServiceResult<ImportOutcome> {
         self.check_pool(snapshot)?;
         let id = &snapshot.pool.id;
-        let applied = self
+        let audit = |before: Option<&PoolSnapshot>| {
+            self.change(
+                "ImportIdentityPool",
+                id.as_str(),
+                before.map(snapshot_json),
+                snapshot_json(snapshot),
+            )
+        };
+        let imported = self
             .store
-            .import_pool(snapshot, self.clock.now())
+            .import_pool(snapshot, self.clock.now(), &audit)
             .await
             .map_err(|e| match e {
                 StoreError::UnknownReference(arn) => ServiceError::InvalidParameter(format!(
@@ -281,14 +292,71 @@ impl Transfer {
                 other => other.into(),
             })?;
         self.forget_pool(id);
-        if applied != Applied::Unchanged {
-            let mut after = pool_json(&snapshot.pool);
-            after["Roles"] = json!(snapshot.roles);
-            after["PrincipalTagMaps"] = json!(snapshot.principal_tag_maps);
-            self.audit("ImportIdentityPool", id.as_str(), Some(after))
-                .await;
+        Ok(match imported {
+            PoolImport::Applied(applied) => ImportOutcome::Applied(applied),
+            PoolImport::DeveloperProviderSet(name) => ImportOutcome::Conflict(format!(
+                "pool {id} has developer provider name '{name}' here, and it cannot be changed or removed once set; the file has {}",
+                snapshot
+                    .pool
+                    .config
+                    .developer_provider_name
+                    .as_deref()
+                    .map_or_else(|| "none".to_owned(), |n| format!("'{n}'"))
+            )),
+        })
+    }
+
+    /// The configuration of the pool with this id here, if there is one.
+    pub async fn existing_pool(&self, id: &IdentityPoolId) -> ServiceResult<Option<PoolConfig>> {
+        Ok(self.store.get_pool(id).await?.map(|p| p.pool.config))
+    }
+
+    /// Whether an OpenID Connect provider with this key is registered here.
+    pub async fn oidc_provider_registered(&self, key: &str) -> ServiceResult<bool> {
+        Ok(self.store.get_oidc_provider(key).await?.is_some())
+    }
+
+    /// The rules between an identity and its pool (`pool_id` with `pool`): the identity's
+    /// region is its pool's; every login is of a provider the pool names, never of its
+    /// developer provider (those are `developer_user_ids`), which there must be for
+    /// developer user ids.
+    pub fn check_identity_in_pool(
+        &self,
+        record: &IdentityRecord,
+        pool: &PoolConfig,
+    ) -> ServiceResult<()> {
+        if record.id.region() != record.pool_id.region() {
+            return Err(ValidationError::message(format!(
+                "identity {} is not in the region of its pool {}",
+                record.id, record.pool_id
+            ))
+            .into());
         }
-        Ok(ImportOutcome::Applied(applied))
+        let developer = pool.developer_provider_name.as_deref();
+        let providers = pool.provider_names();
+        for login in &record.logins {
+            if Some(login.provider.as_str()) == developer {
+                return Err(ValidationError::message(format!(
+                    "login {} / {} is under the pool's developer provider: list it in developer_user_ids",
+                    login.provider, login.subject
+                ))
+                .into());
+            }
+            if !providers.contains(&login.provider) {
+                return Err(ValidationError::message(format!(
+                    "login {} / {}: pool {} has no provider {}",
+                    login.provider, login.subject, record.pool_id, login.provider
+                ))
+                .into());
+            }
+        }
+        if !record.developer_user_ids.is_empty() && developer.is_none() {
+            return Err(ServiceError::InvalidParameter(format!(
+                "IdentityPool '{}' has no developer provider, so its identities cannot have developer user ids.",
+                record.pool_id
+            )));
+        }
+        Ok(())
     }
 
     /// Creates the identity with its id, or finds it there already (see the module's rules).
@@ -394,21 +462,32 @@ impl Transfer {
         }
     }
 
-    /// As the broker's audit: a failure to record is logged, the change stands.
-    async fn audit(&self, action: &str, resource: &str, after: Option<serde_json::Value>) {
-        let change = AdminChange {
+    /// An import's audit row; the store writes it in the import's transaction.
+    fn change(
+        &self,
+        action: &str,
+        resource: &str,
+        before: Option<serde_json::Value>,
+        after: serde_json::Value,
+    ) -> AdminChange {
+        AdminChange {
             id: uuid::Uuid::new_v4().to_string(),
             at: self.clock.now(),
             actor: current_actor(),
             action: action.to_owned(),
             resource: resource.to_owned(),
-            before: None,
-            after: after.map(|v| v.to_string()),
-        };
-        if let Err(err) = self.store.record_admin_change(&change).await {
-            tracing::error!(error = %err, action, resource, "could not record an import in the audit");
+            before: before.map(|v| v.to_string()),
+            after: Some(after.to_string()),
         }
     }
+}
+
+/// A pool with its roles and maps, as the audit of an import shows it.
+fn snapshot_json(snapshot: &PoolSnapshot) -> serde_json::Value {
+    let mut value = pool_json(&snapshot.pool);
+    value["Roles"] = json!(snapshot.roles);
+    value["PrincipalTagMaps"] = json!(snapshot.principal_tag_maps);
+    value
 }
 
 /// An identity's logins and state, for a conflict message.

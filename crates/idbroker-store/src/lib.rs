@@ -222,6 +222,20 @@ pub enum Applied {
     Unchanged,
 }
 
+/// What importing one pool came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolImport {
+    Applied(Applied),
+    /// The pool here has this developer provider name and the snapshot changes or drops it:
+    /// it is set once (as UpdateIdentityPool keeps it), so nothing was written.
+    DeveloperProviderSet(String),
+}
+
+/// Builds the audit row of an import from the record as it was before (`None`: it did not
+/// exist); the store writes the row in the import's own transaction, so a change is never
+/// committed without it.
+pub type ImportAudit<'a, T> = &'a (dyn Fn(Option<&T>) -> AdminChange + Send + Sync);
+
 /// What importing one identity found; only `Created` wrote anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentityImport {
@@ -245,22 +259,27 @@ pub trait TransferStore: Send + Sync {
         pool: &IdentityPoolId,
     ) -> StoreResult<BTreeMap<String, PrincipalTagMap>>;
 
-    /// Registers the provider, or replaces the client ids of the one with its key.
-    /// `Conflict` if that key is registered with another issuer URL (http vs https).
+    /// Registers the provider, or replaces the client ids of the one with its key, with the
+    /// audit row `audit` makes from the client ids it had. `Conflict` if that key is
+    /// registered with another issuer URL (http vs https).
     async fn import_oidc_provider(
         &self,
         provider: &OidcProvider,
         now: DateTime<Utc>,
+        audit: ImportAudit<'_, Vec<String>>,
     ) -> StoreResult<Applied>;
 
     /// Creates the pool with its id, or replaces its configuration, roles, tags and
-    /// principal-tag maps with the snapshot's (a version step, as any update). Nothing is
-    /// written when it already matches. `UnknownReference` for an unregistered OIDC provider.
+    /// principal-tag maps with the snapshot's (a version step, as any update), with the
+    /// audit row `audit` makes from the pool as it was. Nothing is written when it already
+    /// matches, or when it would change or drop the pool's developer provider name.
+    /// `UnknownReference` for an unregistered OIDC provider.
     async fn import_pool(
         &self,
         snapshot: &PoolSnapshot,
         now: DateTime<Utc>,
-    ) -> StoreResult<Applied>;
+        audit: ImportAudit<'_, PoolSnapshot>,
+    ) -> StoreResult<PoolImport>;
 
     /// Creates the identity with its id, timestamps and logins unless the id or a login is
     /// taken; `NotFound` if its pool does not exist.

@@ -122,33 +122,13 @@ async fn export(
     pools: &[String],
     file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    use anyhow::Context;
     let transfer = transfer::open(config).await?;
     let written = match file {
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             transfer::export::export(&transfer, pools, &mut out).await?
         }
-        Some(path) => {
-            let mut partial = path.as_os_str().to_owned();
-            partial.push(".partial");
-            let partial = PathBuf::from(partial);
-            let file = std::fs::File::create(&partial)
-                .with_context(|| format!("cannot create {}", partial.display()))?;
-            let mut out = std::io::BufWriter::new(file);
-            let written = transfer::export::export(&transfer, pools, &mut out).await;
-            drop(out);
-            let written = match written {
-                Ok(written) => written,
-                Err(err) => {
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(err);
-                }
-            };
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            written
-        }
+        Some(path) => transfer::export::to_file(&transfer, pools, path).await?,
     };
     eprintln!(
         "exported {} OpenID Connect providers, {} pools, {} identities",
@@ -160,11 +140,17 @@ async fn export(
 async fn import(config: Option<&std::path::Path>, file: &std::path::Path) -> anyhow::Result<()> {
     let transfer = transfer::open(config).await?;
     let actor = format!("import {}", file.display());
-    let report =
-        idbroker_service::with_actor(actor, transfer::import::import(&transfer, file)).await?;
+    let mut report = transfer::import::Report::default();
+    let result = idbroker_service::with_actor(
+        actor,
+        transfer::import::import(&transfer, file, &mut report),
+    )
+    .await;
+    // What was done is printed also when the import stopped: it may have written some.
     println!("OpenID Connect providers: {}", report.providers);
     println!("pools: {}", report.pools);
     println!("identities: {}", report.identities);
+    result?;
     match report.conflicts() {
         0 => Ok(()),
         n => anyhow::bail!(

@@ -357,3 +357,173 @@ async fn pools_copied_from_moto_keep_ids_configuration_and_tags() {
         json!({"roles": {}, "role_mappings": {}})
     );
 }
+
+/// How the misbehaving source answers.
+#[derive(Clone, Copy)]
+enum Misbehaviour {
+    /// Every ListIdentityPools page says there is a next one, with the same token.
+    SameTokenForever,
+    /// Reads the request and never answers.
+    NeverAnswers,
+    /// DescribeIdentityPool answers with a pool other than the one asked for.
+    OtherPool,
+}
+
+const OTHER_POOL: &str = "us-east-1:0c000000-0000-4000-8000-00000000000c";
+
+/// A Cognito Identity endpoint that misbehaves (a plain HTTP/1.1 server on a thread of its
+/// own); returns its URL and how many requests it has read.
+fn misbehaving_source(
+    how: Misbehaviour,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let (mut length, mut target) = (0usize, String::new());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let line = line.trim_end().to_ascii_lowercase();
+                        if line.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = line.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if let Some(v) = line.strip_prefix("x-amz-target:") {
+                            target = v.trim().to_owned();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let answer = match how {
+                        Misbehaviour::NeverAnswers => {
+                            std::thread::sleep(std::time::Duration::from_secs(600));
+                            return;
+                        }
+                        Misbehaviour::SameTokenForever if target.ends_with("listidentitypools") => {
+                            let pools: Vec<Value> = (0..60)
+                                .map(|i| json!({"IdentityPoolId": format!("us-east-1:0a000000-0000-4000-8000-{i:012}"), "IdentityPoolName": "x"}))
+                                .collect();
+                            json!({"IdentityPools": pools, "NextToken": "same"})
+                        }
+                        Misbehaviour::OtherPool => json!({
+                            "IdentityPoolId": OTHER_POOL,
+                            "IdentityPoolName": "other",
+                            "AllowUnauthenticatedIdentities": true
+                        }),
+                        _ => json!({}),
+                    }
+                    .to_string();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n",
+                        answer.len()
+                    );
+                    if stream.write_all(head.as_bytes()).is_err()
+                        || stream.write_all(answer.as_bytes()).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, requests)
+}
+
+fn copy_from(url: &str, source: &str, extra: &[&str]) -> (Output, std::time::Duration) {
+    let mut args = vec![
+        "pools",
+        "copy",
+        "--from-endpoint",
+        source,
+        "--region",
+        "us-east-1",
+    ];
+    args.extend_from_slice(extra);
+    let started = std::time::Instant::now();
+    let out = idbroker(
+        url,
+        &args,
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    );
+    (out, started.elapsed())
+}
+
+#[test]
+fn a_listing_that_repeats_its_next_token_ends_with_an_error() {
+    let db = TestDatabase::sqlite();
+    let (source, requests) = misbehaving_source(Misbehaviour::SameTokenForever);
+    let (out, _) = copy_from(db.url(), &source, &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("returned a NextToken it had returned before"),
+        "{err}"
+    );
+    // The first page, the second with the token; the third would be the loop.
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "{err}"
+    );
+}
+
+#[test]
+fn a_source_that_never_answers_ends_with_a_timeout() {
+    let db = TestDatabase::sqlite();
+    let (source, _) = misbehaving_source(Misbehaviour::NeverAnswers);
+    let (out, took) = copy_from(db.url(), &source, &["--timeout", "2"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ListIdentityPools failed") && err.to_lowercase().contains("timeout"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_source_answering_with_another_pool_is_refused() {
+    let db = TestDatabase::sqlite();
+    let (source, _) = misbehaving_source(Misbehaviour::OtherPool);
+    let asked = "us-east-1:0a000000-0000-4000-8000-00000000000a";
+    let (out, _) = copy_from(
+        db.url(),
+        &source,
+        &[
+            "--pool",
+            asked,
+            "--skip",
+            "roles",
+            "--skip",
+            "principal-tags",
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "DescribeIdentityPool for {asked} answered with pool {OTHER_POOL}"
+        )),
+        "{err}"
+    );
+    assert!(!export(db.url()).contains(OTHER_POOL));
+}

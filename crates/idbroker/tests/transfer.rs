@@ -77,8 +77,10 @@ fn login(provider: &str, subject: &str) -> LoginRef {
     }
 }
 
-fn fresh_id() -> IdentityId {
-    IdentityId::parse("id", &format!("us-east-1:{}", uuid_like())).unwrap()
+/// A new identity id in the region of `pool`, as an identity of that pool has.
+fn fresh_id(pool: &IdentityPoolId) -> IdentityId {
+    let region = pool.as_str().split_once(':').unwrap().0;
+    IdentityId::parse("id", &format!("{region}:{}", uuid_like())).unwrap()
 }
 
 fn uuid_like() -> String {
@@ -209,7 +211,7 @@ async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
                     &presented,
                     target.as_ref(),
                     &rules,
-                    &fresh_id(),
+                    &fresh_id(full),
                     Utc::now(),
                 )
                 .await
@@ -243,7 +245,7 @@ async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
     for (pool, disabled) in [(&full, false), (&full, true), (&plain, false)] {
         store
             .create_identity(&Identity {
-                id: fresh_id(),
+                id: fresh_id(pool),
                 pool_id: pool.clone(),
                 logins: vec![],
                 created_at: now,
@@ -514,7 +516,7 @@ fn edited(file: &str, needle: &str, edit: impl Fn(&mut Value)) -> String {
 #[tokio::test]
 async fn conflicts_are_reported_by_line_and_change_nothing_and_broken_files_change_nothing() {
     let source = TestDatabase::sqlite();
-    seed(source.url()).await;
+    let (full, _) = seed(source.url()).await;
     let target = TestDatabase::sqlite();
     let (source_url, url) = (source.url().to_owned(), target.url().to_owned());
     tokio::task::spawn_blocking(move || {
@@ -581,8 +583,10 @@ async fn conflicts_are_reported_by_line_and_change_nothing_and_broken_files_chan
         assert_eq!(export(&url, &[]), file, "the conflict changed nothing");
 
         // A new identity id claiming a login another identity holds.
+        // (Its id right after the holder's, so the file keeps the export's order.)
         let thief = edited(&file, "\"g-1\"", |identity| {
-            identity["identity_id"] = json!("eu-west-1:0f000000-0000-4000-8000-00000000000f");
+            let id = identity["identity_id"].as_str().unwrap().replacen("-8000-", "-8001-", 1);
+            identity["identity_id"] = json!(id);
         });
         let out = import(&url, &write("thief.jsonl", &thief));
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -596,6 +600,236 @@ async fn conflicts_are_reported_by_line_and_change_nothing_and_broken_files_chan
         assert!(out.status.success(), "{}", text(&out));
         assert!(String::from_utf8_lossy(&out.stdout).contains("pools: 0 created, 1 updated, 1 unchanged"));
         assert_eq!(export(&url, &[]), renamed);
+
+        // The developer provider name is set once, as UpdateIdentityPool keeps it: a file
+        // that changes or drops it is a conflict (the header, the provider and the pools).
+        let head: String = renamed.lines().take(4).map(|l| format!("{l}\n")).collect();
+        for (name, edit) in [
+            ("devtwo.jsonl", "\"developer_provider_name\":\"dev.two\""),
+            ("devnone.jsonl", ""),
+        ] {
+            let mut changed = head.replacen(&format!("\"developer_provider_name\":\"{DEV}\","), edit, 1);
+            if !edit.is_empty() {
+                changed = changed.replacen(edit, &format!("{edit},"), 1);
+            }
+            assert_ne!(changed, head);
+            let out = import(&url, &write(name, &changed));
+            assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("line 3: conflict: pool eu-west-1:0a000000-0000-4000-8000-000000000001 has developer provider name 'login.dev' here"),
+                "{err}"
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains("pools: 0 created, 0 updated, 1 unchanged, 1 conflicts"), "{stdout}");
+            assert_eq!(export(&url, &[]), renamed, "the conflict changed nothing");
+        }
+    })
+    .await
+    .unwrap();
+    // The replaced pool's audit row says what it was before, and what it became.
+    let store = SqlStore::connect(target.url()).await.unwrap();
+    let changes = store
+        .find_admin_changes(Some(full.as_str()), None, 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = changes.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["ImportIdentityPool", "ImportIdentityPool"],
+        "{changes:?}"
+    );
+    let before: Value = serde_json::from_str(changes[0].before.as_deref().unwrap()).unwrap();
+    let after: Value = serde_json::from_str(changes[0].after.as_deref().unwrap()).unwrap();
+    assert_eq!(before["IdentityPoolName"], "full pool");
+    assert_eq!(after["IdentityPoolName"], "renamed pool");
+    assert_eq!(before["DeveloperProviderName"], DEV);
+    assert!(changes[1].before.is_none(), "created: nothing before");
+}
+
+/// `export --file` holds identity ids and login subjects: the file is 0600 (also when it
+/// replaces one), a symlink planted at the old fixed temporary name is not followed, and no
+/// temporary file is left behind.
+#[tokio::test]
+async fn export_file_is_private_and_never_follows_a_planted_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDatabase::sqlite();
+    seed(db.url()).await;
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.jsonl");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("export.jsonl.partial")).unwrap();
+        let out = idbroker(&url, &["export", "--file", path.to_str().unwrap()], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("\"kind\":\"identity\"")
+        );
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "old").unwrap();
+        let out = idbroker(&url, &["export", "--file", path.to_str().unwrap()], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(mode(&path), 0o600);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["export.jsonl", "export.jsonl.partial", "victim"]);
+    })
+    .await
+    .unwrap();
+}
+
+/// A file that contradicts itself or the database in a way a check can see is refused before
+/// anything is written, naming its line, and the (empty) tallies are printed.
+#[tokio::test]
+async fn files_that_contradict_themselves_or_their_pools_are_refused_before_writing() {
+    let source = TestDatabase::sqlite();
+    let (_, plain) = seed(source.url()).await;
+    let target = TestDatabase::sqlite();
+    let (source_url, url) = (source.url().to_owned(), target.url().to_owned());
+    tokio::task::spawn_blocking(move || {
+        let file = export(&source_url, &[]);
+        let all: Vec<&str> = file.lines().collect();
+        let join = |lines: &[&str]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+        let line_with = |needle: &str| all.iter().position(|l| l.contains(needle)).unwrap();
+        let plain_pool = line_with("\"identity_pool_name\":\"plain\"");
+        let plain_identity = all
+            .iter()
+            .rposition(|l| l.contains(plain.as_str()) && l.contains("\"kind\":\"identity\""))
+            .unwrap();
+        let g1 = line_with("\"g-1\"");
+        let u1 = line_with("\"u-1\"");
+        let edit = |index: usize, change: &dyn Fn(&mut Value)| {
+            let mut value: Value = serde_json::from_str(all[index]).unwrap();
+            change(&mut value);
+            value.to_string()
+        };
+        let elsewhere = edit(plain_identity, &|i| {
+            i["identity_id"] = json!("us-east-1:0d000000-0000-4000-8000-00000000000d");
+            i["identity_pool_id"] = json!("us-east-1:0e000000-0000-4000-8000-00000000000e");
+        });
+        let dev_ids = edit(plain_identity, &|i| i["developer_user_ids"] = json!(["u"]));
+        let dev_login = edit(g1, &|i| {
+            i["logins"] = json!([{"provider": DEV, "subject": "dev-user-9"}]);
+        });
+        let facebook = edit(g1, &|i| {
+            i["logins"] = json!([{"provider": "graph.facebook.com", "subject": "f-1"}]);
+        });
+        let region = edit(plain_identity, &|i| {
+            let id = i["identity_id"].as_str().unwrap().replacen("us-east-1:", "eu-west-1:", 1);
+            i["identity_id"] = json!(id);
+        });
+        let same_login = edit(u1, &|i| {
+            i["logins"] = json!([{"provider": GOOGLE, "subject": "g-1"}]);
+        });
+        let same_login_message =
+            format!("login {GOOGLE} / g-1 is also on the identity of line {}", g1 + 1);
+        let mut cases: Vec<(&str, String, usize, &str)> = vec![
+            (
+                "orphan",
+                join(&[all[0], all[plain_pool], all[plain_identity], &elsewhere]),
+                4,
+                "IdentityPool 'us-east-1:0e000000-0000-4000-8000-00000000000e' not found: neither in the file (before this line) nor here",
+            ),
+            (
+                "devids",
+                join(&[all[0], all[plain_pool], &dev_ids]),
+                3,
+                "has no developer provider, so its identities cannot have developer user ids",
+            ),
+            (
+                "devlogin",
+                join(&[&all[..g1], &[dev_login.as_str()]].concat()),
+                g1 + 1,
+                "is under the pool's developer provider",
+            ),
+            (
+                "facebook",
+                join(&[&all[..g1], &[facebook.as_str()]].concat()),
+                g1 + 1,
+                "has no provider graph.facebook.com",
+            ),
+            (
+                "region",
+                join(&[&all[..plain_identity], &[region.as_str()]].concat()),
+                plain_identity + 1,
+                "is not in the region of its pool",
+            ),
+            (
+                "unregistered",
+                join(&[all[0], all[2]]),
+                2,
+                "oidc-provider/login.example.com is neither in the file nor a registered OpenID Connect provider",
+            ),
+            (
+                "identity first",
+                join(&[all[0], all[1], all[plain_identity], all[2], all[3]]),
+                3,
+                "IdentityPool 'us-east-1:0b000000-0000-4000-8000-000000000002' not found: neither in the file (before this line) nor here",
+            ),
+            (
+                "provider last",
+                join(&[all[0], all[plain_pool], all[plain_identity], all[1]]),
+                4,
+                "an oidc_provider record after identity records",
+            ),
+            (
+                "same id twice",
+                join(&[&all[..=g1], &[all[g1]]].concat()),
+                g1 + 2,
+                "is out of order or listed twice",
+            ),
+            (
+                "same login twice",
+                join(&[&all[..u1], &[same_login.as_str()]].concat()),
+                u1 + 1,
+                &same_login_message,
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text_of_file, line, message) in cases.drain(..) {
+            let path = dir.path().join(format!("{}.jsonl", name.replace(' ', "-")));
+            std::fs::write(&path, &text_of_file).unwrap();
+            let out = import(&url, &path);
+            assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!("line {line}: ")) && err.contains(message),
+                "{name}: {err}"
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains("pools: 0 created, 0 updated, 0 unchanged, 0 conflicts"),
+                "{name}: the tallies are printed: {stdout}"
+            );
+            assert_eq!(lines(&export(&url, &[])).len(), 1, "{name}: nothing was imported");
+        }
+
+        // A pipe cannot be read twice: refused by name, not half-read.
+        let out = idbroker(&url, &["import", "/dev/stdin"], &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not a regular file"),
+            "{}",
+            text(&out)
+        );
+
+        // A byte-order mark at the start is not part of the first line.
+        let path = dir.path().join("bom.jsonl");
+        std::fs::write(&path, format!("\u{feff}{file}")).unwrap();
+        let out = import(&url, &path);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(export(&url, &[]), file);
     })
     .await
     .unwrap();

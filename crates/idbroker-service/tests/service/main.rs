@@ -9,6 +9,7 @@ mod audit;
 mod credentials;
 mod errors;
 mod pool_cache;
+mod regions;
 
 use std::collections::BTreeMap;
 

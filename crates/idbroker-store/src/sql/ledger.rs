@@ -11,6 +11,26 @@ use crate::{
     AdminChange, Issuance, IssuanceFilter, IssuanceWindow, LedgerStore, StoreError, StoreResult,
 };
 
+/// Writes one audit row (also inside another operation's transaction).
+pub(super) async fn insert_admin_change<'e, E>(executor: E, c: &AdminChange) -> sqlx::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO admin_audit (id, at, actor, action, resource, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(c.id.as_str())
+    .bind(c.at.timestamp_micros())
+    .bind(c.actor.as_str())
+    .bind(c.action.as_str())
+    .bind(c.resource.as_str())
+    .bind(c.before.as_deref())
+    .bind(c.after.as_deref())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_micros(us)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
@@ -125,20 +145,7 @@ impl LedgerStore for SqlStore {
     async fn record_admin_change(&self, c: &AdminChange) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
-            sqlx::query(
-                "INSERT INTO admin_audit (id, at, actor, action, resource, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(c.id.as_str())
-            .bind(c.at.timestamp_micros())
-            .bind(c.actor.as_str())
-            .bind(c.action.as_str())
-            .bind(c.resource.as_str())
-            .bind(c.before.as_deref())
-            .bind(c.after.as_deref())
-            .execute(&mut *conn)
-            .await
-            .map_err(sent)?;
-            Ok(())
+            insert_admin_change(&mut *conn, c).await.map_err(sent)
         })
         .await
     }

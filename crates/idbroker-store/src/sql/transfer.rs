@@ -12,10 +12,14 @@ use idbroker_domain::{Identity, IdentityId, IdentityPool, IdentityPoolId, Princi
 use sqlx::Row;
 
 use super::identities::identity_in;
+use super::ledger::insert_admin_change;
 use super::pools::{insert_tags, link_oidc_providers};
 use super::{Backend, Retry, SqlStore, from_json, millis, to_json};
 use crate::error::sent;
-use crate::{Applied, IdentityImport, PoolSnapshot, StoreError, StoreResult, TransferStore};
+use crate::{
+    Applied, IdentityImport, ImportAudit, PoolImport, PoolSnapshot, StoreError, StoreResult,
+    TransferStore,
+};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -121,6 +125,7 @@ impl TransferStore for SqlStore {
         &self,
         provider: &OidcProvider,
         now: DateTime<Utc>,
+        audit: ImportAudit<'_, Vec<String>>,
     ) -> StoreResult<Applied> {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
@@ -140,6 +145,7 @@ impl TransferStore for SqlStore {
                     .bind(millis(now))
                     .execute(&mut *tx)
                     .await?;
+                    insert_admin_change(&mut *tx, &audit(None)).await?;
                     Applied::Created
                 }
                 Some(row) => {
@@ -162,6 +168,7 @@ impl TransferStore for SqlStore {
                     .bind(provider.key())
                     .execute(&mut *tx)
                     .await?;
+                    insert_admin_change(&mut *tx, &audit(Some(&client_ids))).await?;
                     Applied::Updated
                 }
             };
@@ -175,13 +182,23 @@ impl TransferStore for SqlStore {
         &self,
         snapshot: &PoolSnapshot,
         now: DateTime<Utc>,
-    ) -> StoreResult<Applied> {
+        audit: ImportAudit<'_, PoolSnapshot>,
+    ) -> StoreResult<PoolImport> {
         self.run(Retry::ConnectionOnly, move || async move {
             let pool = &snapshot.pool;
             let mut tx = self.pool.begin().await?;
-            let applied = match self.snapshot_in(&mut tx, &pool.id).await? {
-                Some(current) if current == *snapshot => return Ok(Applied::Unchanged),
-                Some(_) => {
+            let before = self.snapshot_in(&mut tx, &pool.id).await?;
+            let applied = match &before {
+                Some(current) if current == snapshot => {
+                    return Ok(PoolImport::Applied(Applied::Unchanged));
+                }
+                Some(current) => {
+                    // Set once: identities' developer logins are keyed on it.
+                    if let Some(name) = &current.pool.config.developer_provider_name
+                        && pool.config.developer_provider_name.as_ref() != Some(name)
+                    {
+                        return Ok(PoolImport::DeveloperProviderSet(name.clone()));
+                    }
                     sqlx::query(
                         "UPDATE identity_pools SET name = $1, config = $2, roles = $3, \
                          version = version + 1, updated_at = $4 WHERE id = $5",
@@ -211,8 +228,9 @@ impl TransferStore for SqlStore {
                 }
             };
             replace_parts(&mut tx, snapshot).await?;
+            insert_admin_change(&mut *tx, &audit(before.as_ref())).await?;
             tx.commit().await.map_err(sent)?;
-            Ok(applied)
+            Ok(PoolImport::Applied(applied))
         })
         .await
     }

@@ -4,11 +4,13 @@
 //! that already matches is left alone"). Identities are not copied: Cognito's API does not
 //! give the subjects of their logins.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_cognitoidentity::Client;
 use aws_sdk_cognitoidentity::operation::describe_identity_pool::DescribeIdentityPoolOutput;
 use aws_sdk_cognitoidentity::types::RoleMapping;
@@ -40,7 +42,16 @@ pub struct CopyArgs {
     /// A TOML settings file for this idbroker (its database, account id).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Longest wait for one call to the source, retries included, in seconds (connecting
+    /// and each read wait at most 10 s of it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
+
+/// Most pages of ListIdentityPools read (60 pools each): far above Cognito's pools per account.
+const MAX_PAGES: usize = 200;
+/// Most pool ids taken from the listing.
+const MAX_POOLS: usize = 10_000;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Part {
@@ -51,27 +62,39 @@ pub enum Part {
 }
 
 /// The AWS SDK client for the source: credentials and region from the standard chain, TLS
-/// trusting idbroker's roots (as STS and the providers do).
-async fn client(args: &CopyArgs, roots: &TrustRoots) -> Client {
+/// trusting idbroker's roots (as STS and the providers do; a failure to set them is an
+/// error, never a fall-back to other roots), every call bounded in time: a source that stops
+/// answering ends the copy with a timeout instead of holding it forever.
+async fn client(args: &CopyArgs, roots: &TrustRoots) -> anyhow::Result<Client> {
     let trust = tls::TrustStore::empty()
         .with_native_roots(false)
         .with_pem_certificate(roots.to_pem());
     let mut http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
         tls::rustls_provider::CryptoMode::Ring,
     ));
-    match tls::TlsContext::builder().with_trust_store(trust).build() {
-        Ok(context) => http = http.tls_context(context),
-        Err(e) => tracing::error!(error = %e, "cannot set the Cognito client's trust roots"),
-    }
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).http_client(http.build_https());
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .context("cannot set the trust roots of the Cognito client")?;
+    http = http.tls_context(context);
+    let total = Duration::from_secs(args.timeout);
+    let step = total.min(Duration::from_secs(10));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(step)
+        .read_timeout(step)
+        .operation_attempt_timeout(total)
+        .operation_timeout(total)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http.build_https())
+        .timeout_config(timeouts);
     if let Some(region) = &args.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     if let Some(url) = &args.from_endpoint {
         loader = loader.endpoint_url(url);
     }
-    Client::new(&loader.load().await)
+    Ok(Client::new(&loader.load().await))
 }
 
 /// The SDK's error with its causes (its `Display` alone is often just "service error").
@@ -93,8 +116,10 @@ async fn source_pool_ids(client: &Client, args: &CopyArgs) -> anyhow::Result<Vec
         return Ok(args.pools.clone());
     }
     let mut ids = Vec::new();
-    let mut next = None;
-    loop {
+    let mut next: Option<String> = None;
+    // A source that hands back a token it gave before would be listed forever.
+    let mut seen = HashSet::new();
+    for _ in 0..MAX_PAGES {
         let page = client
             .list_identity_pools()
             .max_results(60)
@@ -107,11 +132,26 @@ async fn source_pool_ids(client: &Client, args: &CopyArgs) -> anyhow::Result<Vec
                 .iter()
                 .filter_map(|p| p.identity_pool_id().map(str::to_owned)),
         );
+        if ids.len() > MAX_POOLS {
+            anyhow::bail!(
+                "ListIdentityPools listed more than {MAX_POOLS} pools; name the pools to copy with --pool"
+            );
+        }
         match page.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+            Some(token) if !token.is_empty() => {
+                if !seen.insert(token.to_owned()) {
+                    anyhow::bail!(
+                        "ListIdentityPools returned a NextToken it had returned before: the source's listing does not end; name the pools to copy with --pool"
+                    );
+                }
+                next = Some(token.to_owned());
+            }
             _ => return Ok(ids),
         }
     }
+    anyhow::bail!(
+        "ListIdentityPools did not end within {MAX_PAGES} pages; name the pools to copy with --pool"
+    )
 }
 
 fn config_of(pool: &DescribeIdentityPoolOutput) -> PoolConfig {
@@ -236,6 +276,13 @@ async fn snapshot(client: &Client, id: &str, skip: &[Part]) -> anyhow::Result<Po
         .send()
         .await
         .map_err(|e| sdk_error("DescribeIdentityPool", e))?;
+    // Written here under the id asked for, never one a source chose to answer with.
+    if described.identity_pool_id() != id {
+        anyhow::bail!(
+            "DescribeIdentityPool for {id} answered with pool {}",
+            described.identity_pool_id()
+        );
+    }
     let config = config_of(&described);
     let roles = if skip.contains(&Part::Roles) {
         PoolRoles::default()
@@ -269,7 +316,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     let roots = TrustRoots::load(settings.extra_ca_file.as_deref())
         .context("cannot load the trust roots for outbound HTTPS (IDBROKER_EXTRA_CA_FILE)")?;
     let transfer = super::connect(&settings).await?;
-    let client = client(&args, &roots).await;
+    let client = client(&args, &roots).await?;
     let ids = source_pool_ids(&client, &args).await?;
     for id in &ids {
         let snapshot = snapshot(&client, id, &args.skip)

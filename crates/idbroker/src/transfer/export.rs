@@ -3,6 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
 
 use idbroker_domain::oidc_provider::issuer_key;
 use idbroker_domain::pool::oidc_provider_key;
@@ -101,4 +104,31 @@ async fn identities(
             _ => return Ok(count),
         }
     }
+}
+
+/// `export --file`: written to a new temporary file in the target's folder (created
+/// exclusively with a random name and mode 0600, so a planted symlink or a guessed name is
+/// never followed and the identities' ids and login subjects are not readable by others),
+/// synced, renamed over `path` and the folder synced, so `path` is either the old file or
+/// the whole new one, even after a crash.
+pub async fn to_file(transfer: &Transfer, only: &[String], path: &Path) -> anyhow::Result<Written> {
+    let parent = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::NamedTempFile::new_in(parent)
+        .with_context(|| format!("cannot create a file in {}", parent.display()))?;
+    let mut out = std::io::BufWriter::new(temp);
+    // On an error the temporary file is removed when `out` is dropped.
+    let written = export(transfer, only, &mut out).await?;
+    let temp = out.into_inner().map_err(|e| e.into_error())?;
+    temp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    temp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("cannot sync {}", parent.display()))?;
+    Ok(written)
 }
