@@ -2,7 +2,7 @@
 //! that cannot be reached is named (host and port, never the password) with the cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use idbroker_store::testing::TestDatabase;
 
@@ -10,19 +10,7 @@ mod support;
 
 /// `idbroker migrate` with this database URL and no other setting.
 fn migrate(url: &str) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_idbroker"));
-    for (var, _) in std::env::vars() {
-        if var.starts_with("IDBROKER_") {
-            command.env_remove(var);
-        }
-    }
-    command
-        .arg("migrate")
-        .current_dir(dir.path())
-        .env("IDBROKER_DATABASE_URL", url)
-        .output()
-        .unwrap()
+    support::run_on_database(url, &["migrate"], &[])
 }
 
 #[tokio::test]

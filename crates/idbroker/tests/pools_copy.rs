@@ -5,7 +5,7 @@
 //! them with a 500), so that copy runs with `--skip roles --skip principal-tags`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cognitoidentity::types::CognitoIdentityProvider;
@@ -17,31 +17,15 @@ mod support;
 const ACCOUNT: &str = "123456789012";
 const USER_POOL: &str = "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc";
 
+/// The binary with only these settings (and the account id), in a folder of its own.
 fn idbroker(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_idbroker"));
-    for (var, _) in std::env::vars() {
-        if var.starts_with("IDBROKER_") || var.starts_with("AWS_") {
-            command.env_remove(var);
-        }
-    }
-    command
-        .args(args)
-        .current_dir(dir.path())
-        .env("IDBROKER_DATABASE_URL", url)
-        .env("IDBROKER_ACCOUNT_ID", ACCOUNT)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+    let mut with_account = vec![("IDBROKER_ACCOUNT_ID", ACCOUNT)];
+    with_account.extend_from_slice(env);
+    support::run_on_database(url, args, &with_account)
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    support::describe(out)
 }
 
 fn export(url: &str) -> String {

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::Utc;
 use idbroker_domain::linking::{LinkRules, Trust};
@@ -29,30 +29,13 @@ const ACCOUNT: &str = "123456789012";
 
 /// The binary with only these settings (and the account id), in a folder of its own.
 fn idbroker(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_idbroker"));
-    for (var, _) in std::env::vars() {
-        if var.starts_with("IDBROKER_") || var.starts_with("AWS_") {
-            command.env_remove(var);
-        }
-    }
-    command
-        .args(args)
-        .current_dir(dir.path())
-        .env("IDBROKER_DATABASE_URL", url)
-        .env("IDBROKER_ACCOUNT_ID", ACCOUNT)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+    let mut with_account = vec![("IDBROKER_ACCOUNT_ID", ACCOUNT)];
+    with_account.extend_from_slice(env);
+    support::run_on_database(url, args, &with_account)
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    support::describe(out)
 }
 
 /// `idbroker export --file` of this database; the file's text.

@@ -107,3 +107,32 @@ pub fn json_of(body: &str) -> serde_json::Value {
     let end = body.rfind('}').unwrap();
     serde_json::from_str(&body[start..=end]).unwrap()
 }
+
+/// The binary run against a database only (like `migrate`, `export`, `import`): no other
+/// `IDBROKER_*` or `AWS_*` variable of the test's environment, in a folder of its own.
+pub fn run_on_database(url: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idbroker"));
+    for (var, _) in std::env::vars() {
+        if var.starts_with("IDBROKER_") || var.starts_with("AWS_") {
+            command.env_remove(var);
+        }
+    }
+    command
+        .args(args)
+        .current_dir(dir.path())
+        .env("IDBROKER_DATABASE_URL", url)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// A finished command's status and output, for assertion messages.
+pub fn describe(out: &std::process::Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
