@@ -17,6 +17,7 @@ mod identities;
 mod logins;
 mod observability;
 mod oidc_registry;
+mod oneshot;
 mod openid_provider;
 mod pools;
 mod protocol;

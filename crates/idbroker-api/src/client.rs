@@ -13,7 +13,7 @@ use crate::developer::{
 use crate::explain::{ExplainRequest, Explanation};
 use crate::identities::{
     CredentialsBody, CredentialsRequest, IdentityBody, IdentityIdBody, IdentityList,
-    IdentityPaging, LoginsBody, TokenBody, UnlinkRequest,
+    IdentityPaging, LoginsBody, PoolCredentialsRequest, TokenBody, UnlinkRequest,
 };
 use crate::keys::KeyList;
 use crate::ledger::{IssuanceList, LedgerQuery};
@@ -368,6 +368,20 @@ impl Client {
         self.with_body(
             Method::POST,
             &["v1", "identities", identity_id, "credentials"],
+            request,
+        )
+        .await
+    }
+
+    /// GetId and GetCredentialsForIdentity in one request (public).
+    pub async fn pool_credentials(
+        &self,
+        pool_id: &str,
+        request: &PoolCredentialsRequest,
+    ) -> ClientResult<CredentialsBody> {
+        self.with_body(
+            Method::POST,
+            &["v1", "identity-pools", pool_id, "credentials"],
             request,
         )
         .await

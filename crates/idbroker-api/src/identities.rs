@@ -51,6 +51,21 @@ pub struct CredentialsRequest {
     pub custom_role_arn: Option<String>,
 }
 
+/// One-shot credentials: GetId and GetCredentialsForIdentity in one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolCredentialsRequest {
+    /// Provider key → token, as the Cognito `Logins` map; none for a guest.
+    #[serde(default)]
+    pub logins: BTreeMap<String, String>,
+    /// An identity of this pool to use (a guest again, or the identity the logins are for),
+    /// instead of the one GetId would return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_role_arn: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnlinkRequest {

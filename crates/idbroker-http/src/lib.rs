@@ -100,7 +100,7 @@ pub fn is_public_route(method: &str, path: &str) -> bool {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     matches!(
         segments[..],
-        ["v1", "identity-pools", _, "identities"]
+        ["v1", "identity-pools", _, "identities" | "credentials"]
             | ["v1", "identities", _, "token" | "credentials" | "unlink"]
     )
 }

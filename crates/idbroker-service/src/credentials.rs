@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use idbroker_domain::IdentityId;
 use idbroker_domain::role_resolution::{Caller, RoleError, resolve_role};
 use idbroker_domain::roles::validate_role_arn;
-use idbroker_store::{Issuance, IssuanceFilter, IssuanceWindow};
+use idbroker_store::{Issuance, IssuanceFilter, IssuanceWindow, StoredPool};
 use idbroker_sts::{AssumeRequest, AwsCredentials, StsError};
 
 use crate::{Broker, Cause, ServiceError, ServiceResult};
@@ -77,11 +77,25 @@ impl Broker {
         logins: &BTreeMap<String, String>,
         custom_role_arn: Option<&str>,
     ) -> ServiceResult<(IdentityId, AwsCredentials)> {
+        self.issue_credentials(identity_id, logins, custom_role_arn, |_| Ok(()))
+            .await
+    }
+
+    /// GetCredentialsForIdentity's work. `check_pool` runs once the identity's pool is known
+    /// and before anything changes (see `resolve_identity`): the one-shot route uses it to
+    /// keep an identity within the pool its path names.
+    pub(crate) async fn issue_credentials(
+        &self,
+        identity_id: &str,
+        logins: &BTreeMap<String, String>,
+        custom_role_arn: Option<&str>,
+        check_pool: impl FnOnce(&StoredPool) -> ServiceResult<()>,
+    ) -> ServiceResult<(IdentityId, AwsCredentials)> {
         if let Some(arn) = custom_role_arn {
             validate_role_arn("customRoleArn", arn)?;
         }
         let resolved = self
-            .resolve_identity(identity_id, logins, |_| Ok(()))
+            .resolve_identity(identity_id, logins, check_pool)
             .await?;
         let pool = &resolved.pool;
         // Proven by idbroker's own token alone: a developer login only when the token says so

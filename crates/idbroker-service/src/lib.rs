@@ -11,6 +11,7 @@ mod explain;
 mod identities;
 mod logins;
 mod oidc_providers;
+mod oneshot;
 mod pool_cache;
 mod pools;
 mod revocation;

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::web::{Bytes, Path, Query};
 use idbroker_api::identities::{
     CredentialsBody, CredentialsRequest, IdentityBody, IdentityIdBody, IdentityList,
-    IdentityPaging, LoginsBody, TokenBody, UnlinkRequest,
+    IdentityPaging, LoginsBody, PoolCredentialsRequest, TokenBody, UnlinkRequest,
 };
 use idbroker_domain::Identity;
 
@@ -135,13 +135,46 @@ pub async fn credentials(
             input.custom_role_arn.as_deref(),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(CredentialsBody {
+    Ok(HttpResponse::Ok().json(credentials_body(&id, c)))
+}
+
+#[utoipa::path(post, path = "/v1/identity-pools/{pool_id}/credentials", tag = "public", request_body = Option<PoolCredentialsRequest>,
+    params(PoolPath),
+    responses((status = 200, body = CredentialsBody, description = "GetId and GetCredentialsForIdentity in one request: credentials for the identity of these logins, a new guest, or the identity named"),
+        PublicErrors,
+        Conflict))]
+pub async fn pool_credentials(
+    _: PublicCaller,
+    state: State,
+    path: Path<PoolPath>,
+    body: Bytes,
+) -> Reply {
+    let input: PoolCredentialsRequest = json_body_or_default(&body)?;
+    // As GetId: the pool's limit is charged only once the call is known to be valid.
+    let (id, c) = state
+        .broker
+        .get_credentials_for_pool(
+            &path.pool_id,
+            input.identity_id.as_deref(),
+            &input.logins,
+            input.custom_role_arn.as_deref(),
+            |pool| state.limits.check_pool(pool).map_err(|r| r.0),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(credentials_body(&id, c)))
+}
+
+fn credentials_body(
+    id: &idbroker_domain::IdentityId,
+    c: idbroker_service::AwsCredentials,
+) -> CredentialsBody {
+    CredentialsBody {
         identity_id: id.to_string(),
         access_key_id: c.access_key_id,
         secret_access_key: c.secret_access_key,
         session_token: c.session_token,
         expiration: c.expiration.to_rfc3339(),
-    }))
+    }
 }
 
 #[utoipa::path(post, path = "/v1/identities/{identity_id}/unlink", tag = "public", request_body = UnlinkRequest,

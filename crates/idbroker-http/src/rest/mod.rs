@@ -125,6 +125,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(identities::get_id)),
         )
         .service(
+            resource("/v1/identity-pools/{pool_id}/credentials", "POST")
+                .route(web::post().to(identities::pool_credentials)),
+        )
+        .service(
             resource("/v1/identities/{identity_id}", "GET, DELETE")
                 .route(web::get().to(identities::get))
                 .route(web::delete().to(identities::delete)),

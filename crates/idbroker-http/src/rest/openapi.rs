@@ -32,7 +32,7 @@ impl Modify for AdminToken {
         pools::get_tags, pools::add_tags, pools::remove_tag,
         trust_policy::get, trust_policy::check, explain::explain,
         identities::list, identities::get, identities::delete,
-        identities::get_id, identities::token, identities::credentials, identities::unlink,
+        identities::get_id, identities::token, identities::credentials, identities::pool_credentials, identities::unlink,
         revocation::revoke_identity, revocation::reenable_identity, revocation::revoke_pool, revocation::reenable_pool,
         developer::token, developer::lookup, developer::merge, developer::unlink,
         oidc_providers::create, oidc_providers::list, oidc_providers::get, oidc_providers::update, oidc_providers::delete,
