@@ -39,3 +39,19 @@ start_moto_server() {
   fi
   MOTO_URL="http://127.0.0.1:$port"
 }
+
+AWSCLI_VERSION=1.46.3
+BOTO3_VERSION=1.44.8
+AWS_CLIENTS_VENV=target/test-tools/aws-clients-$AWSCLI_VERSION
+# Installs the AWS CLI (v1, PyPI's awscli) and boto3 into target/test-tools once, for the test
+# of `idbroker credentials` as a credential_process (crates/idbroker/tests/credential_process.rs,
+# which reads the folder from IDBROKER_TEST_AWS_TOOLS).
+install_aws_clients() {
+  if [ ! -x "$AWS_CLIENTS_VENV/bin/aws" ] || ! "$AWS_CLIENTS_VENV/bin/python" -c 'import boto3' 2>/dev/null; then
+    log "installing awscli $AWSCLI_VERSION and boto3 $BOTO3_VERSION into $AWS_CLIENTS_VENV"
+    mkdir -p target/test-tools
+    python3 -m venv "$AWS_CLIENTS_VENV"
+    "$AWS_CLIENTS_VENV/bin/pip" install --quiet --disable-pip-version-check \
+      "awscli==$AWSCLI_VERSION" "boto3==$BOTO3_VERSION"
+  fi
+}

@@ -696,7 +696,7 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// An HTTPS client trusting what the server's own outbound clients trust (Mozilla's roots,
 /// the system's, `IDBROKER_EXTRA_CA_FILE`): an idbroker behind a TLS proxy with a private CA
 /// is managed with the same setting.
-fn http_client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
     let extra = std::env::var_os("IDBROKER_EXTRA_CA_FILE").map(std::path::PathBuf::from);
     let roots = idbroker_trust::TrustRoots::load(extra.as_deref())
         .context("cannot load the trust roots (IDBROKER_EXTRA_CA_FILE)")?;

@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod credential_process;
 pub mod probe;
 pub mod settings;
 pub mod startup;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use idbroker::{Application, Settings, cli, probe, telemetry, transfer};
+use idbroker::{Application, Settings, cli, credential_process, probe, telemetry, transfer};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +71,24 @@ enum Command {
         /// Check readiness (the database answers) instead of liveness.
         #[arg(long)]
         ready: bool,
+    },
+    /// Print AWS credentials for an identity of POOL as an AWS `credential_process` prints
+    /// them (JSON, Version 1), from the public one-shot route: no admin token is sent. For a
+    /// profile: `credential_process = idbroker credentials --pool POOL --endpoint URL`.
+    Credentials {
+        #[arg(long, value_name = "POOL")]
+        pool: String,
+        /// A login, KEY=@FILE (the token read from FILE) or KEY=- (from stdin); repeat for
+        /// several. None for a guest. Tokens are not taken on the command line.
+        #[arg(long = "login", value_name = "KEY=@FILE|KEY=-")]
+        logins: Vec<String>,
+        /// The identity to get credentials for (a guest again, or the identity the logins are
+        /// for) instead of the one the logins give, or a new guest.
+        #[arg(long, value_name = "ID")]
+        identity_id: Option<String>,
+        /// The role to ask for (CustomRoleArn), when the pool's rules allow a choice.
+        #[arg(long, value_name = "ARN")]
+        role_arn: Option<String>,
     },
     #[command(flatten)]
     Admin(cli::Admin),
@@ -189,6 +207,26 @@ async fn main() -> std::process::ExitCode {
         } => exit_code(export(config.as_deref(), &pools, file.as_deref()).await),
         Command::Import { config, file } => exit_code(import(config.as_deref(), &file).await),
         Command::Admin(command) => exit_code(cli::run(cli.connection, command).await),
+        Command::Credentials {
+            pool,
+            logins,
+            identity_id,
+            role_arn,
+        } => {
+            let printed = async {
+                let logins =
+                    credential_process::read_logins(&logins, &mut std::io::stdin().lock())?;
+                credential_process::run(
+                    &cli.connection.endpoint,
+                    &pool,
+                    logins,
+                    identity_id,
+                    role_arn,
+                )
+                .await
+            };
+            exit_code(printed.await.map(|json| println!("{json}")))
+        }
         Command::Health { listen, ready } => {
             let (path, state) = if ready {
                 ("/readyz", "ready")
