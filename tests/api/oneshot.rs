@@ -402,6 +402,15 @@ async fn errors_are_those_of_the_two_calls() {
         );
     }
 
+    // A role ARN that is not one is refused before GetId: no guest is left behind.
+    let before = w.app.identity_ids(&w.pool).await.len();
+    let err = w
+        .one_shot(&w.pool, &request(none(), None, Some("not-an-arn")))
+        .await
+        .unwrap_err();
+    assert_eq!(problem(err).title, "ValidationException");
+    assert_eq!(w.app.identity_ids(&w.pool).await.len(), before);
+
     // STS refusing the role: the same configuration error, and no ledger entry either way.
     for attempt in ["one", "two"] {
         w.front.fail_next(vec![Fault::Error {

@@ -115,6 +115,52 @@ async fn failing_calls_do_not_use_up_a_pools_budget() {
     get_id().await.assert_error("TooManyRequestsException");
 }
 
+/// One-shot credentials charge the pool's GetId budget as GetId does: once a call is valid,
+/// whatever happens after GetId (here: the pool has no role for guests), and never for a call
+/// refused before it; naming an identity is GetCredentialsForIdentity, which the budget does
+/// not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_credentials_charge_the_pools_get_id_budget() {
+    let (app, _clock) = app(0, 3).await;
+    let pool = app.create_pool("one-shot budget", true).await;
+    let one_shot = |body: serde_json::Value| {
+        app.http
+            .post(format!(
+                "{}/v1/identity-pools/{pool}/credentials",
+                app.address
+            ))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let title = |res: reqwest::Response| async move {
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["title"].as_str().unwrap().to_owned()
+    };
+    for _ in 0..5 {
+        let res = one_shot(json!({"logins": {"nope.example": "x"}}))
+            .await
+            .unwrap();
+        assert_eq!(title(res).await, "NotAuthorizedException");
+    }
+    let guest = app.guest(&pool).await; // one of the three
+    for _ in 0..2 {
+        let res = one_shot(json!({})).await.unwrap();
+        assert_eq!(
+            title(res).await,
+            "InvalidIdentityPoolConfigurationException"
+        );
+    }
+    let res = one_shot(json!({})).await.unwrap();
+    assert_eq!(res.status(), 429);
+    let res = one_shot(json!({"identity_id": guest})).await.unwrap();
+    assert_eq!(
+        title(res).await,
+        "InvalidIdentityPoolConfigurationException",
+        "not refused by the pool's limit"
+    );
+}
+
 /// Every route of the public face goes through the per-client limit: each operation the
 /// OpenAPI description lists without the admin token, and each public AWS operation. A new
 /// public route that forgot the limit (its handler takes neither `Admin` nor `PublicCaller`)
