@@ -260,3 +260,81 @@ async fn a_login_new_to_a_refused_call_stays_linked_and_nothing_is_recorded() {
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0].role_arn, AUTHENTICATED_ROLE);
 }
+
+/// One-shot credentials: GetId then GetCredentialsForIdentity, one STS call and one ledger
+/// entry; a named identity must belong to the pool, checked before anything happens.
+#[tokio::test]
+async fn one_shot_credentials_run_get_id_then_get_credentials() {
+    let t = scoped_guests().await;
+    let pool = t.guest_pool().await;
+    let none = BTreeMap::new();
+
+    let (guest, creds) = t
+        .broker
+        .get_credentials_for_pool(pool.id.as_str(), None, &none, None, super::admit)
+        .await
+        .unwrap();
+    assert_eq!(describe(&t, guest.as_str()).await.pool_id, pool.id);
+    let [call] = t.sts.calls().try_into().expect("one STS call");
+    assert_eq!(call.role_arn, GUEST_ROLE);
+    let [entry] = ledger(&t, guest.as_str())
+        .await
+        .try_into()
+        .expect("one ledger entry");
+    assert_eq!(entry.access_key_id, creds.access_key_id);
+
+    // The guest again, by its id: no GetId, so the pool's budget is not asked.
+    let (again, _) = t
+        .broker
+        .get_credentials_for_pool(pool.id.as_str(), Some(guest.as_str()), &none, None, |_| {
+            Err(60)
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, guest);
+    assert_eq!(ledger(&t, guest.as_str()).await.len(), 2);
+
+    // Another pool's identity: refused before STS or the store are touched.
+    let other = t.guest_pool().await;
+    let result = t
+        .broker
+        .get_credentials_for_pool(
+            other.id.as_str(),
+            Some(guest.as_str()),
+            &none,
+            None,
+            super::admit,
+        )
+        .await;
+    assert_eq!(kind(result), "ResourceNotFoundException");
+    assert_eq!(t.sts.calls().len(), 2);
+
+    // GetId's budget refuses a new guest before it is created.
+    let result = t
+        .broker
+        .get_credentials_for_pool(pool.id.as_str(), None, &none, None, |_| Err(3))
+        .await;
+    assert_eq!(kind(result), "TooManyRequestsException");
+
+    // STS refusing the role after GetId: the new guest stays, as with the two calls.
+    t.sts.then([StsAnswer::Error(StsError::Refused {
+        code: "AccessDenied".into(),
+        detail: "not trusted".into(),
+    })]);
+    let result = t
+        .broker
+        .get_credentials_for_pool(pool.id.as_str(), None, &none, None, super::admit)
+        .await;
+    assert_eq!(kind(result), "InvalidIdentityPoolConfigurationException");
+    let identities = t
+        .broker
+        .list_identities(pool.id.as_str(), 60, None, false)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        identities.len(),
+        2,
+        "the first guest and the one STS refused"
+    );
+}
