@@ -11,6 +11,9 @@
 #   - An STS-compatible server: moto's server from PyPI (pinned), installed into a virtual
 #     environment under target/test-tools and started on a free loopback port for the run
 #     (IDBROKER_TEST_STS_URL), stopped on exit.
+#   - PyJWT (with cryptography) from PyPI (pinned), in a virtual environment under
+#     target/test-tools (IDBROKER_TEST_PYJWT_PYTHON): the token exchange tests verify
+#     idbroker's tokens with it, a verifier nobody here wrote; they fail without it.
 #   - wrk (Debian's package) for the benchmark's smoke run, installed with apt-get when missing.
 #   - A real OpenID provider (panva/oidc-provider, from npm) for the end-to-end login test:
 #     installed into tests/oidc-provider/node_modules with `npm ci` (Node.js installed with
@@ -137,6 +140,8 @@ npm ci --prefix tests/oidc-provider --no-audit --no-fund --loglevel=error
 
 mkdir -p target/test-tools
 start_moto
+install_pyjwt
+export IDBROKER_TEST_PYJWT_PYTHON="$PWD/$PYJWT_VENV/bin/python"
 
 log "docker-compose.yml against the Compose specification"
 scripts/check-compose.sh
