@@ -9,13 +9,17 @@ use idbroker_api::revocation::RevokeRequest;
 use idbroker_store::Backend;
 use serde_json::{Value, json};
 
-use crate::idp::{TestKey, claims};
+use aws_sdk_cognitoidentity::types::CognitoIdentityProvider;
+
+use crate::helpers::{free_port, settings_with_idp_on, spawn_app_with};
+use crate::idp::{TestIdp, TestKey, claims};
 use crate::tokens::{World, world};
 
 crate::helpers::on_both_backends!(
     the_token_endpoint_answers_every_mistake_in_oauth_form,
     a_provider_token_becomes_an_idbroker_token_pyjwt_accepts,
     an_idbroker_token_exchanges_for_its_own_identity_and_never_outlives_it,
+    in_a_pool_of_several_providers_the_tokens_issuer_chooses_the_login,
 );
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -406,6 +410,91 @@ async fn an_idbroker_token_exchanges_for_its_own_identity_and_never_outlives_it(
         assert_eq!(answer.status, 400, "{case}: {}", answer.body);
         assert_eq!(answer.body["error"], "invalid_grant", "{case}");
     }
+}
+
+const USER_POOL: &str = "cognito-idp.us-east-1.amazonaws.com/us-east-1_Exchange";
+
+/// A pool trusting Google, a registered OpenID issuer and a user pool, all signing with keys
+/// the test IdP serves: the exchange request names no provider, the token's `iss` does.
+async fn in_a_pool_of_several_providers_the_tokens_issuer_chooses_the_login(backend: Backend) {
+    let key = TestKey::rsa("rsa-a", "key-a");
+    let idp = TestIdp::start(&[&key]).await;
+    let (base, port) = (idp.base.clone(), free_port());
+    let app = spawn_app_with(backend, |url| settings_with_idp_on(url, &base, port)).await;
+    let arn = app.register_oidc(&idp.base, &["oidc-client"]).await;
+    let pool = app
+        .create_pool_with("several", false, |pool| {
+            pool.supported_login_providers(GOOGLE, "google-client")
+                .open_id_connect_provider_arns(arn)
+                .cognito_identity_providers(
+                    CognitoIdentityProvider::builder()
+                        .provider_name(USER_POOL)
+                        .client_id("upclient1")
+                        .build(),
+                )
+        })
+        .await;
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut user_pool = claims(&format!("https://{USER_POOL}"), "upclient1", "carol");
+    user_pool["token_use"] = json!("id");
+    let cases = [
+        (
+            GOOGLE.to_owned(),
+            key.sign(&claims(
+                "https://accounts.google.com",
+                "google-client",
+                "alice",
+            )),
+        ),
+        (
+            idp.key(),
+            key.sign(&claims(&idp.base, "oidc-client", "bob")),
+        ),
+        (USER_POOL.to_owned(), key.sign(&user_pool)),
+    ];
+    let mut identities = Vec::new();
+    for (provider, token) in &cases {
+        let res = reqwest::Client::new()
+            .post(format!("{issuer}/oauth2/token"))
+            .form(&request(token, &pool))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{provider}");
+        let body: Value = res.json().await.unwrap();
+        let c = crate::verify::verify(&issuer, body["access_token"].as_str().unwrap(), &pool)
+            .await
+            .unwrap();
+        let amr: Vec<&str> = c["amr"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(amr[..2], ["authenticated", provider.as_str()], "{provider}");
+        // The identity GetId gives for that login under that key.
+        let found = app.get_id(&pool, &[(provider, token)]).await.unwrap();
+        assert_eq!(
+            found.identity_id.unwrap(),
+            c["sub"].as_str().unwrap(),
+            "{provider}"
+        );
+        identities.push(c["sub"].as_str().unwrap().to_owned());
+    }
+    identities.sort();
+    identities.dedup();
+    assert_eq!(identities.len(), 3, "three logins, three identities");
+    // A registered issuer's token for a client id the registration does not list is refused.
+    let stranger = key.sign(&claims(&idp.base, "google-client", "mallory"));
+    let res = reqwest::Client::new()
+        .post(format!("{issuer}/oauth2/token"))
+        .form(&request(&stranger, &pool))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
 }
 
 /// The PyJWT the tests use: `IDBROKER_TEST_PYJWT_PYTHON`, else the venv `scripts/test.sh`
