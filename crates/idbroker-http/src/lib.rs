@@ -159,6 +159,7 @@ async fn index() -> HttpResponse {
         "docs": "/docs/",
         "openapi": "/openapi.json",
         "openid_configuration": "/.well-known/openid-configuration",
+        "token_exchange": "POST /oauth2/token (RFC 8693)",
     }))
 }
 
