@@ -26,6 +26,19 @@ install_moto() {
   fi
 }
 
+PYJWT_VERSION=2.10.1
+PYJWT_VENV=target/test-tools/pyjwt-$PYJWT_VERSION
+# Installs PyJWT with its crypto extra (the verifier the token exchange tests use) once. The
+# venv's path is the one tests/api/token_exchange.rs looks for when not told otherwise.
+install_pyjwt() {
+  if ! "$PYJWT_VENV/bin/python" -c 'import jwt, cryptography' 2>/dev/null; then
+    log "installing PyJWT $PYJWT_VERSION into $PYJWT_VENV"
+    mkdir -p target/test-tools
+    python3 -m venv "$PYJWT_VENV"
+    "$PYJWT_VENV/bin/pip" install --quiet --disable-pip-version-check "pyjwt[crypto]==$PYJWT_VERSION"
+  fi
+}
+
 # Starts moto on a free port; sets MOTO_PID and MOTO_URL (the caller stops it).
 start_moto_server() {
   local port

@@ -13,6 +13,9 @@
 #     (IDBROKER_TEST_STS_URL), stopped on exit.
 #   - The AWS CLI (v1, PyPI's awscli) and boto3, pinned, in a virtual environment under
 #     target/test-tools (IDBROKER_TEST_AWS_TOOLS), for the credential_process test.
+#   - PyJWT (with cryptography) from PyPI (pinned), in a virtual environment under
+#     target/test-tools (IDBROKER_TEST_PYJWT_PYTHON): the token exchange tests verify
+#     idbroker's tokens with it, a verifier nobody here wrote; they fail without it.
 #   - wrk (Debian's package) for the benchmark's smoke run, installed with apt-get when missing.
 #   - A real OpenID provider (panva/oidc-provider, from npm) for the end-to-end login test:
 #     installed into tests/oidc-provider/node_modules with `npm ci` (Node.js installed with
@@ -141,6 +144,8 @@ mkdir -p target/test-tools
 start_moto
 install_aws_clients
 export IDBROKER_TEST_AWS_TOOLS="$PWD/$AWS_CLIENTS_VENV"
+install_pyjwt
+export IDBROKER_TEST_PYJWT_PYTHON="$PWD/$PYJWT_VENV/bin/python"
 
 log "docker-compose.yml against the Compose specification"
 scripts/check-compose.sh

@@ -90,10 +90,16 @@ async fn trickle(
     let target = target
         .map(|t| format!("X-Amz-Target: {TARGET_PREFIX}{t}\r\n"))
         .unwrap_or_default();
+    // The token endpoint refuses any other type before it reads the body.
+    let content_type = if path == "/oauth2/token" {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
     stream
         .write_all(
             format!(
-                "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
                  {target}Content-Length: {length}\r\n\r\n{{"
             )
             .as_bytes(),
@@ -137,6 +143,8 @@ async fn a_trickled_body_is_cut_off_at_the_body_deadline() {
             None,
             "RequestTimeout",
         ),
+        // OAuth's error shape on the token endpoint.
+        ("/oauth2/token", None, "\"error\":\"invalid_request\""),
     ] {
         let (response, took) = trickle(&app.address, path, target, 1000).await;
         assert!(response.starts_with("HTTP/1.1 408"), "{path}: {response}");

@@ -28,6 +28,7 @@ mod revocation;
 mod signatures;
 mod signing_keys;
 mod sts_front;
+mod token_exchange;
 mod tokens;
 mod trust_policy;
 mod verify;

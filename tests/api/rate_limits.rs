@@ -221,4 +221,27 @@ async fn every_public_route_is_rate_limited() {
             .await
             .assert_error("TooManyRequestsException");
     }
+    // The token endpoint (not in the OpenAPI description, which covers `/v1` only) shares the
+    // bucket and answers in OAuth's shape, with Retry-After.
+    clock.advance(chrono::Duration::seconds(1));
+    let exchange = || {
+        app.http
+            .post(format!("{}/oauth2/token", app.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=password")
+            .send()
+    };
+    let first = exchange().await.unwrap();
+    assert_eq!(first.status(), 400, "unsupported_grant_type, not limited");
+    let limited = exchange().await.unwrap();
+    assert_eq!(limited.status(), 429, "the token endpoint is not limited");
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "one token a second: {retry}");
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(idbroker_http::is_public_route("POST", "/oauth2/token"));
 }

@@ -122,6 +122,8 @@ async fn discovery_and_jwks_describe_the_issuer(backend: Backend) {
         json!({
             "issuer": w.issuer,
             "jwks_uri": format!("{}/.well-known/jwks.json", w.issuer),
+            "token_endpoint": format!("{}/oauth2/token", w.issuer),
+            "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
             "response_types_supported": ["id_token"],
             "subject_types_supported": ["public"],
             // The algorithm of the published key (the tests sign with ES256).
@@ -147,9 +149,11 @@ async fn discovery_and_jwks_describe_the_issuer(backend: Backend) {
 }
 
 /// The "discovery endpoints all answering": every member of the discovery document
-/// whose value is a URL (an endpoint, the JWKS, the issuer itself) answers a GET with 2xx, so
-/// a relying party that follows the document never meets a 404. Claim names in
-/// `claims_supported` are names, not places, and are not fetched.
+/// whose value is a URL (an endpoint, the JWKS, the issuer itself) answers, so a relying party
+/// that follows the document never meets a 404. Documents answer a GET with 2xx. The token
+/// endpoint is POST-only (OAuth requires POST there, RFC 6749 §3.2), so a GET to it must be
+/// 405 with `Allow: POST` — it exists — and an empty POST an OAuth error, not a 404. Claim
+/// names in `claims_supported` are names, not places, and are not fetched.
 async fn every_url_the_discovery_document_names_answers(backend: Backend) {
     let w = world(backend).await;
     let doc: Value = reqwest::get(format!("{}/.well-known/openid-configuration", w.issuer))
@@ -176,8 +180,21 @@ async fn every_url_the_discovery_document_names_answers(backend: Backend) {
             assert!(members.contains(&member.as_str()), "{member} is not a URL");
         }
     }
+    assert!(
+        members.contains(&"token_endpoint"),
+        "the walk found the token endpoint: {members:?}"
+    );
     for (member, url) in urls {
         let res = reqwest::get(url).await.unwrap();
+        if member == "token_endpoint" {
+            assert_eq!(res.status(), 405, "{member} = {url}");
+            assert_eq!(res.headers()["allow"], "POST");
+            let res = reqwest::Client::new().post(url).send().await.unwrap();
+            assert_eq!(res.status(), 400, "{member} = {url} answers a POST");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_request", "{body}");
+            continue;
+        }
         assert!(
             res.status().is_success(),
             "{member} = {url} answers {}",

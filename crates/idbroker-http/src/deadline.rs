@@ -118,6 +118,7 @@ pub async fn enforce(
     })
         as Pin<Box<dyn Stream<Item = Result<web::Bytes, PayloadError>>>>));
     let aws_face = req.path() == "/";
+    let oauth_face = req.path() == crate::oauth::TOKEN_PATH;
     let handler = if is_public(&req) {
         timeouts.handler
     } else {
@@ -127,7 +128,9 @@ pub async fn enforce(
     match tokio::time::timeout(timeouts.body + handler, next.call(req)).await {
         Ok(_) if expired.load(Ordering::Relaxed) => {
             metrics::counter!("idbroker_request_body_timeouts_total").increment(1);
-            let mut res = if aws_face {
+            let mut res = if oauth_face {
+                crate::oauth::body_too_slow()
+            } else if aws_face {
                 AwsError::new("RequestTimeoutException", BODY_TOO_SLOW)
                     .with_status(StatusCode::REQUEST_TIMEOUT)
                     .error_response()
@@ -149,7 +152,9 @@ pub async fn enforce(
                 "The request did not complete in time; retry later.".into(),
                 idbroker_service::Cause::none(),
             );
-            let res = if aws_face {
+            let res = if oauth_face {
+                crate::oauth::deadline_exceeded(err)
+            } else if aws_face {
                 AwsError::from(err).error_response()
             } else {
                 Problem::from(err).error_response()

@@ -4,6 +4,8 @@
 //!   AWS SDKs, boto3 and the AWS CLI work against idbroker with `endpoint_url` (module `aws`).
 //! - `/v1/…` is the REST face: JSON, problem+json errors, admin routes behind a bearer token
 //!   (module `rest`).
+//! - `POST /oauth2/token` is RFC 8693 token exchange for other clouds, in OAuth's own error
+//!   shape (module `oauth`).
 //! - `GET /healthz` and `GET /readyz` are for load balancers and orchestrators (module `health`).
 //!
 //! Every response carries `x-amzn-RequestId`; CORS lets browsers call the public operations
@@ -16,6 +18,7 @@ pub mod echo;
 mod failure;
 mod health;
 pub mod metrics;
+pub mod oauth;
 mod oidc;
 pub mod rate_limit;
 mod request_id;
@@ -89,13 +92,17 @@ fn is_public_request(head: &actix_web::dev::RequestHead) -> bool {
 }
 
 /// The public face: the AWS JSON endpoint (its signed operations need the admin secret, which a
-/// browser never has), the issuer's documents, and the REST twins of the public operations.
+/// browser never has), the issuer's documents and token endpoint, and the REST twins of the
+/// public operations.
 pub fn is_public_route(method: &str, path: &str) -> bool {
     if path == "/" || path.starts_with("/.well-known/") {
         return true;
     }
     if method != "POST" {
         return false;
+    }
+    if path == oauth::TOKEN_PATH {
+        return true;
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     matches!(
@@ -117,6 +124,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(rest::configure)
     .service(
         web::resource("/.well-known/openid-configuration").route(web::get().to(oidc::discovery)),
+    )
+    .service(
+        web::resource(oauth::TOKEN_PATH)
+            .wrap(from_fn(deadline::enforce))
+            .route(web::post().to(oauth::token))
+            .default_service(web::route().to(oauth::method_not_allowed)),
     )
     .service(web::resource("/.well-known/jwks.json").route(web::get().to(oidc::jwks)))
     // Cognito's own name for the same document.
@@ -146,6 +159,7 @@ async fn index() -> HttpResponse {
         "docs": "/docs/",
         "openapi": "/openapi.json",
         "openid_configuration": "/.well-known/openid-configuration",
+        "token_exchange": "POST /oauth2/token (RFC 8693)",
     }))
 }
 

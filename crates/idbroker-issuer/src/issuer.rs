@@ -233,15 +233,17 @@ impl Issuer {
     }
 
     /// The discovery document: only what is true of idbroker. It names no
-    /// `authorization_endpoint` (nor token or userinfo endpoint): idbroker has no interactive
-    /// login, its tokens come from the Cognito Identity operations, and every URL it names must
-    /// answer (Cognito's own identity-pool document names none either). `algs` are the
+    /// `authorization_endpoint` nor userinfo endpoint: idbroker has no interactive login, and
+    /// every URL it names must answer. Its token endpoint does one grant only, RFC 8693 token
+    /// exchange (for other clouds), so that is the only grant type listed. `algs` are the
     /// algorithms of the published keys, so a relying party is never told of one it cannot check.
     fn discovery(&self, algs: &[&str]) -> Value {
         let issuer = &self.config.issuer;
         json!({
             "issuer": issuer,
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "token_endpoint": format!("{issuer}/oauth2/token"),
+            "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
             "response_types_supported": ["id_token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": algs,

@@ -64,6 +64,17 @@ fn unverified_claims(token: &str) -> Result<BTreeMap<String, Value>, VerifyError
     serde_json::from_slice(&bytes).map_err(|_| not_a_token())
 }
 
+/// The `iss` of a token, read without verifying anything: only to choose which of a pool's
+/// providers must verify it (token exchange names no Logins key). `None` for anything that
+/// is not a JWT with a string `iss`.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    if !looks_like_jwt(token) {
+        return None;
+    }
+    let claims = unverified_claims(token).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
 fn key_matches(jwk: &Jwk, alg: Algorithm) -> bool {
     let family_ok = matches!(
         (&jwk.algorithm, alg),

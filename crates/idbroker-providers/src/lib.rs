@@ -32,6 +32,7 @@ pub use endpoints::{KeyLocation, ProviderEndpoints};
 pub use error::VerifyError;
 pub use fetch::{DEFAULT_FETCH_TIMEOUT, Fetcher, MAX_FETCH_TIMEOUT};
 pub use jwks::{CachePolicy, KeyCache, UpstreamPolicy};
+pub use jwt::unverified_issuer;
 pub use key_source::JwksSource;
 
 /// Verifies tokens for one idbroker process; cheap to share behind an `Arc`.
