@@ -12,7 +12,7 @@
 #     environment under target/test-tools and started on a free loopback port for the run
 #     (IDBROKER_TEST_STS_URL), stopped on exit.
 #   - The AWS CLI (v1, PyPI's awscli) and boto3, pinned, in a virtual environment under
-#     target/test-tools (IDBROKER_TEST_AWS_TOOLS), for the credential_process test.
+#     target/test-tools (IDBROKER_TEST_AWS_TOOLS), for the credential_process and sdk_credentials tests.
 #   - PyJWT (with cryptography) from PyPI (pinned), in a virtual environment under
 #     target/test-tools (IDBROKER_TEST_PYJWT_PYTHON): the token exchange tests verify
 #     idbroker's tokens with it, a verifier nobody here wrote; they fail without it.

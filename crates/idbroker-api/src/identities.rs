@@ -92,3 +92,16 @@ pub struct CredentialsBody {
     pub session_token: String,
     pub expiration: String,
 }
+
+/// Credentials in the format the AWS SDKs read from a container-credentials endpoint
+/// (`AWS_CONTAINER_CREDENTIALS_FULL_URI`): their member names, not this API's snake case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerCredentialsBody {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// The session token (the SDKs' name for it here).
+    pub token: String,
+    /// RFC 3339, UTC, whole seconds (`2026-01-01T00:00:00Z`).
+    pub expiration: String,
+}

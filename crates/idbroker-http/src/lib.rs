@@ -98,6 +98,9 @@ pub fn is_public_route(method: &str, path: &str) -> bool {
     if path == "/" || path.starts_with("/.well-known/") {
         return true;
     }
+    if path == "/v1/container-credentials" {
+        return method == "GET";
+    }
     if method != "POST" {
         return false;
     }

@@ -4,6 +4,7 @@
 //! validating and mapping storage failures to Cognito's error kinds all happen here.
 
 mod audit;
+mod container;
 mod credentials;
 mod developer;
 mod error;

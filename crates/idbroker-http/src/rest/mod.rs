@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod container;
 pub mod contract;
 mod developer;
 mod explain;
@@ -183,6 +184,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(oidc_providers::get))
             .route(web::patch().to(oidc_providers::update))
             .route(web::delete().to(oidc_providers::delete)),
+    )
+    .service(
+        resource("/v1/container-credentials", "GET").route(web::get().to(container::credentials)),
     )
     .service(resource("/v1/keys", "GET").route(web::get().to(keys::list)))
     .service(resource("/v1/keys/rotate", "POST").route(web::post().to(keys::rotate)));

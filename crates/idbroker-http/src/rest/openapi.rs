@@ -6,8 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, developer, explain, identities, keys, ledger, oidc_providers, pools, revocation,
-    trust_policy,
+    audit, container, developer, explain, identities, keys, ledger, oidc_providers, pools,
+    revocation, trust_policy,
 };
 
 struct AdminToken;
@@ -33,6 +33,7 @@ impl Modify for AdminToken {
         trust_policy::get, trust_policy::check, explain::explain,
         identities::list, identities::get, identities::delete,
         identities::get_id, identities::token, identities::credentials, identities::pool_credentials, identities::unlink,
+        container::credentials,
         revocation::revoke_identity, revocation::reenable_identity, revocation::revoke_pool, revocation::reenable_pool,
         developer::token, developer::lookup, developer::merge, developer::unlink,
         oidc_providers::create, oidc_providers::list, oidc_providers::get, oidc_providers::update, oidc_providers::delete,
