@@ -87,7 +87,7 @@ pub fn read_logins(
 
 /// `message` with every token replaced, so that no error (the server's or a transport's) can
 /// carry one to the terminal or the AWS CLI's output.
-fn scrubbed(message: String, logins: &BTreeMap<String, String>) -> String {
+pub(crate) fn scrubbed(message: String, logins: &BTreeMap<String, String>) -> String {
     logins
         .values()
         .fold(message, |m, token| m.replace(token.as_str(), "<token>"))

@@ -8,6 +8,7 @@ pub mod probe;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod token_file;
 pub mod transfer;
 
 pub use settings::Settings;

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use idbroker::{Application, Settings, cli, credential_process, probe, telemetry, transfer};
+use idbroker::{
+    Application, Settings, cli, credential_process, probe, telemetry, token_file, transfer,
+};
 
 #[derive(Parser)]
 #[command(
@@ -89,6 +91,25 @@ enum Command {
         /// The role to ask for (CustomRoleArn), when the pool's rules allow a choice.
         #[arg(long, value_name = "ARN")]
         role_arn: Option<String>,
+    },
+    /// Keep an idbroker token for identity ID of POOL in the file OUT (GetOpenIdToken from
+    /// the public REST route), rewritten atomically (mode 0600) at half of each token's
+    /// lifetime, for AWS SDKs reading AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN.
+    TokenFile {
+        #[arg(long, value_name = "POOL")]
+        pool: String,
+        #[arg(long, value_name = "ID")]
+        identity_id: String,
+        /// A login proving the identity, KEY=@FILE (read again at each refresh); repeat for
+        /// several. None for a guest. KEY=- (stdin) only with --once.
+        #[arg(long = "login", value_name = "KEY=@FILE")]
+        logins: Vec<String>,
+        /// The token file.
+        #[arg(long, value_name = "PATH")]
+        out: std::path::PathBuf,
+        /// Write one token and exit (for tests and cron).
+        #[arg(long)]
+        once: bool,
     },
     #[command(flatten)]
     Admin(cli::Admin),
@@ -226,6 +247,26 @@ async fn main() -> std::process::ExitCode {
                 .await
             };
             exit_code(printed.await.map(|json| println!("{json}")))
+        }
+        Command::TokenFile {
+            pool,
+            identity_id,
+            logins,
+            out,
+            once,
+        } => {
+            let job = token_file::TokenFile {
+                endpoint: cli.connection.endpoint.clone(),
+                pool,
+                identity_id,
+                logins,
+                out,
+            };
+            if once {
+                exit_code(job.write_once().await.map(|_| ()))
+            } else {
+                exit_code(job.keep_fresh().await)
+            }
         }
         Command::Health { listen, ready } => {
             let (path, state) = if ready {

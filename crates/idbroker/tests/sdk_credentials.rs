@@ -1,11 +1,13 @@
 //! AWS SDKs without the Cognito provider: boto3 (from `IDBROKER_TEST_AWS_TOOLS`, as in
 //! credential_process.rs) reading credentials from idbroker's container-credentials endpoint
-//! (`AWS_CONTAINER_CREDENTIALS_FULL_URI`), against a real idbroker whose STS is moto's server.
+//! (`AWS_CONTAINER_CREDENTIALS_FULL_URI`), and assuming a role itself with the token file
+//! `idbroker token-file` keeps (`AWS_WEB_IDENTITY_TOKEN_FILE`), against a real idbroker whose
+//! STS is moto's server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use idbroker::Application;
 use idbroker::settings::{RawSettings, Settings};
@@ -268,4 +270,171 @@ async fn the_container_endpoint_refuses_without_a_valid_token_and_never_echoes_i
     assert_eq!(res.status(), 403);
     let text = res.text().await.unwrap();
     assert!(!text.contains(&token[..40]), "{text}");
+}
+
+/// `idbroker token-file --pool POOL --endpoint … <args>`, with no IDBROKER_* or AWS_* variable
+/// of the test's environment.
+fn token_file_command(w: &World, pool: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idbroker"));
+    for (var, _) in std::env::vars() {
+        if var.starts_with("IDBROKER_") || var.starts_with("AWS_") {
+            command.env_remove(var);
+        }
+    }
+    command
+        .args(["token-file", "--pool", pool, "--endpoint", &w.endpoint])
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+/// A JWT's claims, unverified (the test only reads what the file holds).
+fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_assumes_the_role_itself_with_the_token_file() {
+    let venv = aws_tools();
+    let w = world().await;
+    let (alice, login) = w.developer_login("alice").await;
+    let login_file = w.dir.path().join("login.token");
+    std::fs::write(&login_file, &login).unwrap();
+    let out_file = w.dir.path().join("web-identity.token");
+    let login_arg = format!("cognito-identity.amazonaws.com=@{}", login_file.display());
+
+    let once = token_file_command(
+        &w,
+        &w.pool,
+        &[
+            "--identity-id",
+            &alice,
+            "--login",
+            &login_arg,
+            "--out",
+            out_file.to_str().unwrap(),
+            "--once",
+        ],
+    );
+    let out = run(once).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    let token = std::fs::read_to_string(&out_file).unwrap();
+    let seen = claims(&token);
+    assert_eq!(seen["aud"], w.pool.as_str(), "{seen}");
+    assert_eq!(seen["sub"], alice.as_str(), "{seen}");
+    assert_ne!(token, login, "a fresh token, not the login");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+
+    // boto3 calls AssumeRoleWithWebIdentity at moto itself: the credentials are moto's, and
+    // idbroker's ledger never saw them.
+    let mut py = python(&venv, w.dir.path());
+    py.env("AWS_WEB_IDENTITY_TOKEN_FILE", &out_file)
+        .env("AWS_ROLE_ARN", AUTH)
+        .env("AWS_ROLE_SESSION_NAME", "token-file-test")
+        .env("AWS_ENDPOINT_URL_STS", moto_url())
+        .args(["-c", RESOLVE, &moto_url()]);
+    let out = run(py).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["method"], "assume-role-with-web-identity", "{seen}");
+    assert_eq!(
+        seen["arn"], "arn:aws:sts::123456789012:assumed-role/authenticated/token-file-test",
+        "{seen}"
+    );
+    let ledger = w
+        .admin
+        .issuances(&LedgerQuery {
+            access_key_id: Some(seen["key"].as_str().unwrap().to_owned()),
+            ..LedgerQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(ledger.issuances.is_empty(), "{ledger:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_once_the_command_writes_a_token_and_keeps_running() {
+    let w = world().await;
+    let (alice, login) = w.developer_login("alice").await;
+    let login_file = w.dir.path().join("login.token");
+    std::fs::write(&login_file, &login).unwrap();
+    let out_file = w.dir.path().join("web-identity.token");
+    let login_arg = format!("cognito-identity.amazonaws.com=@{}", login_file.display());
+    let mut child = token_file_command(
+        &w,
+        &w.pool,
+        &[
+            "--identity-id",
+            &alice,
+            "--login",
+            &login_arg,
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !out_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no token file in 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Until the token's half-life it waits: still running after the first write.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(running, "the command keeps running to refresh the token");
+    let seen = claims(&std::fs::read_to_string(&out_file).unwrap());
+    assert_eq!(seen["sub"], alice.as_str(), "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_file_refuses_an_identity_of_another_pool_and_never_shows_the_login() {
+    let w = world().await;
+    let (alice, login) = w.developer_login("alice").await;
+    let login_file = w.dir.path().join("login.token");
+    std::fs::write(&login_file, &login).unwrap();
+    let out_file = w.dir.path().join("web-identity.token");
+    let login_arg = format!("cognito-identity.amazonaws.com=@{}", login_file.display());
+    let args = [
+        "--identity-id",
+        &alice,
+        "--login",
+        &login_arg,
+        "--out",
+        out_file.to_str().unwrap(),
+        "--once",
+    ];
+    // The identity named with another pool.
+    let wrong = token_file_command(&w, "us-east-1:00000000-0000-4000-8000-000000000000", &args);
+    let out = run(wrong).await;
+    assert!(!out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not in pool"), "{stderr}");
+    assert!(!out_file.exists(), "nothing is written");
+
+    // A login that is not a valid token: refused by the server, the token not repeated.
+    std::fs::write(&login_file, format!("{login}x")).unwrap();
+    let out = run(token_file_command(&w, &w.pool, &args)).await;
+    assert!(!out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("NotAuthorized"), "{stderr}");
+    assert!(!stderr.contains(&login[..40]), "{stderr}");
+    assert!(!out_file.exists(), "nothing is written");
 }
