@@ -405,6 +405,46 @@ async fn without_once_the_command_writes_a_token_and_keeps_running() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_reads_the_container_token_from_the_file_token_file_keeps() {
+    let venv = aws_tools();
+    let w = world().await;
+    let (alice, login) = w.developer_login("alice").await;
+    let login_file = w.dir.path().join("login.token");
+    std::fs::write(&login_file, &login).unwrap();
+    let out_file = w.dir.path().join("container.token");
+    let login_arg = format!("cognito-identity.amazonaws.com=@{}", login_file.display());
+    let once = token_file_command(
+        &w,
+        &w.pool,
+        &[
+            "--identity-id",
+            &alice,
+            "--login",
+            &login_arg,
+            "--out",
+            out_file.to_str().unwrap(),
+            "--once",
+        ],
+    );
+    let out = run(once).await;
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // botocore refuses a token file with a line break in it: the file has none.
+    let mut py = python(&venv, w.dir.path());
+    py.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", w.container_uri())
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &out_file)
+        .args(["-c", RESOLVE, &moto_url()]);
+    let out = run(py).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["method"], "container-role", "{seen}");
+    assert_eq!(
+        w.issued(seen["key"].as_str().unwrap()).await,
+        (alice, AUTH.to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_file_refuses_an_identity_of_another_pool_and_never_shows_the_login() {
     let w = world().await;
     let (alice, login) = w.developer_login("alice").await;

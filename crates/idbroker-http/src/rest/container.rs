@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use idbroker_api::identities::ContainerCredentialsBody;
 
 use super::auth::PublicCaller;
-use super::problem::{Forbidden, InternalError, Problem, TooManyRequests, Unauthorized};
+use super::problem::{InternalError, Problem, PublicErrors, Unauthorized};
 use super::{Reply, State};
 
 /// 401: the token is missing or not a valid token of this broker. The token itself is never
@@ -22,7 +22,7 @@ fn unauthorized(detail: &str) -> Problem {
         description = "An idbroker token for one identity (GetOpenIdToken's), as is: AWS_CONTAINER_AUTHORIZATION_TOKEN. A `Bearer ` prefix is also accepted.")),
     responses((status = 200, body = ContainerCredentialsBody,
             description = "GetCredentialsForIdentity for the token's identity, in the AWS SDKs' container-credentials format"),
-        Unauthorized, Forbidden, TooManyRequests, InternalError))]
+        Unauthorized, PublicErrors, InternalError))]
 pub async fn credentials(_: PublicCaller, state: State, req: HttpRequest) -> Reply {
     let Some(header) = req.headers().get("authorization") else {
         return Err(unauthorized(
