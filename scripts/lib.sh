@@ -53,6 +53,21 @@ start_moto_server() {
   MOTO_URL="http://127.0.0.1:$port"
 }
 
+AWS_SDK_JS_VERSION=3.972.88
+AWS_SDK_JS_DIR=target/test-tools/aws-sdk-js-$AWS_SDK_JS_VERSION
+# Installs the AWS SDK for JavaScript v3's HTTP credential provider (npm, pinned) into
+# target/test-tools once, for the container-credentials test
+# (crates/idbroker/tests/sdk_credentials.rs, which reads the folder from IDBROKER_TEST_AWS_SDK_JS).
+install_aws_sdk_js() {
+  if [ ! -d "$AWS_SDK_JS_DIR/node_modules/@aws-sdk/credential-provider-http" ]; then
+    log "installing @aws-sdk/credential-provider-http $AWS_SDK_JS_VERSION into $AWS_SDK_JS_DIR"
+    mkdir -p "$AWS_SDK_JS_DIR"
+    echo '{"private": true}' >"$AWS_SDK_JS_DIR/package.json"
+    npm install --prefix "$AWS_SDK_JS_DIR" --no-audit --no-fund --loglevel=error \
+      "@aws-sdk/credential-provider-http@$AWS_SDK_JS_VERSION"
+  fi
+}
+
 AWSCLI_VERSION=1.46.3
 BOTO3_VERSION=1.44.8
 AWS_CLIENTS_VENV=target/test-tools/aws-clients-$AWSCLI_VERSION

@@ -13,6 +13,9 @@
 #     (IDBROKER_TEST_STS_URL), stopped on exit.
 #   - The AWS CLI (v1, PyPI's awscli) and boto3, pinned, in a virtual environment under
 #     target/test-tools (IDBROKER_TEST_AWS_TOOLS), for the credential_process and sdk_credentials tests.
+#   - The AWS SDK for JavaScript v3's HTTP credential provider (npm's
+#     @aws-sdk/credential-provider-http, pinned) under target/test-tools
+#     (IDBROKER_TEST_AWS_SDK_JS), for the container-credentials test.
 #   - PyJWT (with cryptography) from PyPI (pinned), in a virtual environment under
 #     target/test-tools (IDBROKER_TEST_PYJWT_PYTHON): the token exchange tests verify
 #     idbroker's tokens with it, a verifier nobody here wrote; they fail without it.
@@ -144,6 +147,8 @@ mkdir -p target/test-tools
 start_moto
 install_aws_clients
 export IDBROKER_TEST_AWS_TOOLS="$PWD/$AWS_CLIENTS_VENV"
+install_aws_sdk_js
+export IDBROKER_TEST_AWS_SDK_JS="$PWD/$AWS_SDK_JS_DIR"
 install_pyjwt
 export IDBROKER_TEST_PYJWT_PYTHON="$PWD/$PYJWT_VENV/bin/python"
 

@@ -1,8 +1,9 @@
 //! AWS SDKs without the Cognito provider: boto3 (from `IDBROKER_TEST_AWS_TOOLS`, as in
 //! credential_process.rs) reading credentials from idbroker's container-credentials endpoint
 //! (`AWS_CONTAINER_CREDENTIALS_FULL_URI`), and assuming a role itself with the token file
-//! `idbroker token-file` keeps (`AWS_WEB_IDENTITY_TOKEN_FILE`), against a real idbroker whose
-//! STS is moto's server.
+//! `idbroker token-file` keeps (`AWS_WEB_IDENTITY_TOKEN_FILE`), and the AWS SDK for JavaScript
+//! v3's HTTP credential provider (npm, in `IDBROKER_TEST_AWS_SDK_JS`) reading the same endpoint,
+//! against a real idbroker whose STS is moto's server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::collections::BTreeMap;
@@ -207,6 +208,66 @@ async fn boto3_reads_credentials_from_the_container_endpoint() {
         w.issued(seen["key"].as_str().unwrap()).await,
         (alice, AUTH.to_owned()),
         "the credentials boto3 used are the ones idbroker recorded"
+    );
+}
+
+/// The folder where `@aws-sdk/credential-provider-http` is installed (its `node_modules`);
+/// fails loudly when it is missing.
+fn aws_sdk_js() -> PathBuf {
+    let dir = std::env::var_os("IDBROKER_TEST_AWS_SDK_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "IDBROKER_TEST_AWS_SDK_JS is not set: it names a folder where npm installed \
+             @aws-sdk/credential-provider-http. scripts/test.sh installs one and sets it; by \
+             hand: bash -c 'source scripts/lib.sh && install_aws_sdk_js' and \
+             IDBROKER_TEST_AWS_SDK_JS=$PWD/target/test-tools/aws-sdk-js-<version>"
+            )
+        });
+    assert!(
+        dir.join("node_modules/@aws-sdk/credential-provider-http")
+            .is_dir(),
+        "IDBROKER_TEST_AWS_SDK_JS={}: @aws-sdk/credential-provider-http is not installed there \
+         (scripts/lib.sh, install_aws_sdk_js)",
+        dir.display()
+    );
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_javascript_sdk_reads_credentials_from_the_container_endpoint() {
+    let sdk = aws_sdk_js();
+    let w = world().await;
+    let (alice, token) = w.developer_login("alice").await;
+    let script = "const { fromHttp } = require('@aws-sdk/credential-provider-http');\n\
+        fromHttp({})().then(\n\
+          (c) => console.log(JSON.stringify({ key: c.accessKeyId, secret: !!c.secretAccessKey,\n\
+            token: !!c.sessionToken, expiration: c.expiration.toISOString() })),\n\
+          (e) => { console.error(e); process.exit(1); });\n";
+    let mut node = Command::new("node");
+    for (var, _) in std::env::vars() {
+        if var.starts_with("IDBROKER_") || var.starts_with("AWS_") {
+            node.env_remove(var);
+        }
+    }
+    node.current_dir(&sdk)
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", w.container_uri())
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token)
+        .args(["-e", script]);
+    let out = run(node).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["secret"], true, "{seen}");
+    assert_eq!(seen["token"], true, "{seen}");
+    let expiration = seen["expiration"].as_str().unwrap();
+    let left = (chrono::DateTime::parse_from_rfc3339(expiration).unwrap()
+        - chrono::Utc::now().fixed_offset())
+    .num_seconds();
+    assert!((3500..=3700).contains(&left), "about an hour: {left}");
+    assert_eq!(
+        w.issued(seen["key"].as_str().unwrap()).await,
+        (alice, AUTH.to_owned()),
+        "the credentials the SDK read are the ones idbroker recorded"
     );
 }
 
