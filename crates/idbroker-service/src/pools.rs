@@ -30,6 +30,7 @@ impl Broker {
             id: IdentityPoolId::new(&self.settings.region, Uuid::new_v4()),
             config,
             tags,
+            lifetimes: Default::default(),
         };
         self.store
             .create_pool(&pool, self.clock.now())
@@ -77,7 +78,14 @@ impl Broker {
         }
         let id = &stored.pool.id;
         self.store
-            .update_pool(id, stored.version, &config, tags.as_ref(), self.clock.now())
+            .update_pool(
+                id,
+                stored.version,
+                &config,
+                tags.as_ref(),
+                None,
+                self.clock.now(),
+            )
             .await
             .map_err(|e| not_found_as_pool(e, id))?;
         self.pools.forget(id);

@@ -129,6 +129,7 @@ async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
                     ("env".into(), "test".into()),
                 ]
                 .into(),
+                lifetimes: Default::default(),
             },
             now,
         )
@@ -174,6 +175,7 @@ async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
                     ..PoolConfig::default()
                 },
                 tags: Default::default(),
+                lifetimes: Default::default(),
             },
             now,
         )

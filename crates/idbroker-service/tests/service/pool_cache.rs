@@ -19,7 +19,14 @@ async fn close_to_guests_elsewhere(t: &TestBroker, pool: &IdentityPool) {
         ..stored.pool.config
     };
     t.store
-        .update_pool(&pool.id, stored.version, &config, None, chrono::Utc::now())
+        .update_pool(
+            &pool.id,
+            stored.version,
+            &config,
+            None,
+            None,
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
 }

@@ -170,6 +170,7 @@ impl TryFrom<Record> for Item {
                         id,
                         config,
                         tags: tags.unwrap_or_default(),
+                        lifetimes: Default::default(),
                     },
                     roles: contract::pool_roles(roles),
                     principal_tag_maps: principal_tags
