@@ -31,6 +31,15 @@ impl PoolLifetimes {
         *self == Self::default()
     }
 
+    /// The lifetime of a GetOpenIdToken token: the pool's, else `default` (never above the
+    /// pool's cap).
+    pub fn open_id_token_seconds(&self, default: i64) -> i64 {
+        self.token_lifetime_seconds.unwrap_or_else(|| {
+            self.max_token_lifetime_seconds
+                .map_or(default, |cap| default.min(cap))
+        })
+    }
+
     /// Checks the bounds. Token lifetimes are capped by the key policy so that a token always
     /// expires before the key that verifies it is retired from the JWKS.
     pub fn validate(&self, keys: &KeyPolicy) -> Validated {
@@ -163,6 +172,23 @@ mod tests {
         .unwrap_err();
         assert!(err.0.contains("86400"), "{err}");
         assert!(err.0.contains("signing key"), "{err}");
+    }
+
+    #[test]
+    fn the_open_id_token_lifetime_is_the_pools_or_the_default_under_the_cap() {
+        let lifetimes = |token, cap| PoolLifetimes {
+            token_lifetime_seconds: token,
+            max_token_lifetime_seconds: cap,
+            ..Default::default()
+        };
+        assert_eq!(lifetimes(None, None).open_id_token_seconds(600), 600);
+        assert_eq!(lifetimes(Some(60), None).open_id_token_seconds(600), 60);
+        assert_eq!(lifetimes(None, Some(300)).open_id_token_seconds(600), 300);
+        assert_eq!(lifetimes(None, Some(3600)).open_id_token_seconds(600), 600);
+        assert_eq!(
+            lifetimes(Some(200), Some(300)).open_id_token_seconds(600),
+            200
+        );
     }
 
     #[test]

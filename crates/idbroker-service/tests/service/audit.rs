@@ -34,7 +34,7 @@ async fn an_admin_change_records_actor_action_resource_before_and_after() {
     let pool = with_actor(
         "alice".into(),
         t.broker
-            .create_identity_pool(guest_config("before"), Tags::default()),
+            .create_identity_pool(guest_config("before"), Tags::default(), Default::default()),
     )
     .await
     .unwrap();
@@ -43,7 +43,7 @@ async fn an_admin_change_records_actor_action_resource_before_and_after() {
     with_actor(
         "bob".into(),
         t.broker
-            .update_identity_pool(id, guest_config("after"), None),
+            .update_identity_pool(id, guest_config("after"), None, None),
     )
     .await
     .unwrap();
@@ -138,12 +138,12 @@ async fn a_refused_change_records_nothing() {
     };
     let refused = with_actor(
         "mallory".into(),
-        t.broker.update_identity_pool(id, renamed, None),
+        t.broker.update_identity_pool(id, renamed, None, None),
     );
     assert_eq!(kind(refused.await), "InvalidParameterException");
     let invalid = guest_config(&"x".repeat(200));
     assert_eq!(
-        kind(t.broker.update_identity_pool(id, invalid, None).await),
+        kind(t.broker.update_identity_pool(id, invalid, None, None).await),
         "ValidationException"
     );
     let bad_tag = Tags::from([(String::new(), "v".to_owned())]);

@@ -50,7 +50,7 @@ async fn an_update_through_the_broker_is_seen_by_the_next_public_call() {
         ..pool.config.clone()
     };
     t.broker
-        .update_identity_pool(pool.id.as_str(), closed, None)
+        .update_identity_pool(pool.id.as_str(), closed, None, None)
         .await
         .unwrap();
     assert_eq!(
