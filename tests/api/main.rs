@@ -14,6 +14,7 @@ mod development_mode;
 mod explain;
 mod facebook;
 mod identities;
+mod lifetimes;
 mod logins;
 mod observability;
 mod oidc_registry;

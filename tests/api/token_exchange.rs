@@ -20,6 +20,7 @@ crate::helpers::on_both_backends!(
     a_provider_token_becomes_an_idbroker_token_pyjwt_accepts,
     an_idbroker_token_exchanges_for_its_own_identity_and_never_outlives_it,
     in_a_pool_of_several_providers_the_tokens_issuer_chooses_the_login,
+    an_exchanged_token_lives_as_long_as_the_pool_says,
 );
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -562,4 +563,32 @@ fn pyjwt_verify_for(w: &World, token: &str, audience: &str) -> Result<String, St
     } else {
         Err(stderr.into_owned())
     }
+}
+
+/// A pool's `token_lifetime_seconds` (`docs/behaviour.md`, "Per-pool lifetimes") sets
+/// `expires_in` and the token's `exp`.
+async fn an_exchanged_token_lives_as_long_as_the_pool_says(backend: Backend) {
+    let w = world(backend).await;
+    w.app
+        .rest()
+        .replace_pool(
+            &w.pool,
+            &idbroker_api::pools::PoolRequest {
+                identity_pool_name: "tokens".into(),
+                allow_unauthenticated_identities: true,
+                supported_login_providers: [(GOOGLE.to_owned(), "google-client".to_owned())].into(),
+                token_lifetime_seconds: Some(90),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let google = w.google("short-lived");
+    let answer = w.exchange(&request(&google, &w.pool)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["expires_in"], 90);
+    let c = w
+        .verified(answer.body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 90);
 }

@@ -45,6 +45,20 @@ pub struct PoolRequest {
     /// On replace, omitted tags are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_pool_tags: Option<BTreeMap<String, String>>,
+    /// idbroker extension (not on the AWS face): STS `DurationSeconds` of this pool's
+    /// credentials, 900–43200. Absent: the server's `IDBROKER_STS_DURATION_SECONDS`. On
+    /// replace, an omitted lifetime is unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_duration_seconds: Option<i64>,
+    /// idbroker extension: lifetime of GetOpenIdToken tokens (and of the token idbroker hands
+    /// STS, and of token-exchange answers), 1 s up to the signing keys' bound (86400), at most
+    /// `max_token_lifetime_seconds`. Absent: 600, or `max_token_lifetime_seconds` if lower.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime_seconds: Option<i64>,
+    /// idbroker extension: the longest developer `TokenDuration` accepted, 1 s up to the
+    /// signing keys' bound (86400). Absent: 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_token_lifetime_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -61,6 +75,19 @@ pub struct PoolResponse {
     pub cognito_identity_providers: Vec<CognitoProvider>,
     pub saml_provider_arns: Vec<String>,
     pub identity_pool_tags: BTreeMap<String, String>,
+    /// idbroker extension (not on the AWS face): STS `DurationSeconds` of this pool's
+    /// credentials, 900–43200. Absent: the server's `IDBROKER_STS_DURATION_SECONDS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_duration_seconds: Option<i64>,
+    /// idbroker extension: lifetime of GetOpenIdToken tokens (and of the token idbroker hands
+    /// STS, and of token-exchange answers), 1 s up to the signing keys' bound (86400), at most
+    /// `max_token_lifetime_seconds`. Absent: 600, or `max_token_lifetime_seconds` if lower.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime_seconds: Option<i64>,
+    /// idbroker extension: the longest developer `TokenDuration` accepted, 1 s up to the
+    /// signing keys' bound (86400). Absent: 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_token_lifetime_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -9,6 +9,7 @@
 
 pub mod identity;
 pub mod ids;
+pub mod lifetimes;
 pub mod linking;
 pub mod login;
 pub mod oidc_provider;
@@ -24,6 +25,7 @@ pub mod validation;
 
 pub use identity::Identity;
 pub use ids::{AccountId, IdentityId, IdentityPoolId, PoolArn, Region};
+pub use lifetimes::PoolLifetimes;
 pub use paging::{MaxResults, PageToken};
 pub use pool::{CognitoIdentityProvider, IdentityPool, PoolConfig, PoolSummary};
 pub use principal_tags::PrincipalTagMap;

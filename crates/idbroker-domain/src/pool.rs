@@ -55,6 +55,8 @@ pub struct IdentityPool {
     pub id: IdentityPoolId,
     pub config: PoolConfig,
     pub tags: Tags,
+    /// idbroker's extension: set on the REST face and in bootstrap files, not the AWS face.
+    pub lifetimes: crate::PoolLifetimes,
 }
 
 /// One row of ListIdentityPools.

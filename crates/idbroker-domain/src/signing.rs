@@ -27,6 +27,12 @@ impl KeyPolicy {
         MAX_TOKEN_LIFETIME + RELYING_PARTY_SKEW
     }
 
+    /// The longest a token may live: it must expire (plus the relying parties' skew) before
+    /// the key that signed it leaves the JWKS, `retention()` after the key stops signing.
+    pub fn max_token_lifetime(&self) -> Duration {
+        self.retention() - RELYING_PARTY_SKEW
+    }
+
     /// Checks the settings against each other so that no token outlives its key in the JWKS
     /// and the JWKS stays small (at most `MAX_PUBLISHED_KEYS`).
     pub fn validate(&self) -> Result<(), String> {

@@ -112,6 +112,11 @@ impl Issuer {
         }
     }
 
+    /// The key policy: how long keys sign and stay published, so how long tokens may live.
+    pub fn policy(&self) -> &KeyPolicy {
+        &self.config.policy
+    }
+
     pub fn issuer(&self) -> &str {
         &self.config.issuer
     }

@@ -27,12 +27,16 @@ pub(crate) fn current_actor() -> String {
         .unwrap_or_else(|_| "system".to_owned())
 }
 
-/// A pool as the audit shows it: its Cognito shape.
+/// A pool as the audit shows it: its Cognito shape, plus idbroker's lifetimes when the pool
+/// sets any (so a change of lifetimes alone shows in before and after).
 pub(crate) fn pool_json(pool: &IdentityPool) -> Value {
     let mut value = serde_json::to_value::<&PoolConfig>(&pool.config).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.insert("IdentityPoolId".into(), json!(pool.id.as_str()));
         map.insert("IdentityPoolTags".into(), json!(pool.tags));
+        if !pool.lifetimes.is_unset() {
+            map.insert("Lifetimes".into(), json!(pool.lifetimes));
+        }
     }
     value
 }

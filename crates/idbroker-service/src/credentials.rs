@@ -131,6 +131,11 @@ impl Broker {
         // One name per identity when the setting has `{identity}`: IAM policies can then tell
         // this identity's sessions apart (`aws:userid`), which revocation relies on.
         let session_name = sts.session_name_for(&resolved.identity.id);
+        let duration_seconds = match pool.pool.lifetimes.credential_duration_seconds {
+            // Validated to 900–43200 when set, so it fits.
+            Some(seconds) => i32::try_from(seconds).unwrap_or(sts.duration_seconds),
+            None => sts.duration_seconds,
+        };
         let mut fresh_token_left = true;
         loop {
             let token = self.token_for(&resolved).await?;
@@ -138,7 +143,7 @@ impl Broker {
                 role_arn: &role,
                 session_name: &session_name,
                 web_identity_token: &token,
-                duration_seconds: sts.duration_seconds,
+                duration_seconds,
                 policy,
             };
             match self.sts.assume_role_with_web_identity(request).await {

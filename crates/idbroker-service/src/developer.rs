@@ -32,6 +32,19 @@ fn developer_provider(pool: &StoredPool, name: Option<&str>) -> ServiceResult<St
     }
 }
 
+/// The developer token's lifetime under the pool's cap: a `TokenDuration` above it is refused
+/// (the caller learns the bound instead of getting a shorter token than it asked for); the
+/// default is lowered to the cap.
+fn capped_token_duration(pool: &StoredPool, asked: bool, seconds: i64) -> ServiceResult<i64> {
+    match pool.pool.lifetimes.max_token_lifetime_seconds {
+        Some(cap) if seconds > cap && asked => Err(ServiceError::InvalidParameter(format!(
+            "TokenDuration {seconds} exceeds this identity pool's max_token_lifetime_seconds ({cap})"
+        ))),
+        Some(cap) => Ok(seconds.min(cap)),
+        None => Ok(seconds),
+    }
+}
+
 fn user_login(provider: &str, user: &str) -> Result<LoginRef, ValidationError> {
     check_len("developerUserIdentifier", user, 1, 1024)?;
     Ok(LoginRef {
@@ -76,6 +89,7 @@ impl Broker {
             .map(|id| IdentityId::parse("identityId", id))
             .transpose()?;
         let pool = self.load_pool(pool_id).await?;
+        let seconds = capped_token_duration(&pool, token_duration.is_some(), seconds)?;
         let provider = developer_provider(&pool, None)?;
         let user = logins.get(&provider).ok_or_else(unsupported_provider)?;
         let dev_login = user_login(&provider, user)?;

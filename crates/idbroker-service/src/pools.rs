@@ -5,8 +5,8 @@ use idbroker_domain::principal_tags::validate_provider_name;
 use idbroker_domain::tags::{MAX_TAGS, validate_tag_key, validate_tags};
 use idbroker_domain::validation::check_count;
 use idbroker_domain::{
-    IdentityPool, IdentityPoolId, MaxResults, PageToken, PoolConfig, PoolRoles, PoolSummary,
-    PrincipalTagMap, Tags,
+    IdentityPool, IdentityPoolId, MaxResults, PageToken, PoolConfig, PoolLifetimes, PoolRoles,
+    PoolSummary, PrincipalTagMap, Tags,
 };
 use idbroker_store::StoreError;
 use uuid::Uuid;
@@ -22,14 +22,17 @@ impl Broker {
         &self,
         config: PoolConfig,
         tags: Tags,
+        lifetimes: PoolLifetimes,
     ) -> ServiceResult<IdentityPool> {
         config.validate()?;
+        lifetimes.validate(self.issuer.policy())?;
         self.check_oidc_provider_accounts(&config)?;
         validate_tags("identityPoolTags", &tags)?;
         let pool = IdentityPool {
             id: IdentityPoolId::new(&self.settings.region, Uuid::new_v4()),
             config,
             tags,
+            lifetimes,
         };
         self.store
             .create_pool(&pool, self.clock.now())
@@ -52,12 +55,14 @@ impl Broker {
 
     /// Full replace (spec §3), except that an omitted DeveloperProviderName is kept and a
     /// different one is refused, and omitted tags are kept (tags have their own operations).
+    /// `lifetimes`: `None` (the AWS face, which has no such members) keeps the pool's.
     #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn update_identity_pool(
         &self,
         pool_id: &str,
         mut config: PoolConfig,
         tags: Option<Tags>,
+        lifetimes: Option<PoolLifetimes>,
     ) -> ServiceResult<IdentityPool> {
         let stored = self.load_pool(pool_id).await?;
         let current = &stored.pool.config.developer_provider_name;
@@ -75,9 +80,19 @@ impl Broker {
         if let Some(tags) = &tags {
             validate_tags("identityPoolTags", tags)?;
         }
+        if let Some(lifetimes) = &lifetimes {
+            lifetimes.validate(self.issuer.policy())?;
+        }
         let id = &stored.pool.id;
         self.store
-            .update_pool(id, stored.version, &config, tags.as_ref(), self.clock.now())
+            .update_pool(
+                id,
+                stored.version,
+                &config,
+                tags.as_ref(),
+                lifetimes.as_ref(),
+                self.clock.now(),
+            )
             .await
             .map_err(|e| not_found_as_pool(e, id))?;
         self.pools.forget(id);

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::{Broker, ServiceError, ServiceResult};
 
-/// GetOpenIdToken tokens are "valid for 10 minutes" (API reference).
+/// GetOpenIdToken tokens are "valid for 10 minutes" (API reference), unless the pool says
+/// otherwise (`PoolLifetimes`).
 pub const OPEN_ID_TOKEN_LIFETIME: Duration = Duration::seconds(600);
 
 /// What goes into one token besides the fixed claims.
@@ -158,13 +159,21 @@ impl Broker {
             self.principal_tags(&resolved.pool, &resolved.verified)
                 .await?,
         );
+        // The pool's lifetime, if it sets one (checked against the key policy when set).
+        let pool_lifetime = Duration::seconds(
+            resolved
+                .pool
+                .pool
+                .lifetimes
+                .open_id_token_seconds(OPEN_ID_TOKEN_LIFETIME.num_seconds()),
+        );
         // A token minted from one of ours never outlives it: no renewing forever.
         let lifetime = match resolved.own_expires_at {
             Some(exp) => {
                 let left = Duration::seconds(exp - self.clock.now().timestamp());
-                left.clamp(Duration::seconds(1), OPEN_ID_TOKEN_LIFETIME)
+                left.clamp(Duration::seconds(1), pool_lifetime)
             }
-            None => OPEN_ID_TOKEN_LIFETIME,
+            None => pool_lifetime,
         };
         Ok(TokenRequest {
             pool: &resolved.pool,

@@ -21,8 +21,8 @@ use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::signing::{KeyPolicy, KeyTimes, RotationPlan};
 use idbroker_domain::{
-    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PoolSummary,
-    PrincipalTagMap, Tags,
+    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolLifetimes, PoolRoles,
+    PoolSummary, PrincipalTagMap, Tags,
 };
 
 pub(crate) use error::reference_error;
@@ -49,7 +49,7 @@ pub trait PoolStore: Send + Sync {
     /// Pools ordered by id, starting after `after`.
     async fn list_pools(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<PoolSummary>>;
 
-    /// Replaces the configuration (and the tags, when given) if the pool is still at
+    /// Replaces the configuration (and the tags and lifetimes, when given) if the pool is still at
     /// `expected_version`; otherwise `ConcurrentModification` (or `NotFound`).
     async fn update_pool(
         &self,
@@ -57,6 +57,7 @@ pub trait PoolStore: Send + Sync {
         expected_version: i64,
         config: &PoolConfig,
         tags: Option<&Tags>,
+        lifetimes: Option<&PoolLifetimes>,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 

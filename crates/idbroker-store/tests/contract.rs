@@ -10,8 +10,8 @@ use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::roles::{AmbiguousRoleResolution, RoleMapping, RoleMappingType};
 use idbroker_domain::{
-    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PrincipalTagMap,
-    Region, Tags,
+    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolLifetimes, PoolRoles,
+    PrincipalTagMap, Region, Tags,
 };
 use idbroker_store::testing::TestDatabase;
 use idbroker_store::{
@@ -37,6 +37,7 @@ contract!(
     an_unknown_pool_is_absent,
     pools_are_listed_in_pages,
     an_update_replaces_config_and_optionally_tags,
+    lifetimes_are_stored_and_kept_by_an_update_without_them,
     a_stale_update_is_a_concurrent_modification,
     updating_or_deleting_a_missing_pool_is_not_found,
     deleting_a_pool_deletes_its_identities,
@@ -101,6 +102,7 @@ fn new_pool(name: &str, tags: &[(&str, &str)]) -> IdentityPool {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        lifetimes: PoolLifetimes::default(),
     }
 }
 
@@ -159,7 +161,7 @@ async fn an_update_replaces_config_and_optionally_tags(f: Fixture) {
     config.supported_login_providers.clear();
     config.allow_classic_flow = Some(false);
     f.store
-        .update_pool(&pool.id, 1, &config, None, t0())
+        .update_pool(&pool.id, 1, &config, None, None, t0())
         .await
         .unwrap();
     let stored = f.store.get_pool(&pool.id).await.unwrap().unwrap();
@@ -170,7 +172,7 @@ async fn an_update_replaces_config_and_optionally_tags(f: Fixture) {
 
     let new_tags: Tags = [("owner".to_owned(), "ops".to_owned())].into();
     f.store
-        .update_pool(&pool.id, 2, &config, Some(&new_tags), t0())
+        .update_pool(&pool.id, 2, &config, Some(&new_tags), None, t0())
         .await
         .unwrap();
     assert_eq!(
@@ -179,16 +181,51 @@ async fn an_update_replaces_config_and_optionally_tags(f: Fixture) {
     );
 }
 
+async fn lifetimes_are_stored_and_kept_by_an_update_without_them(f: Fixture) {
+    let mut pool = new_pool("timed", &[]);
+    pool.lifetimes = PoolLifetimes {
+        credential_duration_seconds: Some(900),
+        token_lifetime_seconds: Some(120),
+        max_token_lifetime_seconds: None,
+    };
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let read = |f: &Fixture| {
+        let store = f.store.clone();
+        let id = pool.id.clone();
+        async move { store.get_pool(&id).await.unwrap().unwrap().pool.lifetimes }
+    };
+    assert_eq!(read(&f).await, pool.lifetimes);
+
+    // The AWS face's update names no lifetimes: they stay.
+    f.store
+        .update_pool(&pool.id, 1, &pool.config, None, None, t0())
+        .await
+        .unwrap();
+    assert_eq!(read(&f).await, pool.lifetimes);
+
+    // The REST face's update replaces them, unset ones included.
+    let replaced = PoolLifetimes {
+        credential_duration_seconds: None,
+        token_lifetime_seconds: Some(60),
+        max_token_lifetime_seconds: Some(3600),
+    };
+    f.store
+        .update_pool(&pool.id, 2, &pool.config, None, Some(&replaced), t0())
+        .await
+        .unwrap();
+    assert_eq!(read(&f).await, replaced);
+}
+
 async fn a_stale_update_is_a_concurrent_modification(f: Fixture) {
     let pool = new_pool("p", &[]);
     f.store.create_pool(&pool, t0()).await.unwrap();
     f.store
-        .update_pool(&pool.id, 1, &pool.config, None, t0())
+        .update_pool(&pool.id, 1, &pool.config, None, None, t0())
         .await
         .unwrap();
     let err = f
         .store
-        .update_pool(&pool.id, 1, &pool.config, None, t0())
+        .update_pool(&pool.id, 1, &pool.config, None, None, t0())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::ConcurrentModification), "{err:?}");
@@ -204,7 +241,7 @@ async fn updating_or_deleting_a_missing_pool_is_not_found(f: Fixture) {
     let pool = new_pool("ghost", &[]);
     let err = f
         .store
-        .update_pool(&pool.id, 1, &pool.config, None, t0())
+        .update_pool(&pool.id, 1, &pool.config, None, None, t0())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -663,7 +700,14 @@ async fn oidc_providers_are_registered_and_protected_while_in_use(f: Fixture) {
     );
 
     f.store
-        .update_pool(&pool.id, 1, &new_pool("no oidc", &[]).config, None, t0())
+        .update_pool(
+            &pool.id,
+            1,
+            &new_pool("no oidc", &[]).config,
+            None,
+            None,
+            t0(),
+        )
         .await
         .unwrap();
     f.store

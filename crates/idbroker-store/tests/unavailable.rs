@@ -45,6 +45,7 @@ async fn store_with(options: StoreOptions) -> (TestDatabase, SqlStore, IdentityP
             ..PoolConfig::default()
         },
         tags: Default::default(),
+        lifetimes: Default::default(),
     };
     store.create_pool(&pool, Utc::now()).await.unwrap();
     (db, store, pool.id)

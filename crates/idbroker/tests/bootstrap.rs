@@ -18,6 +18,8 @@ identity_pool_name = "demo"
 allow_unauthenticated_identities = true
 open_id_connect_provider_arns = ["arn:aws:iam::000000000000:oidc-provider/login.example.com"]
 identity_pool_tags = { team = "demo" }
+credential_duration_seconds = 900
+token_lifetime_seconds = 300
 
 [pools.roles]
 authenticated = "arn:aws:iam::000000000000:role/demo-authenticated"
@@ -105,6 +107,13 @@ async fn a_bootstrap_file_is_applied_once_and_idempotently() {
         roles["roles"]["unauthenticated"],
         "arn:aws:iam::000000000000:role/demo-guest"
     );
+    let demo_pool = get(&endpoint, &token, &format!("/v1/identity-pools/{demo_id}")).await;
+    assert_eq!(demo_pool["credential_duration_seconds"], 900);
+    assert_eq!(demo_pool["token_lifetime_seconds"], 300);
+    assert!(
+        demo_pool.get("max_token_lifetime_seconds").is_none(),
+        "{demo_pool}"
+    );
     let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
     assert_eq!(
         providers["oidc_providers"][0]["client_ids"],
@@ -120,18 +129,28 @@ async fn a_bootstrap_file_is_applied_once_and_idempotently() {
         "same pools, same ids"
     );
 
-    // An edited file updates the pool in place.
+    // An edited file updates the pool in place, lifetimes too (a removed one is unset).
     std::fs::write(
         &file,
         FILE.replace(
             "allow_unauthenticated_identities = true",
             "allow_unauthenticated_identities = false",
+        )
+        .replace(
+            "token_lifetime_seconds = 300",
+            "max_token_lifetime_seconds = 3600",
         ),
     )
     .unwrap();
     let (third, _) = start(settings(dir.path(), &file)).await;
     let demo_now = get(&third, &token, &format!("/v1/identity-pools/{demo_id}")).await;
     assert_eq!(demo_now["allow_unauthenticated_identities"], false);
+    assert_eq!(demo_now["credential_duration_seconds"], 900);
+    assert_eq!(demo_now["max_token_lifetime_seconds"], 3600);
+    assert!(
+        demo_now.get("token_lifetime_seconds").is_none(),
+        "{demo_now}"
+    );
     assert_eq!(demo_now["identity_pool_tags"]["team"], "demo");
 }
 
@@ -229,6 +248,14 @@ async fn a_rule_broken_in_the_last_pool_refuses_the_whole_file() {
                 "{FILE}open_id_connect_provider_arns = [\"arn:aws:iam::000000000000:oidc-provider/nowhere.example\"]\n"
             ),
             "neither registered nor in the file",
+        ),
+        (
+            format!("{FILE}token_lifetime_seconds = 86401\n"),
+            "token_lifetime_seconds must be between 1 and 86400",
+        ),
+        (
+            format!("{FILE}credential_duration_seconds = 60\n"),
+            "credential_duration_seconds must be between 900 and 43200",
         ),
     ] {
         std::fs::write(&file, broken).unwrap();

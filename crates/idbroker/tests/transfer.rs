@@ -15,7 +15,7 @@ use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::{
     CognitoIdentityProvider, Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig,
-    PoolRoles, PrincipalTagMap,
+    PoolLifetimes, PoolRoles, PrincipalTagMap,
 };
 use idbroker_store::testing::TestDatabase;
 use idbroker_store::{
@@ -129,6 +129,11 @@ async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
                     ("env".into(), "test".into()),
                 ]
                 .into(),
+                lifetimes: PoolLifetimes {
+                    credential_duration_seconds: Some(1800),
+                    token_lifetime_seconds: Some(300),
+                    max_token_lifetime_seconds: Some(7200),
+                },
             },
             now,
         )
@@ -174,6 +179,7 @@ async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
                     ..PoolConfig::default()
                 },
                 tags: Default::default(),
+                lifetimes: Default::default(),
             },
             now,
         )
@@ -284,6 +290,19 @@ fn assert_carries_everything(file: &str, full: &IdentityPoolId) {
         json!({"env": "test", "team": "identity"})
     );
     assert_eq!(pool["pool"]["developer_provider_name"], DEV);
+    assert_eq!(pool["pool"]["credential_duration_seconds"], 1800);
+    assert_eq!(pool["pool"]["token_lifetime_seconds"], 300);
+    assert_eq!(pool["pool"]["max_token_lifetime_seconds"], 7200);
+    // A pool without lifetimes has no such members: its record is what files written before
+    // lifetimes existed hold, and importing it (the round trip does) leaves them unset.
+    let plain = &records[3];
+    for member in [
+        "credential_duration_seconds",
+        "token_lifetime_seconds",
+        "max_token_lifetime_seconds",
+    ] {
+        assert!(plain["pool"].get(member).is_none(), "{plain}");
+    }
     assert_eq!(pool["pool"]["allow_classic_flow"], false);
     assert_eq!(
         pool["roles"]["role_mappings"][GOOGLE]["rules_configuration"]["rules"][1]["match_type"],

@@ -118,7 +118,12 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
         Operation::CreateIdentityPool => {
             let input: CreateIdentityPoolInput = parse(body)?;
             let pool = broker
-                .create_identity_pool(input.config, input.identity_pool_tags.unwrap_or_default())
+                .create_identity_pool(
+                    input.config,
+                    input.identity_pool_tags.unwrap_or_default(),
+                    // Lifetimes are idbroker's extension: the AWS face has no members for them.
+                    Default::default(),
+                )
                 .await?;
             render(IdentityPoolOutput::from(pool))
         }
@@ -137,6 +142,7 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
                     &input.identity_pool_id,
                     input.config,
                     input.identity_pool_tags,
+                    None, // keeps the lifetimes set on the REST face
                 )
                 .await?;
             render(IdentityPoolOutput::from(pool))

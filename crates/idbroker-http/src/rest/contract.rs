@@ -7,12 +7,18 @@ use idbroker_domain::roles::{
     AmbiguousRoleResolution, MappingRule, MatchType, RoleMappingType, RulesConfiguration,
 };
 use idbroker_domain::{
-    CognitoIdentityProvider, IdentityPool, PoolConfig, PoolRoles, PrincipalTagMap, RoleMapping,
-    Tags,
+    CognitoIdentityProvider, IdentityPool, PoolConfig, PoolLifetimes, PoolRoles, PrincipalTagMap,
+    RoleMapping, Tags,
 };
 
-/// A pool request as the domain's configuration and the tags it names (None: keep them).
-pub fn pool_config(request: api::PoolRequest) -> (PoolConfig, Option<Tags>) {
+/// A pool request as the domain's configuration, the tags it names (None: keep them) and its
+/// lifetimes (idbroker's extension).
+pub fn pool_config(request: api::PoolRequest) -> (PoolConfig, Option<Tags>, PoolLifetimes) {
+    let lifetimes = PoolLifetimes {
+        credential_duration_seconds: request.credential_duration_seconds,
+        token_lifetime_seconds: request.token_lifetime_seconds,
+        max_token_lifetime_seconds: request.max_token_lifetime_seconds,
+    };
     let config = PoolConfig {
         identity_pool_name: request.identity_pool_name,
         allow_unauthenticated_identities: request.allow_unauthenticated_identities,
@@ -31,7 +37,7 @@ pub fn pool_config(request: api::PoolRequest) -> (PoolConfig, Option<Tags>) {
             .collect(),
         saml_provider_arns: request.saml_provider_arns,
     };
-    (config, request.identity_pool_tags)
+    (config, request.identity_pool_tags, lifetimes)
 }
 
 pub fn pool_response(pool: IdentityPool) -> api::PoolResponse {
@@ -55,6 +61,9 @@ pub fn pool_response(pool: IdentityPool) -> api::PoolResponse {
             .collect(),
         saml_provider_arns: c.saml_provider_arns,
         identity_pool_tags: pool.tags,
+        credential_duration_seconds: pool.lifetimes.credential_duration_seconds,
+        token_lifetime_seconds: pool.lifetimes.token_lifetime_seconds,
+        max_token_lifetime_seconds: pool.lifetimes.max_token_lifetime_seconds,
     }
 }
 

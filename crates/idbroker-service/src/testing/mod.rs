@@ -173,7 +173,7 @@ impl TestBroker {
     /// Creates a pool that allows guests, named `name`, with no tags and no roles.
     pub async fn bare_pool(&self, name: &str) -> IdentityPool {
         self.broker
-            .create_identity_pool(guest_config(name), Tags::default())
+            .create_identity_pool(guest_config(name), Tags::default(), Default::default())
             .await
             .expect("the fixture pool is created")
     }
@@ -182,7 +182,7 @@ impl TestBroker {
     pub async fn pool(&self, config: PoolConfig) -> IdentityPool {
         let pool = self
             .broker
-            .create_identity_pool(config, Tags::default())
+            .create_identity_pool(config, Tags::default(), Default::default())
             .await
             .expect("the fixture pool is created");
         self.broker

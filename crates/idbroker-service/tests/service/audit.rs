@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use idbroker_domain::{PoolRoles, Tags};
+use idbroker_domain::{PoolLifetimes, PoolRoles, Tags};
 use idbroker_service::testing::{GUEST_ROLE, TestBroker, guest_config};
 use idbroker_service::with_actor;
 use idbroker_store::AdminChange;
@@ -34,7 +34,7 @@ async fn an_admin_change_records_actor_action_resource_before_and_after() {
     let pool = with_actor(
         "alice".into(),
         t.broker
-            .create_identity_pool(guest_config("before"), Tags::default()),
+            .create_identity_pool(guest_config("before"), Tags::default(), Default::default()),
     )
     .await
     .unwrap();
@@ -43,7 +43,7 @@ async fn an_admin_change_records_actor_action_resource_before_and_after() {
     with_actor(
         "bob".into(),
         t.broker
-            .update_identity_pool(id, guest_config("after"), None),
+            .update_identity_pool(id, guest_config("after"), None, None),
     )
     .await
     .unwrap();
@@ -70,6 +70,44 @@ async fn an_admin_change_records_actor_action_resource_before_and_after() {
     );
     assert_eq!(create.before, None, "nothing existed before a create");
     assert_eq!(json(create.after.as_ref())["IdentityPoolName"], "before");
+}
+
+#[tokio::test]
+async fn a_change_of_lifetimes_alone_shows_in_the_audit() {
+    let t = TestBroker::new().await;
+    let pool = t.bare_pool("timed").await;
+    let id = pool.id.as_str();
+    tick(&t);
+    let lifetimes = PoolLifetimes {
+        token_lifetime_seconds: Some(60),
+        ..PoolLifetimes::default()
+    };
+    t.broker
+        .update_identity_pool(id, pool.config.clone(), None, Some(lifetimes))
+        .await
+        .unwrap();
+    let recorded = changes(&t, id).await;
+    let update = &recorded[0];
+    assert_eq!(update.action, "UpdateIdentityPool");
+    assert_eq!(json(update.before.as_ref()).get("Lifetimes"), None);
+    assert_eq!(
+        json(update.after.as_ref())["Lifetimes"],
+        serde_json::json!({"token_lifetime_seconds": 60})
+    );
+    // Refused bounds change nothing and record nothing.
+    let too_long = PoolLifetimes {
+        token_lifetime_seconds: Some(86_401),
+        ..PoolLifetimes::default()
+    };
+    assert_eq!(
+        kind(
+            t.broker
+                .update_identity_pool(id, pool.config.clone(), None, Some(too_long))
+                .await
+        ),
+        "InvalidParameterException"
+    );
+    assert_eq!(changes(&t, id).await.len(), recorded.len());
 }
 
 #[tokio::test]
@@ -138,12 +176,12 @@ async fn a_refused_change_records_nothing() {
     };
     let refused = with_actor(
         "mallory".into(),
-        t.broker.update_identity_pool(id, renamed, None),
+        t.broker.update_identity_pool(id, renamed, None, None),
     );
     assert_eq!(kind(refused.await), "InvalidParameterException");
     let invalid = guest_config(&"x".repeat(200));
     assert_eq!(
-        kind(t.broker.update_identity_pool(id, invalid, None).await),
+        kind(t.broker.update_identity_pool(id, invalid, None, None).await),
         "ValidationException"
     );
     let bad_tag = Tags::from([(String::new(), "v".to_owned())]);

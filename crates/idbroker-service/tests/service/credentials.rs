@@ -228,7 +228,7 @@ async fn a_login_new_to_a_refused_call_stays_linked_and_nothing_is_recorded() {
     let mut open = pool.config.clone();
     open.allow_unauthenticated_identities = true;
     t.broker
-        .update_identity_pool(pool.id.as_str(), open, None)
+        .update_identity_pool(pool.id.as_str(), open, None, None)
         .await
         .unwrap();
     let guest = t.guest(&pool).await;

@@ -24,7 +24,7 @@ async fn what_the_store_does_not_have_is_resource_not_found() {
     );
     assert_eq!(
         kind(
-            b.update_identity_pool(UNKNOWN_POOL, guest_config("x"), None)
+            b.update_identity_pool(UNKNOWN_POOL, guest_config("x"), None, None)
                 .await
         ),
         "ResourceNotFoundException"
@@ -87,7 +87,10 @@ async fn conflicts_and_limits_have_their_own_kinds() {
         ..guest_config("unregistered")
     };
     assert_eq!(
-        kind(b.create_identity_pool(unregistered, Tags::default()).await),
+        kind(
+            b.create_identity_pool(unregistered, Tags::default(), Default::default())
+                .await
+        ),
         "InvalidParameterException"
     );
 

@@ -19,7 +19,14 @@ async fn close_to_guests_elsewhere(t: &TestBroker, pool: &IdentityPool) {
         ..stored.pool.config
     };
     t.store
-        .update_pool(&pool.id, stored.version, &config, None, chrono::Utc::now())
+        .update_pool(
+            &pool.id,
+            stored.version,
+            &config,
+            None,
+            None,
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
 }
@@ -43,7 +50,7 @@ async fn an_update_through_the_broker_is_seen_by_the_next_public_call() {
         ..pool.config.clone()
     };
     t.broker
-        .update_identity_pool(pool.id.as_str(), closed, None)
+        .update_identity_pool(pool.id.as_str(), closed, None, None)
         .await
         .unwrap();
     assert_eq!(

@@ -16,6 +16,7 @@ async fn a_new_identity_of_a_pool_from_another_region_is_in_the_pool_s_region() 
         id: IdentityPoolId::parse("id", "ap-south-1:0a000000-0000-4000-8000-000000000001").unwrap(),
         config: guest_config("from elsewhere"),
         tags: Default::default(),
+        lifetimes: Default::default(),
     };
     assert_ne!(
         pool.id.region(),

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use idbroker_domain::{
-    IdentityPool, IdentityPoolId, PoolConfig, PoolRoles, PoolSummary, PrincipalTagMap, Tags,
+    IdentityPool, IdentityPoolId, PoolConfig, PoolLifetimes, PoolRoles, PoolSummary,
+    PrincipalTagMap, Tags,
 };
 use sqlx::Row;
 
@@ -38,6 +39,15 @@ pub(super) async fn link_oidc_providers(
     Ok(())
 }
 
+/// The lifetime columns of an `identity_pools` row (NULL: the server-wide default).
+pub(super) fn lifetimes_of(row: &sqlx::any::AnyRow) -> StoreResult<PoolLifetimes> {
+    Ok(PoolLifetimes {
+        credential_duration_seconds: row.try_get("credential_duration_seconds")?,
+        token_lifetime_seconds: row.try_get("token_lifetime_seconds")?,
+        max_token_lifetime_seconds: row.try_get("max_token_lifetime_seconds")?,
+    })
+}
+
 pub(super) async fn insert_tags(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &IdentityPoolId,
@@ -63,14 +73,18 @@ impl PoolStore for SqlStore {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
             sqlx::query(
-                "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 1, $5, $5)",
+                "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at, \
+                 credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds) \
+                 VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8)",
             )
             .bind(pool.id.as_str())
             .bind(pool.config.identity_pool_name.as_str())
             .bind(to_json(&pool.config)?)
             .bind(to_json(&PoolRoles::default())?)
             .bind(millis(now))
+            .bind(pool.lifetimes.credential_duration_seconds)
+            .bind(pool.lifetimes.token_lifetime_seconds)
+            .bind(pool.lifetimes.max_token_lifetime_seconds)
             .execute(&mut *tx)
             .await?;
             insert_tags(&mut tx, &pool.id, &pool.tags).await?;
@@ -85,7 +99,8 @@ impl PoolStore for SqlStore {
         self.run(Retry::ConnectionOnly, move || async move {
             // One query with the tags joined in: every public operation starts here.
             let rows = sqlx::query(
-                "SELECT p.config, p.roles, p.version, t.key, t.value \
+                "SELECT p.config, p.roles, p.version, p.credential_duration_seconds, \
+                 p.token_lifetime_seconds, p.max_token_lifetime_seconds, t.key, t.value \
                  FROM identity_pools p LEFT JOIN pool_tags t ON t.pool_id = p.id WHERE p.id = $1",
             )
             .bind(id.as_str())
@@ -97,6 +112,7 @@ impl PoolStore for SqlStore {
             let config: PoolConfig = from_json(&row.try_get::<String, _>("config")?)?;
             let roles: PoolRoles = from_json(&row.try_get::<String, _>("roles")?)?;
             let version: i64 = row.try_get("version")?;
+            let lifetimes = lifetimes_of(row)?;
             let mut tags = Tags::new();
             for row in &rows {
                 if let Some(key) = row.try_get::<Option<String>, _>("key")? {
@@ -108,6 +124,7 @@ impl PoolStore for SqlStore {
                     id: id.clone(),
                     config,
                     tags,
+                    lifetimes,
                 },
                 roles,
                 version,
@@ -141,12 +158,17 @@ impl PoolStore for SqlStore {
         expected_version: i64,
         config: &PoolConfig,
         tags: Option<&Tags>,
+        lifetimes: Option<&PoolLifetimes>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
+            // Without new lifetimes (the AWS face) the columns keep their values.
             let updated = sqlx::query(
-                "UPDATE identity_pools SET name = $1, config = $2, version = version + 1, updated_at = $3 \
+                "UPDATE identity_pools SET name = $1, config = $2, version = version + 1, updated_at = $3, \
+                 credential_duration_seconds = CASE WHEN $6 THEN $7 ELSE credential_duration_seconds END, \
+                 token_lifetime_seconds = CASE WHEN $6 THEN $8 ELSE token_lifetime_seconds END, \
+                 max_token_lifetime_seconds = CASE WHEN $6 THEN $9 ELSE max_token_lifetime_seconds END \
                  WHERE id = $4 AND version = $5",
             )
             .bind(config.identity_pool_name.as_str())
@@ -154,6 +176,10 @@ impl PoolStore for SqlStore {
             .bind(millis(now))
             .bind(id.as_str())
             .bind(expected_version)
+            .bind(lifetimes.is_some())
+            .bind(lifetimes.and_then(|l| l.credential_duration_seconds))
+            .bind(lifetimes.and_then(|l| l.token_lifetime_seconds))
+            .bind(lifetimes.and_then(|l| l.max_token_lifetime_seconds))
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use super::identities::identity_in;
 use super::ledger::insert_admin_change;
-use super::pools::{insert_tags, link_oidc_providers};
+use super::pools::{insert_tags, lifetimes_of, link_oidc_providers};
 use super::{Backend, Retry, SqlStore, from_json, millis, to_json};
 use crate::error::sent;
 use crate::{
@@ -55,7 +55,10 @@ impl SqlStore {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
         };
-        let sql = format!("SELECT config, roles FROM identity_pools WHERE id = $1{lock}");
+        let sql = format!(
+            "SELECT config, roles, credential_duration_seconds, token_lifetime_seconds, \
+             max_token_lifetime_seconds FROM identity_pools WHERE id = $1{lock}"
+        );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.as_str())
             .fetch_optional(&mut **tx)
@@ -76,6 +79,7 @@ impl SqlStore {
                 id: id.clone(),
                 config: from_json(&row.try_get::<String, _>("config")?)?,
                 tags,
+                lifetimes: lifetimes_of(&row)?,
             },
             roles: from_json(&row.try_get::<String, _>("roles")?)?,
             principal_tag_maps: maps_in(&mut **tx, id.as_str()).await?,
@@ -201,27 +205,35 @@ impl TransferStore for SqlStore {
                     }
                     sqlx::query(
                         "UPDATE identity_pools SET name = $1, config = $2, roles = $3, \
-                         version = version + 1, updated_at = $4 WHERE id = $5",
+                         version = version + 1, updated_at = $4, credential_duration_seconds = $6, \
+                         token_lifetime_seconds = $7, max_token_lifetime_seconds = $8 WHERE id = $5",
                     )
                     .bind(pool.config.identity_pool_name.as_str())
                     .bind(to_json(&pool.config)?)
                     .bind(to_json(&snapshot.roles)?)
                     .bind(millis(now))
                     .bind(pool.id.as_str())
+                    .bind(pool.lifetimes.credential_duration_seconds)
+                    .bind(pool.lifetimes.token_lifetime_seconds)
+                    .bind(pool.lifetimes.max_token_lifetime_seconds)
                     .execute(&mut *tx)
                     .await?;
                     Applied::Updated
                 }
                 None => {
                     sqlx::query(
-                        "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, 1, $5, $5)",
+                        "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at, \
+                         credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds) \
+                         VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8)",
                     )
                     .bind(pool.id.as_str())
                     .bind(pool.config.identity_pool_name.as_str())
                     .bind(to_json(&pool.config)?)
                     .bind(to_json(&snapshot.roles)?)
                     .bind(millis(now))
+                    .bind(pool.lifetimes.credential_duration_seconds)
+                    .bind(pool.lifetimes.token_lifetime_seconds)
+                    .bind(pool.lifetimes.max_token_lifetime_seconds)
                     .execute(&mut *tx)
                     .await?;
                     Applied::Created

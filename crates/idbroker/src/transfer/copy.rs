@@ -304,6 +304,8 @@ async fn snapshot(client: &Client, id: &str, skip: &[Part]) -> anyhow::Result<Po
                 .identity_pool_tags()
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            // Cognito has no per-pool lifetimes: the copy takes the server's defaults.
+            lifetimes: Default::default(),
         },
         roles,
         principal_tag_maps,

@@ -164,12 +164,14 @@ impl TryFrom<Record> for Item {
                 principal_tags,
             } => {
                 let id = IdentityPoolId::parse("identity_pool_id", &identity_pool_id)?;
-                let (config, tags) = contract::pool_config(pool);
+                // Files written before lifetimes existed have none: unset, the defaults.
+                let (config, tags, lifetimes) = contract::pool_config(pool);
                 Self::Pool(Box::new(PoolSnapshot {
                     pool: IdentityPool {
                         id,
                         config,
                         tags: tags.unwrap_or_default(),
+                        lifetimes,
                     },
                     roles: contract::pool_roles(roles),
                     principal_tag_maps: principal_tags
@@ -217,6 +219,9 @@ fn pool_request(pool: &IdentityPool) -> PoolRequest {
         cognito_identity_providers: response.cognito_identity_providers,
         saml_provider_arns: response.saml_provider_arns,
         identity_pool_tags: None,
+        credential_duration_seconds: response.credential_duration_seconds,
+        token_lifetime_seconds: response.token_lifetime_seconds,
+        max_token_lifetime_seconds: response.max_token_lifetime_seconds,
     }
 }
 
