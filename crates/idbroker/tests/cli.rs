@@ -5,9 +5,9 @@
 
 use std::process::Command;
 
-use idbroker::Application;
-use idbroker::settings::{RawSettings, Settings};
 use serde_json::Value;
+
+mod support;
 
 struct Server {
     endpoint: String,
@@ -16,25 +16,11 @@ struct Server {
 }
 
 async fn server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::from_raw(RawSettings {
-        database_url: Some(format!(
-            "sqlite://{}/idbroker.db?mode=rwc",
-            dir.path().display()
-        )),
-        listen: Some("127.0.0.1:0".into()),
-        signing_alg: Some("ES256".into()),
-        ..RawSettings::default()
-    })
-    .unwrap();
-    let token = settings.admin_token.0.clone();
-    let app = Application::build(settings).await.unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let server = support::in_process(None).await;
     Server {
-        endpoint,
-        token,
-        _dir: dir,
+        endpoint: server.endpoint,
+        token: server.admin_token,
+        _dir: server.dir,
     }
 }
 

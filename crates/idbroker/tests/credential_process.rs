@@ -9,13 +9,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use idbroker::Application;
-use idbroker::settings::{RawSettings, Settings};
 use idbroker_api::client::Client;
 use idbroker_api::developer::DeveloperTokenRequest;
 use idbroker_api::ledger::LedgerQuery;
-use idbroker_api::pools::{PoolRequest, RolesBody};
 use serde_json::Value;
+
+mod support;
 
 const AUTH: &str = "arn:aws:iam::123456789012:role/authenticated";
 const GUEST: &str = "arn:aws:iam::123456789012:role/guest";
@@ -23,12 +22,7 @@ const DEVELOPER: &str = "login.cli-test";
 /// The Logins key of idbroker's own tokens (Cognito's name).
 const OWN_KEY: &str = "cognito-identity.amazonaws.com";
 
-fn moto_url() -> String {
-    std::env::var("IDBROKER_TEST_STS_URL").expect(
-        "IDBROKER_TEST_STS_URL must name a running moto server (scripts/test.sh starts one)",
-    )
-}
-
+/// idbroker at moto with a pool that takes guests and developer logins, both roles set.
 struct World {
     endpoint: String,
     admin: Client,
@@ -36,56 +30,21 @@ struct World {
     dir: tempfile::TempDir,
 }
 
-/// idbroker (development mode on a temporary SQLite file, STS at moto) with a pool that takes
-/// guests and developer logins, both roles set.
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::from_raw(RawSettings {
-        database_url: Some(format!(
-            "sqlite://{}/idbroker.db?mode=rwc",
-            dir.path().display()
-        )),
-        listen: Some("127.0.0.1:0".into()),
-        signing_alg: Some("ES256".into()),
-        sts_endpoint_url: Some(moto_url()),
-        account_id: "123456789012".into(),
-        ..RawSettings::default()
-    })
-    .unwrap();
-    let token = settings.admin_token.0.clone();
-    let app = Application::build(settings).await.unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    let admin = Client::new(&endpoint, Some(token)).unwrap();
-    let pool = admin
-        .create_pool(&PoolRequest {
-            identity_pool_name: "credential process".into(),
-            allow_unauthenticated_identities: true,
-            developer_provider_name: Some(DEVELOPER.into()),
-            ..PoolRequest::default()
-        })
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let roles = BTreeMap::from([
-        ("authenticated".to_owned(), AUTH.to_owned()),
-        ("unauthenticated".to_owned(), GUEST.to_owned()),
-    ]);
-    admin
-        .set_roles(
-            &pool,
-            &RolesBody {
-                roles,
-                ..RolesBody::default()
-            },
+    let server = support::in_process(Some(support::moto_url())).await;
+    let pool = server
+        .developer_pool(
+            "credential process",
+            DEVELOPER,
+            true,
+            &[("authenticated", AUTH), ("unauthenticated", GUEST)],
         )
-        .await
-        .unwrap();
+        .await;
     World {
-        endpoint,
-        admin,
+        endpoint: server.endpoint,
+        admin: server.admin,
         pool,
-        dir,
+        dir: server.dir,
     }
 }
 
@@ -352,7 +311,7 @@ async fn the_aws_cli_and_boto3_get_credentials_from_a_profile() {
         ),
     )
     .unwrap();
-    let moto = moto_url();
+    let moto = support::moto_url();
 
     // The AWS CLI: moto answers GetCallerIdentity for the guest's session.
     let mut cli = aws_command(&venv, "aws", &config);

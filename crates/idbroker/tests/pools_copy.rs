@@ -210,10 +210,6 @@ fn pools_copied_from_another_idbroker_keep_ids_roles_mappings_maps_and_tags() {
     assert!(err.contains("ListIdentityPools failed"), "{err}");
 }
 
-fn moto_url() -> String {
-    std::env::var("IDBROKER_TEST_STS_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".to_owned())
-}
-
 #[tokio::test]
 async fn pools_copied_from_moto_keep_ids_configuration_and_tags() {
     let http = aws_smithy_http_client::Builder::new()
@@ -224,7 +220,7 @@ async fn pools_copied_from_moto_keep_ids_configuration_and_tags() {
     let config = aws_sdk_cognitoidentity::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .endpoint_url(moto_url())
+        .endpoint_url(support::moto_url())
         .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
         .http_client(http)
         .build();
@@ -262,7 +258,7 @@ async fn pools_copied_from_moto_keep_ids_configuration_and_tags() {
 
     let target = TestDatabase::sqlite();
     let url = target.url().to_owned();
-    let endpoint = moto_url();
+    let endpoint = support::moto_url();
     let exported = tokio::task::spawn_blocking(move || {
         // moto serves other tests too: copy only these two.
         let out = idbroker(

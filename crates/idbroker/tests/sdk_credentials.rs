@@ -10,24 +10,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use idbroker::Application;
-use idbroker::settings::{RawSettings, Settings};
 use idbroker_api::client::Client;
 use idbroker_api::developer::DeveloperTokenRequest;
 use idbroker_api::ledger::LedgerQuery;
-use idbroker_api::pools::{PoolRequest, RolesBody};
 use idbroker_api::revocation::RevokeRequest;
 use serde_json::Value;
+
+mod support;
 
 const AUTH: &str = "arn:aws:iam::123456789012:role/authenticated";
 const DEVELOPER: &str = "login.sdk-test";
 
-fn moto_url() -> String {
-    std::env::var("IDBROKER_TEST_STS_URL").expect(
-        "IDBROKER_TEST_STS_URL must name a running moto server (scripts/test.sh starts one)",
-    )
-}
-
+/// idbroker at moto with a pool that takes developer logins, its authenticated role set.
 struct World {
     endpoint: String,
     admin: Client,
@@ -35,52 +29,21 @@ struct World {
     dir: tempfile::TempDir,
 }
 
-/// idbroker (development mode on a temporary SQLite file, STS at moto) with a pool that takes
-/// developer logins, its authenticated role set.
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::from_raw(RawSettings {
-        database_url: Some(format!(
-            "sqlite://{}/idbroker.db?mode=rwc",
-            dir.path().display()
-        )),
-        listen: Some("127.0.0.1:0".into()),
-        signing_alg: Some("ES256".into()),
-        sts_endpoint_url: Some(moto_url()),
-        account_id: "123456789012".into(),
-        ..RawSettings::default()
-    })
-    .unwrap();
-    let token = settings.admin_token.0.clone();
-    let app = Application::build(settings).await.unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    let admin = Client::new(&endpoint, Some(token)).unwrap();
-    let pool = admin
-        .create_pool(&PoolRequest {
-            identity_pool_name: "sdk credentials".into(),
-            developer_provider_name: Some(DEVELOPER.into()),
-            ..PoolRequest::default()
-        })
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let roles = BTreeMap::from([("authenticated".to_owned(), AUTH.to_owned())]);
-    admin
-        .set_roles(
-            &pool,
-            &RolesBody {
-                roles,
-                ..RolesBody::default()
-            },
+    let server = support::in_process(Some(support::moto_url())).await;
+    let pool = server
+        .developer_pool(
+            "sdk credentials",
+            DEVELOPER,
+            false,
+            &[("authenticated", AUTH)],
         )
-        .await
-        .unwrap();
+        .await;
     World {
-        endpoint,
-        admin,
+        endpoint: server.endpoint,
+        admin: server.admin,
         pool,
-        dir,
+        dir: server.dir,
     }
 }
 
@@ -191,7 +154,7 @@ async fn boto3_reads_credentials_from_the_container_endpoint() {
     let mut py = python(&venv, w.dir.path());
     py.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", w.container_uri())
         .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token)
-        .args(["-c", RESOLVE, &moto_url()]);
+        .args(["-c", RESOLVE, &support::moto_url()]);
     let out = run(py).await;
     assert!(out.status.success(), "{}", describe(&out));
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -402,8 +365,8 @@ async fn boto3_assumes_the_role_itself_with_the_token_file() {
     py.env("AWS_WEB_IDENTITY_TOKEN_FILE", &out_file)
         .env("AWS_ROLE_ARN", AUTH)
         .env("AWS_ROLE_SESSION_NAME", "token-file-test")
-        .env("AWS_ENDPOINT_URL_STS", moto_url())
-        .args(["-c", RESOLVE, &moto_url()]);
+        .env("AWS_ENDPOINT_URL_STS", support::moto_url())
+        .args(["-c", RESOLVE, &support::moto_url()]);
     let out = run(py).await;
     assert!(out.status.success(), "{}", describe(&out));
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -494,7 +457,7 @@ async fn boto3_reads_the_container_token_from_the_file_token_file_keeps() {
     let mut py = python(&venv, w.dir.path());
     py.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", w.container_uri())
         .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &out_file)
-        .args(["-c", RESOLVE, &moto_url()]);
+        .args(["-c", RESOLVE, &support::moto_url()]);
     let out = run(py).await;
     assert!(out.status.success(), "{}", describe(&out));
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -120,12 +120,10 @@ impl TlsFront {
     }
 }
 
-/// moto's address (host:port) from `IDBROKER_TEST_STS_URL`; fails loudly without it.
+/// moto's address (host:port).
 fn moto_address() -> String {
-    let url = std::env::var("IDBROKER_TEST_STS_URL").expect(
-        "IDBROKER_TEST_STS_URL must name a running moto server (scripts/test.sh starts one)",
-    );
-    url.trim_start_matches("http://")
+    support::moto_url()
+        .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned()
 }

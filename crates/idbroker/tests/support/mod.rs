@@ -136,3 +136,87 @@ pub fn describe(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// moto's STS server the test run started (`IDBROKER_TEST_STS_URL`); fails loudly without it.
+pub fn moto_url() -> String {
+    std::env::var("IDBROKER_TEST_STS_URL").expect(
+        "IDBROKER_TEST_STS_URL must name a running moto server (scripts/test.sh starts one)",
+    )
+}
+
+/// idbroker in this process: development mode on a SQLite file in `dir`, account
+/// 123456789012, STS at `sts` when given.
+pub struct InProcess {
+    pub endpoint: String,
+    pub admin_token: String,
+    pub admin: idbroker_api::client::Client,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn in_process(sts: Option<String>) -> InProcess {
+    use idbroker::settings::{RawSettings, Settings};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::from_raw(RawSettings {
+        database_url: Some(format!(
+            "sqlite://{}/idbroker.db?mode=rwc",
+            dir.path().display()
+        )),
+        listen: Some("127.0.0.1:0".into()),
+        signing_alg: Some("ES256".into()),
+        sts_endpoint_url: sts,
+        account_id: "123456789012".into(),
+        ..RawSettings::default()
+    })
+    .unwrap();
+    let admin_token = settings.admin_token.0.clone();
+    let app = idbroker::Application::build(settings).await.unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let admin = idbroker_api::client::Client::new(&endpoint, Some(admin_token.clone())).unwrap();
+    InProcess {
+        endpoint,
+        admin_token,
+        admin,
+        dir,
+    }
+}
+
+impl InProcess {
+    /// A pool taking developer logins under `developer` (and guests if asked), with `roles`
+    /// (`authenticated` / `unauthenticated` → ARN); its id.
+    pub async fn developer_pool(
+        &self,
+        name: &str,
+        developer: &str,
+        allow_guests: bool,
+        roles: &[(&str, &str)],
+    ) -> String {
+        use idbroker_api::pools::{PoolRequest, RolesBody};
+        let pool = self
+            .admin
+            .create_pool(&PoolRequest {
+                identity_pool_name: name.into(),
+                allow_unauthenticated_identities: allow_guests,
+                developer_provider_name: Some(developer.into()),
+                ..PoolRequest::default()
+            })
+            .await
+            .unwrap()
+            .identity_pool_id;
+        let roles = roles
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.admin
+            .set_roles(
+                &pool,
+                &RolesBody {
+                    roles,
+                    ..RolesBody::default()
+                },
+            )
+            .await
+            .unwrap();
+        pool
+    }
+}
