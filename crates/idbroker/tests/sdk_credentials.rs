@@ -502,3 +502,125 @@ async fn token_file_refuses_an_identity_of_another_pool_and_never_shows_the_logi
     assert!(!stderr.contains(&login[..40]), "{stderr}");
     assert!(!out_file.exists(), "nothing is written");
 }
+
+/// The pool's GetOpenIdToken lifetime set to `seconds` (a per-pool lifetime), the rest kept.
+async fn set_token_lifetime(w: &World, seconds: i64) {
+    let pool = w.admin.get_pool(&w.pool).await.unwrap();
+    let request = idbroker_api::pools::PoolRequest {
+        identity_pool_name: pool.identity_pool_name,
+        allow_unauthenticated_identities: pool.allow_unauthenticated_identities,
+        allow_classic_flow: pool.allow_classic_flow,
+        supported_login_providers: pool.supported_login_providers,
+        developer_provider_name: pool.developer_provider_name,
+        open_id_connect_provider_arns: pool.open_id_connect_provider_arns,
+        cognito_identity_providers: pool.cognito_identity_providers,
+        saml_provider_arns: pool.saml_provider_arns,
+        token_lifetime_seconds: Some(seconds),
+        ..Default::default()
+    };
+    w.admin.replace_pool(&w.pool, &request).await.unwrap();
+}
+
+/// The token file's contents each time they change, with when the change was seen, until
+/// `count` tokens were seen or `within` passed.
+async fn watch_tokens(
+    path: &Path,
+    count: usize,
+    within: std::time::Duration,
+) -> Vec<(chrono::DateTime<chrono::Utc>, String)> {
+    let deadline = std::time::Instant::now() + within;
+    let mut seen: Vec<(chrono::DateTime<chrono::Utc>, String)> = Vec::new();
+    while seen.len() < count && std::time::Instant::now() < deadline {
+        if let Ok(token) = std::fs::read_to_string(path)
+            && seen.last().is_none_or(|(_, last)| *last != token)
+        {
+            seen.push((chrono::Utc::now(), token));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    seen
+}
+
+/// The refresh schedule: a new token at half of each one's lifetime, so the file never holds
+/// an expired token; a refresh that fails is reported and tried again (after 5 s) while the
+/// old token stays in place; the login file is read again at each refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_file_is_refreshed_at_half_life_and_a_failed_refresh_is_retried() {
+    let w = world().await;
+    set_token_lifetime(&w, 4).await;
+    let (alice, login) = w.developer_login("alice").await;
+    let login_file = w.dir.path().join("login.token");
+    std::fs::write(&login_file, &login).unwrap();
+    let out_file = w.dir.path().join("web-identity.token");
+    let errors = w.dir.path().join("stderr.log");
+    let login_arg = format!("cognito-identity.amazonaws.com=@{}", login_file.display());
+    let mut child = token_file_command(
+        &w,
+        &w.pool,
+        &[
+            "--identity-id",
+            &alice,
+            "--login",
+            &login_arg,
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&errors).unwrap())
+    .spawn()
+    .unwrap();
+
+    // Three tokens: the first and two refreshes, each written while the one before was valid.
+    let tokens = watch_tokens(&out_file, 3, std::time::Duration::from_secs(20)).await;
+    assert_eq!(tokens.len(), 3, "tokens seen: {}", tokens.len());
+    for pair in tokens.windows(2) {
+        let (before, after) = (claims(&pair[0].1), claims(&pair[1].1));
+        let (iat, exp) = (
+            before["iat"].as_i64().unwrap(),
+            before["exp"].as_i64().unwrap(),
+        );
+        assert_eq!(exp - iat, 4, "the pool's lifetime: {before}");
+        let replaced_at = pair[1].0.timestamp();
+        assert!(
+            replaced_at < exp,
+            "replaced at {replaced_at}, after the old token expired at {exp}"
+        );
+        // Half-life, not at once: at least a second after the old one was issued.
+        assert!(
+            replaced_at > iat,
+            "replaced at {replaced_at}, issued at {iat}"
+        );
+        assert_eq!(after["sub"], alice.as_str(), "{after}");
+        assert_ne!(before["jti"], after["jti"], "a new token each time");
+    }
+
+    // A refresh that fails (the login is no longer valid) leaves the last good token in place
+    // and is reported; once the login file is good again, the next retry writes a new token.
+    std::fs::write(&login_file, "not-a-token").unwrap();
+    let last = tokens.last().unwrap().1.clone();
+    let failed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let log = std::fs::read_to_string(&errors).unwrap_or_default();
+            if log.contains("refresh failed, will retry") {
+                return log;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("no failed refresh reported in 10 s");
+    assert!(
+        !failed.contains("not-a-token"),
+        "the login never shows: {failed}"
+    );
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), last, "kept");
+    std::fs::write(&login_file, &login).unwrap();
+    let after = watch_tokens(&out_file, 2, std::time::Duration::from_secs(15)).await;
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(running, "a failed refresh does not stop the command");
+    assert_eq!(after.len(), 2, "a new token after the login came back");
+    assert_eq!(claims(&after[1].1)["sub"], alice.as_str());
+}
