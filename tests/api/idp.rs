@@ -91,6 +91,9 @@ pub struct TestIdp {
 async fn discovery(state: web::Data<Mutex<State>>) -> HttpResponse {
     let mut s = state.lock().unwrap();
     *s.hits.entry("discovery".into()).or_default() += 1;
+    // A workload issuer's document (Kubernetes service accounts, CI systems): no
+    // authorization_endpoint, response or subject types. idbroker must accept it, which is why
+    // it does not parse provider metadata with `openidconnect` (docs/architecture.md).
     HttpResponse::Ok().json(json!({
         "issuer": s.issuer,
         "jwks_uri": format!("{}/jwks", s.issuer),
