@@ -3,9 +3,11 @@ as "Google's" JWKS by a plain HTTP server, and Google-shaped RS256 ID tokens sig
 written as ready-to-send GetId bodies, one per line. idbroker verifies them in full.
 
     idp.py key DIR                     writes DIR/key.pem and DIR/jwks.json
-    idp.py tokens DIR POOL_ID CLIENT_ID RANGE COUNT OUT
+    idp.py tokens DIR POOL_ID CLIENT_ID RANGE COUNT OUT [ISSUER]
         COUNT bodies into OUT: subjects user-N with N drawn from 1..RANGE (logins the benchmark
-        seeded), or, with RANGE 0, subjects never seen before (first logins).
+        seeded), or, with RANGE 0, subjects never seen before (first logins). With ISSUER (an
+        http(s) URL), the tokens are that registered OpenID Connect provider's, under its
+        Logins key (the issuer without its scheme); without it, Google's.
 """
 
 import base64
@@ -48,7 +50,9 @@ def write_key(out: str) -> None:
         json.dump({"keys": [jwk]}, f)
 
 
-def write_tokens(out: str, pool: str, client_id: str, subjects: range, count: int, path: str) -> None:
+def write_tokens(out: str, pool: str, client_id: str, subjects: range, count: int, path: str,
+                 issuer: str = "https://accounts.google.com") -> None:
+    login_key = issuer.split("://", 1)[1]
     with open(f"{out}/key.pem", "rb") as f:
         key = load_pem_private_key(f.read(), password=None)
     header = b64(json.dumps({"alg": "RS256", "kid": KID, "typ": "JWT"}).encode())
@@ -58,7 +62,7 @@ def write_tokens(out: str, pool: str, client_id: str, subjects: range, count: in
         for _ in range(count):
             subject = f"user-{rng.randint(subjects.start, subjects.stop - 1)}" if subjects else f"first-{uuid.uuid4()}"
             claims = {
-                "iss": "https://accounts.google.com",
+                "iss": issuer,
                 "aud": client_id,
                 "sub": subject,
                 "iat": now,
@@ -66,7 +70,7 @@ def write_tokens(out: str, pool: str, client_id: str, subjects: range, count: in
             }
             signing_input = f"{header}.{b64(json.dumps(claims).encode())}"
             signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-            body = {"IdentityPoolId": pool, "Logins": {"accounts.google.com": f"{signing_input}.{b64(signature)}"}}
+            body = {"IdentityPoolId": pool, "Logins": {login_key: f"{signing_input}.{b64(signature)}"}}
             f.write(json.dumps(body) + "\n")
 
 
@@ -75,7 +79,8 @@ def main() -> None:
         write_key(sys.argv[2])
     else:
         out, pool, client_id, top, count, path = sys.argv[2:8]
-        write_tokens(out, pool, client_id, range(1, int(top) + 1) if int(top) else range(0), int(count), path)
+        subjects = range(1, int(top) + 1) if int(top) else range(0)
+        write_tokens(out, pool, client_id, subjects, int(count), path, *sys.argv[8:9])
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ crate::helpers::on_both_backends!(
     the_same_login_always_returns_the_same_identity,
     two_new_logins_make_one_identity_with_both,
     registered_issuers_user_pools_and_ec_keys_are_verified,
+    a_remembered_token_is_judged_against_the_current_configuration,
     every_kind_of_bad_token_is_refused_and_creates_nothing,
     one_bad_token_fails_the_whole_call,
     a_token_that_is_not_a_jwt_is_not_an_openid_connect_token,
@@ -159,6 +160,29 @@ async fn registered_issuers_user_pools_and_ec_keys_are_verified(backend: Backend
         w.idp.hits("discovery") >= 1,
         "registered issuers are found through discovery"
     );
+}
+
+/// Verified tokens are remembered (`IDBROKER_VERIFIED_TOKEN_CACHE_ENTRIES`, on by default),
+/// but only as the answer to the question that was asked: once the provider no longer lists
+/// the token's client id, the same token is refused.
+async fn a_remembered_token_is_judged_against_the_current_configuration(backend: Backend) {
+    let w = world(backend).await;
+    let token = w.ec.sign(&claims(&w.idp.base, "oidc-client", "gina"));
+    let first = w.get_id(&[(&w.idp.key(), token.clone())]).await.unwrap();
+    let again = w.get_id(&[(&w.idp.key(), token.clone())]).await.unwrap();
+    assert_eq!(first, again);
+    w.app
+        .rest()
+        .update_oidc_provider(
+            &w.idp.key(),
+            &idbroker_api::oidc_providers::UpdateProvider {
+                client_ids: vec!["another-client".into()],
+            },
+        )
+        .await
+        .unwrap();
+    let (code, message) = w.get_id(&[(&w.idp.key(), token)]).await.unwrap_err();
+    assert_eq!(code, "NotAuthorizedException", "{message}");
 }
 
 fn unsigned(header: &Value, payload: &Value) -> String {

@@ -9,6 +9,8 @@
 //! Keys are cached per issuer and shared by all requests (`jwks::KeyCache`); the cache gets
 //! them from a `JwksSource` (the provider over HTTP, or key sets a test holds in memory). The
 //! issuer is checked against the pool's configuration before anything goes over the network.
+//! With `remember_verified`, ID tokens already verified are remembered until they expire
+//! (`verified_cache`), so a token seen again skips the signature check.
 
 mod backoff;
 mod diagnosis;
@@ -19,6 +21,7 @@ pub mod jwks;
 mod jwt;
 mod key_source;
 mod social;
+mod verified_cache;
 
 use std::sync::Arc;
 
@@ -42,6 +45,9 @@ pub struct Verifier {
     endpoints: ProviderEndpoints,
     facebook: social::Gate,
     amazon: social::Gate,
+    /// Key-set freshness, also the longest a verified token is remembered.
+    policy: CachePolicy,
+    verified: Option<verified_cache::VerifiedCache>,
 }
 
 impl Verifier {
@@ -103,7 +109,18 @@ impl Verifier {
             endpoints,
             facebook: social::Gate::new("Facebook", upstream),
             amazon: social::Gate::new("Login with Amazon", upstream),
+            policy,
+            verified: None,
         }
+    }
+
+    /// Remembers up to `entries` verified ID tokens (0: none, the default), each until it
+    /// expires and never longer than the key set it was checked against is used without a
+    /// refresh (`CachePolicy::refresh_after`). See `verified_cache`.
+    #[must_use]
+    pub fn remember_verified(mut self, entries: usize) -> Self {
+        self.verified = verified_cache::VerifiedCache::new(entries, self.policy.refresh_after);
+        self
     }
 
     /// How a token under `spec` is checked: an ID token against these rules and keys, or an
@@ -154,7 +171,17 @@ impl Verifier {
                     client_ids: &client_ids,
                     require_id_token_use,
                 };
-                jwt::verify(key, token, &rules, &location, &self.keys, now).await
+                let Some(cache) = &self.verified else {
+                    return jwt::verify(key, token, &rules, &location, &self.keys, now).await;
+                };
+                let question = verified_cache::Question::new(key, token, &rules, &location);
+                if let Some(login) = cache.get(&question, now) {
+                    metrics::counter!("idbroker_verified_token_cache_hits_total").increment(1);
+                    return Ok(login);
+                }
+                let login = jwt::verify(key, token, &rules, &location, &self.keys, now).await?;
+                cache.put(question, &login, now);
+                Ok(login)
             }
             Route::AccessToken => self.ask_provider(key, spec, token).await,
         }

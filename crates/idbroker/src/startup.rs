@@ -86,7 +86,8 @@ impl Application {
             settings.upstream,
             &roots,
         )
-        .context("cannot set up identity-provider verification")?;
+        .context("cannot set up identity-provider verification")?
+        .remember_verified(settings.verified_token_cache_entries);
         let issuer = Issuer::new(
             store.clone(),
             MasterKey::new(settings.master_key.0),

@@ -207,6 +207,8 @@ pub struct Settings {
     /// Where the built-in identity providers live.
     pub providers: ProviderEndpoints,
     pub jwks_cache: CachePolicy,
+    /// How many verified provider tokens each replica remembers (0: none).
+    pub verified_token_cache_entries: usize,
     /// Algorithm of idbroker's own signing keys.
     pub signing_alg: SigningAlg,
     /// When idbroker's signing keys rotate and how early the next is published.
@@ -504,6 +506,16 @@ impl Settings {
                 raw.jwks_refresh_cooldown_seconds,
             )?,
         };
+        let verified_token_cache_entries = match raw.verified_token_cache_entries {
+            // Each entry holds a token's claims (about a kilobyte): the cap bounds the memory.
+            n @ 0..=1_000_000 => usize::try_from(n).unwrap_or(0),
+            n => {
+                return Err(bad(
+                    "IDBROKER_VERIFIED_TOKEN_CACHE_ENTRIES",
+                    format!("'{n}' is not a number of entries from 0 (off) to 1000000"),
+                ));
+            }
+        };
         let signing_alg = match raw.signing_alg.as_deref() {
             None => SigningAlg::RS256,
             Some(name) => SigningAlg::parse(name).ok_or_else(|| {
@@ -718,6 +730,7 @@ impl Settings {
             allow_http_issuers,
             providers,
             jwks_cache,
+            verified_token_cache_entries,
             signing_alg,
             key_policy,
             key_upkeep_interval,
@@ -944,6 +957,7 @@ mod tests {
             ("IDBROKER_LOG_FORMAT", "yaml"),
             ("IDBROKER_SHUTDOWN_TIMEOUT_SECONDS", "-1"),
             ("IDBROKER_GUEST_IDLE_DAYS", "0"),
+            ("IDBROKER_VERIFIED_TOKEN_CACHE_ENTRIES", "1000001"),
             ("IDBROKER_POOL_CACHE_SECONDS", "forever"),
         ] {
             let err = postgres(&[(var, value)]).unwrap_err().to_string();

@@ -96,6 +96,9 @@ schema! {
     /// At most one refetch per issuer this often for unknown `kid`s.
     #[serde(deserialize_with = "lenient")]
     jwks_refresh_cooldown_seconds: u64 = 30,
+    /// Verified provider tokens remembered per replica, 0–1000000 (0: off).
+    #[serde(deserialize_with = "lenient")]
+    verified_token_cache_entries: u64 = 10_000,
     /// `RS256`, `RS512` or `ES256`; none: `RS256`.
     signing_alg: Option<String> = None,
     /// How long a signing key signs (30 days).
