@@ -523,7 +523,9 @@ async fn principal_tag_maps_round_trip(app: TestApp) {
     );
 }
 
-/// Replicas keep a short-lived copy of pool configuration for the public operations.
+/// Replicas keep a copy of pool configuration for the public operations. On PostgreSQL change
+/// events drop it at once everywhere (`coherence.rs`); this shows the lifetime that bounds it
+/// where no event reaches (two stores on one SQLite file, a change made by hand).
 mod pool_copies {
     use std::time::Duration;
 

@@ -4,6 +4,8 @@
 //! validating and mapping storage failures to Cognito's error kinds all happen here.
 
 mod audit;
+mod cache;
+mod coherence;
 mod container;
 mod credentials;
 mod developer;
@@ -14,7 +16,6 @@ mod identities;
 mod logins;
 mod oidc_providers;
 mod oneshot;
-mod pool_cache;
 mod pools;
 mod revocation;
 #[cfg(feature = "test-support")]
@@ -26,12 +27,12 @@ mod trust_policy;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use coherence::{Caches, Follower};
 use idbroker_domain::{AccountId, IdentityPoolId, PageToken, Region};
 use idbroker_issuer::Issuer;
 use idbroker_providers::Verifier;
 use idbroker_store::{Store, StoredPool};
 use idbroker_sts::CredentialsIssuer;
-use pool_cache::PoolCache;
 
 pub use audit::with_actor;
 pub use credentials::StsSettings;
@@ -103,8 +104,9 @@ pub struct BrokerSettings {
     pub ledger_retention: chrono::Duration,
     /// Guest identities unused for longer are deleted by `delete_idle_guests`; `None`: never.
     pub guest_idle: Option<chrono::Duration>,
-    /// How long the public operations may use a copy of a pool's configuration (see
-    /// `pool_cache`); zero: always read the store.
+    /// How long the public operations may use a copy of a pool's configuration or of a
+    /// registered provider (see `cache`) that no change event has dropped; zero: always read
+    /// the store.
     pub pool_cache_ttl: std::time::Duration,
 }
 
@@ -139,7 +141,9 @@ pub struct Broker {
     issuer: Arc<Issuer>,
     sts: Arc<dyn CredentialsIssuer>,
     settings: BrokerSettings,
-    pools: PoolCache,
+    caches: Arc<Caches>,
+    /// Drops cached copies as change events arrive; stops with the broker.
+    _follower: Option<Follower>,
 }
 
 impl Broker {
@@ -151,15 +155,35 @@ impl Broker {
         sts: Arc<dyn CredentialsIssuer>,
         settings: BrokerSettings,
     ) -> Self {
+        let caches = Arc::new(Caches::new(settings.pool_cache_ttl));
+        let follower = coherence::follow(
+            store.subscribe(),
+            Arc::downgrade(&caches),
+            Arc::downgrade(&issuer),
+            clock.clone(),
+        );
+        // Without a runtime to follow change events in, nothing may be cached.
+        let caches = if follower.is_some() {
+            caches
+        } else {
+            Arc::new(Caches::new(std::time::Duration::ZERO))
+        };
         Self {
             store,
             clock,
             verifier,
             issuer,
             sts,
-            pools: PoolCache::new(settings.pool_cache_ttl),
             settings,
+            caches,
+            _follower: follower,
         }
+    }
+
+    /// Whether this replica's caches are in use: every change committed anywhere reaches
+    /// them (on PostgreSQL, the change listener is listening).
+    pub fn caches_coherent(&self) -> bool {
+        self.store.coherence().is_some()
     }
 
     pub fn issuer(&self) -> &Arc<Issuer> {
@@ -181,14 +205,18 @@ impl Broker {
         self.store.readiness().await
     }
 
-    /// As `load_pool`, for the public operations: a copy at most `pool_cache_ttl` old will do.
+    /// As `load_pool`, for the public operations: the cached copy will do (see `cache`).
     async fn load_pool_for_use(&self, pool_id: &str) -> ServiceResult<StoredPool> {
         let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
-        if let Some(pool) = self.pools.get(&id) {
+        let session = self.store.coherence();
+        if let Some(pool) = self.caches.pools.get(&id, session) {
             return Ok(pool);
         }
+        let ticket = self.caches.pools.ticket(session);
         let pool = self.load_pool(pool_id).await?;
-        self.pools.put(&pool);
+        self.caches
+            .pools
+            .put(ticket, id, pool.clone(), self.store.coherence());
         Ok(pool)
     }
 

@@ -80,7 +80,7 @@ impl Broker {
                 .open_id_connect_provider_arns
                 .iter()
                 .any(|arn| oidc_provider_key(arn) == Some(key.as_str()));
-            if used_by_pool && let Some(provider) = self.store.get_oidc_provider(key).await? {
+            if used_by_pool && let Some(provider) = self.registered_provider(key).await? {
                 found.insert(
                     key.clone(),
                     (provider.issuer.clone(), provider.client_ids.clone()),
@@ -88,6 +88,30 @@ impl Broker {
             }
         }
         Ok(Registered(found))
+    }
+
+    /// A registered provider, from this replica's copy when it has one (every federated login
+    /// needs it; it changes only through the admin API, whose events drop the copy).
+    async fn registered_provider(
+        &self,
+        key: &str,
+    ) -> ServiceResult<Option<idbroker_domain::oidc_provider::OidcProvider>> {
+        let session = self.store.coherence();
+        let cache = &self.caches.providers;
+        if let Some(provider) = cache.get(&key.to_owned(), session) {
+            return Ok(Some(provider));
+        }
+        let ticket = cache.ticket(session);
+        let provider = self.store.get_oidc_provider(key).await?;
+        if let Some(provider) = &provider {
+            cache.put(
+                ticket,
+                key.to_owned(),
+                provider.clone(),
+                self.store.coherence(),
+            );
+        }
+        Ok(provider)
     }
 
     /// Verifies every token of a Logins map; any failure fails the whole call. Every key is

@@ -95,7 +95,7 @@ impl Broker {
             )
             .await
             .map_err(|e| not_found_as_pool(e, id))?;
-        self.pools.forget(id);
+        self.caches.pools.forget(id);
         let after = self.describe_identity_pool(id.as_str()).await?;
         self.audit(
             "UpdateIdentityPool",
@@ -119,7 +119,7 @@ impl Broker {
             .delete_pool(&id)
             .await
             .map_err(|e| not_found_as_pool(e, &id))?;
-        self.pools.forget(&id);
+        self.caches.pools.forget(&id);
         tracing::info!(pool_id = %id, "identity pool deleted");
         self.audit("DeleteIdentityPool", id.as_str(), before, None)
             .await;
@@ -153,7 +153,7 @@ impl Broker {
                 StoreError::LimitExceeded(message) => ServiceError::InvalidParameter(message),
                 other => not_found_as_pool(other, &id),
             })?;
-        self.pools.forget(&id);
+        self.caches.pools.forget(&id);
         let after = self.store.get_pool(&id).await?.map(|s| json!(s.pool.tags));
         self.audit("TagResource", id.as_str(), before, after).await;
         Ok(())
@@ -171,7 +171,7 @@ impl Broker {
             .remove_tags(&id, &keys)
             .await
             .map_err(|e| not_found_as_pool(e, &id))?;
-        self.pools.forget(&id);
+        self.caches.pools.forget(&id);
         let after = self.store.get_pool(&id).await?.map(|s| json!(s.pool.tags));
         self.audit("UntagResource", id.as_str(), before, after)
             .await;
@@ -196,7 +196,7 @@ impl Broker {
             .set_roles(id, stored.version, &roles, self.clock.now())
             .await
             .map_err(|e| not_found_as_pool(e, id))?;
-        self.pools.forget(id);
+        self.caches.pools.forget(id);
         self.audit(
             "SetIdentityPoolRoles",
             id.as_str(),

@@ -5,7 +5,7 @@
 //! "Revoking access"), and the access keys the ledger recorded that may still be live.
 //!
 //! The record is read from the store on every public call that issues something, never from
-//! the per-replica pool copy (`pool_cache`), so a revocation holds on every replica at once.
+//! the per-replica pool copy (`cache`), so a revocation holds on every replica at once.
 
 use std::collections::BTreeSet;
 

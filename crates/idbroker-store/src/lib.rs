@@ -6,6 +6,7 @@
 //! updates use optimistic versions so two admins never overwrite each other silently.
 
 mod breaker;
+mod changes;
 mod error;
 mod options;
 mod sql;
@@ -25,10 +26,11 @@ use idbroker_domain::{
     PoolSummary, PrincipalTagMap, Tags,
 };
 
+pub use changes::{CHANNEL, Change, ChangeFeed, Signal};
 pub(crate) use error::reference_error;
 pub use error::{StoreError, StoreResult, Unavailability};
 pub use options::StoreOptions;
-pub use sql::{Backend, SqlStore};
+pub use sql::{Backend, LISTENER_APPLICATION_NAME, SqlStore};
 
 /// A pool as stored, with what only admins see and the version used for optimistic updates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -484,6 +486,7 @@ pub trait Store:
     + TransferStore
     + RevocationStore
     + Health
+    + ChangeFeed
 {
 }
 
@@ -496,7 +499,8 @@ impl<
         + LedgerStore
         + TransferStore
         + RevocationStore
-        + Health,
+        + Health
+        + ChangeFeed,
 > Store for T
 {
 }

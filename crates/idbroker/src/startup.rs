@@ -80,6 +80,8 @@ impl Application {
             .migrate()
             .await
             .context("cannot apply database migrations")?;
+        // Before anything is cached: until the listener listens, caches are not used.
+        store.listen_for_changes();
         let verifier = Verifier::with_trust(
             settings.providers.clone(),
             settings.jwks_cache,

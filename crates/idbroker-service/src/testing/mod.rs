@@ -67,7 +67,8 @@ pub struct TestBrokerBuilder {
 }
 
 impl TestBrokerBuilder {
-    /// How long public operations may use a copy of a pool (production's default: 5 s).
+    /// How long public operations may use a copy of a pool or provider that no change event
+    /// dropped (production's default: 300 s).
     pub fn pool_cache_ttl(mut self, ttl: Duration) -> Self {
         self.pool_cache_ttl = ttl;
         self
@@ -160,9 +161,14 @@ pub struct TestBroker {
 impl TestBroker {
     pub fn builder() -> TestBrokerBuilder {
         TestBrokerBuilder {
-            pool_cache_ttl: Duration::from_secs(5),
+            pool_cache_ttl: Duration::from_secs(300),
             sts: StsSettings::default(),
         }
+    }
+
+    /// The SQLite database's URL, for changing rows behind the store's back.
+    pub fn database_url(&self) -> &str {
+        self._db.url()
     }
 
     /// `builder().build()`.

@@ -11,6 +11,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{Retry, SqlStore, found, from_millis, millis};
 use crate::Backend;
+use crate::changes::Change;
 use crate::error::sent;
 use crate::{IdentityStore, StoreResult};
 
@@ -35,6 +36,13 @@ fn identity_from_row(row: &AnyRow, logins: Vec<LoginRef>) -> StoreResult<Identit
             .map(from_millis)
             .transpose()?,
     })
+}
+
+/// A change event for each deleted identity.
+fn identity_changes(ids: Vec<String>) -> Vec<Change> {
+    ids.into_iter()
+        .map(|id| Change::Identity(IdentityId::from_trusted(id)))
+        .collect()
 }
 
 /// The logins of each of `ids`, in one query.
@@ -173,14 +181,15 @@ impl IdentityStore for SqlStore {
 
     async fn delete_identity(&self, id: &IdentityId) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
-            let mut conn = self.acquire().await?;
+            let mut tx = self.pool.begin().await?;
             let deleted = sqlx::query("DELETE FROM identities WHERE id = $1")
                 .bind(id.as_str())
-                .execute(&mut *conn)
-                .await
-                .map_err(sent)?
+                .execute(&mut *tx)
+                .await?
                 .rows_affected();
-            found(deleted)
+            found(deleted)?;
+            self.commit_announcing(tx, &[Change::Identity(id.clone())])
+                .await
         })
         .await
     }
@@ -212,17 +221,17 @@ impl IdentityStore for SqlStore {
         self.run(Retry::ConnectionOnly, move || async move {
             let (idle_since, limit) = (millis(idle_since), i64::from(limit));
             if self.backend == Backend::Sqlite {
-                let mut conn = self.acquire().await?;
+                let mut tx = self.pool.begin().await?;
                 // SQLite runs one writer at a time, so one statement is atomic against linking.
-                let sql = format!("DELETE FROM identities WHERE id IN ({IDLE_GUESTS})");
-                let deleted = sqlx::query(AssertSqlSafe(sql))
+                let sql = format!("DELETE FROM identities WHERE id IN ({IDLE_GUESTS}) RETURNING id");
+                let deleted: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
                     .bind(idle_since)
                     .bind(limit)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(sent)?
-                    .rows_affected();
-                return Ok(deleted);
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let count = deleted.len() as u64;
+                self.commit_announcing(tx, &identity_changes(deleted)).await?;
+                return Ok(count);
             }
             // PostgreSQL: lock the candidates (skipping any a linking transaction holds), then
             // delete with a fresh look at the logins, so a guest linked meanwhile is kept, login
@@ -242,16 +251,18 @@ impl IdentityStore for SqlStore {
             // Only numbered placeholders are formatted into the text; the ids are bound.
             let sql = format!(
                 "DELETE FROM identities WHERE id IN ({}) \
-                 AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.id)",
+                 AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.id) \
+                 RETURNING id",
                 placeholders.join(", ")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query_scalar(AssertSqlSafe(sql));
             for id in &ids {
                 query = query.bind(id.as_str());
             }
-            let deleted = query.execute(&mut *tx).await?.rows_affected();
-            tx.commit().await.map_err(sent)?;
-            Ok(deleted)
+            let deleted: Vec<String> = query.fetch_all(&mut *tx).await?;
+            let count = deleted.len() as u64;
+            self.commit_announcing(tx, &identity_changes(deleted)).await?;
+            Ok(count)
         })
         .await
     }

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Retry, SqlStore, from_millis, millis};
-use crate::error::sent;
+use crate::changes::Change;
 use crate::{NewKey, SigningKeyStore, StoreResult, StoredKey};
 
 fn key_from_row(row: &AnyRow) -> StoreResult<StoredKey> {
@@ -116,7 +116,8 @@ impl SigningKeyStore for SqlStore {
             .bind(millis(now))
             .execute(&mut *tx)
             .await?;
-            tx.commit().await.map_err(sent)?;
+            // Every replica reloads its key ring at once instead of at its next upkeep.
+            self.commit_announcing(tx, &[Change::SigningKeys]).await?;
             Ok(plan)
         })
         .await

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use super::identities::identity_in;
 use super::{Backend, Retry, SqlStore, found, millis};
-use crate::error::sent;
+use crate::changes::Change;
 use crate::{LoginStore, ResolveError, Resolved, StoreError, StoreResult};
 
 /// How often, in all, a transaction that clashed with a concurrent one is run.
@@ -186,6 +186,8 @@ impl SqlStore {
             rules,
         })?;
 
+        // Identities merged away (disabled) and the survivor: caches must forget both.
+        let mut changed = Vec::new();
         let (survivor, created) = match decision {
             LinkPlan::Create { logins } => {
                 sqlx::query(
@@ -209,6 +211,10 @@ impl SqlStore {
             } => {
                 for login in &link {
                     insert_login(&mut tx, pool, survivor.as_str(), login, now).await?;
+                }
+                changed.extend(merged.iter().cloned().map(Change::Identity));
+                if !merged.is_empty() {
+                    changed.push(Change::Identity(survivor.clone()));
                 }
                 for gone in &merged {
                     sqlx::query(
@@ -242,7 +248,7 @@ impl SqlStore {
         let identity = identity_in(&mut tx, survivor.as_str())
             .await?
             .ok_or(StoreError::NotFound)?;
-        tx.commit().await.map_err(sent)?;
+        self.commit_announcing(tx, &changed).await?;
         Ok(Resolved { identity, created })
     }
 }
@@ -303,7 +309,8 @@ impl LoginStore for SqlStore {
             .rows_affected();
             found(removed)?;
             let after = finish_unlink(&mut tx, identity, now).await?;
-            tx.commit().await.map_err(sent)?;
+            self.commit_announcing(tx, &[Change::Identity(identity.clone())])
+                .await?;
             Ok(after)
         })
         .await
@@ -331,7 +338,8 @@ impl LoginStore for SqlStore {
                 .await?;
             }
             let after = finish_unlink(&mut tx, identity, now).await?;
-            tx.commit().await.map_err(sent)?;
+            self.commit_announcing(tx, &[Change::Identity(identity.clone())])
+                .await?;
             Ok(after)
         })
         .await

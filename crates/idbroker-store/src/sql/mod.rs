@@ -8,6 +8,7 @@ mod health;
 mod identities;
 mod keys;
 mod ledger;
+mod listener;
 mod logins;
 mod oidc;
 mod pools;
@@ -25,9 +26,12 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 
+use crate::changes::{Change, ChangeFeed, Feed, Signal};
+use crate::error::sent;
 use crate::{Health, Readiness, StoreError, StoreOptions, StoreResult};
 
 pub(crate) use guard::Retry;
+pub use listener::LISTENER_APPLICATION_NAME;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -56,6 +60,24 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     guard: Arc<guard::Guard>,
+    /// Change events for caches (see `crate::changes`).
+    feed: Arc<Feed>,
+    /// PostgreSQL: where the change listener connects, and the listener once started.
+    listener: Arc<ListenerSlot>,
+}
+
+/// The change listener of a PostgreSQL store: started by `listen_for_changes`, stopped by
+/// `close`.
+struct ListenerSlot {
+    /// Holds credentials: never logged.
+    url: String,
+    running: std::sync::Mutex<Option<listener::AbortOnDrop>>,
+}
+
+impl std::fmt::Debug for ListenerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerSlot").finish_non_exhaustive()
+    }
 }
 
 /// One direct connection before the pool opens: the pool retries a failing first connection
@@ -205,6 +227,13 @@ impl SqlStore {
             pool,
             backend,
             guard,
+            // SQLite is one process: every change is delivered in-process, none can be missed.
+            // PostgreSQL's feed is incoherent until the listener listens.
+            feed: Arc::new(Feed::new(backend == Backend::Sqlite)),
+            listener: Arc::new(ListenerSlot {
+                url: url.to_owned(),
+                running: std::sync::Mutex::new(None),
+            }),
         })
     }
 
@@ -236,7 +265,35 @@ impl SqlStore {
         self.backend
     }
 
+    /// Starts the change listener (PostgreSQL; idempotent), so that caches hear of changes
+    /// committed by any replica. Until it listens, `coherence()` is `None` and caches are not
+    /// used. A no-op on SQLite, where changes are delivered in-process.
+    pub fn listen_for_changes(&self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let mut running = self
+            .listener
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if running.is_none() {
+            let task = tokio::spawn(listener::run(
+                self.listener.url.clone(),
+                self.pool.clone(),
+                self.feed.clone(),
+            ));
+            *running = Some(listener::AbortOnDrop(task.abort_handle()));
+        }
+    }
+
     pub async fn close(&self) {
+        // Stopping the listener first: its loss is not an outage worth logging at shutdown.
+        self.listener
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         self.pool.close().await;
         self.guard.close().await;
     }
@@ -277,6 +334,45 @@ impl SqlStore {
                 .await?;
         }
         Ok(())
+    }
+}
+
+impl SqlStore {
+    /// Commits `tx`, announcing `changes` to every replica's caches: on PostgreSQL with
+    /// `pg_notify` inside the transaction (delivered if and only if it commits), on SQLite
+    /// in-process once it has committed.
+    pub(crate) async fn commit_announcing(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        changes: &[Change],
+    ) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            for change in changes {
+                // `::text`: the Any driver has no type for `void`.
+                sqlx::query("SELECT pg_notify($1, $2)::text AS sent")
+                    .bind(crate::changes::CHANNEL)
+                    .bind(change.encode())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await.map_err(sent)?;
+        if self.backend == Backend::Sqlite {
+            for change in changes {
+                self.feed.deliver(change.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ChangeFeed for SqlStore {
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Signal> {
+        self.feed.subscribe()
+    }
+
+    fn coherence(&self) -> Option<u64> {
+        self.feed.coherence()
     }
 }
 

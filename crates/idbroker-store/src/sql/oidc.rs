@@ -7,6 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Retry, SqlStore, found, from_json, millis, to_json};
+use crate::changes::Change;
 use crate::error::sent;
 use crate::{OidcProviderStore, StoreError, StoreResult};
 
@@ -73,38 +74,43 @@ impl OidcProviderStore for SqlStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
-            let mut conn = self.acquire().await?;
+            let mut tx = self.pool.begin().await?;
             let updated = sqlx::query(
                 "UPDATE oidc_providers SET client_ids = $1, updated_at = $2 WHERE key = $3",
             )
             .bind(to_json(&client_ids)?)
             .bind(millis(now))
             .bind(key)
-            .execute(&mut *conn)
-            .await
-            .map_err(sent)?
+            .execute(&mut *tx)
+            .await?
             .rows_affected();
-            found(updated)
+            found(updated)?;
+            self.commit_announcing(tx, &[Change::OidcProvider(key.to_owned())])
+                .await
         })
         .await
     }
 
     async fn delete_oidc_provider(&self, key: &str) -> StoreResult<()> {
+        // pool_oidc_providers still points here: a pool uses this provider.
+        let in_use = |err: StoreError| match err {
+            StoreError::NotFound => StoreError::Conflict {
+                constraint: "pool_oidc_providers".into(),
+            },
+            other => other,
+        };
         self.run(Retry::ConnectionOnly, move || async move {
-            let mut conn = self.acquire().await?;
+            let mut tx = self.pool.begin().await?;
             let deleted = sqlx::query("DELETE FROM oidc_providers WHERE key = $1")
                 .bind(key)
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await
-                .map_err(|e| match StoreError::from(e).sent() {
-                    // pool_oidc_providers still points here: a pool uses this provider.
-                    StoreError::NotFound => StoreError::Conflict {
-                        constraint: "pool_oidc_providers".into(),
-                    },
-                    other => other,
-                })?
+                .map_err(|e| in_use(StoreError::from(e)))?
                 .rows_affected();
-            found(deleted)
+            found(deleted)?;
+            self.commit_announcing(tx, &[Change::OidcProvider(key.to_owned())])
+                .await
+                .map_err(in_use)
         })
         .await
     }

@@ -11,6 +11,7 @@ use sqlx::Row;
 use idbroker_domain::pool::oidc_provider_key;
 
 use super::{Retry, SqlStore, found, from_json, millis, to_json};
+use crate::changes::Change;
 use crate::error::sent;
 use crate::{PoolStore, StoreError, StoreResult, StoredPool, reference_error};
 
@@ -195,8 +196,8 @@ impl PoolStore for SqlStore {
                     .await?;
                 insert_tags(&mut tx, id, tags).await?;
             }
-            tx.commit().await.map_err(sent)?;
-            Ok(())
+            self.commit_announcing(tx, &[Change::Pool(id.clone())])
+                .await
         })
         .await
     }
@@ -215,8 +216,8 @@ impl PoolStore for SqlStore {
                 .await?
                 .rows_affected();
             found(deleted)?;
-            tx.commit().await.map_err(sent)?;
-            Ok(())
+            self.commit_announcing(tx, &[Change::Pool(id.clone())])
+                .await
         })
         .await
     }
@@ -229,7 +230,8 @@ impl PoolStore for SqlStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
-            let mut conn = self.acquire().await?;
+            // A transaction, so the change event commits with the change.
+            let mut tx = self.pool.begin().await?;
             let updated = sqlx::query(
                 "UPDATE identity_pools SET roles = $1, version = version + 1, updated_at = $2 \
                  WHERE id = $3 AND version = $4",
@@ -238,16 +240,16 @@ impl PoolStore for SqlStore {
             .bind(millis(now))
             .bind(id.as_str())
             .bind(expected_version)
-            .execute(&mut *conn)
-            .await
-            .map_err(sent)?
+            .execute(&mut *tx)
+            .await?
             .rows_affected();
             if updated == 0 {
-                // Back to the pool first: the check takes a connection of its own.
-                drop(conn);
+                // Ended first: the check takes a connection of its own.
+                tx.rollback().await?;
                 return Err(self.missing_or_moved(id).await);
             }
-            Ok(())
+            self.commit_announcing(tx, &[Change::Pool(id.clone())])
+                .await
         })
         .await
     }
@@ -268,8 +270,8 @@ impl PoolStore for SqlStore {
                     "an identity pool can have at most {max} tags"
                 )));
             }
-            tx.commit().await.map_err(sent)?;
-            Ok(())
+            self.commit_announcing(tx, &[Change::Pool(id.clone())])
+                .await
         })
         .await
     }
@@ -285,8 +287,8 @@ impl PoolStore for SqlStore {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await.map_err(sent)?;
-            Ok(())
+            self.commit_announcing(tx, &[Change::Pool(id.clone())])
+                .await
         })
         .await
     }
@@ -298,7 +300,7 @@ impl PoolStore for SqlStore {
         map: &PrincipalTagMap,
     ) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
-            let mut conn = self.acquire().await?;
+            let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO principal_tag_maps (pool_id, provider_name, config) VALUES ($1, $2, $3) \
                  ON CONFLICT (pool_id, provider_name) DO UPDATE SET config = excluded.config",
@@ -306,10 +308,10 @@ impl PoolStore for SqlStore {
             .bind(id.as_str())
             .bind(provider)
             .bind(to_json(map)?)
-            .execute(&mut *conn)
-            .await
-            .map_err(sent)?;
-            Ok(())
+            .execute(&mut *tx)
+            .await?;
+            self.commit_announcing(tx, &[Change::Pool(id.clone())])
+                .await
         })
         .await
     }

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Retry, SqlStore, from_millis, millis};
-use crate::error::sent;
+use crate::changes::Change;
 use crate::{Revocation, RevocationScope, RevocationStore, StoreError, StoreResult};
 
 const COLUMNS: &str = "scope, target, revoked_before, created_at, actor";
@@ -42,6 +42,16 @@ async fn read(
         .transpose()
 }
 
+/// What a revocation (or its removal) changes, for caches: revocations themselves are never
+/// cached, but an identity revoked is as good as disabled.
+fn revoked(scope: RevocationScope, target: &str) -> Vec<Change> {
+    let change = match scope {
+        RevocationScope::Identity => IdentityId::parse("identity", target).map(Change::Identity),
+        RevocationScope::Pool => IdentityPoolId::parse("pool", target).map(Change::Pool),
+    };
+    vec![change.unwrap_or(Change::All)]
+}
+
 #[async_trait]
 impl RevocationStore for SqlStore {
     async fn put_revocation(&self, r: &Revocation) -> StoreResult<Option<Revocation>> {
@@ -62,7 +72,8 @@ impl RevocationStore for SqlStore {
             .bind(r.actor.as_str())
             .execute(&mut *tx)
             .await?;
-            tx.commit().await.map_err(sent)?;
+            self.commit_announcing(tx, &revoked(r.scope, &r.target))
+                .await?;
             Ok(previous)
         })
         .await
@@ -81,7 +92,7 @@ impl RevocationStore for SqlStore {
                 .bind(target)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await.map_err(sent)?;
+            self.commit_announcing(tx, &revoked(scope, target)).await?;
             Ok(previous)
         })
         .await

@@ -15,6 +15,7 @@ use super::identities::identity_in;
 use super::ledger::insert_admin_change;
 use super::pools::{insert_tags, lifetimes_of, link_oidc_providers};
 use super::{Backend, Retry, SqlStore, from_json, millis, to_json};
+use crate::changes::Change;
 use crate::error::sent;
 use crate::{
     Applied, IdentityImport, ImportAudit, PoolImport, PoolSnapshot, StoreError, StoreResult,
@@ -176,7 +177,8 @@ impl TransferStore for SqlStore {
                     Applied::Updated
                 }
             };
-            tx.commit().await.map_err(sent)?;
+            self.commit_announcing(tx, &[Change::OidcProvider(provider.key().to_owned())])
+                .await?;
             Ok(applied)
         })
         .await
@@ -241,7 +243,8 @@ impl TransferStore for SqlStore {
             };
             replace_parts(&mut tx, snapshot).await?;
             insert_admin_change(&mut *tx, &audit(before.as_ref())).await?;
-            tx.commit().await.map_err(sent)?;
+            self.commit_announcing(tx, &[Change::Pool(pool.id.clone())])
+                .await?;
             Ok(PoolImport::Applied(applied))
         })
         .await

@@ -879,7 +879,7 @@ mod tests {
         );
         assert_eq!(s.shutdown_timeout, Duration::from_secs(30));
         assert_eq!(s.guest_idle, None, "guest clean-up is off by default");
-        assert_eq!(s.pool_cache_ttl, Duration::from_secs(5));
+        assert_eq!(s.pool_cache_ttl, Duration::from_secs(300));
     }
 
     #[test]

@@ -180,9 +180,10 @@ schema! {
     /// Delete guest identities unused for this many days (1–36500, or `off`).
     #[serde(deserialize_with = "lenient")]
     guest_idle_days: OrOff<u64> = OrOff::Off,
-    /// How stale a replica's copy of a pool may be, 0–3600 (0: off).
+    /// The longest a replica keeps a copy of a pool or registered provider that no change
+    /// event dropped, 0–3600 (0: off).
     #[serde(deserialize_with = "lenient")]
-    pool_cache_seconds: u64 = 5,
+    pool_cache_seconds: u64 = 300,
 }
 
 fn millis(d: std::time::Duration) -> u64 {
