@@ -54,7 +54,7 @@ impl<K: Eq + Hash, V: Clone> CoherentCache<K, V> {
         Self::bounded(ttl, MAX_ENTRIES)
     }
 
-    fn bounded(ttl: Duration, max_entries: usize) -> Self {
+    pub(crate) fn bounded(ttl: Duration, max_entries: usize) -> Self {
         Self {
             ttl,
             max_entries,
@@ -120,6 +120,15 @@ impl<K: Eq + Hash, V: Clone> CoherentCache<K, V> {
         let mut inner = self.write();
         inner.generation += 1;
         inner.entries.remove(key);
+    }
+
+    /// Drops every entry `doomed` names (for what an event names by value, not by key).
+    pub(crate) fn forget_where(&self, doomed: impl Fn(&K, &V) -> bool) {
+        let mut inner = self.write();
+        inner.generation += 1;
+        inner
+            .entries
+            .retain(|key, entry| !doomed(key, &entry.value));
     }
 
     pub(crate) fn clear(&self) {
@@ -199,5 +208,19 @@ mod tests {
         assert_eq!(c.get(&9, S1), Some(9), "the newest entry is kept");
         c.clear();
         assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn entries_are_dropped_by_value_and_a_read_overlapping_that_is_not_kept() {
+        let c = cache();
+        c.put(c.ticket(S1), "a", 1, S1);
+        c.put(c.ticket(S1), "b", 2, S1);
+        c.put(c.ticket(S1), "c", 1, S1);
+        let ticket = c.ticket(S1);
+        c.forget_where(|_, v| *v == 1);
+        assert_eq!((c.get(&"a", S1), c.get(&"c", S1)), (None, None));
+        assert_eq!(c.get(&"b", S1), Some(2));
+        c.put(ticket, "a", 1, S1);
+        assert_eq!(c.get(&"a", S1), None, "read before the drop");
     }
 }

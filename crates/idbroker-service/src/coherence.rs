@@ -9,6 +9,7 @@
 
 use std::sync::{Arc, Weak};
 
+use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::{IdentityId, IdentityPoolId};
 use idbroker_issuer::Issuer;
@@ -24,29 +25,46 @@ pub(crate) struct Caches {
     pub(crate) pools: CoherentCache<IdentityPoolId, StoredPool>,
     /// Registered OpenID Connect providers by key, for verifying their logins.
     pub(crate) providers: CoherentCache<String, OidcProvider>,
+    /// The owner of a login, for a returning user's GetId. A login changes owner only by a
+    /// merge, and stops having one by an unlink or a deletion: each publishes an event for
+    /// the identities involved, which drops every login cached with them.
+    pub(crate) logins: CoherentCache<(IdentityPoolId, LoginRef), IdentityId>,
 }
+
+/// Returning users' logins remembered per replica; about 200 bytes each.
+const MAX_LOGINS: usize = 50_000;
 
 impl Caches {
     pub(crate) fn new(ttl: std::time::Duration) -> Self {
         Self {
             pools: CoherentCache::new(ttl),
             providers: CoherentCache::new(ttl),
+            logins: CoherentCache::bounded(ttl, MAX_LOGINS),
         }
     }
 
     fn clear(&self) {
         self.pools.clear();
         self.providers.clear();
+        self.logins.clear();
     }
 
-    /// Nothing is cached about identities today (every public operation reads the identity
-    /// and its revocation from the store); a cache that ever does must drop it here, since a
-    /// disabled, deleted or merged-away identity must never be served after the change.
-    fn forget_identity(&self, _id: &IdentityId) {}
+    /// Drops what is cached about an identity: the logins it owned. A disabled, deleted or
+    /// merged-away identity must never be served after the change. (Every public operation
+    /// reads the identity itself and its revocation from the store.)
+    pub(crate) fn forget_identity(&self, id: &IdentityId) {
+        self.logins.forget_where(|_, owner| owner == id);
+    }
+
+    /// Drops a pool's copy and its logins (a deleted pool takes its identities with it).
+    pub(crate) fn forget_pool(&self, id: &IdentityPoolId) {
+        self.pools.forget(id);
+        self.logins.forget_where(|(pool, _), _| pool == id);
+    }
 
     fn apply(&self, change: &Change, keys: &Notify) {
         match change {
-            Change::Pool(id) => self.pools.forget(id),
+            Change::Pool(id) => self.forget_pool(id),
             Change::OidcProvider(key) => self.providers.forget(key),
             Change::Identity(id) => self.forget_identity(id),
             Change::SigningKeys => keys.notify_one(),

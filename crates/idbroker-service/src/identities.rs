@@ -3,8 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use idbroker_domain::login::LoginRef;
 use idbroker_domain::validation::{check_chars, check_count, check_len};
-use idbroker_domain::{Identity, IdentityId, MaxResults, PageToken, ValidationError};
+use idbroker_domain::{
+    Identity, IdentityId, IdentityPoolId, MaxResults, PageToken, ValidationError,
+};
 
 use crate::logins::validate_logins;
 use idbroker_store::StoreError;
@@ -101,7 +104,7 @@ impl Broker {
             // owner of a login is never disabled (merging moves logins to the survivor,
             // unlinking the last one leaves none), so the linking plan would return it as is.
             if let [login] = presented.as_slice()
-                && let Some(owner) = self.store.login_owner(&stored.pool.id, login).await?
+                && let Some(owner) = self.login_owner(&stored.pool.id, login).await?
             {
                 return Ok(owner);
             }
@@ -137,6 +140,28 @@ impl Broker {
         tracing::info!(identity_id = %identity.id, "guest identity created");
         metrics::counter!("idbroker_identities_created_total", "kind" => "guest").increment(1);
         Ok(identity.id)
+    }
+
+    /// Who owns `login`, from this replica's copy when it may be served (see `coherence`).
+    async fn login_owner(
+        &self,
+        pool: &IdentityPoolId,
+        login: &LoginRef,
+    ) -> ServiceResult<Option<IdentityId>> {
+        let key = (pool.clone(), login.clone());
+        let session = self.store.coherence();
+        if let Some(owner) = self.caches.logins.get(&key, session) {
+            metrics::counter!("idbroker_login_cache_hits_total").increment(1);
+            return Ok(Some(owner));
+        }
+        let ticket = self.caches.logins.ticket(session);
+        let owner = self.store.login_owner(pool, login).await?;
+        if let Some(owner) = &owner {
+            self.caches
+                .logins
+                .put(ticket, key, owner.clone(), self.store.coherence());
+        }
+        Ok(owner)
     }
 
     pub async fn describe_identity(&self, identity_id: &str) -> ServiceResult<Identity> {
@@ -193,6 +218,7 @@ impl Broker {
             let before = self.store.get_identity(&id).await.ok().flatten();
             match self.store.delete_identity(&id).await {
                 Ok(()) => {
+                    self.caches.forget_identity(&id);
                     let before = before.map(|i| serde_json::json!({"identity_id": i.id.as_str(), "identity_pool_id": i.pool_id.as_str(), "logins": i.provider_keys()}));
                     self.audit("DeleteIdentities", id.as_str(), before, None)
                         .await;

@@ -184,6 +184,10 @@ impl Broker {
                 },
                 other => other.into(),
             })?;
+        // This replica forgets at once; the others when the store's event reaches them.
+        for gone in &resolved.merged {
+            self.caches.forget_identity(gone);
+        }
         if resolved.created {
             tracing::info!(identity_id = %resolved.identity.id, "authenticated identity created");
             metrics::counter!("idbroker_identities_created_total", "kind" => "authenticated")
@@ -343,6 +347,7 @@ impl Broker {
                 StoreError::NotFound => ServiceError::identity_not_found(&id),
                 other => other.into(),
             })?;
+        self.caches.forget_identity(&id);
         tracing::info!(removed = ?logins_to_remove, "logins unlinked");
         Ok(())
     }

@@ -119,7 +119,7 @@ impl Broker {
             .delete_pool(&id)
             .await
             .map_err(|e| not_found_as_pool(e, &id))?;
-        self.caches.pools.forget(&id);
+        self.caches.forget_pool(&id);
         tracing::info!(pool_id = %id, "identity pool deleted");
         self.audit("DeleteIdentityPool", id.as_str(), before, None)
             .await;

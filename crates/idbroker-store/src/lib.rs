@@ -133,6 +133,9 @@ pub struct Resolved {
     pub identity: Identity,
     /// A new identity was created for these logins.
     pub created: bool,
+    /// Identities merged into `identity` (disabled, their logins moved): caches of login
+    /// owners must forget them.
+    pub merged: Vec<IdentityId>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ mod amr;
 mod audit;
 mod credentials;
 mod errors;
+mod login_cache;
 mod pool_cache;
 mod regions;
 

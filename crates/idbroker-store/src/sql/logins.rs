@@ -188,6 +188,7 @@ impl SqlStore {
 
         // Identities merged away (disabled) and the survivor: caches must forget both.
         let mut changed = Vec::new();
+        let mut merged_away = Vec::new();
         let (survivor, created) = match decision {
             LinkPlan::Create { logins } => {
                 sqlx::query(
@@ -242,6 +243,7 @@ impl SqlStore {
                         .await
                         .map_err(StoreError::from)?;
                 }
+                merged_away = merged;
                 (survivor, false)
             }
         };
@@ -249,7 +251,11 @@ impl SqlStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         self.commit_announcing(tx, &changed).await?;
-        Ok(Resolved { identity, created })
+        Ok(Resolved {
+            identity,
+            created,
+            merged: merged_away,
+        })
     }
 }
 
