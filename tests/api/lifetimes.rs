@@ -82,6 +82,16 @@ async fn lifetimes_are_set_checked_and_kept_over_rest(backend: Backend) {
             "between 1 and 86400",
         ),
         (
+            json!({"credential_reuse_seconds": -1}),
+            "credential_reuse_seconds",
+            "between 0 and 900",
+        ),
+        (
+            json!({"credential_reuse_seconds": 901}),
+            "credential_reuse_seconds",
+            "between 0 and 900",
+        ),
+        (
             json!({"token_lifetime_seconds": 601, "max_token_lifetime_seconds": 600}),
             "max_token_lifetime_seconds",
             "(600)",
@@ -119,7 +129,13 @@ async fn lifetimes_are_set_checked_and_kept_over_rest(backend: Backend) {
     longest.token_lifetime_seconds = Some(86_400);
     longest.max_token_lifetime_seconds = Some(86_400);
     longest.credential_duration_seconds = Some(43_200);
+    longest.credential_reuse_seconds = Some(900);
     rest.create_pool(&longest).await.unwrap();
+    // A reuse window of 0 is accepted, and means off.
+    let mut off = timed_pool("no reuse");
+    off.credential_reuse_seconds = Some(0);
+    let off = rest.create_pool(&off).await.unwrap();
+    assert_eq!(off.credential_reuse_seconds, Some(0));
 
     // The AWS face has no such members, and its full replace keeps them.
     let described = app

@@ -7,6 +7,7 @@ mod helpers;
 mod idp;
 
 mod abuse;
+mod credential_reuse;
 mod credentials;
 mod database_faults;
 mod developer;

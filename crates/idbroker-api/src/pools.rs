@@ -59,6 +59,11 @@ pub struct PoolRequest {
     /// signing keys' bound (86400). Absent: 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_token_lifetime_seconds: Option<i64>,
+    /// idbroker extension: for how many seconds (0–900) the same identity and role get the
+    /// same credentials back from the replica's memory instead of a new STS call, never within
+    /// 5 minutes of their expiry. Absent or 0: off (every call asks STS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_reuse_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -88,6 +93,11 @@ pub struct PoolResponse {
     /// signing keys' bound (86400). Absent: 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_token_lifetime_seconds: Option<i64>,
+    /// idbroker extension: for how many seconds (0–900) the same identity and role get the
+    /// same credentials back from the replica's memory instead of a new STS call, never within
+    /// 5 minutes of their expiry. Absent or 0: off (every call asks STS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_reuse_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

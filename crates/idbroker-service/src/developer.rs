@@ -239,6 +239,9 @@ impl Broker {
                 )),
                 other => other.into(),
             })?;
+        for gone in &merged.merged {
+            self.reuse.forget_identity(gone);
+        }
         let after = serde_json::json!({"identity_id": merged.identity.id.as_str(), "users": [&destination.subject, &source.subject]});
         self.audit(
             "MergeDeveloperIdentities",
@@ -271,6 +274,8 @@ impl Broker {
                 )),
                 other => other.into(),
             })?;
+        // Left without logins it is disabled; with fewer, its sessions change anyway.
+        self.reuse.forget_identity(&id);
         let before = serde_json::json!({"developer_provider": provider, "user": user});
         self.audit("UnlinkDeveloperIdentity", id.as_str(), Some(before), None)
             .await;

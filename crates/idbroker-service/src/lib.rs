@@ -5,6 +5,7 @@
 
 mod audit;
 mod container;
+mod credential_reuse;
 mod credentials;
 mod developer;
 mod error;
@@ -140,6 +141,8 @@ pub struct Broker {
     sts: Arc<dyn CredentialsIssuer>,
     settings: BrokerSettings,
     pools: PoolCache,
+    /// Credentials handed out again within a pool's reuse window (`credential_reuse`).
+    reuse: credential_reuse::CredentialReuse,
 }
 
 impl Broker {
@@ -158,6 +161,7 @@ impl Broker {
             issuer,
             sts,
             pools: PoolCache::new(settings.pool_cache_ttl),
+            reuse: credential_reuse::CredentialReuse::new(credential_reuse::CAPACITY),
             settings,
         }
     }

@@ -160,6 +160,9 @@ impl Broker {
                 },
                 other => other.into(),
             })?;
+        for gone in &resolved.merged {
+            self.reuse.forget_identity(gone);
+        }
         if resolved.created {
             tracing::info!(identity_id = %resolved.identity.id, "authenticated identity created");
             metrics::counter!("idbroker_identities_created_total", "kind" => "authenticated")
@@ -319,6 +322,8 @@ impl Broker {
                 StoreError::NotFound => ServiceError::identity_not_found(&id),
                 other => other.into(),
             })?;
+        // Left without logins it is disabled; with fewer, its sessions change anyway.
+        self.reuse.forget_identity(&id);
         tracing::info!(removed = ?logins_to_remove, "logins unlinked");
         Ok(())
     }

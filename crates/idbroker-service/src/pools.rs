@@ -120,6 +120,7 @@ impl Broker {
             .await
             .map_err(|e| not_found_as_pool(e, &id))?;
         self.pools.forget(&id);
+        self.reuse.forget_pool(&id);
         tracing::info!(pool_id = %id, "identity pool deleted");
         self.audit("DeleteIdentityPool", id.as_str(), before, None)
             .await;

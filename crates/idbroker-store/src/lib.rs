@@ -131,6 +131,8 @@ pub struct Resolved {
     pub identity: Identity,
     /// A new identity was created for these logins.
     pub created: bool,
+    /// Identities merged into `identity` (now disabled).
+    pub merged: Vec<IdentityId>,
 }
 
 #[derive(Debug, thiserror::Error)]

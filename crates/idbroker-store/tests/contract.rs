@@ -187,6 +187,7 @@ async fn lifetimes_are_stored_and_kept_by_an_update_without_them(f: Fixture) {
         credential_duration_seconds: Some(900),
         token_lifetime_seconds: Some(120),
         max_token_lifetime_seconds: None,
+        credential_reuse_seconds: Some(300),
     };
     f.store.create_pool(&pool, t0()).await.unwrap();
     let read = |f: &Fixture| {
@@ -208,6 +209,7 @@ async fn lifetimes_are_stored_and_kept_by_an_update_without_them(f: Fixture) {
         credential_duration_seconds: None,
         token_lifetime_seconds: Some(60),
         max_token_lifetime_seconds: Some(3600),
+        credential_reuse_seconds: None,
     };
     f.store
         .update_pool(&pool.id, 2, &pool.config, None, Some(&replaced), t0())

@@ -133,6 +133,7 @@ async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
                     credential_duration_seconds: Some(1800),
                     token_lifetime_seconds: Some(300),
                     max_token_lifetime_seconds: Some(7200),
+                    credential_reuse_seconds: Some(120),
                 },
             },
             now,
@@ -293,6 +294,7 @@ fn assert_carries_everything(file: &str, full: &IdentityPoolId) {
     assert_eq!(pool["pool"]["credential_duration_seconds"], 1800);
     assert_eq!(pool["pool"]["token_lifetime_seconds"], 300);
     assert_eq!(pool["pool"]["max_token_lifetime_seconds"], 7200);
+    assert_eq!(pool["pool"]["credential_reuse_seconds"], 120);
     // A pool without lifetimes has no such members: its record is what files written before
     // lifetimes existed hold, and importing it (the round trip does) leaves them unset.
     let plain = &records[3];
@@ -300,6 +302,7 @@ fn assert_carries_everything(file: &str, full: &IdentityPoolId) {
         "credential_duration_seconds",
         "token_lifetime_seconds",
         "max_token_lifetime_seconds",
+        "credential_reuse_seconds",
     ] {
         assert!(plain["pool"].get(member).is_none(), "{plain}");
     }

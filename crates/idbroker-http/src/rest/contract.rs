@@ -18,6 +18,7 @@ pub fn pool_config(request: api::PoolRequest) -> (PoolConfig, Option<Tags>, Pool
         credential_duration_seconds: request.credential_duration_seconds,
         token_lifetime_seconds: request.token_lifetime_seconds,
         max_token_lifetime_seconds: request.max_token_lifetime_seconds,
+        credential_reuse_seconds: request.credential_reuse_seconds,
     };
     let config = PoolConfig {
         identity_pool_name: request.identity_pool_name,
@@ -64,6 +65,7 @@ pub fn pool_response(pool: IdentityPool) -> api::PoolResponse {
         credential_duration_seconds: pool.lifetimes.credential_duration_seconds,
         token_lifetime_seconds: pool.lifetimes.token_lifetime_seconds,
         max_token_lifetime_seconds: pool.lifetimes.max_token_lifetime_seconds,
+        credential_reuse_seconds: pool.lifetimes.credential_reuse_seconds,
     }
 }
 

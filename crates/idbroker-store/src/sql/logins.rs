@@ -186,7 +186,7 @@ impl SqlStore {
             rules,
         })?;
 
-        let (survivor, created) = match decision {
+        let (survivor, created, merged) = match decision {
             LinkPlan::Create { logins } => {
                 sqlx::query(
                     "INSERT INTO identities (id, pool_id, disabled_at, created_at, updated_at) VALUES ($1, $2, NULL, $3, $3)",
@@ -200,7 +200,7 @@ impl SqlStore {
                 for login in &logins {
                     insert_login(&mut tx, pool, new_id.as_str(), login, now).await?;
                 }
-                (new_id.clone(), true)
+                (new_id.clone(), true, Vec::new())
             }
             LinkPlan::Use {
                 survivor,
@@ -236,14 +236,18 @@ impl SqlStore {
                         .await
                         .map_err(StoreError::from)?;
                 }
-                (survivor, false)
+                (survivor, false, merged)
             }
         };
         let identity = identity_in(&mut tx, survivor.as_str())
             .await?
             .ok_or(StoreError::NotFound)?;
         tx.commit().await.map_err(sent)?;
-        Ok(Resolved { identity, created })
+        Ok(Resolved {
+            identity,
+            created,
+            merged,
+        })
     }
 }
 

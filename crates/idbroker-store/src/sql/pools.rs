@@ -45,6 +45,7 @@ pub(super) fn lifetimes_of(row: &sqlx::any::AnyRow) -> StoreResult<PoolLifetimes
         credential_duration_seconds: row.try_get("credential_duration_seconds")?,
         token_lifetime_seconds: row.try_get("token_lifetime_seconds")?,
         max_token_lifetime_seconds: row.try_get("max_token_lifetime_seconds")?,
+        credential_reuse_seconds: row.try_get("credential_reuse_seconds")?,
     })
 }
 
@@ -74,8 +75,9 @@ impl PoolStore for SqlStore {
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at, \
-                 credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds) \
-                 VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8)",
+                 credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds, \
+                 credential_reuse_seconds) \
+                 VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8, $9)",
             )
             .bind(pool.id.as_str())
             .bind(pool.config.identity_pool_name.as_str())
@@ -85,6 +87,7 @@ impl PoolStore for SqlStore {
             .bind(pool.lifetimes.credential_duration_seconds)
             .bind(pool.lifetimes.token_lifetime_seconds)
             .bind(pool.lifetimes.max_token_lifetime_seconds)
+            .bind(pool.lifetimes.credential_reuse_seconds)
             .execute(&mut *tx)
             .await?;
             insert_tags(&mut tx, &pool.id, &pool.tags).await?;
@@ -100,7 +103,8 @@ impl PoolStore for SqlStore {
             // One query with the tags joined in: every public operation starts here.
             let rows = sqlx::query(
                 "SELECT p.config, p.roles, p.version, p.credential_duration_seconds, \
-                 p.token_lifetime_seconds, p.max_token_lifetime_seconds, t.key, t.value \
+                 p.token_lifetime_seconds, p.max_token_lifetime_seconds, p.credential_reuse_seconds, \
+                 t.key, t.value \
                  FROM identity_pools p LEFT JOIN pool_tags t ON t.pool_id = p.id WHERE p.id = $1",
             )
             .bind(id.as_str())
@@ -168,7 +172,8 @@ impl PoolStore for SqlStore {
                 "UPDATE identity_pools SET name = $1, config = $2, version = version + 1, updated_at = $3, \
                  credential_duration_seconds = CASE WHEN $6 THEN $7 ELSE credential_duration_seconds END, \
                  token_lifetime_seconds = CASE WHEN $6 THEN $8 ELSE token_lifetime_seconds END, \
-                 max_token_lifetime_seconds = CASE WHEN $6 THEN $9 ELSE max_token_lifetime_seconds END \
+                 max_token_lifetime_seconds = CASE WHEN $6 THEN $9 ELSE max_token_lifetime_seconds END, \
+                 credential_reuse_seconds = CASE WHEN $6 THEN $10 ELSE credential_reuse_seconds END \
                  WHERE id = $4 AND version = $5",
             )
             .bind(config.identity_pool_name.as_str())
@@ -180,6 +185,7 @@ impl PoolStore for SqlStore {
             .bind(lifetimes.and_then(|l| l.credential_duration_seconds))
             .bind(lifetimes.and_then(|l| l.token_lifetime_seconds))
             .bind(lifetimes.and_then(|l| l.max_token_lifetime_seconds))
+            .bind(lifetimes.and_then(|l| l.credential_reuse_seconds))
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -57,7 +57,7 @@ impl SqlStore {
         };
         let sql = format!(
             "SELECT config, roles, credential_duration_seconds, token_lifetime_seconds, \
-             max_token_lifetime_seconds FROM identity_pools WHERE id = $1{lock}"
+             max_token_lifetime_seconds, credential_reuse_seconds FROM identity_pools WHERE id = $1{lock}"
         );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.as_str())
@@ -206,7 +206,8 @@ impl TransferStore for SqlStore {
                     sqlx::query(
                         "UPDATE identity_pools SET name = $1, config = $2, roles = $3, \
                          version = version + 1, updated_at = $4, credential_duration_seconds = $6, \
-                         token_lifetime_seconds = $7, max_token_lifetime_seconds = $8 WHERE id = $5",
+                         token_lifetime_seconds = $7, max_token_lifetime_seconds = $8, \
+                         credential_reuse_seconds = $9 WHERE id = $5",
                     )
                     .bind(pool.config.identity_pool_name.as_str())
                     .bind(to_json(&pool.config)?)
@@ -216,6 +217,7 @@ impl TransferStore for SqlStore {
                     .bind(pool.lifetimes.credential_duration_seconds)
                     .bind(pool.lifetimes.token_lifetime_seconds)
                     .bind(pool.lifetimes.max_token_lifetime_seconds)
+                    .bind(pool.lifetimes.credential_reuse_seconds)
                     .execute(&mut *tx)
                     .await?;
                     Applied::Updated
@@ -223,8 +225,9 @@ impl TransferStore for SqlStore {
                 None => {
                     sqlx::query(
                         "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at, \
-                         credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds) \
-                         VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8)",
+                         credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds, \
+                         credential_reuse_seconds) \
+                         VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8, $9)",
                     )
                     .bind(pool.id.as_str())
                     .bind(pool.config.identity_pool_name.as_str())
@@ -234,6 +237,7 @@ impl TransferStore for SqlStore {
                     .bind(pool.lifetimes.credential_duration_seconds)
                     .bind(pool.lifetimes.token_lifetime_seconds)
                     .bind(pool.lifetimes.max_token_lifetime_seconds)
+                    .bind(pool.lifetimes.credential_reuse_seconds)
                     .execute(&mut *tx)
                     .await?;
                     Applied::Created

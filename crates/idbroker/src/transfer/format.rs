@@ -222,6 +222,7 @@ fn pool_request(pool: &IdentityPool) -> PoolRequest {
         credential_duration_seconds: response.credential_duration_seconds,
         token_lifetime_seconds: response.token_lifetime_seconds,
         max_token_lifetime_seconds: response.max_token_lifetime_seconds,
+        credential_reuse_seconds: response.credential_reuse_seconds,
     }
 }
 
