@@ -122,6 +122,7 @@ impl Broker {
             amr,
             tags: principal_tags,
             lifetime: Duration::seconds(seconds),
+            audience: None,
         })?;
         Ok((identity.id, token))
     }

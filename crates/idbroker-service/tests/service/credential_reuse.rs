@@ -38,7 +38,7 @@ async fn set_lifetimes(t: &TestBroker, pool: &IdentityPool, lifetimes: PoolLifet
         .unwrap()
         .config;
     t.broker
-        .update_identity_pool(pool.id.as_str(), config, None, Some(lifetimes))
+        .update_identity_pool(pool.id.as_str(), config, None, Some(lifetimes.into()))
         .await
         .unwrap();
 }

@@ -13,7 +13,10 @@ use sqlx::Row;
 
 use super::identities::identity_in;
 use super::ledger::insert_admin_change;
-use super::pools::{insert_tags, lifetimes_of, link_oidc_providers};
+use super::pools::{
+    exchange_audiences_in, insert_tags, lifetimes_of, link_oidc_providers,
+    replace_exchange_audiences,
+};
 use super::{Backend, Retry, SqlStore, from_json, millis, to_json};
 use crate::error::sent;
 use crate::{
@@ -80,6 +83,7 @@ impl SqlStore {
                 config: from_json(&row.try_get::<String, _>("config")?)?,
                 tags,
                 lifetimes: lifetimes_of(&row)?,
+                exchange_audiences: exchange_audiences_in(tx, id.as_str()).await?,
             },
             roles: from_json(&row.try_get::<String, _>("roles")?)?,
             principal_tag_maps: maps_in(&mut **tx, id.as_str()).await?,
@@ -110,6 +114,7 @@ async fn replace_parts(tx: &mut Tx<'_>, snapshot: &PoolSnapshot) -> StoreResult<
         .execute(&mut **tx)
         .await?;
     }
+    replace_exchange_audiences(tx, id, &snapshot.pool.exchange_audiences).await?;
     link_oidc_providers(tx, id, &snapshot.pool.config).await
 }
 
