@@ -82,6 +82,47 @@ async fn lifetimes_are_set_checked_and_kept_over_rest(backend: Backend) {
             "between 1 and 86400",
         ),
         (
+            json!({"credential_reuse_seconds": -1}),
+            "credential_reuse_seconds",
+            "between 0 and 900",
+        ),
+        (
+            json!({"credential_reuse_seconds": 901}),
+            "credential_reuse_seconds",
+            "between 0 and 900",
+        ),
+        // The extra token-exchange audiences share the path (and the 400 naming the member).
+        (
+            json!({"exchange_audiences": (0..11).map(|i| format!("api://{i}")).collect::<Vec<_>>()}),
+            "exchange_audiences",
+            "at most 10 entries",
+        ),
+        (
+            json!({"exchange_audiences": ["api://a", "api://a"]}),
+            "exchange_audiences",
+            "twice",
+        ),
+        (
+            json!({"exchange_audiences": ["has space"]}),
+            "exchange_audiences[0]",
+            "printable ASCII",
+        ),
+        (
+            json!({"exchange_audiences": [""]}),
+            "exchange_audiences[0]",
+            "1 to 256",
+        ),
+        (
+            json!({"exchange_audiences": ["a".repeat(257)]}),
+            "exchange_audiences[0]",
+            "1 to 256",
+        ),
+        (
+            json!({"exchange_audiences": ["us-east-1:00000000-0000-4000-8000-000000000001"]}),
+            "exchange_audiences[0]",
+            "identity pool id",
+        ),
+        (
             json!({"token_lifetime_seconds": 601, "max_token_lifetime_seconds": 600}),
             "max_token_lifetime_seconds",
             "(600)",
@@ -119,7 +160,15 @@ async fn lifetimes_are_set_checked_and_kept_over_rest(backend: Backend) {
     longest.token_lifetime_seconds = Some(86_400);
     longest.max_token_lifetime_seconds = Some(86_400);
     longest.credential_duration_seconds = Some(43_200);
+    longest.credential_reuse_seconds = Some(900);
+    longest.exchange_audiences = (0..10).map(|i| format!("api://{i}")).collect();
+    longest.exchange_audiences[0] = "a".repeat(256);
     rest.create_pool(&longest).await.unwrap();
+    // A reuse window of 0 is accepted, and means off.
+    let mut off = timed_pool("no reuse");
+    off.credential_reuse_seconds = Some(0);
+    let off = rest.create_pool(&off).await.unwrap();
+    assert_eq!(off.credential_reuse_seconds, Some(0));
 
     // The AWS face has no such members, and its full replace keeps them.
     let described = app

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use idbroker_api::pools::PoolRequest;
 use idbroker_api::revocation::RevokeRequest;
 use idbroker_store::Backend;
 use serde_json::{Value, json};
@@ -21,12 +22,36 @@ crate::helpers::on_both_backends!(
     an_idbroker_token_exchanges_for_its_own_identity_and_never_outlives_it,
     in_a_pool_of_several_providers_the_tokens_issuer_chooses_the_login,
     an_exchanged_token_lives_as_long_as_the_pool_says,
+    an_extra_audience_gets_a_token_idbroker_itself_refuses,
 );
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 const GOOGLE: &str = "accounts.google.com";
+const AZURE: &str = "api://AzureADTokenExchange";
+const GCP: &str =
+    "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/idb";
+/// An extra audience two pools accept.
+const SHARED: &str = "https://api.internal.example";
+
+/// Replaces a pool's extra exchange audiences over REST, keeping what the world's pools have.
+async fn accept_audiences(w: &World, pool: &str, audiences: &[&str]) {
+    let rest = w.app.rest();
+    let current = rest.get_pool(pool).await.unwrap();
+    let request = PoolRequest {
+        identity_pool_name: current.identity_pool_name,
+        allow_unauthenticated_identities: current.allow_unauthenticated_identities,
+        supported_login_providers: current.supported_login_providers,
+        developer_provider_name: current.developer_provider_name,
+        exchange_audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+        ..PoolRequest::default()
+    };
+    let replaced = rest.replace_pool(pool, &request).await.unwrap();
+    let mut sorted = request.exchange_audiences.clone();
+    sorted.sort();
+    assert_eq!(replaced.exchange_audiences, sorted);
+}
 
 /// A form's parameters, in order.
 type Params<'a> = Vec<(&'a str, &'a str)>;
@@ -124,6 +149,10 @@ async fn the_token_endpoint_answers_every_mistake_in_oauth_form(backend: Backend
     let (_, other_token) = w.open_id_token(&other_guest, &[]).await.unwrap();
     let huge_token = "a".repeat(50_001);
     let long_audience = "a".repeat(257);
+    // Extra audiences: the world's pool accepts Azure's and a shared one, the other pool the
+    // shared one.
+    accept_audiences(&w, pool, &[AZURE, SHARED]).await;
+    accept_audiences(&w, &other_pool, &[SHARED]).await;
 
     let table: Vec<(&str, Params<'_>, u16, &str)> = vec![
         (
@@ -183,8 +212,54 @@ async fn the_token_endpoint_answers_every_mistake_in_oauth_form(backend: Backend
             "invalid_request",
         ),
         (
-            "a resource instead of an audience",
+            "a resource that is not an identity pool id",
             with(request(&good, pool), "resource", "https://example.com/api"),
+            400,
+            "invalid_target",
+        ),
+        (
+            "a resource naming an unknown pool",
+            with(
+                request(&good, pool),
+                "resource",
+                "us-east-1:00000000-0000-4000-8000-000000000000",
+            ),
+            400,
+            "invalid_target",
+        ),
+        (
+            "a resource whose pool does not accept the audience",
+            with(request(&good, AZURE), "resource", &other_pool),
+            400,
+            "invalid_target",
+        ),
+        (
+            "a resource naming another pool than the audience",
+            with(request(&good, pool), "resource", &other_pool),
+            400,
+            "invalid_target",
+        ),
+        (
+            "an oversized resource",
+            with(request(&good, pool), "resource", &long_audience),
+            400,
+            "invalid_request",
+        ),
+        (
+            "an audience no pool accepts",
+            request(&good, GCP),
+            400,
+            "invalid_target",
+        ),
+        (
+            "an audience two pools accept, without a resource",
+            request(&good, SHARED),
+            400,
+            "invalid_target",
+        ),
+        (
+            "an audience that is not printable",
+            request(&good, "api://a b"),
             400,
             "invalid_target",
         ),
@@ -285,6 +360,11 @@ async fn the_token_endpoint_answers_every_mistake_in_oauth_form(backend: Backend
             "{case}: OAuth errors are JSON, not problem+json"
         );
     }
+
+    // An ambiguous audience says how to choose.
+    let answer = w.exchange(&request(&good, SHARED)).await;
+    let description = answer.body["error_description"].as_str().unwrap();
+    assert!(description.contains("resource"), "{description}");
 
     // The body's shape: a repeated parameter, JSON instead of a form, a body past the limit.
     let repeated = format!(
@@ -591,4 +671,125 @@ async fn an_exchanged_token_lives_as_long_as_the_pool_says(backend: Backend) {
         .verified(answer.body["access_token"].as_str().unwrap())
         .await;
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 90);
+}
+
+/// An extra audience (`exchange_audiences`): the token is for it (`aud`, a single string,
+/// verified by PyJWT requiring that audience) and for it only — idbroker itself refuses it
+/// wherever it accepts its own tokens (Logins, GetCredentialsForIdentity, container
+/// credentials, as a subject token). The discovery document does not change.
+async fn an_extra_audience_gets_a_token_idbroker_itself_refuses(backend: Backend) {
+    let w = world(backend).await;
+    let discovery = |w: &World| {
+        let url = format!("{}/.well-known/openid-configuration", w.issuer);
+        async move {
+            reqwest::get(url)
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let before = discovery(&w).await;
+    accept_audiences(&w, &w.pool, &[AZURE, GCP, SHARED]).await;
+    let other = w
+        .app
+        .rest()
+        .create_pool(&PoolRequest {
+            identity_pool_name: "shares".into(),
+            exchange_audiences: vec![SHARED.into()],
+            ..PoolRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery(&w).await,
+        before,
+        "the discovery document is unchanged"
+    );
+
+    let identity = w.google_identity("federated-user").await;
+    for (audience, resource) in [(AZURE, None), (GCP, None), (SHARED, Some(w.pool.as_str()))] {
+        let mut form = request_owned(&w.google("federated-user"), audience);
+        if let Some(resource) = resource {
+            form.push(("resource".into(), resource.into()));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let answer = w.exchange(&form).await;
+        assert_eq!(answer.status, 200, "{audience}: {}", answer.body);
+        let token = answer.body["access_token"].as_str().unwrap();
+        let claims: Value = serde_json::from_str(
+            &pyjwt_verify_for(&w, token, audience).unwrap_or_else(|e| panic!("PyJWT: {e}")),
+        )
+        .unwrap();
+        assert_eq!(claims["aud"], audience, "a single string");
+        assert_eq!(claims["sub"], identity.as_str());
+        assert_eq!(claims["iss"], w.issuer.as_str());
+        let err = pyjwt_verify_for(&w, token, &w.pool).expect_err("not for the pool id");
+        assert!(err.contains("InvalidAudienceError"), "{err}");
+    }
+
+    // A token for Azure, presented to idbroker as its own.
+    let answer = w
+        .exchange(&request(&w.google("federated-user"), AZURE))
+        .await;
+    let azure = answer.body["access_token"].as_str().unwrap().to_owned();
+    let logins = [("cognito-identity.amazonaws.com", azure.clone())];
+    let (code, _) = w
+        .open_id_token(&identity, &logins)
+        .await
+        .expect_err("GetOpenIdToken refuses it");
+    assert_eq!(code, "NotAuthorizedException");
+    let err = w
+        .app
+        .sdk
+        .get_credentials_for_identity()
+        .identity_id(&identity)
+        .logins("cognito-identity.amazonaws.com", &azure)
+        .send()
+        .await
+        .expect_err("GetCredentialsForIdentity refuses it");
+    assert_eq!(crate::helpers::code(&err), "NotAuthorizedException");
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/container-credentials", w.issuer))
+        .header("authorization", &azure)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let problem: Value = res.json().await.unwrap();
+    assert!((400..500).contains(&status), "{status}: {problem}");
+    assert_eq!(problem["title"], "NotAuthorizedException", "{problem}");
+    for audience in [w.pool.as_str(), AZURE] {
+        let answer = w.exchange(&request(&azure, audience)).await;
+        assert_eq!(answer.status, 400, "{audience}: {}", answer.body);
+        assert_eq!(answer.body["error"], "invalid_grant", "{audience}");
+    }
+
+    // The other pool shares an audience but trusts no provider: named in resource, the
+    // exchange is its own, and refused there.
+    let answer = w
+        .exchange(&with(
+            request(&w.google("federated-user"), SHARED),
+            "resource",
+            &other.identity_pool_id,
+        ))
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.body["error"], "invalid_grant");
+
+    // Removing the audience stops it at once (this replica), an exchange for it is refused.
+    accept_audiences(&w, &w.pool, &[GCP]).await;
+    let answer = w
+        .exchange(&request(&w.google("federated-user"), AZURE))
+        .await;
+    assert_eq!(answer.body["error"], "invalid_target", "{}", answer.body);
+}
+
+/// `request` with owned values, for forms built in a loop.
+fn request_owned(token: &str, audience: &str) -> Vec<(String, String)> {
+    request(token, audience)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }

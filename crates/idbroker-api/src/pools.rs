@@ -59,6 +59,18 @@ pub struct PoolRequest {
     /// signing keys' bound (86400). Absent: 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_token_lifetime_seconds: Option<i64>,
+    /// idbroker extension: for how many seconds (0–900) the same identity and role get the
+    /// same credentials back from the replica's memory instead of a new STS call, never within
+    /// 5 minutes of their expiry. Absent or 0: off (every call asks STS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_reuse_seconds: Option<i64>,
+    /// idbroker extension: audiences `POST /oauth2/token` accepts for this pool besides its id
+    /// (Google Cloud's `//iam.googleapis.com/projects/…/providers/…`, Azure's
+    /// `api://AzureADTokenExchange`, an internal API's URL), given as the exchanged token's
+    /// `aud`. At most 10, each 1–256 printable ASCII characters without whitespace, no
+    /// duplicates, none an identity pool id. Absent: none. On replace, omitted means none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchange_audiences: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -88,6 +100,15 @@ pub struct PoolResponse {
     /// signing keys' bound (86400). Absent: 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_token_lifetime_seconds: Option<i64>,
+    /// idbroker extension: for how many seconds (0–900) the same identity and role get the
+    /// same credentials back from the replica's memory instead of a new STS call, never within
+    /// 5 minutes of their expiry. Absent or 0: off (every call asks STS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_reuse_seconds: Option<i64>,
+    /// idbroker extension: audiences `POST /oauth2/token` accepts for this pool besides its id,
+    /// sorted. Absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchange_audiences: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -7,6 +7,7 @@
 //! validation messages follow the AWS wording
 //! ("1 validation error detected: Value … at … failed to satisfy constraint: …").
 
+pub mod exchange_audiences;
 pub mod identity;
 pub mod ids;
 pub mod lifetimes;
@@ -27,7 +28,7 @@ pub use identity::Identity;
 pub use ids::{AccountId, IdentityId, IdentityPoolId, PoolArn, Region};
 pub use lifetimes::PoolLifetimes;
 pub use paging::{MaxResults, PageToken};
-pub use pool::{CognitoIdentityProvider, IdentityPool, PoolConfig, PoolSummary};
+pub use pool::{CognitoIdentityProvider, IdentityPool, PoolConfig, PoolExtensions, PoolSummary};
 pub use principal_tags::PrincipalTagMap;
 pub use roles::{PoolRoles, RoleMapping};
 pub use tags::Tags;

@@ -1,7 +1,8 @@
 //! Per-pool lifetimes, an idbroker extension (REST face and bootstrap files, not the AWS face):
-//! how long a pool's credentials and idbroker tokens live. Each is optional; unset means the
-//! server-wide default (STS `DurationSeconds` from the settings, 10 minutes for GetOpenIdToken,
-//! 24 hours as the cap of a developer `TokenDuration`).
+//! how long a pool's credentials and idbroker tokens live, and how long credentials may be
+//! handed out again. Each is optional; unset means the server-wide default (STS
+//! `DurationSeconds` from the settings, 10 minutes for GetOpenIdToken, 24 hours as the cap of a
+//! developer `TokenDuration`, no reuse).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,9 @@ use crate::validation::{Validated, ValidationError};
 /// STS `DurationSeconds` bounds (AssumeRoleWithWebIdentity).
 pub const MIN_CREDENTIAL_DURATION: i64 = 900;
 pub const MAX_CREDENTIAL_DURATION: i64 = 43_200;
+/// The longest credential reuse window: 15 minutes, so that a change of role or a revocation
+/// never waits long on credentials handed out again.
+pub const MAX_CREDENTIAL_REUSE: i64 = 900;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +28,10 @@ pub struct PoolLifetimes {
     /// The longest `TokenDuration` GetOpenIdTokenForDeveloperIdentity accepts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_token_lifetime_seconds: Option<i64>,
+    /// How long the same identity and role get the same credentials back instead of a new STS
+    /// call (0–900; 0 or unset: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_reuse_seconds: Option<i64>,
 }
 
 impl PoolLifetimes {
@@ -40,6 +48,13 @@ impl PoolLifetimes {
         })
     }
 
+    /// The credential reuse window, if the pool turns reuse on.
+    pub fn credential_reuse(&self) -> Option<chrono::Duration> {
+        self.credential_reuse_seconds
+            .filter(|s| *s > 0)
+            .map(chrono::Duration::seconds)
+    }
+
     /// Checks the bounds. Token lifetimes are capped by the key policy so that a token always
     /// expires before the key that verifies it is retired from the JWKS.
     pub fn validate(&self, keys: &KeyPolicy) -> Validated {
@@ -49,6 +64,13 @@ impl PoolLifetimes {
             MIN_CREDENTIAL_DURATION,
             MAX_CREDENTIAL_DURATION,
             "",
+        )?;
+        check_range(
+            "credential_reuse_seconds",
+            self.credential_reuse_seconds,
+            0,
+            MAX_CREDENTIAL_REUSE,
+            " (0: off)",
         )?;
         let max = keys.max_token_lifetime().num_seconds();
         let why = " (a token must expire before its signing key leaves the JWKS)";
@@ -123,6 +145,10 @@ mod tests {
             max_token_lifetime_seconds: Some(v),
             ..Default::default()
         };
+        let reuse = |v| PoolLifetimes {
+            credential_reuse_seconds: Some(v),
+            ..Default::default()
+        };
         let both = |t, c| PoolLifetimes {
             token_lifetime_seconds: Some(t),
             max_token_lifetime_seconds: Some(c),
@@ -135,6 +161,11 @@ mod tests {
             (credentials(900), None),
             (credentials(43_200), None),
             (credentials(43_201), Some("credential_duration_seconds")),
+            (reuse(-1), Some("credential_reuse_seconds")),
+            (reuse(0), None),
+            (reuse(1), None),
+            (reuse(900), None),
+            (reuse(901), Some("credential_reuse_seconds")),
             (token(0), Some("token_lifetime_seconds")),
             (token(1), None),
             (token(86_400), None),
@@ -189,6 +220,22 @@ mod tests {
             lifetimes(Some(200), Some(300)).open_id_token_seconds(600),
             200
         );
+    }
+
+    #[test]
+    fn reuse_is_off_unless_a_positive_window_is_set() {
+        let reuse = |v| PoolLifetimes {
+            credential_reuse_seconds: v,
+            ..Default::default()
+        };
+        assert_eq!(reuse(None).credential_reuse(), None);
+        assert_eq!(reuse(Some(0)).credential_reuse(), None);
+        assert_eq!(
+            reuse(Some(300)).credential_reuse(),
+            Some(Duration::seconds(300))
+        );
+        let err = reuse(Some(901)).validate(&policy()).unwrap_err();
+        assert!(err.0.contains("between 0 and 900"), "{err}");
     }
 
     #[test]

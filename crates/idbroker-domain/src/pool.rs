@@ -57,6 +57,26 @@ pub struct IdentityPool {
     pub tags: Tags,
     /// idbroker's extension: set on the REST face and in bootstrap files, not the AWS face.
     pub lifetimes: crate::PoolLifetimes,
+    /// idbroker's extension, as `lifetimes`: token-exchange audiences besides the pool id
+    /// (`exchange_audiences`), sorted.
+    pub exchange_audiences: Vec<String>,
+}
+
+/// idbroker's extensions of a pool, set together: on the REST face and in bootstrap files
+/// (replaced by a `PUT`), never on the AWS face (whose UpdateIdentityPool keeps them).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PoolExtensions {
+    pub lifetimes: crate::PoolLifetimes,
+    pub exchange_audiences: Vec<String>,
+}
+
+impl From<crate::PoolLifetimes> for PoolExtensions {
+    fn from(lifetimes: crate::PoolLifetimes) -> Self {
+        Self {
+            lifetimes,
+            exchange_audiences: Vec::new(),
+        }
+    }
 }
 
 /// One row of ListIdentityPools.

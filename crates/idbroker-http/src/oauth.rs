@@ -278,16 +278,12 @@ async fn exchange(
             "Delegation (actor_token) is not supported.",
         ));
     }
-    if form.get("resource", MAX_FIELD)?.is_some() {
-        return Err(OAuthError::new(
-            "invalid_target",
-            "resource is not supported; name the identity pool in audience.",
-        ));
-    }
+    // `resource` may only name the identity pool, for an audience several pools accept.
+    let resource = form.get("resource", MAX_FIELD)?;
     let audience = form.require("audience", MAX_FIELD)?;
     let exchanged = state
         .broker
-        .exchange_token(audience, subject_token, |pool| {
+        .exchange_token(audience, resource, subject_token, |pool| {
             state.limits.check_pool(pool).map_err(|r| r.0)
         })
         .await?;

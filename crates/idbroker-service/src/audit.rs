@@ -27,8 +27,8 @@ pub(crate) fn current_actor() -> String {
         .unwrap_or_else(|_| "system".to_owned())
 }
 
-/// A pool as the audit shows it: its Cognito shape, plus idbroker's lifetimes when the pool
-/// sets any (so a change of lifetimes alone shows in before and after).
+/// A pool as the audit shows it: its Cognito shape, plus idbroker's lifetimes and exchange
+/// audiences when the pool sets any (so a change of those alone shows in before and after).
 pub(crate) fn pool_json(pool: &IdentityPool) -> Value {
     let mut value = serde_json::to_value::<&PoolConfig>(&pool.config).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
@@ -36,6 +36,9 @@ pub(crate) fn pool_json(pool: &IdentityPool) -> Value {
         map.insert("IdentityPoolTags".into(), json!(pool.tags));
         if !pool.lifetimes.is_unset() {
             map.insert("Lifetimes".into(), json!(pool.lifetimes));
+        }
+        if !pool.exchange_audiences.is_empty() {
+            map.insert("ExchangeAudiences".into(), json!(pool.exchange_audiences));
         }
     }
     value

@@ -9,6 +9,7 @@ use idbroker_domain::roles::validate_role_arn;
 use idbroker_store::{Issuance, IssuanceFilter, IssuanceWindow, StoredPool};
 use idbroker_sts::{AssumeRequest, AwsCredentials, StsError};
 
+use crate::credential_reuse::{ReuseKey, Session};
 use crate::{Broker, Cause, ServiceError, ServiceResult};
 
 /// How idbroker calls STS.
@@ -136,9 +137,39 @@ impl Broker {
             Some(seconds) => i32::try_from(seconds).unwrap_or(sts.duration_seconds),
             None => sts.duration_seconds,
         };
+        // The token's claims that shape the session (amr, session tags) are known before it
+        // is signed; they are part of the reuse key, the token itself is not.
+        let request = self.token_request(&resolved).await?;
+        let reuse = pool.pool.lifetimes.credential_reuse().map(|window| {
+            let session = Session {
+                role_arn: &role,
+                session_name: &session_name,
+                duration_seconds,
+                policy,
+                amr: &request.amr,
+                tags: &request.tags,
+            };
+            (
+                window,
+                ReuseKey::new(&pool.pool.id, &resolved.identity.id, &session),
+            )
+        });
+        if let Some((window, key)) = &reuse
+            && let Some(credentials) = self.reuse.get(key, *window, self.clock.now())
+        {
+            // No new credentials exist, so no ledger entry: the one written when STS gave
+            // them still names this identity and access key.
+            metrics::counter!("idbroker_credentials_reused_total").increment(1);
+            tracing::info!(role = %role, access_key_id = %credentials.access_key_id, "credentials reused");
+            return Ok((resolved.identity.id, credentials));
+        }
+        let mut first_request = Some(request);
         let mut fresh_token_left = true;
         loop {
-            let token = self.token_for(&resolved).await?;
+            let token = match first_request.take() {
+                Some(request) => self.mint(request)?,
+                None => self.token_for(&resolved).await?,
+            };
             let request = AssumeRequest {
                 role_arn: &role,
                 session_name: &session_name,
@@ -161,6 +192,9 @@ impl Broker {
                             expires_at: credentials.expiration,
                         })
                         .await?;
+                    if let Some((_, key)) = reuse {
+                        self.reuse.put(key, &credentials, self.clock.now());
+                    }
                     metrics::counter!("idbroker_credentials_issued_total").increment(1);
                     tracing::info!(role = %role, access_key_id = %credentials.access_key_id, "credentials issued");
                     return Ok((resolved.identity.id, credentials));

@@ -122,6 +122,7 @@ impl Broker {
             amr,
             tags: principal_tags,
             lifetime: Duration::seconds(seconds),
+            audience: None,
         })?;
         Ok((identity.id, token))
     }
@@ -239,6 +240,9 @@ impl Broker {
                 )),
                 other => other.into(),
             })?;
+        for gone in &merged.merged {
+            self.forget_identity(gone);
+        }
         let after = serde_json::json!({"identity_id": merged.identity.id.as_str(), "users": [&destination.subject, &source.subject]});
         self.audit(
             "MergeDeveloperIdentities",
@@ -271,6 +275,8 @@ impl Broker {
                 )),
                 other => other.into(),
             })?;
+        // Left without logins it is disabled; with fewer, its sessions change anyway.
+        self.forget_identity(&id);
         let before = serde_json::json!({"developer_provider": provider, "user": user});
         self.audit("UnlinkDeveloperIdentity", id.as_str(), Some(before), None)
             .await;

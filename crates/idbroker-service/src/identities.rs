@@ -218,7 +218,7 @@ impl Broker {
             let before = self.store.get_identity(&id).await.ok().flatten();
             match self.store.delete_identity(&id).await {
                 Ok(()) => {
-                    self.caches.forget_identity(&id);
+                    self.forget_identity(&id);
                     let before = before.map(|i| serde_json::json!({"identity_id": i.id.as_str(), "identity_pool_id": i.pool_id.as_str(), "logins": i.provider_keys()}));
                     self.audit("DeleteIdentities", id.as_str(), before, None)
                         .await;

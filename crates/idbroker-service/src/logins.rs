@@ -186,7 +186,7 @@ impl Broker {
             })?;
         // This replica forgets at once; the others when the store's event reaches them.
         for gone in &resolved.merged {
-            self.caches.forget_identity(gone);
+            self.forget_identity(gone);
         }
         if resolved.created {
             tracing::info!(identity_id = %resolved.identity.id, "authenticated identity created");
@@ -347,7 +347,9 @@ impl Broker {
                 StoreError::NotFound => ServiceError::identity_not_found(&id),
                 other => other.into(),
             })?;
-        self.caches.forget_identity(&id);
+        // Its logins' owner changed; left without logins it is disabled, and with fewer its
+        // sessions change anyway: nothing this replica kept about it holds.
+        self.forget_identity(&id);
         tracing::info!(removed = ?logins_to_remove, "logins unlinked");
         Ok(())
     }

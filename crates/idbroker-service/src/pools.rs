@@ -1,11 +1,12 @@
 //! Identity-pool administration: create, describe, update, delete, list, tags, roles and
 //! principal-tag maps (`docs/spec.md` §3–§4, behaviours 5–16 and 57–60).
 
+use idbroker_domain::exchange_audiences::validate_exchange_audiences;
 use idbroker_domain::principal_tags::validate_provider_name;
 use idbroker_domain::tags::{MAX_TAGS, validate_tag_key, validate_tags};
 use idbroker_domain::validation::check_count;
 use idbroker_domain::{
-    IdentityPool, IdentityPoolId, MaxResults, PageToken, PoolConfig, PoolLifetimes, PoolRoles,
+    IdentityPool, IdentityPoolId, MaxResults, PageToken, PoolConfig, PoolExtensions, PoolRoles,
     PoolSummary, PrincipalTagMap, Tags,
 };
 use idbroker_store::StoreError;
@@ -22,17 +23,23 @@ impl Broker {
         &self,
         config: PoolConfig,
         tags: Tags,
-        lifetimes: PoolLifetimes,
+        extensions: PoolExtensions,
     ) -> ServiceResult<IdentityPool> {
         config.validate()?;
-        lifetimes.validate(self.issuer.policy())?;
+        self.validate_extensions(&extensions)?;
         self.check_oidc_provider_accounts(&config)?;
         validate_tags("identityPoolTags", &tags)?;
+        let PoolExtensions {
+            lifetimes,
+            mut exchange_audiences,
+        } = extensions;
+        exchange_audiences.sort();
         let pool = IdentityPool {
             id: IdentityPoolId::new(&self.settings.region, Uuid::new_v4()),
             config,
             tags,
             lifetimes,
+            exchange_audiences,
         };
         self.store
             .create_pool(&pool, self.clock.now())
@@ -55,14 +62,14 @@ impl Broker {
 
     /// Full replace (spec §3), except that an omitted DeveloperProviderName is kept and a
     /// different one is refused, and omitted tags are kept (tags have their own operations).
-    /// `lifetimes`: `None` (the AWS face, which has no such members) keeps the pool's.
+    /// `extensions`: `None` (the AWS face, which has no such members) keeps the pool's.
     #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn update_identity_pool(
         &self,
         pool_id: &str,
         mut config: PoolConfig,
         tags: Option<Tags>,
-        lifetimes: Option<PoolLifetimes>,
+        mut extensions: Option<PoolExtensions>,
     ) -> ServiceResult<IdentityPool> {
         let stored = self.load_pool(pool_id).await?;
         let current = &stored.pool.config.developer_provider_name;
@@ -80,8 +87,9 @@ impl Broker {
         if let Some(tags) = &tags {
             validate_tags("identityPoolTags", tags)?;
         }
-        if let Some(lifetimes) = &lifetimes {
-            lifetimes.validate(self.issuer.policy())?;
+        if let Some(extensions) = &mut extensions {
+            self.validate_extensions(extensions)?;
+            extensions.exchange_audiences.sort();
         }
         let id = &stored.pool.id;
         self.store
@@ -90,7 +98,7 @@ impl Broker {
                 stored.version,
                 &config,
                 tags.as_ref(),
-                lifetimes.as_ref(),
+                extensions.as_ref(),
                 self.clock.now(),
             )
             .await
@@ -107,6 +115,13 @@ impl Broker {
         Ok(after)
     }
 
+    /// idbroker's extensions: lifetimes within their bounds, a well-formed audience list.
+    pub fn validate_extensions(&self, extensions: &PoolExtensions) -> ServiceResult<()> {
+        extensions.lifetimes.validate(self.issuer.policy())?;
+        validate_exchange_audiences(&extensions.exchange_audiences)?;
+        Ok(())
+    }
+
     #[tracing::instrument(skip_all, fields(pool_id = %crate::loggable(pool_id)))]
     pub async fn delete_identity_pool(&self, pool_id: &str) -> ServiceResult<()> {
         let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
@@ -119,7 +134,7 @@ impl Broker {
             .delete_pool(&id)
             .await
             .map_err(|e| not_found_as_pool(e, &id))?;
-        self.caches.forget_pool(&id);
+        self.forget_pool(&id);
         tracing::info!(pool_id = %id, "identity pool deleted");
         self.audit("DeleteIdentityPool", id.as_str(), before, None)
             .await;

@@ -186,6 +186,13 @@ impl Broker {
             actor: current_actor(),
         };
         let previous = self.store.put_revocation(&record).await?;
+        // Every call checks revocations first, so nothing here would be served anyway; but a
+        // later re-enable must not bring back credentials issued before the revocation (the
+        // deny policy below refuses them).
+        match identity {
+            Some(id) => self.forget_identity(id),
+            None => self.forget_pool(pool_id),
+        }
         self.audit(
             action,
             target,

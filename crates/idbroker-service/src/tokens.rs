@@ -23,6 +23,8 @@ pub(crate) struct TokenRequest<'a> {
     /// Session tags (key → value); empty means no tags claim.
     pub tags: BTreeMap<String, String>,
     pub lifetime: Duration,
+    /// `aud`: the pool id unless an exchange asked for one of the pool's extra audiences.
+    pub audience: Option<String>,
 }
 
 /// The `amr` entries of the logins verified in this call, as Cognito writes them: each login's
@@ -43,7 +45,8 @@ pub(crate) fn login_amr(config: &PoolConfig, verified: &[VerifiedLogin]) -> Vec<
 }
 
 impl Broker {
-    /// The claims of a token for an identity: `iss`, `aud` = pool id, `sub` = identity id,
+    /// The claims of a token for an identity: `iss`, `aud` = pool id (or an exchange's extra
+    /// audience), `sub` = identity id,
     /// `amr`, integer `iat`/`exp`, `jti`, the pool-ARN claim, and principal tags when there are
     /// any.
     pub(crate) fn token_claims(&self, request: &TokenRequest<'_>, now: DateTime<Utc>) -> Value {
@@ -55,7 +58,7 @@ impl Broker {
         );
         let mut claims = json!({
             "iss": issuer,
-            "aud": request.pool.pool.id.as_str(),
+            "aud": request.audience.as_deref().unwrap_or(request.pool.pool.id.as_str()),
             "sub": request.identity.as_str(),
             "amr": request.amr,
             "iat": now.timestamp(),
@@ -181,6 +184,7 @@ impl Broker {
             amr,
             tags,
             lifetime,
+            audience: None,
         })
     }
 

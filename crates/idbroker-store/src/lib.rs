@@ -22,7 +22,7 @@ use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::signing::{KeyPolicy, KeyTimes, RotationPlan};
 use idbroker_domain::{
-    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolLifetimes, PoolRoles,
+    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolExtensions, PoolRoles,
     PoolSummary, PrincipalTagMap, Tags,
 };
 
@@ -51,17 +51,25 @@ pub trait PoolStore: Send + Sync {
     /// Pools ordered by id, starting after `after`.
     async fn list_pools(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<PoolSummary>>;
 
-    /// Replaces the configuration (and the tags and lifetimes, when given) if the pool is still at
-    /// `expected_version`; otherwise `ConcurrentModification` (or `NotFound`).
+    /// Replaces the configuration (and the tags and idbroker's extensions, when given) if the
+    /// pool is still at `expected_version`; otherwise `ConcurrentModification` (or `NotFound`).
     async fn update_pool(
         &self,
         id: &IdentityPoolId,
         expected_version: i64,
         config: &PoolConfig,
         tags: Option<&Tags>,
-        lifetimes: Option<&PoolLifetimes>,
+        extensions: Option<&PoolExtensions>,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+
+    /// Up to `limit` pools (by id) that list `audience` among their extra token-exchange
+    /// audiences.
+    async fn pools_accepting_audience(
+        &self,
+        audience: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<IdentityPoolId>>;
 
     /// Deletes the pool and everything in it (identities, tags, maps).
     async fn delete_pool(&self, id: &IdentityPoolId) -> StoreResult<()>;

@@ -125,6 +125,7 @@ fn new_pool() -> IdentityPool {
         },
         tags: Tags::new(),
         lifetimes: PoolLifetimes::default(),
+        exchange_audiences: Vec::new(),
     }
 }
 

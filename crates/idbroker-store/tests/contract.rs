@@ -10,8 +10,8 @@ use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::roles::{AmbiguousRoleResolution, RoleMapping, RoleMappingType};
 use idbroker_domain::{
-    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolLifetimes, PoolRoles,
-    PrincipalTagMap, Region, Tags,
+    Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolExtensions, PoolLifetimes,
+    PoolRoles, PrincipalTagMap, Region, Tags,
 };
 use idbroker_store::testing::TestDatabase;
 use idbroker_store::{
@@ -38,6 +38,7 @@ contract!(
     pools_are_listed_in_pages,
     an_update_replaces_config_and_optionally_tags,
     lifetimes_are_stored_and_kept_by_an_update_without_them,
+    exchange_audiences_are_stored_kept_replaced_and_found,
     a_stale_update_is_a_concurrent_modification,
     updating_or_deleting_a_missing_pool_is_not_found,
     deleting_a_pool_deletes_its_identities,
@@ -103,6 +104,7 @@ fn new_pool(name: &str, tags: &[(&str, &str)]) -> IdentityPool {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         lifetimes: PoolLifetimes::default(),
+        exchange_audiences: Vec::new(),
     }
 }
 
@@ -187,6 +189,7 @@ async fn lifetimes_are_stored_and_kept_by_an_update_without_them(f: Fixture) {
         credential_duration_seconds: Some(900),
         token_lifetime_seconds: Some(120),
         max_token_lifetime_seconds: None,
+        credential_reuse_seconds: Some(300),
     };
     f.store.create_pool(&pool, t0()).await.unwrap();
     let read = |f: &Fixture| {
@@ -208,12 +211,74 @@ async fn lifetimes_are_stored_and_kept_by_an_update_without_them(f: Fixture) {
         credential_duration_seconds: None,
         token_lifetime_seconds: Some(60),
         max_token_lifetime_seconds: Some(3600),
+        credential_reuse_seconds: None,
+    };
+    f.store
+        .update_pool(
+            &pool.id,
+            2,
+            &pool.config,
+            None,
+            Some(&replaced.into()),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read(&f).await, replaced);
+}
+
+async fn exchange_audiences_are_stored_kept_replaced_and_found(f: Fixture) {
+    const AZURE: &str = "api://AzureADTokenExchange";
+    const SHARED: &str = "https://api.internal.example";
+    let mut pool = new_pool("audiences", &[("team", "a"), ("env", "b")]);
+    pool.exchange_audiences = vec![AZURE.to_owned(), SHARED.to_owned()];
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    let mut other = new_pool("other", &[]);
+    other.exchange_audiences = vec![SHARED.to_owned()];
+    f.store.create_pool(&other, t0()).await.unwrap();
+    let read = |f: &Fixture, id: &IdentityPoolId| {
+        let (store, id) = (f.store.clone(), id.clone());
+        async move { store.get_pool(&id).await.unwrap().unwrap().pool }
+    };
+    // Read back with the tags, neither multiplying the other.
+    let stored = read(&f, &pool.id).await;
+    assert_eq!(stored.exchange_audiences, [AZURE, SHARED]);
+    assert_eq!(stored.tags, pool.tags);
+
+    let accepting = |f: &Fixture, audience: &'static str| {
+        let store = f.store.clone();
+        async move { store.pools_accepting_audience(audience, 2).await.unwrap() }
+    };
+    assert_eq!(accepting(&f, AZURE).await, [pool.id.clone()]);
+    let mut both = vec![pool.id.clone(), other.id.clone()];
+    both.sort();
+    assert_eq!(accepting(&f, SHARED).await, both);
+    assert!(accepting(&f, "https://nobody.example").await.is_empty());
+    assert_eq!(
+        f.store.pools_accepting_audience(SHARED, 1).await.unwrap(),
+        both[..1]
+    );
+
+    // The AWS face's update keeps them; the REST face's replaces them.
+    f.store
+        .update_pool(&pool.id, 1, &pool.config, None, None, t0())
+        .await
+        .unwrap();
+    assert_eq!(read(&f, &pool.id).await.exchange_audiences, [AZURE, SHARED]);
+    let replaced = PoolExtensions {
+        lifetimes: PoolLifetimes::default(),
+        exchange_audiences: vec![SHARED.to_owned()],
     };
     f.store
         .update_pool(&pool.id, 2, &pool.config, None, Some(&replaced), t0())
         .await
         .unwrap();
-    assert_eq!(read(&f).await, replaced);
+    assert_eq!(read(&f, &pool.id).await.exchange_audiences, [SHARED]);
+    assert!(accepting(&f, AZURE).await.is_empty());
+
+    // They go with their pool.
+    f.store.delete_pool(&other.id).await.unwrap();
+    assert_eq!(accepting(&f, SHARED).await, [pool.id.clone()]);
 }
 
 async fn a_stale_update_is_a_concurrent_modification(f: Fixture) {

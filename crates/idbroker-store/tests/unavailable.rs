@@ -46,6 +46,7 @@ async fn store_with(options: StoreOptions) -> (TestDatabase, SqlStore, IdentityP
         },
         tags: Default::default(),
         lifetimes: Default::default(),
+        exchange_audiences: Vec::new(),
     };
     store.create_pool(&pool, Utc::now()).await.unwrap();
     (db, store, pool.id)

@@ -29,7 +29,7 @@ use idbroker_api::pools::{PoolRequest, RolesBody};
 use idbroker_api::unknown_field::{self, UnknownField};
 use idbroker_domain::oidc_provider::{OidcProvider, issuer_key};
 use idbroker_domain::tags::validate_tags;
-use idbroker_domain::{PoolConfig, PoolLifetimes, PoolRoles, Tags};
+use idbroker_domain::{PoolConfig, PoolExtensions, PoolRoles, Tags};
 use idbroker_http::rest::contract::{pool_config, pool_roles};
 use idbroker_service::{Broker, ServiceError};
 use serde::Deserialize;
@@ -59,8 +59,9 @@ struct Provider {
 struct Pool {
     config: PoolConfig,
     identity_pool_tags: Option<Tags>,
-    /// Replaced with the file's (absent members: unset), as the REST face's PUT does.
-    lifetimes: PoolLifetimes,
+    /// Lifetimes and exchange audiences, replaced with the file's (absent members: unset), as
+    /// the REST face's PUT does.
+    extensions: PoolExtensions,
     /// None when the file says nothing of roles (they are then left as they are).
     roles: Option<PoolRoles>,
 }
@@ -81,11 +82,11 @@ fn pool(mut table: toml::Table) -> anyhow::Result<Pool> {
         PoolRequest::deserialize(toml::Value::Table(table)).map_err(|e| unknown_member(&e))?;
     let roles =
         RolesBody::deserialize(toml::Value::Table(roles_table)).map_err(|e| unknown_member(&e))?;
-    let (config, identity_pool_tags, lifetimes) = pool_config(request);
+    let (config, identity_pool_tags, extensions) = pool_config(request);
     Ok(Pool {
         config,
         identity_pool_tags,
-        lifetimes,
+        extensions,
         roles: has_roles.then(|| pool_roles(roles)),
     })
 }
@@ -200,8 +201,8 @@ async fn check(broker: &Broker, file: &File) -> anyhow::Result<()> {
             bail!("the bootstrap file names pool '{name}' twice");
         }
         pool.config.validate().with_context(context)?;
-        pool.lifetimes
-            .validate(broker.issuer().policy())
+        broker
+            .validate_extensions(&pool.extensions)
             .with_context(context)?;
         if let Some(tags) = &pool.identity_pool_tags {
             validate_tags("identity_pool_tags", tags).with_context(context)?;
@@ -260,7 +261,7 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
                     .create_identity_pool(
                         pool.config,
                         pool.identity_pool_tags.clone().unwrap_or_default(),
-                        pool.lifetimes,
+                        pool.extensions,
                     )
                     .await
                     .with_context(context)?;
@@ -274,7 +275,8 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
                     .as_ref()
                     .is_some_and(|t| *t != current.tags);
                 if current.config != pool.config
-                    || current.lifetimes != pool.lifetimes
+                    || current.lifetimes != pool.extensions.lifetimes
+                    || current.exchange_audiences != pool.extensions.exchange_audiences
                     || tags_differ
                 {
                     broker
@@ -282,7 +284,7 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
                             id,
                             pool.config,
                             pool.identity_pool_tags.clone(),
-                            Some(pool.lifetimes),
+                            Some(pool.extensions),
                         )
                         .await
                         .with_context(context)?;

@@ -20,6 +20,7 @@ open_id_connect_provider_arns = ["arn:aws:iam::000000000000:oidc-provider/login.
 identity_pool_tags = { team = "demo" }
 credential_duration_seconds = 900
 token_lifetime_seconds = 300
+exchange_audiences = ["https://api.internal.example", "api://AzureADTokenExchange"]
 
 [pools.roles]
 authenticated = "arn:aws:iam::000000000000:role/demo-authenticated"
@@ -110,6 +111,11 @@ async fn a_bootstrap_file_is_applied_once_and_idempotently() {
     let demo_pool = get(&endpoint, &token, &format!("/v1/identity-pools/{demo_id}")).await;
     assert_eq!(demo_pool["credential_duration_seconds"], 900);
     assert_eq!(demo_pool["token_lifetime_seconds"], 300);
+    assert_eq!(
+        demo_pool["exchange_audiences"],
+        serde_json::json!(["api://AzureADTokenExchange", "https://api.internal.example"]),
+        "sorted"
+    );
     assert!(
         demo_pool.get("max_token_lifetime_seconds").is_none(),
         "{demo_pool}"
@@ -256,6 +262,14 @@ async fn a_rule_broken_in_the_last_pool_refuses_the_whole_file() {
         (
             format!("{FILE}credential_duration_seconds = 60\n"),
             "credential_duration_seconds must be between 900 and 43200",
+        ),
+        (
+            format!("{FILE}credential_reuse_seconds = 901\n"),
+            "credential_reuse_seconds must be between 0 and 900",
+        ),
+        (
+            format!("{FILE}exchange_audiences = [\"api://a\", \"api://a\"]\n"),
+            "exchange_audiences lists 'api://a' twice",
         ),
     ] {
         std::fs::write(&file, broken).unwrap();

@@ -133,7 +133,12 @@ async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
                     credential_duration_seconds: Some(1800),
                     token_lifetime_seconds: Some(300),
                     max_token_lifetime_seconds: Some(7200),
+                    credential_reuse_seconds: Some(120),
                 },
+                exchange_audiences: vec![
+                    "api://AzureADTokenExchange".into(),
+                    "https://api.internal.example".into(),
+                ],
             },
             now,
         )
@@ -180,6 +185,7 @@ async fn seed(url: &str) -> (IdentityPoolId, IdentityPoolId) {
                 },
                 tags: Default::default(),
                 lifetimes: Default::default(),
+                exchange_audiences: Vec::new(),
             },
             now,
         )
@@ -293,6 +299,11 @@ fn assert_carries_everything(file: &str, full: &IdentityPoolId) {
     assert_eq!(pool["pool"]["credential_duration_seconds"], 1800);
     assert_eq!(pool["pool"]["token_lifetime_seconds"], 300);
     assert_eq!(pool["pool"]["max_token_lifetime_seconds"], 7200);
+    assert_eq!(pool["pool"]["credential_reuse_seconds"], 120);
+    assert_eq!(
+        pool["pool"]["exchange_audiences"],
+        json!(["api://AzureADTokenExchange", "https://api.internal.example"])
+    );
     // A pool without lifetimes has no such members: its record is what files written before
     // lifetimes existed hold, and importing it (the round trip does) leaves them unset.
     let plain = &records[3];
@@ -300,6 +311,8 @@ fn assert_carries_everything(file: &str, full: &IdentityPoolId) {
         "credential_duration_seconds",
         "token_lifetime_seconds",
         "max_token_lifetime_seconds",
+        "credential_reuse_seconds",
+        "exchange_audiences",
     ] {
         assert!(plain["pool"].get(member).is_none(), "{plain}");
     }

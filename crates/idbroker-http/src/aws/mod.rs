@@ -121,7 +121,8 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
                 .create_identity_pool(
                     input.config,
                     input.identity_pool_tags.unwrap_or_default(),
-                    // Lifetimes are idbroker's extension: the AWS face has no members for them.
+                    // Lifetimes and exchange audiences are idbroker's extensions: the AWS face
+                    // has no members for them.
                     Default::default(),
                 )
                 .await?;
@@ -142,7 +143,7 @@ async fn dispatch(op: Operation, body: &[u8], state: &AppState) -> Result<Value,
                     &input.identity_pool_id,
                     input.config,
                     input.identity_pool_tags,
-                    None, // keeps the lifetimes set on the REST face
+                    None, // keeps the lifetimes and exchange audiences set on the REST face
                 )
                 .await?;
             render(IdentityPoolOutput::from(pool))

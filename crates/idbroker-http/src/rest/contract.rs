@@ -7,17 +7,24 @@ use idbroker_domain::roles::{
     AmbiguousRoleResolution, MappingRule, MatchType, RoleMappingType, RulesConfiguration,
 };
 use idbroker_domain::{
-    CognitoIdentityProvider, IdentityPool, PoolConfig, PoolLifetimes, PoolRoles, PrincipalTagMap,
-    RoleMapping, Tags,
+    CognitoIdentityProvider, IdentityPool, PoolConfig, PoolExtensions, PoolLifetimes, PoolRoles,
+    PrincipalTagMap, RoleMapping, Tags,
 };
 
-/// A pool request as the domain's configuration, the tags it names (None: keep them) and its
-/// lifetimes (idbroker's extension).
-pub fn pool_config(request: api::PoolRequest) -> (PoolConfig, Option<Tags>, PoolLifetimes) {
+/// A pool request as the domain's configuration, the tags it names (None: keep them) and
+/// idbroker's extensions (lifetimes, exchange audiences, sorted).
+pub fn pool_config(request: api::PoolRequest) -> (PoolConfig, Option<Tags>, PoolExtensions) {
     let lifetimes = PoolLifetimes {
         credential_duration_seconds: request.credential_duration_seconds,
         token_lifetime_seconds: request.token_lifetime_seconds,
         max_token_lifetime_seconds: request.max_token_lifetime_seconds,
+        credential_reuse_seconds: request.credential_reuse_seconds,
+    };
+    let mut exchange_audiences = request.exchange_audiences;
+    exchange_audiences.sort();
+    let extensions = PoolExtensions {
+        lifetimes,
+        exchange_audiences,
     };
     let config = PoolConfig {
         identity_pool_name: request.identity_pool_name,
@@ -37,7 +44,7 @@ pub fn pool_config(request: api::PoolRequest) -> (PoolConfig, Option<Tags>, Pool
             .collect(),
         saml_provider_arns: request.saml_provider_arns,
     };
-    (config, request.identity_pool_tags, lifetimes)
+    (config, request.identity_pool_tags, extensions)
 }
 
 pub fn pool_response(pool: IdentityPool) -> api::PoolResponse {
@@ -64,6 +71,8 @@ pub fn pool_response(pool: IdentityPool) -> api::PoolResponse {
         credential_duration_seconds: pool.lifetimes.credential_duration_seconds,
         token_lifetime_seconds: pool.lifetimes.token_lifetime_seconds,
         max_token_lifetime_seconds: pool.lifetimes.max_token_lifetime_seconds,
+        credential_reuse_seconds: pool.lifetimes.credential_reuse_seconds,
+        exchange_audiences: pool.exchange_audiences,
     }
 }
 

@@ -44,10 +44,10 @@ pub struct TagPath {
         BadRequest,
         Unauthorized))]
 pub async fn create(_: Admin, state: State, body: Bytes) -> Reply {
-    let (config, tags, lifetimes) = pool_config(json_body::<PoolRequest>(&body)?);
+    let (config, tags, extensions) = pool_config(json_body::<PoolRequest>(&body)?);
     let pool = state
         .broker
-        .create_identity_pool(config, tags.unwrap_or_default(), lifetimes)
+        .create_identity_pool(config, tags.unwrap_or_default(), extensions)
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/identity-pools/{}", pool.id)))
@@ -84,14 +84,14 @@ pub async fn get(_: Admin, state: State, path: Path<PoolPath>) -> Reply {
 
 #[utoipa::path(put, path = "/v1/identity-pools/{pool_id}", tag = "identity pools", request_body = PoolRequest,
     params(PoolPath), security(("admin_token" = [])),
-    responses((status = 200, body = PoolResponse, description = "Replaced (developer_provider_name and omitted tags are kept; omitted lifetimes are unset)"),
+    responses((status = 200, body = PoolResponse, description = "Replaced (developer_provider_name and omitted tags are kept; omitted lifetimes and exchange_audiences are unset)"),
         AdminErrors,
         Conflict))]
 pub async fn replace(_: Admin, state: State, path: Path<PoolPath>, body: Bytes) -> Reply {
-    let (config, tags, lifetimes) = pool_config(json_body::<PoolRequest>(&body)?);
+    let (config, tags, extensions) = pool_config(json_body::<PoolRequest>(&body)?);
     let pool = state
         .broker
-        .update_identity_pool(&path.pool_id, config, tags, Some(lifetimes))
+        .update_identity_pool(&path.pool_id, config, tags, Some(extensions))
         .await?;
     Ok(HttpResponse::Ok().json(pool_response(pool)))
 }

@@ -83,7 +83,7 @@ async fn a_change_of_lifetimes_alone_shows_in_the_audit() {
         ..PoolLifetimes::default()
     };
     t.broker
-        .update_identity_pool(id, pool.config.clone(), None, Some(lifetimes))
+        .update_identity_pool(id, pool.config.clone(), None, Some(lifetimes.into()))
         .await
         .unwrap();
     let recorded = changes(&t, id).await;
@@ -102,7 +102,7 @@ async fn a_change_of_lifetimes_alone_shows_in_the_audit() {
     assert_eq!(
         kind(
             t.broker
-                .update_identity_pool(id, pool.config.clone(), None, Some(too_long))
+                .update_identity_pool(id, pool.config.clone(), None, Some(too_long.into()))
                 .await
         ),
         "InvalidParameterException"

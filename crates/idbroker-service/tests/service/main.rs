@@ -6,6 +6,7 @@
 
 mod amr;
 mod audit;
+mod credential_reuse;
 mod credentials;
 mod errors;
 mod login_cache;

@@ -17,6 +17,7 @@ async fn a_new_identity_of_a_pool_from_another_region_is_in_the_pool_s_region() 
         config: guest_config("from elsewhere"),
         tags: Default::default(),
         lifetimes: Default::default(),
+        exchange_audiences: Vec::new(),
     };
     assert_ne!(
         pool.id.region(),

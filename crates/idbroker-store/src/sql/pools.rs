@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use idbroker_domain::{
-    IdentityPool, IdentityPoolId, PoolConfig, PoolLifetimes, PoolRoles, PoolSummary,
-    PrincipalTagMap, Tags,
+    IdentityPool, IdentityPoolId, PoolConfig, PoolExtensions, PoolLifetimes, PoolRoles,
+    PoolSummary, PrincipalTagMap, Tags,
 };
 use sqlx::Row;
 
@@ -46,7 +46,42 @@ pub(super) fn lifetimes_of(row: &sqlx::any::AnyRow) -> StoreResult<PoolLifetimes
         credential_duration_seconds: row.try_get("credential_duration_seconds")?,
         token_lifetime_seconds: row.try_get("token_lifetime_seconds")?,
         max_token_lifetime_seconds: row.try_get("max_token_lifetime_seconds")?,
+        credential_reuse_seconds: row.try_get("credential_reuse_seconds")?,
     })
+}
+
+/// Replaces the pool's extra token-exchange audiences (in the pool's transaction).
+pub(super) async fn replace_exchange_audiences(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &IdentityPoolId,
+    audiences: &[String],
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM pool_exchange_audiences WHERE pool_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    for audience in audiences {
+        sqlx::query("INSERT INTO pool_exchange_audiences (pool_id, audience) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(audience.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The pool's extra token-exchange audiences, sorted.
+pub(super) async fn exchange_audiences_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> StoreResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT audience FROM pool_exchange_audiences WHERE pool_id = $1 ORDER BY audience",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("audience")?)).collect()
 }
 
 pub(super) async fn insert_tags(
@@ -75,8 +110,9 @@ impl PoolStore for SqlStore {
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at, \
-                 credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds) \
-                 VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8)",
+                 credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds, \
+                 credential_reuse_seconds) \
+                 VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8, $9)",
             )
             .bind(pool.id.as_str())
             .bind(pool.config.identity_pool_name.as_str())
@@ -86,9 +122,11 @@ impl PoolStore for SqlStore {
             .bind(pool.lifetimes.credential_duration_seconds)
             .bind(pool.lifetimes.token_lifetime_seconds)
             .bind(pool.lifetimes.max_token_lifetime_seconds)
+            .bind(pool.lifetimes.credential_reuse_seconds)
             .execute(&mut *tx)
             .await?;
             insert_tags(&mut tx, &pool.id, &pool.tags).await?;
+            replace_exchange_audiences(&mut tx, &pool.id, &pool.exchange_audiences).await?;
             link_oidc_providers(&mut tx, &pool.id, &pool.config).await?;
             tx.commit().await.map_err(sent)?;
             Ok(())
@@ -98,11 +136,17 @@ impl PoolStore for SqlStore {
 
     async fn get_pool(&self, id: &IdentityPoolId) -> StoreResult<Option<StoredPool>> {
         self.run(Retry::ConnectionOnly, move || async move {
-            // One query with the tags joined in: every public operation starts here.
+            // One query with the tags and exchange audiences joined in (one row each, not
+            // their product): every public operation starts here.
             let rows = sqlx::query(
                 "SELECT p.config, p.roles, p.version, p.credential_duration_seconds, \
-                 p.token_lifetime_seconds, p.max_token_lifetime_seconds, t.key, t.value \
-                 FROM identity_pools p LEFT JOIN pool_tags t ON t.pool_id = p.id WHERE p.id = $1",
+                 p.token_lifetime_seconds, p.max_token_lifetime_seconds, p.credential_reuse_seconds, \
+                 x.key, x.value, x.audience \
+                 FROM identity_pools p LEFT JOIN ( \
+                   SELECT pool_id, key, value, NULL AS audience FROM pool_tags \
+                   UNION ALL \
+                   SELECT pool_id, NULL, NULL, audience FROM pool_exchange_audiences \
+                 ) x ON x.pool_id = p.id WHERE p.id = $1",
             )
             .bind(id.as_str())
             .fetch_all(&self.pool)
@@ -115,17 +159,23 @@ impl PoolStore for SqlStore {
             let version: i64 = row.try_get("version")?;
             let lifetimes = lifetimes_of(row)?;
             let mut tags = Tags::new();
+            let mut exchange_audiences = Vec::new();
             for row in &rows {
                 if let Some(key) = row.try_get::<Option<String>, _>("key")? {
                     tags.insert(key, row.try_get("value")?);
                 }
+                if let Some(audience) = row.try_get::<Option<String>, _>("audience")? {
+                    exchange_audiences.push(audience);
+                }
             }
+            exchange_audiences.sort();
             Ok(Some(StoredPool {
                 pool: IdentityPool {
                     id: id.clone(),
                     config,
                     tags,
                     lifetimes,
+                    exchange_audiences,
                 },
                 roles,
                 version,
@@ -159,17 +209,19 @@ impl PoolStore for SqlStore {
         expected_version: i64,
         config: &PoolConfig,
         tags: Option<&Tags>,
-        lifetimes: Option<&PoolLifetimes>,
+        extensions: Option<&PoolExtensions>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
-            // Without new lifetimes (the AWS face) the columns keep their values.
+            let lifetimes = extensions.map(|e| &e.lifetimes);
+            // Without new extensions (the AWS face) the columns and audiences keep their values.
             let updated = sqlx::query(
                 "UPDATE identity_pools SET name = $1, config = $2, version = version + 1, updated_at = $3, \
                  credential_duration_seconds = CASE WHEN $6 THEN $7 ELSE credential_duration_seconds END, \
                  token_lifetime_seconds = CASE WHEN $6 THEN $8 ELSE token_lifetime_seconds END, \
-                 max_token_lifetime_seconds = CASE WHEN $6 THEN $9 ELSE max_token_lifetime_seconds END \
+                 max_token_lifetime_seconds = CASE WHEN $6 THEN $9 ELSE max_token_lifetime_seconds END, \
+                 credential_reuse_seconds = CASE WHEN $6 THEN $10 ELSE credential_reuse_seconds END \
                  WHERE id = $4 AND version = $5",
             )
             .bind(config.identity_pool_name.as_str())
@@ -181,6 +233,7 @@ impl PoolStore for SqlStore {
             .bind(lifetimes.and_then(|l| l.credential_duration_seconds))
             .bind(lifetimes.and_then(|l| l.token_lifetime_seconds))
             .bind(lifetimes.and_then(|l| l.max_token_lifetime_seconds))
+            .bind(lifetimes.and_then(|l| l.credential_reuse_seconds))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -196,8 +249,32 @@ impl PoolStore for SqlStore {
                     .await?;
                 insert_tags(&mut tx, id, tags).await?;
             }
+            if let Some(extensions) = extensions {
+                replace_exchange_audiences(&mut tx, id, &extensions.exchange_audiences).await?;
+            }
             self.commit_announcing(tx, &[Change::Pool(id.clone())])
                 .await
+        })
+        .await
+    }
+
+    async fn pools_accepting_audience(
+        &self,
+        audience: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<IdentityPoolId>> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            sqlx::query(
+                "SELECT pool_id FROM pool_exchange_audiences WHERE audience = $1 \
+                 ORDER BY pool_id LIMIT $2",
+            )
+            .bind(audience)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(IdentityPoolId::from_trusted(r.try_get("pool_id")?)))
+            .collect()
         })
         .await
     }

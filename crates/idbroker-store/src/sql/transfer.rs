@@ -13,7 +13,10 @@ use sqlx::Row;
 
 use super::identities::identity_in;
 use super::ledger::insert_admin_change;
-use super::pools::{insert_tags, lifetimes_of, link_oidc_providers};
+use super::pools::{
+    exchange_audiences_in, insert_tags, lifetimes_of, link_oidc_providers,
+    replace_exchange_audiences,
+};
 use super::{Backend, Retry, SqlStore, from_json, millis, to_json};
 use crate::changes::Change;
 use crate::error::sent;
@@ -58,7 +61,7 @@ impl SqlStore {
         };
         let sql = format!(
             "SELECT config, roles, credential_duration_seconds, token_lifetime_seconds, \
-             max_token_lifetime_seconds FROM identity_pools WHERE id = $1{lock}"
+             max_token_lifetime_seconds, credential_reuse_seconds FROM identity_pools WHERE id = $1{lock}"
         );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.as_str())
@@ -81,6 +84,7 @@ impl SqlStore {
                 config: from_json(&row.try_get::<String, _>("config")?)?,
                 tags,
                 lifetimes: lifetimes_of(&row)?,
+                exchange_audiences: exchange_audiences_in(tx, id.as_str()).await?,
             },
             roles: from_json(&row.try_get::<String, _>("roles")?)?,
             principal_tag_maps: maps_in(&mut **tx, id.as_str()).await?,
@@ -111,6 +115,7 @@ async fn replace_parts(tx: &mut Tx<'_>, snapshot: &PoolSnapshot) -> StoreResult<
         .execute(&mut **tx)
         .await?;
     }
+    replace_exchange_audiences(tx, id, &snapshot.pool.exchange_audiences).await?;
     link_oidc_providers(tx, id, &snapshot.pool.config).await
 }
 
@@ -208,7 +213,8 @@ impl TransferStore for SqlStore {
                     sqlx::query(
                         "UPDATE identity_pools SET name = $1, config = $2, roles = $3, \
                          version = version + 1, updated_at = $4, credential_duration_seconds = $6, \
-                         token_lifetime_seconds = $7, max_token_lifetime_seconds = $8 WHERE id = $5",
+                         token_lifetime_seconds = $7, max_token_lifetime_seconds = $8, \
+                         credential_reuse_seconds = $9 WHERE id = $5",
                     )
                     .bind(pool.config.identity_pool_name.as_str())
                     .bind(to_json(&pool.config)?)
@@ -218,6 +224,7 @@ impl TransferStore for SqlStore {
                     .bind(pool.lifetimes.credential_duration_seconds)
                     .bind(pool.lifetimes.token_lifetime_seconds)
                     .bind(pool.lifetimes.max_token_lifetime_seconds)
+                    .bind(pool.lifetimes.credential_reuse_seconds)
                     .execute(&mut *tx)
                     .await?;
                     Applied::Updated
@@ -225,8 +232,9 @@ impl TransferStore for SqlStore {
                 None => {
                     sqlx::query(
                         "INSERT INTO identity_pools (id, name, config, roles, version, created_at, updated_at, \
-                         credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds) \
-                         VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8)",
+                         credential_duration_seconds, token_lifetime_seconds, max_token_lifetime_seconds, \
+                         credential_reuse_seconds) \
+                         VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8, $9)",
                     )
                     .bind(pool.id.as_str())
                     .bind(pool.config.identity_pool_name.as_str())
@@ -236,6 +244,7 @@ impl TransferStore for SqlStore {
                     .bind(pool.lifetimes.credential_duration_seconds)
                     .bind(pool.lifetimes.token_lifetime_seconds)
                     .bind(pool.lifetimes.max_token_lifetime_seconds)
+                    .bind(pool.lifetimes.credential_reuse_seconds)
                     .execute(&mut *tx)
                     .await?;
                     Applied::Created

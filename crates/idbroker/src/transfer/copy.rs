@@ -306,6 +306,7 @@ async fn snapshot(client: &Client, id: &str, skip: &[Part]) -> anyhow::Result<Po
                 .unwrap_or_default(),
             // Cognito has no per-pool lifetimes: the copy takes the server's defaults.
             lifetimes: Default::default(),
+            exchange_audiences: Vec::new(),
         },
         roles,
         principal_tag_maps,

@@ -47,8 +47,9 @@ pub enum Record {
     },
     Pool {
         identity_pool_id: String,
-        /// With `identity_pool_tags`; `developer_provider_name` is set once and kept.
-        pool: PoolRequest,
+        /// With `identity_pool_tags`; `developer_provider_name` is set once and kept. Boxed:
+        /// the largest member by far.
+        pool: Box<PoolRequest>,
         roles: RolesBody,
         /// Provider name → its principal-tag map.
         principal_tags: BTreeMap<String, PrincipalTagsBody>,
@@ -85,7 +86,7 @@ impl Record {
         pool.identity_pool_tags = Some(snapshot.pool.tags.clone());
         Self::Pool {
             identity_pool_id: snapshot.pool.id.to_string(),
-            pool,
+            pool: Box::new(pool),
             roles: contract::roles_body(snapshot.roles.clone()),
             principal_tags: snapshot
                 .principal_tag_maps
@@ -164,14 +165,16 @@ impl TryFrom<Record> for Item {
                 principal_tags,
             } => {
                 let id = IdentityPoolId::parse("identity_pool_id", &identity_pool_id)?;
-                // Files written before lifetimes existed have none: unset, the defaults.
-                let (config, tags, lifetimes) = contract::pool_config(pool);
+                // Files written before lifetimes or exchange audiences existed have none:
+                // unset, the defaults.
+                let (config, tags, extensions) = contract::pool_config(*pool);
                 Self::Pool(Box::new(PoolSnapshot {
                     pool: IdentityPool {
                         id,
                         config,
                         tags: tags.unwrap_or_default(),
-                        lifetimes,
+                        lifetimes: extensions.lifetimes,
+                        exchange_audiences: extensions.exchange_audiences,
                     },
                     roles: contract::pool_roles(roles),
                     principal_tag_maps: principal_tags
@@ -222,6 +225,8 @@ fn pool_request(pool: &IdentityPool) -> PoolRequest {
         credential_duration_seconds: response.credential_duration_seconds,
         token_lifetime_seconds: response.token_lifetime_seconds,
         max_token_lifetime_seconds: response.max_token_lifetime_seconds,
+        credential_reuse_seconds: response.credential_reuse_seconds,
+        exchange_audiences: response.exchange_audiences,
     }
 }
 
