@@ -17,6 +17,7 @@ mod oneshot;
 mod pool_cache;
 mod pools;
 mod revocation;
+mod saml;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod tokens;
@@ -45,6 +46,7 @@ pub use identities::{DeletionFailure, UnprocessedIdentity};
 pub use logins::{COGNITO_IDENTITY_KEY, ResolvedIdentity};
 pub use oidc_providers::RegisteredProvider;
 pub use revocation::{IDENTITY_PLACEHOLDER, deny_policy, parse_instant};
+pub use saml::{MAX_ASSERTION_USES, RegisteredSamlProvider};
 pub use tokens::OPEN_ID_TOKEN_LIFETIME;
 
 /// Longest caller-supplied value put in a span or log field, in characters.
