@@ -27,6 +27,7 @@ crate::helpers::on_both_backends!(
     custom_role_arn_chooses_among_the_assertion_s_roles,
     a_replayed_assertion_is_refused,
     rotated_metadata_refuses_the_old_certificate,
+    rules_on_saml_attributes_pick_the_role_and_attributes_become_principal_tags,
 );
 
 fn python() -> PathBuf {
@@ -443,4 +444,78 @@ async fn rotated_metadata_refuses_the_old_certificate(backend: Backend) {
         .get_id(&w.pool, &[(w.arn.as_str(), from_new.as_str())])
         .await
         .unwrap();
+}
+
+async fn rules_on_saml_attributes_pick_the_role_and_attributes_become_principal_tags(
+    backend: Backend,
+) {
+    use aws_sdk_cognitoidentity::types::{
+        AmbiguousRoleResolutionType, MappingRule, MappingRuleMatchType, RoleMapping,
+        RoleMappingType, RulesConfigurationType,
+    };
+    let w = world(backend, "rules").await;
+    let mapping = RoleMapping::builder()
+        .r#type(RoleMappingType::Rules)
+        .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
+        .rules_configuration(
+            RulesConfigurationType::builder()
+                .rules(
+                    MappingRule::builder()
+                        .claim("urn:test:department")
+                        .match_type(MappingRuleMatchType::Equals)
+                        .value("engineering")
+                        .role_arn(WRITERS)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    w.app
+        .sdk
+        .set_identity_pool_roles()
+        .identity_pool_id(&w.pool)
+        .roles("authenticated", AUTH)
+        .role_mappings(&w.arn, mapping)
+        .send()
+        .await
+        .unwrap();
+    w.app
+        .sdk
+        .set_principal_tag_attribute_map()
+        .identity_pool_id(&w.pool)
+        .identity_provider_name(&w.arn)
+        .use_defaults(true)
+        .principal_tags("department", "urn:test:department")
+        .send()
+        .await
+        .unwrap();
+    // The assertion allows only READERS, but the pool's rule on the department attribute wins.
+    let response = w.idp.response("erin", &[READERS], &w.arn).await;
+    let identity = w
+        .app
+        .get_id(&w.pool, &[(w.arn.as_str(), response.as_str())])
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let credentials = w
+        .app
+        .sdk
+        .get_credentials_for_identity()
+        .identity_id(&identity)
+        .logins(&w.arn, &response)
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let caller = caller_identity(&credentials).await;
+    assert!(caller.arn.unwrap().contains(":assumed-role/saml-writers/"));
+    let claims = w.front.calls().pop().unwrap().claims.unwrap();
+    let tags = &claims["https://aws.amazon.com/tags"]["principal_tags"];
+    assert_eq!(tags["department"], json!(["engineering"]));
+    assert_eq!(tags["username"], json!(["erin"]), "the NameID is `sub`");
 }
