@@ -3,6 +3,10 @@
 # Dependencies are built in a layer of their own (cargo-chef's recipe lists only the
 # manifests), so a change to idbroker's code rebuilds the workspace crates alone.
 FROM rust:1.95-bookworm AS chef
+# SAML signatures are verified by xmlsec (C): its headers, pkg-config, and libclang for bindgen.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libxmlsec1-dev pkg-config libclang-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
 
@@ -19,8 +23,9 @@ RUN cargo build --release --locked -p idbroker
 FROM debian:bookworm-slim
 # The binary carries Mozilla's roots; the system store adds to them (a private CA installed with
 # update-ca-certificates), and IDBROKER_EXTRA_CA_FILE names more without rebuilding the image.
+# xmlsec's shared libraries (with libxml2 and OpenSSL) verify SAML signatures at run time.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libxmlsec1 libxmlsec1-openssl libxml2 libssl3 \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --home-dir /var/lib/idbroker --create-home idbroker
 COPY --from=build /src/target/release/idbroker /usr/local/bin/idbroker

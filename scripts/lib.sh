@@ -53,6 +53,38 @@ start_moto_server() {
   MOTO_URL="http://127.0.0.1:$port"
 }
 
+PYSAML2_VERSION=7.5.5
+PYSAML2_VENV=target/test-tools/pysaml2-$PYSAML2_VERSION
+# Installs pysaml2 (the SAML identity provider the SAML tests start: tests/saml-idp/idp.py)
+# once. The venv's path is the one the tests look for when IDBROKER_TEST_PYSAML2_PYTHON is unset.
+# It signs with the xmlsec1 command (Debian's package, see ensure_xmlsec).
+install_pysaml2() {
+  if ! "$PYSAML2_VENV/bin/python" -c 'import saml2' 2>/dev/null; then
+    log "installing pysaml2 $PYSAML2_VERSION into $PYSAML2_VENV"
+    mkdir -p target/test-tools
+    python3 -m venv "$PYSAML2_VENV"
+    "$PYSAML2_VENV/bin/pip" install --quiet --disable-pip-version-check "pysaml2==$PYSAML2_VERSION"
+  fi
+}
+
+# xmlsec (C) verifies SAML signatures (crates/idbroker-saml, through samael): building needs
+# libxmlsec1-dev, pkg-config and libclang-dev (bindgen); the test IdP signs with xmlsec1.
+XMLSEC_PACKAGES=(libxmlsec1-dev libxmlsec1-openssl pkg-config libclang-dev xmlsec1)
+ensure_xmlsec() {
+  local missing=()
+  for package in "${XMLSEC_PACKAGES[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing ${missing[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "SAML needs the Debian packages ${missing[*]}; install them (apt-get install -y ${missing[*]})" >&2
+    exit 1
+  fi
+}
+
 AWS_SDK_JS_VERSION=3.972.88
 AWS_SDK_JS_DIR=target/test-tools/aws-sdk-js-$AWS_SDK_JS_VERSION
 # Installs the AWS SDK for JavaScript v3's HTTP credential provider (npm, pinned) into

@@ -19,6 +19,11 @@
 #   - PyJWT (with cryptography) from PyPI (pinned), in a virtual environment under
 #     target/test-tools (IDBROKER_TEST_PYJWT_PYTHON): the token exchange tests verify
 #     idbroker's tokens with it, a verifier nobody here wrote; they fail without it.
+#   - xmlsec for SAML: libxmlsec1-dev, libxmlsec1-openssl, pkg-config and libclang-dev to build
+#     crates/idbroker-saml, and the xmlsec1 command for the test IdP (Debian's packages,
+#     installed with apt-get when missing); pysaml2 from PyPI (pinned) in a virtual environment
+#     under target/test-tools (IDBROKER_TEST_PYSAML2_PYTHON), the SAML identity provider the
+#     SAML tests start (tests/saml-idp/idp.py); they fail without it.
 #   - wrk (Debian's package) for the benchmark's smoke run, installed with apt-get when missing.
 #   - A real OpenID provider (panva/oidc-provider, from npm) for the end-to-end login test:
 #     installed into tests/oidc-provider/node_modules with `npm ci` (Node.js installed with
@@ -119,6 +124,8 @@ postgres_answers() {
   timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5432' 2>/dev/null
 }
 
+ensure_xmlsec
+
 ensure_postgres_binaries
 if [ "${IDBROKER_TEST_THROWAWAY_PG:-}" = 1 ]; then
   start_throwaway_postgres   # forced, to exercise this path
@@ -151,6 +158,8 @@ install_aws_sdk_js
 export IDBROKER_TEST_AWS_SDK_JS="$PWD/$AWS_SDK_JS_DIR"
 install_pyjwt
 export IDBROKER_TEST_PYJWT_PYTHON="$PWD/$PYJWT_VENV/bin/python"
+install_pysaml2
+export IDBROKER_TEST_PYSAML2_PYTHON="$PWD/$PYSAML2_VENV/bin/python"
 
 log "docker-compose.yml against the Compose specification"
 scripts/check-compose.sh

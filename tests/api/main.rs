@@ -28,6 +28,7 @@ mod provider_outage;
 mod rate_limits;
 mod rest;
 mod revocation;
+mod saml;
 mod signatures;
 mod signing_keys;
 mod sts_front;

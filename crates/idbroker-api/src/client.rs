@@ -23,6 +23,9 @@ use crate::pools::{
 };
 use crate::problem::ProblemBody;
 use crate::revocation::{RevocationBody, RevokeRequest};
+use crate::saml_providers::{
+    CreateSamlProvider, SamlProviderBody, SamlProviderList, UpdateSamlProvider,
+};
 use crate::trust_policy::{
     PolicyDocument, TrustPolicyCheck, TrustPolicyCheckRequest, TrustPolicyQuery, TrustRole,
 };
@@ -486,6 +489,37 @@ impl Client {
     pub async fn delete_oidc_provider(&self, key: &str) -> ClientResult<()> {
         self.delete(&rest_of_path(&["v1", "oidc-providers"], key))
             .await
+    }
+
+    // SAML providers (names are `[\w._-]+`: one path segment).
+
+    pub async fn create_saml_provider(
+        &self,
+        provider: &CreateSamlProvider,
+    ) -> ClientResult<SamlProviderBody> {
+        self.with_body(Method::POST, &["v1", "saml-providers"], provider)
+            .await
+    }
+
+    pub async fn list_saml_providers(&self) -> ClientResult<SamlProviderList> {
+        self.get(&["v1", "saml-providers"]).await
+    }
+
+    pub async fn get_saml_provider(&self, name: &str) -> ClientResult<SamlProviderBody> {
+        self.get(&["v1", "saml-providers", name]).await
+    }
+
+    pub async fn update_saml_provider(
+        &self,
+        name: &str,
+        update: &UpdateSamlProvider,
+    ) -> ClientResult<SamlProviderBody> {
+        self.with_body(Method::PATCH, &["v1", "saml-providers", name], update)
+            .await
+    }
+
+    pub async fn delete_saml_provider(&self, name: &str) -> ClientResult<()> {
+        self.delete(&["v1", "saml-providers", name]).await
     }
 
     // Signing keys, the ledger, the audit.

@@ -19,6 +19,7 @@ pub mod oidc_providers;
 pub mod pools;
 pub mod problem;
 pub mod revocation;
+pub mod saml_providers;
 pub mod trust_policy;
 pub mod unknown_field;
 

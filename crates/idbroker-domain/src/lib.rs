@@ -19,6 +19,7 @@ pub mod pool;
 pub mod principal_tags;
 pub mod role_resolution;
 pub mod roles;
+pub mod saml_provider;
 pub mod signing;
 pub mod tags;
 pub mod trust_policy;

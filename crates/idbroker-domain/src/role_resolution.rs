@@ -37,6 +37,9 @@ pub enum RoleError {
     Denied,
     #[error("Access to Role '{0}' is forbidden.")]
     Forbidden(String),
+    /// A SAML assertion allows several roles and CustomRoleArn chose none.
+    #[error("The SAML assertion allows several roles; choose one with CustomRoleArn.")]
+    SamlRoleAmbiguous,
 }
 
 /// The claim as text values (arrays give every element; `cognito:roles` may also come as a
@@ -291,11 +294,40 @@ pub fn trace_role(
                     trace.mapping_key = Some(key.clone());
                     by_mapping(mapping, &login.claims, roles, custom_role_arn, &mut trace)
                 }
-                None => default_authenticated(roles, custom_role_arn),
+                None => match logins.iter().find(|l| is_saml(l)) {
+                    // Cognito takes a SAML user's role from the assertion's Role attribute
+                    // (the service put its roles for this provider in `cognito:roles`).
+                    Some(login) if !token_roles(&login.claims).is_empty() => {
+                        saml_role(&token_roles(&login.claims), custom_role_arn, &mut trace)
+                    }
+                    _ => default_authenticated(roles, custom_role_arn),
+                },
             }
         }
     };
     (role, trace)
+}
+
+fn is_saml(login: &VerifiedLogin) -> bool {
+    crate::saml_provider::saml_provider_name(&login.login.provider).is_some()
+}
+
+/// A SAML login without a role mapping: one of the roles its assertion allows, CustomRoleArn
+/// choosing among several.
+fn saml_role(
+    allowed: &[String],
+    custom: Option<&str>,
+    trace: &mut RoleTrace,
+) -> Result<String, RoleError> {
+    trace.decided_by = RoleSource::Mapping;
+    trace.mapping_type = Some(RoleMappingType::Token);
+    trace.token_roles = allowed.to_vec();
+    match (custom, allowed) {
+        (Some(custom), _) if allowed.iter().any(|r| r == custom) => Ok(custom.to_owned()),
+        (Some(custom), _) => Err(RoleError::Forbidden(custom.to_owned())),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => Err(RoleError::SamlRoleAmbiguous),
+    }
 }
 
 /// The authenticated role, which a CustomRoleArn may only name exactly.
@@ -385,6 +417,31 @@ mod tests {
     /// The role of a Google login with `claims`.
     fn google(roles: &PoolRoles, claims: Value, custom: Option<&str>) -> Result<String, RoleError> {
         federated(roles, login("accounts.google.com", claims), custom)
+    }
+
+    const SAML: &str = "arn:aws:iam::123456789012:saml-provider/corp";
+
+    #[test]
+    fn saml_logins_without_a_mapping_take_the_assertion_s_role() {
+        let roles = PoolRoles::default();
+        let one = [login(SAML, json!({"cognito:roles": [R1]}))];
+        assert_eq!(
+            resolve_role(Caller::Federated(&one), &roles, false, None),
+            Ok(R1.into())
+        );
+        let two = [login(SAML, json!({"cognito:roles": [R1, R2]}))];
+        assert_eq!(
+            resolve_role(Caller::Federated(&two), &roles, false, None),
+            Err(RoleError::SamlRoleAmbiguous)
+        );
+        assert_eq!(
+            resolve_role(Caller::Federated(&two), &roles, false, Some(R2)),
+            Ok(R2.into())
+        );
+        assert_eq!(
+            resolve_role(Caller::Federated(&two), &roles, false, Some(R3)),
+            Err(RoleError::Forbidden(R3.into()))
+        );
     }
 
     #[test]

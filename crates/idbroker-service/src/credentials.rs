@@ -40,9 +40,10 @@ impl From<RoleError> for ServiceError {
             RoleError::NoRole => {
                 Self::InvalidIdentityPoolConfiguration(err.to_string(), Cause::none())
             }
-            RoleError::GuestsNotAllowed | RoleError::Denied | RoleError::Forbidden(_) => {
-                Self::NotAuthorized(err.to_string())
-            }
+            RoleError::GuestsNotAllowed
+            | RoleError::Denied
+            | RoleError::Forbidden(_)
+            | RoleError::SamlRoleAmbiguous => Self::NotAuthorized(err.to_string()),
         }
     }
 }

@@ -99,7 +99,9 @@ impl Broker {
             .filter(|(k, _)| **k != provider)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let verified = self.verify_logins(&pool.pool.config, &public).await?;
+        let verified = self
+            .verify_logins(&pool.pool.config, &pool.pool.id, &public)
+            .await?;
         let mut presented = vec![dev_login.clone()];
         presented.extend(verified.iter().map(|v| v.login.clone()));
         let rules = Self::link_rules(

@@ -97,7 +97,9 @@ impl Broker {
         validate_logins(logins)?;
         let stored = self.load_pool_for_use(pool_id).await?;
         if !logins.is_empty() {
-            let verified = self.verify_logins(&stored.pool.config, logins).await?;
+            let verified = self
+                .verify_logins(&stored.pool.config, &stored.pool.id, logins)
+                .await?;
             admit(&stored.pool.id).map_err(ServiceError::RateLimited)?;
             let presented: Vec<_> = verified.into_iter().map(|v| v.login).collect();
             // The common case, a returning user with one login, needs no transaction: the

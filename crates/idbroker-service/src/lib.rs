@@ -19,6 +19,7 @@ mod oidc_providers;
 mod oneshot;
 mod pools;
 mod revocation;
+mod saml;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod tokens;
@@ -47,6 +48,7 @@ pub use identities::{DeletionFailure, UnprocessedIdentity};
 pub use logins::{COGNITO_IDENTITY_KEY, ResolvedIdentity};
 pub use oidc_providers::RegisteredProvider;
 pub use revocation::{IDENTITY_PLACEHOLDER, deny_policy, parse_instant};
+pub use saml::{MAX_ASSERTION_USES, RegisteredSamlProvider};
 pub use tokens::OPEN_ID_TOKEN_LIFETIME;
 
 /// Longest caller-supplied value put in a span or log field, in characters.

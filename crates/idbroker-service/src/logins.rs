@@ -119,6 +119,7 @@ impl Broker {
     pub(crate) async fn verify_logins(
         &self,
         config: &PoolConfig,
+        pool: &IdentityPoolId,
         logins: &BTreeMap<String, String>,
     ) -> ServiceResult<Vec<VerifiedLogin>> {
         // Our own tokens prove an identity, not a login (the real service's words).
@@ -127,7 +128,18 @@ impl Broker {
                 "Invalid login token. Can't pass in a Cognito token.".into(),
             ));
         }
-        let registered = self.registered_providers(config, logins.keys()).await?;
+        // SAML logins (the key is one of the pool's SamlProviderARNs) are verified here; the
+        // rest are tokens for `classify` and the verifier.
+        let (saml, logins): (BTreeMap<&String, &String>, BTreeMap<&String, &String>) = logins
+            .iter()
+            .partition(|(key, _)| config.saml_provider_arns.iter().any(|arn| arn == *key));
+        let mut saml_verified = Vec::new();
+        for (arn, response) in saml {
+            saml_verified.push(self.verify_saml_login(config, pool, arn, response).await?);
+        }
+        let registered = self
+            .registered_providers(config, logins.keys().copied())
+            .await?;
         let specs = logins
             .keys()
             .map(|key| classify(config, key, &registered))
@@ -137,10 +149,13 @@ impl Broker {
             .iter()
             .zip(&specs)
             .map(|((key, token), spec)| self.verifier.verify(key, spec, token, now));
-        let verified = join_all(checks)
+        let mut verified = join_all(checks)
             .await
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
+        verified.extend(saml_verified);
+        // Key order, as the Logins map gives them (role resolution takes the first mapped).
+        verified.sort_by(|a, b| a.login.provider.cmp(&b.login.provider));
         Ok(verified)
     }
 
@@ -243,7 +258,9 @@ impl Broker {
             own_tags.extend(proof.tags);
         }
         let proven = !own.is_empty();
-        let verified = self.verify_logins(&pool.pool.config, &public).await?;
+        let verified = self
+            .verify_logins(&pool.pool.config, &pool.pool.id, &public)
+            .await?;
         let identity = if verified.is_empty() && (proven || identity.is_guest()) {
             // Nothing to link: a guest stays itself (the disabled case was refused above), so
             // no transaction is needed. An authenticated identity without logins goes on to
@@ -333,7 +350,9 @@ impl Broker {
             )));
         }
         let pool = self.load_pool_for_use(identity.pool_id.as_str()).await?;
-        let verified = self.verify_logins(&pool.pool.config, logins).await?;
+        let verified = self
+            .verify_logins(&pool.pool.config, &pool.pool.id, logins)
+            .await?;
         let proven = verified.iter().any(|v| identity.logins.contains(&v.login));
         if !proven {
             return Err(ServiceError::NotAuthorized(

@@ -296,6 +296,11 @@ impl Broker {
 }
 
 fn unregistered_provider_message(arn: &str) -> String {
+    if arn.contains(":saml-provider/") {
+        return format!(
+            "{arn} is not a registered SAML provider; register it with POST /v1/saml-providers first."
+        );
+    }
     format!(
         "{arn} is not a registered OpenID Connect provider; register it with POST /v1/oidc-providers first."
     )

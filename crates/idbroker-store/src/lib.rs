@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use idbroker_domain::linking::{LinkError, LinkRules};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
+use idbroker_domain::saml_provider::SamlProvider;
 use idbroker_domain::signing::{KeyPolicy, KeyTimes, RotationPlan};
 use idbroker_domain::{
     Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolExtensions, PoolRoles,
@@ -486,12 +487,49 @@ pub trait Health: Send + Sync {
     fn connections(&self) -> (u32, u32);
 }
 
+/// Registered SAML providers and the replay cache of their assertions.
+#[async_trait]
+pub trait SamlProviderStore: Send + Sync {
+    /// `Conflict` when the name is taken.
+    async fn create_saml_provider(
+        &self,
+        provider: &SamlProvider,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn get_saml_provider(&self, name: &str) -> StoreResult<Option<SamlProvider>>;
+    async fn list_saml_providers(&self) -> StoreResult<Vec<SamlProvider>>;
+    /// Replaces the metadata (certificate rotation); `NotFound` when absent.
+    async fn update_saml_provider(
+        &self,
+        provider: &SamlProvider,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// `NotFound` when absent, `Conflict` while a pool uses it.
+    async fn delete_saml_provider(&self, name: &str) -> StoreResult<()>;
+    /// Records one use of an assertion in one transaction: the first use inserts its row
+    /// (the primary key decides between replicas), a later one counts against `max_uses` and
+    /// must come for the same pool. `false`: refused (a replay). A row already expired
+    /// (`expires_at` ≤ `now`) is replaced, as its assertion can no longer be verified anyway.
+    async fn use_saml_assertion(
+        &self,
+        provider: &str,
+        assertion_id: &str,
+        pool: &IdentityPoolId,
+        expires_at: DateTime<Utc>,
+        max_uses: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Deletes the replay-cache rows of assertions expired before `now`.
+    async fn prune_saml_assertions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// Everything the service needs from storage.
 pub trait Store:
     PoolStore
     + IdentityStore
     + LoginStore
     + OidcProviderStore
+    + SamlProviderStore
     + SigningKeyStore
     + LedgerStore
     + TransferStore
@@ -506,6 +544,7 @@ impl<
         + IdentityStore
         + LoginStore
         + OidcProviderStore
+        + SamlProviderStore
         + SigningKeyStore
         + LedgerStore
         + TransferStore

@@ -9,6 +9,7 @@ use idbroker_domain::linking::{LinkError, LinkRules};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::roles::{AmbiguousRoleResolution, RoleMapping, RoleMappingType};
+use idbroker_domain::saml_provider::SamlProvider;
 use idbroker_domain::{
     Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig, PoolExtensions, PoolLifetimes,
     PoolRoles, PrincipalTagMap, Region, Tags,
@@ -17,7 +18,7 @@ use idbroker_store::testing::TestDatabase;
 use idbroker_store::{
     Backend, IdentityStore, Issuance, IssuanceFilter, IssuanceWindow, LedgerStore, LoginStore,
     OidcProviderStore, PoolStore, ResolveError, Resolved, Revocation, RevocationScope,
-    RevocationStore, SqlStore, Store, StoreError,
+    RevocationStore, SamlProviderStore, SqlStore, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -59,6 +60,8 @@ contract!(
     the_ledger_reads_a_window_of_issue_and_expiry_times,
     revocations_are_put_found_for_identity_or_pool_and_deleted,
     only_idle_guests_are_cleaned_up,
+    saml_providers_are_registered_and_protected_while_in_use,
+    the_saml_replay_cache_counts_uses_for_one_pool_and_forgets_expired_ids,
 );
 
 struct Fixture {
@@ -1079,4 +1082,113 @@ async fn only_idle_guests_are_cleaned_up(f: Fixture) {
         1
     );
     assert!(f.store.get_identity(&used.id).await.unwrap().is_none());
+}
+
+fn saml_provider(name: &str) -> SamlProvider {
+    SamlProvider {
+        name: name.to_owned(),
+        entity_id: "https://idp.example.com/saml".into(),
+        metadata: "<md:EntityDescriptor/>".into(),
+        legacy_sha1: false,
+    }
+}
+
+async fn saml_providers_are_registered_and_protected_while_in_use(f: Fixture) {
+    let corp = saml_provider("corp");
+    f.store.create_saml_provider(&corp, t0()).await.unwrap();
+    assert!(matches!(
+        f.store.create_saml_provider(&corp, t0()).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(
+        f.store.get_saml_provider("corp").await.unwrap(),
+        Some(corp.clone())
+    );
+    let rotated = SamlProvider {
+        metadata: "<md:EntityDescriptor entityID='x'/>".into(),
+        legacy_sha1: true,
+        ..corp.clone()
+    };
+    f.store.update_saml_provider(&rotated, t0()).await.unwrap();
+    assert_eq!(f.store.list_saml_providers().await.unwrap(), vec![rotated]);
+    assert!(matches!(
+        f.store
+            .update_saml_provider(&saml_provider("nobody"), t0())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A pool naming an unregistered provider is refused; one naming "corp" protects it.
+    let mut pool = new_pool("saml", &[]);
+    pool.config
+        .saml_provider_arns
+        .push("arn:aws:iam::123456789012:saml-provider/unknown".into());
+    assert!(matches!(
+        f.store.create_pool(&pool, t0()).await,
+        Err(StoreError::UnknownReference(_))
+    ));
+    pool.config.saml_provider_arns = vec!["arn:aws:iam::123456789012:saml-provider/corp".into()];
+    f.store.create_pool(&pool, t0()).await.unwrap();
+    assert!(matches!(
+        f.store.delete_saml_provider("corp").await,
+        Err(StoreError::Conflict { .. })
+    ));
+    f.store.delete_pool(&pool.id).await.unwrap();
+    f.store.delete_saml_provider("corp").await.unwrap();
+    assert!(matches!(
+        f.store.delete_saml_provider("corp").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn the_saml_replay_cache_counts_uses_for_one_pool_and_forgets_expired_ids(f: Fixture) {
+    let pool = IdentityPoolId::new(&region(), Uuid::new_v4());
+    let other = IdentityPoolId::new(&region(), Uuid::new_v4());
+    let expires = t0() + Duration::minutes(10);
+    let use_it = |pool: &IdentityPoolId, now| {
+        let store = f.store.clone();
+        let pool = pool.clone();
+        async move {
+            store
+                .use_saml_assertion("corp", "_a1", &pool, expires, 2, now)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(use_it(&pool, t0()).await);
+    // Another pool may not take it, even with uses left.
+    assert!(!use_it(&other, t0()).await);
+    assert!(use_it(&pool, t0()).await);
+    assert!(
+        !use_it(&pool, t0()).await,
+        "the third use of two is a replay"
+    );
+    // The same id from another provider is another assertion.
+    assert!(
+        f.store
+            .use_saml_assertion("other", "_a1", &pool, expires, 2, t0())
+            .await
+            .unwrap()
+    );
+    // Concurrent first uses from two "replicas": exactly the bound is accepted.
+    let expires2 = t0() + Duration::minutes(10);
+    let attempts = (0..6).map(|_| {
+        let store = f.store.clone();
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            store
+                .use_saml_assertion("corp", "_race", &pool, expires2, 2, t0())
+                .await
+                .unwrap()
+        })
+    });
+    let mut accepted = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        accepted += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(accepted, 2);
+    // Pruned once expired; an expired row no longer blocks (its assertion cannot verify).
+    assert_eq!(f.store.prune_saml_assertions(t0()).await.unwrap(), 0);
+    assert_eq!(f.store.prune_saml_assertions(expires).await.unwrap(), 3);
+    assert!(use_it(&pool, expires).await);
 }

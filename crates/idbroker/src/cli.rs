@@ -20,6 +20,7 @@ use idbroker_api::ledger::LedgerQuery;
 use idbroker_api::oidc_providers::CreateProvider;
 use idbroker_api::pools::{Paging, PoolRequest, PrincipalTagsBody, RolesBody, TagsBody};
 use idbroker_api::revocation::{RevocationBody, RevokeRequest};
+use idbroker_api::saml_providers::{CreateSamlProvider, UpdateSamlProvider};
 use idbroker_api::trust_policy::{TrustPolicyCheck, TrustPolicyCheckRequest, TrustRole};
 use idbroker_api::unknown_field;
 use serde::Serialize;
@@ -66,6 +67,9 @@ pub enum Admin {
     /// Registered OpenID Connect providers.
     #[command(subcommand)]
     Providers(ProvidersCommand),
+    /// Registered SAML 2.0 identity providers.
+    #[command(subcommand)]
+    SamlProviders(SamlProvidersCommand),
     /// Identities.
     #[command(subcommand)]
     Identities(IdentitiesCommand),
@@ -667,6 +671,66 @@ fn roles_table(body: &RolesBody) -> Table {
     table(&["role", "arn"], roles.chain(mappings))
 }
 
+#[derive(Subcommand)]
+pub enum SamlProvidersCommand {
+    /// Register a SAML identity provider from its metadata document.
+    Add {
+        /// The provider's name, the last part of its ARN.
+        #[arg(long)]
+        name: String,
+        /// The IdP's SAML metadata (XML).
+        #[arg(long)]
+        metadata_file: std::path::PathBuf,
+        /// Accept RSA-SHA1 signatures and SHA-1 digests from it.
+        #[arg(long)]
+        legacy_sha1: bool,
+    },
+    /// List registered SAML providers.
+    List,
+    /// Show one SAML provider.
+    Show { name: String },
+    /// Replace a provider's metadata (certificate rotation).
+    Update {
+        name: String,
+        #[arg(long)]
+        metadata_file: std::path::PathBuf,
+        /// Change whether SHA-1 is accepted (kept when absent).
+        #[arg(long)]
+        legacy_sha1: Option<bool>,
+    },
+    /// Remove a SAML provider (refused while a pool uses it).
+    Remove { name: String },
+}
+
+fn read_metadata(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the metadata file {}: {e}", path.display()))
+}
+
+/// Registered SAML providers, with the ARN a pool's `saml_provider_arns` takes.
+fn saml_provider_table(providers: &[idbroker_api::saml_providers::SamlProviderBody]) -> Table {
+    table(
+        &[
+            "name",
+            "arn",
+            "entity_id",
+            "certificates",
+            "valid_until",
+            "legacy_sha1",
+        ],
+        providers.iter().map(|p| {
+            vec![
+                p.name.clone(),
+                p.arn.clone(),
+                p.entity_id.clone(),
+                p.certificate_fingerprints.len().to_string(),
+                p.valid_until.clone().unwrap_or_default(),
+                p.legacy_sha1.to_string(),
+            ]
+        }),
+    )
+}
+
 fn role_name(role: RoleArg) -> &'static str {
     TrustRole::from(role).as_str()
 }
@@ -823,6 +887,58 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                 out,
                 &json!({"deleted": key}),
                 Some(table(&["deleted"], [vec![key.clone()]])),
+            )
+        }
+        Admin::SamlProviders(SamlProvidersCommand::Add {
+            name,
+            metadata_file,
+            legacy_sha1,
+        }) => {
+            let metadata = read_metadata(&metadata_file)?;
+            let provider = client
+                .create_saml_provider(&CreateSamlProvider {
+                    name,
+                    metadata,
+                    legacy_sha1,
+                })
+                .await?;
+            let rows = saml_provider_table(std::slice::from_ref(&provider));
+            show(out, &provider, Some(rows))
+        }
+        Admin::SamlProviders(SamlProvidersCommand::List) => {
+            let list = client.list_saml_providers().await?;
+            let rows = saml_provider_table(&list.saml_providers);
+            show(out, &list, Some(rows))
+        }
+        Admin::SamlProviders(SamlProvidersCommand::Show { name }) => {
+            let provider = client.get_saml_provider(&name).await?;
+            let rows = saml_provider_table(std::slice::from_ref(&provider));
+            show(out, &provider, Some(rows))
+        }
+        Admin::SamlProviders(SamlProvidersCommand::Update {
+            name,
+            metadata_file,
+            legacy_sha1,
+        }) => {
+            let metadata = read_metadata(&metadata_file)?;
+            let provider = client
+                .update_saml_provider(
+                    &name,
+                    &UpdateSamlProvider {
+                        metadata,
+                        legacy_sha1,
+                    },
+                )
+                .await?;
+            let rows = saml_provider_table(std::slice::from_ref(&provider));
+            show(out, &provider, Some(rows))
+        }
+        Admin::SamlProviders(SamlProvidersCommand::Remove { name }) => {
+            client.delete_saml_provider(&name).await?;
+            show(
+                out,
+                &json!({"deleted": name}),
+                Some(table(&["deleted"], [vec![name.clone()]])),
             )
         }
         Admin::Identities(IdentitiesCommand::List {

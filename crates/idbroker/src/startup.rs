@@ -173,7 +173,8 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests (within the shutdown
     /// timeout) and closes the database pool. Meanwhile signing keys are kept up to date, old
-    /// ledger entries pruned and, when configured, idle guests deleted.
+    /// ledger entries pruned, expired SAML assertion ids dropped from the replay cache and, when
+    /// configured, idle guests deleted.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let broker = self.broker.clone();
         let key_upkeep_interval = self.key_upkeep_interval;
@@ -195,6 +196,9 @@ impl Application {
                         }
                         if let Err(err) = broker.delete_idle_guests().await {
                             tracing::error!(error = %err, "idle-guest clean-up failed");
+                        }
+                        if let Err(err) = broker.prune_saml_assertions().await {
+                            tracing::error!(error = %err, "SAML replay-cache clean-up failed");
                         }
                     }
                 }

@@ -548,3 +548,95 @@ async fn an_identity_and_a_pool_are_revoked_and_re_enabled_from_the_command_line
     let (ok, _, err) = s.run(&["revoke"]).await;
     assert!(!ok && err.contains("--pool"), "{err}");
 }
+
+/// The metadata of a fresh pysaml2 identity provider (tests/saml-idp/idp.py), written to a file.
+fn saml_metadata(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let python = std::env::var_os("IDBROKER_TEST_PYSAML2_PYTHON").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/test-tools/pysaml2-7.5.5/bin/python")
+        },
+        std::path::PathBuf::from,
+    );
+    assert!(
+        python.exists(),
+        "pysaml2 is missing: {} does not exist; run scripts/test.sh or set IDBROKER_TEST_PYSAML2_PYTHON",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/saml-idp/idp.py"))
+        .args([
+            "metadata",
+            dir.join(name).to_str().unwrap(),
+            "https://idp.example.test/saml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = dir.join(format!("{name}.xml"));
+    std::fs::write(&path, out.stdout).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_manages_saml_providers_from_the_command_line() {
+    let s = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = saml_metadata(dir.path(), "first");
+    let second = saml_metadata(dir.path(), "second");
+    let added = s
+        .json(&[
+            "saml-providers",
+            "add",
+            "--name",
+            "corp",
+            "--metadata-file",
+            first.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(added["entity_id"], "https://idp.example.test/saml");
+    assert!(
+        added["arn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":saml-provider/corp")
+    );
+    let (ok, table, _) = s.run(&["saml-providers", "list"]).await;
+    assert!(ok && table.contains(":saml-provider/corp"), "{table}");
+    let updated = s
+        .json(&[
+            "saml-providers",
+            "update",
+            "corp",
+            "--metadata-file",
+            second.to_str().unwrap(),
+            "--legacy-sha1",
+            "true",
+        ])
+        .await;
+    assert_eq!(updated["legacy_sha1"], true);
+    assert_ne!(
+        updated["certificate_fingerprints"],
+        added["certificate_fingerprints"]
+    );
+    let shown = s.json(&["saml-providers", "show", "corp"]).await;
+    assert_eq!(shown, updated);
+    let (ok, _, err) = s
+        .run(&[
+            "saml-providers",
+            "add",
+            "--name",
+            "bad",
+            "--metadata-file",
+            "/nonexistent",
+        ])
+        .await;
+    assert!(!ok && err.contains("metadata file"), "{err}");
+    s.json(&["saml-providers", "remove", "corp"]).await;
+    let (ok, _, err) = s.run(&["saml-providers", "show", "corp"]).await;
+    assert!(!ok && err.contains("not found"), "{err}");
+}

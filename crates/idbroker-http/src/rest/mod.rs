@@ -17,6 +17,7 @@ mod paths;
 mod pools;
 pub mod problem;
 mod revocation;
+mod saml_providers;
 mod strict;
 mod trust_policy;
 
@@ -184,6 +185,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(oidc_providers::get))
             .route(web::patch().to(oidc_providers::update))
             .route(web::delete().to(oidc_providers::delete)),
+    )
+    .service(
+        resource("/v1/saml-providers", "GET, POST")
+            .route(web::get().to(saml_providers::list))
+            .route(web::post().to(saml_providers::create)),
+    )
+    .service(
+        resource("/v1/saml-providers/{name}", "GET, PATCH, DELETE")
+            .route(web::get().to(saml_providers::get))
+            .route(web::patch().to(saml_providers::update))
+            .route(web::delete().to(saml_providers::delete)),
     )
     .service(
         resource("/v1/container-credentials", "GET").route(web::get().to(container::credentials)),

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     audit, container, developer, explain, identities, keys, ledger, oidc_providers, pools,
-    revocation, trust_policy,
+    revocation, saml_providers, trust_policy,
 };
 
 struct AdminToken;
@@ -37,6 +37,7 @@ impl Modify for AdminToken {
         revocation::revoke_identity, revocation::reenable_identity, revocation::revoke_pool, revocation::reenable_pool,
         developer::token, developer::lookup, developer::merge, developer::unlink,
         oidc_providers::create, oidc_providers::list, oidc_providers::get, oidc_providers::update, oidc_providers::delete,
+        saml_providers::create, saml_providers::list, saml_providers::get, saml_providers::update, saml_providers::delete,
         keys::list, keys::rotate,
         ledger::list, audit::list,
     ),

@@ -13,6 +13,7 @@ mod logins;
 mod oidc;
 mod pools;
 mod revocations;
+mod saml;
 mod transfer;
 
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use idbroker_domain::{
 use sqlx::Row;
 
 use idbroker_domain::pool::oidc_provider_key;
+use idbroker_domain::saml_provider::saml_provider_name;
 
 use super::{Retry, SqlStore, found, from_json, millis, to_json};
 use crate::changes::Change;
@@ -33,6 +34,30 @@ pub(super) async fn link_oidc_providers(
         sqlx::query("INSERT INTO pool_oidc_providers (pool_id, provider_key) VALUES ($1, $2)")
             .bind(id.as_str())
             .bind(key)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| reference_error(e, || arn.clone()))?;
+    }
+    Ok(())
+}
+
+/// Records which registered SAML providers the pool uses, as for OpenID Connect providers.
+pub(super) async fn link_saml_providers(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &IdentityPoolId,
+    config: &PoolConfig,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM pool_saml_providers WHERE pool_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    for arn in &config.saml_provider_arns {
+        let Some(name) = saml_provider_name(arn) else {
+            return Err(StoreError::UnknownReference(arn.clone()));
+        };
+        sqlx::query("INSERT INTO pool_saml_providers (pool_id, provider_name) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(name)
             .execute(&mut **tx)
             .await
             .map_err(|e| reference_error(e, || arn.clone()))?;
@@ -128,6 +153,7 @@ impl PoolStore for SqlStore {
             insert_tags(&mut tx, &pool.id, &pool.tags).await?;
             replace_exchange_audiences(&mut tx, &pool.id, &pool.exchange_audiences).await?;
             link_oidc_providers(&mut tx, &pool.id, &pool.config).await?;
+            link_saml_providers(&mut tx, &pool.id, &pool.config).await?;
             tx.commit().await.map_err(sent)?;
             Ok(())
         })
@@ -242,6 +268,7 @@ impl PoolStore for SqlStore {
                 return Err(self.missing_or_moved(id).await);
             }
             link_oidc_providers(&mut tx, id, config).await?;
+            link_saml_providers(&mut tx, id, config).await?;
             if let Some(tags) = tags {
                 sqlx::query("DELETE FROM pool_tags WHERE pool_id = $1")
                     .bind(id.as_str())

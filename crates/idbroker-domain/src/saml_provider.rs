@@ -1,0 +1,132 @@
+//! Registered SAML providers: idbroker's equivalent of IAM SAML providers. A pool names one by
+//! ARN in `SamlProviderARNs`, and a SAML login's Logins key is that ARN. The metadata document
+//! itself is parsed by `idbroker-saml` (XML stays out of the domain).
+
+use crate::ids::AccountId;
+use crate::validation::{Validated, ValidationError, check_len};
+
+/// A provider as stored: its name, the metadata the admin gave (kept verbatim: it is what a
+/// rotation replaces and what an export carries) and what was read from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlProvider {
+    pub name: String,
+    pub entity_id: String,
+    pub metadata: String,
+    /// RSA-SHA1 signatures and SHA-1 digests are accepted only when set.
+    pub legacy_sha1: bool,
+}
+
+/// IAM's rule for SAML provider names: 1–128 of `[\w._-]`.
+pub fn validate_name(name: &str) -> Validated {
+    check_len("name", name, 1, 128)?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(ValidationError::constraint(
+            "name",
+            name,
+            "Member must satisfy regular expression pattern: [\\w._-]+",
+        ));
+    }
+    Ok(())
+}
+
+pub fn arn_for_name(account: &AccountId, name: &str) -> String {
+    format!("arn:aws:iam::{account}:saml-provider/{name}")
+}
+
+/// The provider name of an IAM SAML-provider ARN
+/// (`arn:<partition>:iam::<account>:saml-provider/<name>`).
+pub fn saml_provider_name(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(rest))
+            if !partition.is_empty()
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            rest.strip_prefix("saml-provider/")
+                .filter(|name| validate_name(name).is_ok())
+        }
+        _ => None,
+    }
+}
+
+/// The roles a SAML assertion's `https://aws.amazon.com/SAML/Attributes/Role` values allow
+/// under `provider_arn`: each value is a `role ARN,provider ARN` pair (AWS reads either
+/// order); pairs naming another provider are ignored.
+pub fn roles_for_provider(values: &[String], provider_arn: &str) -> Vec<String> {
+    let mut roles = Vec::new();
+    for value in values {
+        let mut parts = value.split(',').map(str::trim);
+        let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let role = match (a.contains(":role/"), b.contains(":role/")) {
+            (true, false) if b == provider_arn => a,
+            (false, true) if a == provider_arn => b,
+            _ => continue,
+        };
+        if !roles.iter().any(|r| r == role) {
+            roles.push(role.to_owned());
+        }
+    }
+    roles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "arn:aws:iam::123456789012:saml-provider/corp";
+
+    #[test]
+    fn arns_name_their_provider() {
+        assert_eq!(saml_provider_name(P), Some("corp"));
+        assert_eq!(
+            saml_provider_name("arn:aws:iam::123456789012:oidc-provider/corp"),
+            None
+        );
+        assert_eq!(
+            saml_provider_name("arn:aws:iam::123:saml-provider/corp"),
+            None
+        );
+        assert_eq!(
+            saml_provider_name("arn:aws:iam::123456789012:saml-provider/a b"),
+            None
+        );
+    }
+
+    #[test]
+    fn role_pairs_are_read_in_either_order_for_this_provider_only() {
+        let values = vec![
+            format!("arn:aws:iam::123456789012:role/a,{P}"),
+            format!("{P}, arn:aws:iam::123456789012:role/b"),
+            "arn:aws:iam::123456789012:role/c,arn:aws:iam::123456789012:saml-provider/other".into(),
+            "garbage".into(),
+        ];
+        assert_eq!(
+            roles_for_provider(&values, P),
+            vec![
+                "arn:aws:iam::123456789012:role/a".to_owned(),
+                "arn:aws:iam::123456789012:role/b".to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn names_follow_iam() {
+        assert!(validate_name("corp-AD_1.test").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a/b").is_err());
+        assert!(validate_name(&"a".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,179 @@
+//! Registered SAML providers and the replay cache of their assertions.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use idbroker_domain::IdentityPoolId;
+use idbroker_domain::saml_provider::SamlProvider;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Retry, SqlStore, found, millis};
+use crate::error::sent;
+use crate::{SamlProviderStore, StoreError, StoreResult};
+
+fn provider_from_row(row: &AnyRow) -> StoreResult<SamlProvider> {
+    Ok(SamlProvider {
+        name: row.try_get("name")?,
+        entity_id: row.try_get("entity_id")?,
+        metadata: row.try_get("metadata")?,
+        legacy_sha1: row.try_get::<i64, _>("legacy_sha1")? != 0,
+    })
+}
+
+#[async_trait]
+impl SamlProviderStore for SqlStore {
+    async fn create_saml_provider(
+        &self,
+        provider: &SamlProvider,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            sqlx::query(
+                "INSERT INTO saml_providers (name, entity_id, metadata, legacy_sha1, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(provider.name.as_str())
+            .bind(provider.entity_id.as_str())
+            .bind(provider.metadata.as_str())
+            .bind(i64::from(provider.legacy_sha1))
+            .bind(millis(now))
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_saml_provider(&self, name: &str) -> StoreResult<Option<SamlProvider>> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            sqlx::query(
+                "SELECT name, entity_id, metadata, legacy_sha1 FROM saml_providers WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(provider_from_row)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_saml_providers(&self) -> StoreResult<Vec<SamlProvider>> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            sqlx::query(
+                "SELECT name, entity_id, metadata, legacy_sha1 FROM saml_providers ORDER BY name",
+            )
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(provider_from_row)
+            .collect()
+        })
+        .await
+    }
+
+    async fn update_saml_provider(
+        &self,
+        provider: &SamlProvider,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            let updated = sqlx::query(
+                "UPDATE saml_providers SET entity_id = $1, metadata = $2, legacy_sha1 = $3, updated_at = $4 \
+                 WHERE name = $5",
+            )
+            .bind(provider.entity_id.as_str())
+            .bind(provider.metadata.as_str())
+            .bind(i64::from(provider.legacy_sha1))
+            .bind(millis(now))
+            .bind(provider.name.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?
+            .rows_affected();
+            found(updated)
+        })
+        .await
+    }
+
+    async fn delete_saml_provider(&self, name: &str) -> StoreResult<()> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            let deleted = sqlx::query("DELETE FROM saml_providers WHERE name = $1")
+                .bind(name)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| match StoreError::from(e).sent() {
+                    // pool_saml_providers still points here: a pool uses this provider.
+                    StoreError::NotFound => StoreError::Conflict {
+                        constraint: "pool_saml_providers".into(),
+                    },
+                    other => other,
+                })?
+                .rows_affected();
+            found(deleted)
+        })
+        .await
+    }
+
+    async fn use_saml_assertion(
+        &self,
+        provider: &str,
+        assertion_id: &str,
+        pool: &IdentityPoolId,
+        expires_at: DateTime<Utc>,
+        max_uses: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            sqlx::query(
+                "DELETE FROM saml_assertions WHERE provider_name = $1 AND assertion_id = $2 AND expires_at <= $3",
+            )
+            .bind(provider)
+            .bind(assertion_id)
+            .bind(millis(now))
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?;
+            // One statement: the insert wins or the conflict's update is counted, atomically on
+            // both databases, so two replicas cannot both take the last use.
+            let accepted = sqlx::query(
+                "INSERT INTO saml_assertions (provider_name, assertion_id, pool_id, uses, expires_at) \
+                 VALUES ($1, $2, $3, 1, $4) \
+                 ON CONFLICT (provider_name, assertion_id) DO UPDATE SET uses = saml_assertions.uses + 1 \
+                 WHERE saml_assertions.pool_id = excluded.pool_id AND saml_assertions.uses < $5",
+            )
+            .bind(provider)
+            .bind(assertion_id)
+            .bind(pool.as_str())
+            .bind(millis(expires_at))
+            .bind(max_uses)
+            .execute(&mut *conn)
+            .await
+            .map_err(sent)?
+            .rows_affected();
+            Ok(accepted == 1)
+        })
+        .await
+    }
+
+    async fn prune_saml_assertions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut conn = self.acquire().await?;
+            Ok(
+                sqlx::query("DELETE FROM saml_assertions WHERE expires_at <= $1")
+                    .bind(millis(now))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(sent)?
+                    .rows_affected(),
+            )
+        })
+        .await
+    }
+}

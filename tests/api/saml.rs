@@ -1,0 +1,521 @@
+//! SAML providers and logins through the real application: the registry on REST, and logins
+//! whose responses pysaml2 (a real SAML IdP, not written here; see tests/saml-idp/idp.py)
+//! issues and signs. GetId → GetOpenIdToken → GetCredentialsForIdentity end to end with moto's
+//! STS, the replay cache, and certificate rotation, on both stores. The verifier's own table
+//! of refusals is in crates/idbroker-saml/tests/pysaml2.rs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use idbroker_store::Backend;
+use serde_json::{Value, json};
+
+use crate::credentials::caller_identity;
+use crate::helpers::{ADMIN_TOKEN, TestApp, code, free_port, message, settings_on, spawn_app_with};
+use crate::sts_front::StsFront;
+
+const ENTITY: &str = "https://idp.example.test/saml";
+const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
+const READERS: &str = "arn:aws:iam::123456789012:role/saml-readers";
+const WRITERS: &str = "arn:aws:iam::123456789012:role/saml-writers";
+const AUTH: &str = "arn:aws:iam::123456789012:role/authenticated";
+
+crate::helpers::on_both_backends!(
+    saml_providers_are_registered_read_rotated_and_deleted,
+    a_saml_login_gets_an_identity_a_token_and_credentials,
+    custom_role_arn_chooses_among_the_assertion_s_roles,
+    a_replayed_assertion_is_refused,
+    rotated_metadata_refuses_the_old_certificate,
+    rules_on_saml_attributes_pick_the_role_and_attributes_become_principal_tags,
+);
+
+fn python() -> PathBuf {
+    let path = std::env::var_os("IDBROKER_TEST_PYSAML2_PYTHON").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/test-tools/pysaml2-7.5.5/bin/python")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.exists(),
+        "pysaml2 is missing: {} does not exist. Run scripts/test.sh (it installs pysaml2 from PyPI \
+         into target/test-tools) or set IDBROKER_TEST_PYSAML2_PYTHON; the xmlsec1 command \
+         (Debian package xmlsec1) must be on PATH too.",
+        path.display()
+    );
+    path
+}
+
+/// One pysaml2 identity provider with its own key pair.
+struct SamlIdp {
+    dir: PathBuf,
+}
+
+impl SamlIdp {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("idbroker-api-saml-{name}-{}", uuid::Uuid::new_v4()));
+        Self { dir }
+    }
+
+    async fn run(&self, command: &str, input: String) -> String {
+        let dir = self.dir.clone();
+        let command = command.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut child = Command::new(python())
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("saml-idp/idp.py"))
+                .args([command.as_str(), dir.to_str().unwrap(), ENTITY])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start pysaml2's IdP");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "idp.py {command}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn metadata(&self) -> String {
+        self.run("metadata", String::new()).await
+    }
+
+    /// A signed SAMLResponse for `user` with these Role attribute values.
+    async fn response(&self, user: &str, roles: &[&str], provider_arn: &str) -> String {
+        let roles: Vec<String> = roles
+            .iter()
+            .map(|r| format!("{r},{provider_arn}"))
+            .collect();
+        let options = json!({
+            "user": user,
+            "attributes": {ROLE_ATTRIBUTE: roles, "urn:test:department": ["engineering"]},
+        });
+        self.run("response", options.to_string()).await
+    }
+}
+
+/// Metadata naming both IdPs' signing certificates (a rotation in progress).
+fn combined(old: &str, new: &str) -> String {
+    let start = new.find("<ns0:KeyDescriptor").expect("a key descriptor");
+    let end = new.rfind("</ns0:KeyDescriptor>").unwrap() + "</ns0:KeyDescriptor>".len();
+    let at = old.find("<ns0:KeyDescriptor").unwrap();
+    let mut both = old.to_owned();
+    both.insert_str(at, &new[start..end]);
+    both
+}
+
+async fn register(app: &TestApp, name: &str, metadata: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/v1/saml-providers", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": name, "metadata": metadata}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn update(app: &TestApp, name: &str, metadata: &str) -> reqwest::Response {
+    app.http
+        .patch(format!("{}/v1/saml-providers/{name}", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"metadata": metadata}))
+        .send()
+        .await
+        .unwrap()
+}
+
+struct World {
+    app: TestApp,
+    front: StsFront,
+    pool: String,
+    arn: String,
+    idp: SamlIdp,
+}
+
+async fn world(backend: Backend, name: &str) -> World {
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let front = StsFront::start(&issuer).await;
+    let front_url = front.url.clone();
+    let app = spawn_app_with(backend, |url| {
+        let mut s = settings_on(url, port);
+        s.sts_endpoint_url = Some(front_url);
+        s
+    })
+    .await;
+    let idp = SamlIdp::new(name);
+    let res = register(&app, "corp", &idp.metadata().await).await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let arn = body["arn"].as_str().unwrap().to_owned();
+    let pool = app
+        .create_pool_with("saml", false, |pool| pool.saml_provider_arns(arn.clone()))
+        .await;
+    app.sdk
+        .set_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .roles("authenticated", AUTH)
+        .send()
+        .await
+        .unwrap();
+    front.trust_audience(&pool);
+    World {
+        app,
+        front,
+        pool,
+        arn,
+        idp,
+    }
+}
+
+async fn saml_providers_are_registered_read_rotated_and_deleted(backend: Backend) {
+    let w = world(backend, "registry").await;
+    let got: Value = w
+        .app
+        .http
+        .get(format!("{}/v1/saml-providers/corp", w.app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["arn"], "arn:aws:iam::123456789012:saml-provider/corp");
+    assert_eq!(got["entity_id"], ENTITY);
+    assert_eq!(got["certificate_fingerprints"].as_array().unwrap().len(), 1);
+    assert_eq!(got["legacy_sha1"], false);
+
+    // Refusals: a duplicate name, metadata that is not metadata, no admin token.
+    let metadata = w.idp.metadata().await;
+    assert_eq!(register(&w.app, "corp", &metadata).await.status(), 409);
+    assert_eq!(register(&w.app, "bad", "<a/>").await.status(), 400);
+    assert_eq!(
+        register(&w.app, "doctype", "<!DOCTYPE x><a/>")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(register(&w.app, "bad name", &metadata).await.status(), 400);
+    let anonymous = w
+        .app
+        .http
+        .get(format!("{}/v1/saml-providers", w.app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // A pool may only name registered providers.
+    let err = w
+        .app
+        .sdk
+        .create_identity_pool()
+        .identity_pool_name("other")
+        .allow_unauthenticated_identities(false)
+        .saml_provider_arns("arn:aws:iam::123456789012:saml-provider/unknown")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterException", "{}", message(&err));
+
+    // Rotation: two certificates, then the new one alone.
+    let next = SamlIdp::new("registry-next");
+    let both = combined(&metadata, &next.metadata().await);
+    let res = update(&w.app, "corp", &both).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["certificate_fingerprints"].as_array().unwrap().len(),
+        2
+    );
+
+    // In use by the pool: not deleted; once the pool drops it, deleted.
+    let res = w
+        .app
+        .http
+        .delete(format!("{}/v1/saml-providers/corp", w.app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    w.app
+        .sdk
+        .update_identity_pool()
+        .identity_pool_id(&w.pool)
+        .identity_pool_name("saml")
+        .allow_unauthenticated_identities(false)
+        .send()
+        .await
+        .unwrap();
+    let res = w
+        .app
+        .http
+        .delete(format!("{}/v1/saml-providers/corp", w.app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let listed: Value = w
+        .app
+        .http
+        .get(format!("{}/v1/saml-providers", w.app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["saml_providers"], json!([]));
+}
+
+async fn a_saml_login_gets_an_identity_a_token_and_credentials(backend: Backend) {
+    let w = world(backend, "e2e").await;
+    let response = w.idp.response("alice", &[READERS], &w.arn).await;
+    let logins = [(w.arn.as_str(), response.as_str())];
+
+    let identity = w
+        .app
+        .get_id(&w.pool, &logins)
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    // The same user signing in again (a new assertion) is the same identity.
+    let again = w.idp.response("alice", &[READERS], &w.arn).await;
+    let same = w
+        .app
+        .get_id(&w.pool, &[(w.arn.as_str(), again.as_str())])
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    assert_eq!(same, identity);
+
+    let token = w
+        .app
+        .sdk
+        .get_open_id_token()
+        .identity_id(&identity)
+        .logins(&w.arn, &response)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.identity_id.as_deref(), Some(identity.as_str()));
+    assert!(token.token.unwrap().split('.').count() == 3);
+
+    let credentials = w
+        .app
+        .sdk
+        .get_credentials_for_identity()
+        .identity_id(&identity)
+        .logins(&w.arn, &response)
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    // The role comes from the assertion's Role attribute, not the pool's authenticated role.
+    let caller = caller_identity(&credentials).await;
+    assert!(
+        caller.arn.unwrap().contains(":assumed-role/saml-readers/"),
+        "assumed the assertion's role"
+    );
+    assert!(
+        w.front
+            .calls()
+            .iter()
+            .any(|c| c.role_arn == READERS && c.claims.is_ok())
+    );
+
+    let described = w.app.describe_identity(&identity).await.unwrap();
+    assert_eq!(described.logins(), std::slice::from_ref(&w.arn));
+}
+
+async fn custom_role_arn_chooses_among_the_assertion_s_roles(backend: Backend) {
+    let w = world(backend, "custom").await;
+    let response = w.idp.response("bob", &[READERS, WRITERS], &w.arn).await;
+    let identity = w
+        .app
+        .get_id(&w.pool, &[(w.arn.as_str(), response.as_str())])
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let credentials = |custom: Option<&str>| {
+        w.app
+            .sdk
+            .get_credentials_for_identity()
+            .identity_id(&identity)
+            .logins(&w.arn, &response)
+            .set_custom_role_arn(custom.map(str::to_owned))
+            .send()
+    };
+    let err = credentials(None).await.unwrap_err();
+    assert_eq!(code(&err), "NotAuthorizedException", "{}", message(&err));
+    assert!(message(&err).contains("CustomRoleArn"), "{}", message(&err));
+    let chosen = credentials(Some(WRITERS)).await.unwrap();
+    let caller = caller_identity(&chosen.credentials.unwrap()).await;
+    assert!(caller.arn.unwrap().contains(":assumed-role/saml-writers/"));
+}
+
+async fn a_replayed_assertion_is_refused(backend: Backend) {
+    let w = world(backend, "replay").await;
+    let response = w.idp.response("carol", &[READERS], &w.arn).await;
+    let logins = [(w.arn.as_str(), response.as_str())];
+    // Another pool trusting the same provider may not take this pool's assertion.
+    let other = w
+        .app
+        .create_pool_with("saml-other", false, |pool| {
+            pool.saml_provider_arns(w.arn.clone())
+        })
+        .await;
+    for _ in 0..idbroker_service::MAX_ASSERTION_USES {
+        w.app.get_id(&w.pool, &logins).await.unwrap();
+    }
+    let err = w.app.get_id(&w.pool, &logins).await.unwrap_err();
+    assert_eq!(code(&err), "NotAuthorizedException");
+    assert!(message(&err).contains("replay"), "{}", message(&err));
+
+    let fresh = w.idp.response("carol", &[READERS], &w.arn).await;
+    w.app
+        .get_id(&w.pool, &[(w.arn.as_str(), fresh.as_str())])
+        .await
+        .unwrap();
+    let err = w
+        .app
+        .get_id(&other, &[(w.arn.as_str(), fresh.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NotAuthorizedException");
+    assert!(message(&err).contains("replay"), "{}", message(&err));
+}
+
+async fn rotated_metadata_refuses_the_old_certificate(backend: Backend) {
+    let w = world(backend, "rotation").await;
+    let next = SamlIdp::new("rotation-next");
+    let old_metadata = w.idp.metadata().await;
+    let new_metadata = next.metadata().await;
+    assert_eq!(
+        update(&w.app, "corp", &combined(&old_metadata, &new_metadata))
+            .await
+            .status(),
+        200
+    );
+    for idp in [&w.idp, &next] {
+        let response = idp.response("dave", &[READERS], &w.arn).await;
+        w.app
+            .get_id(&w.pool, &[(w.arn.as_str(), response.as_str())])
+            .await
+            .unwrap();
+    }
+    assert_eq!(update(&w.app, "corp", &new_metadata).await.status(), 200);
+    let from_old = w.idp.response("dave", &[READERS], &w.arn).await;
+    let err = w
+        .app
+        .get_id(&w.pool, &[(w.arn.as_str(), from_old.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NotAuthorizedException");
+    assert!(
+        message(&err).contains("registered certificate"),
+        "{}",
+        message(&err)
+    );
+    let from_new = next.response("dave", &[READERS], &w.arn).await;
+    w.app
+        .get_id(&w.pool, &[(w.arn.as_str(), from_new.as_str())])
+        .await
+        .unwrap();
+}
+
+async fn rules_on_saml_attributes_pick_the_role_and_attributes_become_principal_tags(
+    backend: Backend,
+) {
+    use aws_sdk_cognitoidentity::types::{
+        AmbiguousRoleResolutionType, MappingRule, MappingRuleMatchType, RoleMapping,
+        RoleMappingType, RulesConfigurationType,
+    };
+    let w = world(backend, "rules").await;
+    let mapping = RoleMapping::builder()
+        .r#type(RoleMappingType::Rules)
+        .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
+        .rules_configuration(
+            RulesConfigurationType::builder()
+                .rules(
+                    MappingRule::builder()
+                        .claim("urn:test:department")
+                        .match_type(MappingRuleMatchType::Equals)
+                        .value("engineering")
+                        .role_arn(WRITERS)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    w.app
+        .sdk
+        .set_identity_pool_roles()
+        .identity_pool_id(&w.pool)
+        .roles("authenticated", AUTH)
+        .role_mappings(&w.arn, mapping)
+        .send()
+        .await
+        .unwrap();
+    w.app
+        .sdk
+        .set_principal_tag_attribute_map()
+        .identity_pool_id(&w.pool)
+        .identity_provider_name(&w.arn)
+        .use_defaults(true)
+        .principal_tags("department", "urn:test:department")
+        .send()
+        .await
+        .unwrap();
+    // The assertion allows only READERS, but the pool's rule on the department attribute wins.
+    let response = w.idp.response("erin", &[READERS], &w.arn).await;
+    let identity = w
+        .app
+        .get_id(&w.pool, &[(w.arn.as_str(), response.as_str())])
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let credentials = w
+        .app
+        .sdk
+        .get_credentials_for_identity()
+        .identity_id(&identity)
+        .logins(&w.arn, &response)
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let caller = caller_identity(&credentials).await;
+    assert!(caller.arn.unwrap().contains(":assumed-role/saml-writers/"));
+    let claims = w.front.calls().pop().unwrap().claims.unwrap();
+    let tags = &claims["https://aws.amazon.com/tags"]["principal_tags"];
+    assert_eq!(tags["department"], json!(["engineering"]));
+    assert_eq!(tags["username"], json!(["erin"]), "the NameID is `sub`");
+}
