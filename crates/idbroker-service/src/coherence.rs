@@ -18,6 +18,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::Clock;
 use crate::cache::CoherentCache;
+use crate::credential_reuse::{self, CredentialReuse};
 
 /// Everything this replica copies from the store for the public operations.
 pub(crate) struct Caches {
@@ -29,6 +30,11 @@ pub(crate) struct Caches {
     /// merge, and stops having one by an unlink or a deletion: each publishes an event for
     /// the identities involved, which drops every login cached with them.
     pub(crate) logins: CoherentCache<(IdentityPoolId, LoginRef), IdentityId>,
+    /// Credentials handed out again within a pool's reuse window (`credential_reuse`). Every
+    /// call checks revocation in the store first, but an identity revoked and re-enabled
+    /// through another replica must not get back credentials from before its revocation
+    /// (which the revocation's deny policy refuses): its events drop them here too.
+    pub(crate) reuse: CredentialReuse,
 }
 
 /// Returning users' logins remembered per replica; about 200 bytes each.
@@ -40,6 +46,7 @@ impl Caches {
             pools: CoherentCache::new(ttl),
             providers: CoherentCache::new(ttl),
             logins: CoherentCache::bounded(ttl, MAX_LOGINS),
+            reuse: CredentialReuse::new(credential_reuse::CAPACITY),
         }
     }
 
@@ -47,6 +54,7 @@ impl Caches {
         self.pools.clear();
         self.providers.clear();
         self.logins.clear();
+        self.reuse.clear();
     }
 
     /// Drops what is cached about an identity: the logins it owned. A disabled, deleted or
@@ -54,12 +62,14 @@ impl Caches {
     /// reads the identity itself and its revocation from the store.)
     pub(crate) fn forget_identity(&self, id: &IdentityId) {
         self.logins.forget_where(|_, owner| owner == id);
+        self.reuse.forget_identity(id);
     }
 
     /// Drops a pool's copy and its logins (a deleted pool takes its identities with it).
     pub(crate) fn forget_pool(&self, id: &IdentityPoolId) {
         self.pools.forget(id);
         self.logins.forget_where(|(pool, _), _| pool == id);
+        self.reuse.forget_pool(id);
     }
 
     fn apply(&self, change: &Change, keys: &Notify) {

@@ -212,6 +212,11 @@ impl CredentialReuse {
     pub(crate) fn forget_pool(&self, pool: &IdentityPoolId) {
         self.entries().retain(|key, _| key.pool != *pool);
     }
+
+    /// Drops everything (change events may have been missed).
+    pub(crate) fn clear(&self) {
+        self.entries().clear();
+    }
 }
 
 #[cfg(test)]

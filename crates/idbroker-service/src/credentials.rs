@@ -156,7 +156,7 @@ impl Broker {
             )
         });
         if let Some((window, key)) = &reuse
-            && let Some(credentials) = self.reuse.get(key, *window, self.clock.now())
+            && let Some(credentials) = self.caches.reuse.get(key, *window, self.clock.now())
         {
             // No new credentials exist, so no ledger entry: the one written when STS gave
             // them still names this identity and access key.
@@ -194,7 +194,7 @@ impl Broker {
                         })
                         .await?;
                     if let Some((_, key)) = reuse {
-                        self.reuse.put(key, &credentials, self.clock.now());
+                        self.caches.reuse.put(key, &credentials, self.clock.now());
                     }
                     metrics::counter!("idbroker_credentials_issued_total").increment(1);
                     tracing::info!(role = %role, access_key_id = %credentials.access_key_id, "credentials issued");

@@ -147,8 +147,6 @@ pub struct Broker {
     caches: Arc<Caches>,
     /// Drops cached copies as change events arrive; stops with the broker.
     _follower: Option<Follower>,
-    /// Credentials handed out again within a pool's reuse window (`credential_reuse`).
-    reuse: credential_reuse::CredentialReuse,
 }
 
 impl Broker {
@@ -179,7 +177,6 @@ impl Broker {
             verifier,
             issuer,
             sts,
-            reuse: credential_reuse::CredentialReuse::new(credential_reuse::CAPACITY),
             settings,
             caches,
             _follower: follower,
@@ -211,21 +208,19 @@ impl Broker {
         self.store.readiness().await
     }
 
-    /// As `load_pool`, for the public operations: the cached copy will do (see `cache`).
     /// Forgets at once what this replica keeps about an identity it just changed: the logins
-    /// it owned, the credentials it could be handed again. (Other replicas forget the login
-    /// owners on the store's event; their reusable credentials stay behind their own checks.)
+    /// it owned, the credentials it could be handed again. (Other replicas forget them when
+    /// the store's event reaches them.)
     pub(crate) fn forget_identity(&self, id: &IdentityId) {
         self.caches.forget_identity(id);
-        self.reuse.forget_identity(id);
     }
 
     /// As `forget_identity`, for a whole pool (its copy too).
     pub(crate) fn forget_pool(&self, id: &IdentityPoolId) {
         self.caches.forget_pool(id);
-        self.reuse.forget_pool(id);
     }
 
+    /// As `load_pool`, for the public operations: the cached copy will do (see `cache`).
     async fn load_pool_for_use(&self, pool_id: &str) -> ServiceResult<StoredPool> {
         let id = IdentityPoolId::parse("identityPoolId", pool_id)?;
         let session = self.store.coherence();

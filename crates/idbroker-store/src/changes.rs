@@ -14,6 +14,7 @@
 //! before an outage is served after it, even before the subscriber has processed the signals.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use idbroker_domain::{IdentityId, IdentityPoolId};
 use tokio::sync::broadcast;
@@ -124,6 +125,14 @@ pub(crate) struct Feed {
     session: AtomicU64,
     /// The last session number handed out.
     sessions: AtomicU64,
+    /// A listener that has heard nothing for this long may have a silent connection (half
+    /// open, or a pooler that swallows notifications): the feed is then incoherent at once,
+    /// not when the listener gives up on the connection. `None`: in-process (SQLite).
+    lease: Option<Duration>,
+    origin: Instant,
+    /// When the listener last heard anything (its own heartbeats included), in milliseconds
+    /// since `origin`.
+    heard_at: AtomicU64,
 }
 
 impl Feed {
@@ -135,12 +144,51 @@ impl Feed {
             sender,
             session: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
+            lease: None,
+            origin: Instant::now(),
+            heard_at: AtomicU64::new(0),
         };
         if coherent {
             feed.session.store(feed.next_session(), Ordering::SeqCst);
         }
         metrics::gauge!("idbroker_cache_coherent").set(if coherent { 1.0 } else { 0.0 });
         feed
+    }
+
+    /// A feed fed by a listener that must hear something at least every `lease` to be trusted.
+    pub(crate) fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// The listener heard a notification (an event or a heartbeat): its connection delivers.
+    /// Heard again after the lease lapsed, the feed starts a new session: copies loaded before
+    /// the silence are void, as after a lost connection (nothing is lost on a connection that
+    /// merely stalled, but events heard late may reach the caches after they were trusted
+    /// again).
+    pub(crate) fn heard(&self) {
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let before = self.heard_at.swap(now, Ordering::SeqCst);
+        let lapsed = self
+            .lease
+            .is_some_and(|lease| Duration::from_millis(now.saturating_sub(before)) >= lease);
+        if lapsed && self.session.load(Ordering::SeqCst) != 0 {
+            let session = self.next_session();
+            self.session.store(session, Ordering::SeqCst);
+            tracing::info!(
+                session,
+                "change listener heard again after a silence: caches start over"
+            );
+            let _ = self.sender.send(Signal::Restored);
+        }
+    }
+
+    fn lease_holds(&self) -> bool {
+        let Some(lease) = self.lease else {
+            return true;
+        };
+        let heard = Duration::from_millis(self.heard_at.load(Ordering::SeqCst));
+        self.origin.elapsed().saturating_sub(heard) < lease
     }
 
     fn next_session(&self) -> u64 {
@@ -154,6 +202,7 @@ impl Feed {
     pub(crate) fn coherence(&self) -> Option<u64> {
         match self.session.load(Ordering::SeqCst) {
             0 => None,
+            _ if !self.lease_holds() => None,
             session => Some(session),
         }
     }
@@ -181,6 +230,7 @@ impl Feed {
 
     /// The listener listens again: a new session, so entries of earlier ones are not served.
     pub(crate) fn restored(&self) {
+        self.heard();
         let session = self.next_session();
         self.session.store(session, Ordering::SeqCst);
         tracing::info!(session, "change listener listening: caches in use");
@@ -228,5 +278,27 @@ mod tests {
         assert_eq!(feed.coherence(), None);
         feed.restored();
         assert!(feed.coherence().is_some() && feed.coherence() != first);
+    }
+
+    #[test]
+    fn a_listener_that_hears_nothing_for_its_lease_is_not_trusted() {
+        let feed = Feed::new(false).with_lease(Duration::from_millis(50));
+        feed.restored();
+        let session = feed.coherence();
+        assert!(session.is_some());
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(feed.coherence(), None, "silent past the lease");
+        feed.heard();
+        let again = feed.coherence();
+        assert!(
+            again.is_some() && again != session,
+            "heard again: a new session"
+        );
+        feed.heard();
+        assert_eq!(
+            feed.coherence(),
+            again,
+            "within the lease: the same session"
+        );
     }
 }

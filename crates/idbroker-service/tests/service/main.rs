@@ -12,6 +12,7 @@ mod errors;
 mod login_cache;
 mod pool_cache;
 mod regions;
+mod replicas;
 
 use std::collections::BTreeMap;
 

@@ -230,7 +230,10 @@ impl SqlStore {
             guard,
             // SQLite is one process: every change is delivered in-process, none can be missed.
             // PostgreSQL's feed is incoherent until the listener listens.
-            feed: Arc::new(Feed::new(backend == Backend::Sqlite)),
+            feed: Arc::new(match backend {
+                Backend::Sqlite => Feed::new(true),
+                Backend::Postgres => Feed::new(false).with_lease(listener::LEASE),
+            }),
             listener: Arc::new(ListenerSlot {
                 url: url.to_owned(),
                 running: std::sync::Mutex::new(None),
