@@ -146,8 +146,11 @@ impl Form {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
             OAuthError::invalid_request("The body is not application/x-www-form-urlencoded.")
         })?;
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(seen, _)| seen == name) {
+        // A set, not a scan of the pairs before each one: a body of many short parameters
+        // must not cost quadratic time before anything is authenticated.
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        for (name, _) in &pairs {
+            if !seen.insert(name.as_str()) {
                 return Err(OAuthError::invalid_request(format!(
                     "Parameter {} is repeated.",
                     printable(name)

@@ -8,10 +8,11 @@
 //!   provider whose configuration changed (a client id removed) gets a different key, so a
 //!   cached verdict never answers a question it was not asked. The token itself is not kept.
 //! - An entry is used only while the token would still pass the clock checks (`exp` plus the
-//!   same skew as a full verification; `nbf` and `iat` only get easier with time) and never
-//!   longer than the key set it was checked against would be trusted without a refresh
-//!   (`max_age`, the key cache's `refresh_after`): a key the provider withdrew stops vouching
-//!   for its tokens no later than it stops being used for new ones.
+//!   same skew as a full verification; `nbf` and `iat` only get easier with time) and for at
+//!   most `max_age` (the key cache's `refresh_after`) after it was verified: a key the provider
+//!   withdrew stops vouching for tokens verified with it at most that long after it stops
+//!   being used for new ones (the key set may have been fetched up to `refresh_after` before
+//!   the verification, so up to twice that after the withdrawal in all).
 //! - Only successes are kept; a refused token is checked in full each time.
 //! - The number of entries is capped; the least recently used goes first. The claims stay in
 //!   this process's memory only, as they do for the length of a request without the cache.
