@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::helpers::{
     ADMIN_TOKEN, TestApp, free_port, settings, settings_on, spawn_app, spawn_app_with,
 };
+use crate::idp::{TestKey, claims};
 use crate::sts_front::StsFront;
 
 crate::helpers::on_both_backends!(the_console_works_end_to_end_in_a_browser);
@@ -155,6 +156,7 @@ impl Browser {
 /// got credentials once. Returns the app, the pool, alice's identity and her access key id.
 async fn world(backend: Backend) -> (TestApp, StsFront, String, String, String) {
     let port = free_port();
+    let down = format!("http://127.0.0.1:{}", crate::helpers::unheld_port());
     let front = StsFront::start(&format!("http://127.0.0.1:{port}")).await;
     let front_url = front.url.clone();
     let app = spawn_app_with(backend, |url| {
@@ -163,10 +165,13 @@ async fn world(backend: Backend) -> (TestApp, StsFront, String, String, String) 
         s
     })
     .await;
+    // A registered provider that cannot be reached, so its key cache has a failure to show.
+    let arn = app.register_oidc(&down, &["down-client"]).await;
     let pool = app
         .create_pool_with("console-seed", true, |p| {
             p.developer_provider_name(DEVELOPER)
                 .supported_login_providers("accounts.google.com", "google-client")
+                .open_id_connect_provider_arns(arn)
         })
         .await;
     app.sdk
@@ -313,7 +318,33 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
         "the console is the actor's channel: {audit}"
     );
     b.screenshot(backend, "audit").await;
+    // A token of the unreachable provider, checked once (by the REST explain), leaves its
+    // failure in this replica's key cache; the providers page shows it.
+    let issuer = app
+        .rest()
+        .list_oidc_providers()
+        .await
+        .unwrap()
+        .oidc_providers[0]
+        .issuer
+        .clone();
+    let token = TestKey::rsa("rsa-a", "k1").sign(&claims(&issuer, "down-client", "u"));
+    let res = app
+        .http
+        .post(format!("{base}/v1/identity-pools/{pool}/explain"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"logins": {issuer.trim_start_matches("http://"): token}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     b.go(&format!("{base}/console/providers")).await;
+    let providers = b.text("table").await;
+    assert!(providers.contains(&issuer), "{providers}");
+    assert!(
+        providers.contains("1 failed fetch(es) in a row, in backoff"),
+        "{providers}"
+    );
     b.screenshot(backend, "providers").await;
     b.go(&format!("{base}/console/pools/{pool}/explain")).await;
     b.fill("input[name=provider]", "accounts.google.com").await;

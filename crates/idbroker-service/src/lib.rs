@@ -40,6 +40,7 @@ pub use credentials::StsSettings;
 pub use error::{Cause, ServiceError, ServiceResult};
 pub use exchange::{ExchangeError, Exchanged};
 pub use idbroker_issuer::{KeyInfo, KeyState};
+pub use idbroker_providers::KeyCacheState;
 pub use idbroker_store::{AdminChange, Readiness, Revocation, RevocationScope};
 pub use idbroker_store::{Issuance, IssuanceFilter, IssuanceWindow};
 pub use idbroker_sts::AwsCredentials;
