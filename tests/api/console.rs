@@ -278,6 +278,19 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
     b.submit("form[action$='/roles'] button").await;
     assert!(b.source().await.contains(AUTH));
     b.screenshot(backend, "pool-detail").await;
+    // Edit: the form comes filled in with the pool as it is; a new name is saved, the rest kept.
+    b.submit("a[href$='/edit']").await;
+    b.fill("input[name=identity_pool_name]", "renamed-in-the-console")
+        .await;
+    b.submit("form.stack button[type=submit]").await;
+    assert_eq!(b.text("h1").await, "renamed-in-the-console");
+    let described = app.describe_pool(&made_id).await.unwrap();
+    assert!(described.allow_unauthenticated_identities(), "kept");
+    assert_eq!(
+        described.supported_login_providers().unwrap()["accounts.google.com"],
+        "web-client",
+        "kept"
+    );
 
     // Find alice by her login (provider and subject), see her ledger entry and audit.
     b.go(&format!("{base}/console/identities")).await;
@@ -313,6 +326,8 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
     b.go(&format!("{base}/console/audit")).await;
     let audit = b.text("table.audit").await;
     assert!(audit.contains("CreateIdentityPool"), "{audit}");
+    assert!(audit.contains("UpdateIdentityPool"), "{audit}");
+    assert!(audit.contains("SetIdentityPoolRoles"), "{audit}");
     assert!(
         audit.contains("console from 127.0.0.1"),
         "the console is the actor's channel: {audit}"
