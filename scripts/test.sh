@@ -24,6 +24,8 @@
 #     installed with apt-get when missing); pysaml2 from PyPI (pinned) in a virtual environment
 #     under target/test-tools (IDBROKER_TEST_PYSAML2_PYTHON), the SAML identity provider the
 #     SAML tests start (tests/saml-idp/idp.py); they fail without it.
+#   - Chromium and chromedriver (Debian's chromium and chromium-driver), installed with apt-get
+#     when missing, for the admin console's browser tests (tests/api/console.rs).
 #   - wrk (Debian's package) for the benchmark's smoke run, installed with apt-get when missing.
 #   - A real OpenID provider (panva/oidc-provider, from npm) for the end-to-end login test:
 #     installed into tests/oidc-provider/node_modules with `npm ci` (Node.js installed with
@@ -147,6 +149,18 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     exit 1
   fi
 fi
+# The admin console's browser tests drive headless Chromium through chromedriver (WebDriver);
+# they fail, naming the packages, when either is missing.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing Chromium and chromedriver with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "Chromium and chromedriver (Debian's chromium, chromium-driver) are needed for the console's browser tests and cannot be installed here" >&2
+    exit 1
+  fi
+fi
+
 log "installing the test OpenID provider (npm ci)"
 npm ci --prefix tests/oidc-provider --no-audit --no-fund --loglevel=error
 

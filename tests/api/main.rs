@@ -8,6 +8,7 @@ mod idp;
 
 mod abuse;
 mod coherence;
+mod console;
 mod credential_reuse;
 mod credentials;
 mod database_faults;

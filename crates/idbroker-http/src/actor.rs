@@ -1,6 +1,8 @@
 //! Names the author of admin changes for the service's audit (`idbroker_service::with_actor`),
 //! in one place for both faces: a REST call with a bearer token acts as the admin token, a
-//! SigV4-signed call on the AWS face as the configured access key, anything else as anonymous.
+//! SigV4-signed call on the AWS face as the configured access key, a request of the admin
+//! console (`/console/…`, whose changes need a signed-in session) as `console`, anything
+//! else as anonymous.
 //! The client address is part of the name.
 //!
 //! The name is chosen before the call is authenticated, and that is enough: only an
@@ -27,7 +29,10 @@ pub async fn attach(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let channel = if authorization.starts_with("Bearer ") {
+    // The console's changes are made in a session signed in with the admin token.
+    let channel = if req.path().starts_with("/console/") {
+        "console".to_owned()
+    } else if authorization.starts_with("Bearer ") {
         "admin-token".to_owned()
     } else if authorization.starts_with(crate::aws::sigv4::ALGORITHM) {
         match req.app_data::<web::Data<AppState>>() {

@@ -13,6 +13,7 @@
 
 mod actor;
 pub mod aws;
+pub mod console;
 pub mod deadline;
 pub mod echo;
 mod failure;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub timeouts: deadline::RequestTimeouts,
     /// Browser origins allowed on the admin routes (exact `scheme://host[:port]`); none by default.
     pub admin_origins: Vec<String>,
+    /// The admin console at `/console/`; `None`: off, and none of its routes exist.
+    pub console: Option<console::Console>,
 }
 
 /// Headers a browser may read from our responses (the AWS SDK for JavaScript needs them).
@@ -186,6 +189,7 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     metrics::handle();
     let admin_origins = Arc::new(state.admin_origins.clone());
+    let console_on = state.console.is_some();
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -195,7 +199,12 @@ pub fn serve(
             .wrap(from_fn(metrics::observe))
             .wrap(TracingLogger::<root_span::RootSpan>::new())
             .app_data(state.clone())
-            .configure(configure)
+            .configure(|cfg| {
+                if console_on {
+                    console::configure(cfg);
+                }
+                configure(cfg);
+            })
     })
     .shutdown_timeout(shutdown_timeout.as_secs())
     .listen(listener)?

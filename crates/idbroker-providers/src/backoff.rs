@@ -52,6 +52,11 @@ impl Backoff {
         }
     }
 
+    /// Failures in a row so far (0 after a success).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
     /// The failure of the last attempt, if it failed (backoff over or not).
     pub fn last_failure(&self) -> Option<VerifyError> {
         self.last_error.clone()

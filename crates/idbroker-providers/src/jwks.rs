@@ -117,6 +117,22 @@ struct Inner {
 #[derive(Clone)]
 pub struct KeyCache(Arc<Inner>);
 
+/// What the cache holds for one issuer, for the admin console: read under the entry's
+/// lock, nothing fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCacheState {
+    /// Keys in the cached set (0: none cached).
+    pub keys: usize,
+    /// How long ago the cached set was fetched.
+    pub fetched_ago: Option<Duration>,
+    /// Failed fetches in a row (0 after a success).
+    pub failures: u32,
+    /// The last failure, while it is remembered.
+    pub last_error: Option<String>,
+    /// Whether callers fail at once now (the backoff after a failure).
+    pub in_backoff: bool,
+}
+
 fn lock_poisoned() -> VerifyError {
     VerifyError::Unreachable("the key cache is unavailable".into())
 }
@@ -138,6 +154,23 @@ impl KeyCache {
     fn entry(&self, location: &KeyLocation) -> Result<Arc<Entry>, VerifyError> {
         let mut entries = self.0.entries.lock().map_err(|_| lock_poisoned())?;
         Ok(entries.entry(location.clone()).or_default().clone())
+    }
+
+    /// The state of `location`'s entry; `None` if no token of it was checked since start-up.
+    pub fn state(&self, location: &KeyLocation) -> Option<KeyCacheState> {
+        let entry = self.0.entries.lock().ok()?.get(location)?.clone();
+        let state = entry.0.lock().ok()?;
+        let now = Instant::now();
+        Some(KeyCacheState {
+            keys: state.keys.as_ref().map_or(0, |k| k.keys.len()),
+            fetched_ago: state
+                .keys
+                .as_ref()
+                .map(|k| now.saturating_duration_since(k.fetched_at)),
+            failures: state.backoff.failures(),
+            last_error: state.backoff.last_failure().map(|e| e.to_string()),
+            in_backoff: state.backoff.blocked(now).is_some(),
+        })
     }
 
     /// The key with id `kid` for `location`.

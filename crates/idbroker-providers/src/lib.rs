@@ -34,7 +34,7 @@ pub use diagnosis::{Check, Diagnosis, KeyFetch, MAX_CHECK_TEXT};
 pub use endpoints::{KeyLocation, ProviderEndpoints};
 pub use error::VerifyError;
 pub use fetch::{DEFAULT_FETCH_TIMEOUT, Fetcher, MAX_FETCH_TIMEOUT};
-pub use jwks::{CachePolicy, KeyCache, UpstreamPolicy};
+pub use jwks::{CachePolicy, KeyCache, KeyCacheState, UpstreamPolicy};
 pub use jwt::unverified_issuer;
 pub use key_source::JwksSource;
 
@@ -112,6 +112,14 @@ impl Verifier {
             policy,
             verified: None,
         }
+    }
+
+    /// The key cache's state for a registered OpenID Connect issuer (keys found through its
+    /// discovery document); `None` if none of its tokens was checked since start-up.
+    pub fn discovery_key_cache(&self, issuer: &str) -> Option<KeyCacheState> {
+        self.keys.state(&KeyLocation::Discovery {
+            issuer: issuer.to_owned(),
+        })
     }
 
     /// Remembers up to `entries` verified ID tokens (0: none, the default), each until it

@@ -174,6 +174,48 @@ impl Broker {
             .ok_or_else(|| ServiceError::identity_not_found(&id))
     }
 
+    /// The identity that owns one login (provider key and subject) in a pool, for the admin
+    /// console's search: one lookup by the logins table's primary key.
+    pub async fn find_identity_by_login(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> ServiceResult<Identity> {
+        check_len("provider", provider, 1, 128)?;
+        check_len("subject", subject, 1, 1024)?;
+        let stored = self.load_pool(pool_id).await?;
+        let login = LoginRef {
+            provider: provider.to_owned(),
+            subject: subject.to_owned(),
+        };
+        let id = self
+            .store
+            .login_owner(&stored.pool.id, &login)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::ResourceNotFound(
+                    "No identity of this pool has that login.".to_owned(),
+                )
+            })?;
+        self.store
+            .get_identity(&id)
+            .await?
+            .ok_or_else(|| ServiceError::identity_not_found(&id))
+    }
+
+    /// The revocation that covers an identity (its own or its pool's), for the admin console:
+    /// the scope and the instant before which its sessions are denied.
+    pub async fn revocation_of_identity(
+        &self,
+        identity: &Identity,
+    ) -> ServiceResult<Option<idbroker_store::Revocation>> {
+        Ok(self
+            .store
+            .revocation_of(&identity.id, &identity.pool_id)
+            .await?)
+    }
+
     pub async fn list_identities(
         &self,
         pool_id: &str,

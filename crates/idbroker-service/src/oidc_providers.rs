@@ -59,6 +59,12 @@ impl Broker {
         Ok(registered)
     }
 
+    /// This replica's key cache for a registered provider (`None`: no token of it checked
+    /// since start-up), for the admin console.
+    pub fn oidc_key_cache(&self, issuer: &str) -> Option<crate::KeyCacheState> {
+        self.verifier.discovery_key_cache(issuer)
+    }
+
     pub async fn list_oidc_providers(&self) -> ServiceResult<Vec<RegisteredProvider>> {
         let providers = self.store.list_oidc_providers().await?;
         Ok(providers.into_iter().map(|p| self.registered(p)).collect())

@@ -152,6 +152,10 @@ impl Application {
             )),
             timeouts: settings.timeouts,
             admin_origins: settings.admin_cors_origins.clone(),
+            // The session cookie is Secure when browsers reach idbroker over https.
+            console: settings.console_idle.map(|idle| {
+                idbroker_http::console::Console::new(idle, settings.issuer.starts_with("https://"))
+            }),
         };
         let server = idbroker_http::serve(listener, state, settings.shutdown_timeout)?;
         Ok(Self {

@@ -134,6 +134,8 @@ const SAMPLES: &[(&str, &str, &str)] = &[
     ("IDBROKER_SHUTDOWN_TIMEOUT_SECONDS", "7", "7"),
     ("IDBROKER_GUEST_IDLE_DAYS", "14", "14"),
     ("IDBROKER_POOL_CACHE_SECONDS", "0", "0"),
+    ("IDBROKER_CONSOLE", r#""off""#, "off"),
+    ("IDBROKER_CONSOLE_IDLE_MINUTES", "5", "5"),
 ];
 
 fn key(var: &str) -> String {
@@ -373,6 +375,12 @@ fn bounds_hold_for_native_values_from_the_file() {
         ("sts_duration_seconds = 60", "IDBROKER_STS_DURATION_SECONDS"),
         ("pool_cache_seconds = 3601", "IDBROKER_POOL_CACHE_SECONDS"),
         ("guest_idle_days = 0", "IDBROKER_GUEST_IDLE_DAYS"),
+        ("console = \"maybe\"", "IDBROKER_CONSOLE"),
+        ("console_idle_minutes = 0", "IDBROKER_CONSOLE_IDLE_MINUTES"),
+        (
+            "console_idle_minutes = 1441",
+            "IDBROKER_CONSOLE_IDLE_MINUTES",
+        ),
         // Not shorter than the pre-publication period (1 day by default).
         ("key_upkeep_seconds = 86400", "IDBROKER_KEY_UPKEEP_SECONDS"),
         (

@@ -249,6 +249,8 @@ pub struct Settings {
     pub sts_policy: StsPolicy,
     /// Bounds on database work (connection, lock and statement timeouts; fail-fast while down).
     pub database: StoreOptions,
+    /// The admin console: how long an unused session lasts; `None`: the console is off.
+    pub console_idle: Option<Duration>,
 }
 
 /// How log lines are written.
@@ -702,6 +704,25 @@ impl Settings {
             ));
         }
         let pool_cache_ttl = Duration::from_secs(text);
+        let console_idle = match raw.console.as_str() {
+            "on" => {
+                let minutes = raw.console_idle_minutes;
+                if !(1..=1440).contains(&minutes) {
+                    return Err(bad(
+                        "IDBROKER_CONSOLE_IDLE_MINUTES",
+                        format!("'{minutes}' is not a number of minutes from 1 to 1440"),
+                    ));
+                }
+                Some(Duration::from_secs(minutes * 60))
+            }
+            "off" => None,
+            other => {
+                return Err(bad(
+                    "IDBROKER_CONSOLE",
+                    format!("'{other}' is not on or off"),
+                ));
+            }
+        };
         let master_key = raw
             .master_key
             .as_deref()
@@ -750,6 +771,7 @@ impl Settings {
             upstream,
             sts_policy,
             database,
+            console_idle,
         })
     }
 }

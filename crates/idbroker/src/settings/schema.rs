@@ -184,6 +184,11 @@ schema! {
     /// event dropped, 0–3600 (0: off).
     #[serde(deserialize_with = "lenient")]
     pool_cache_seconds: u64 = 300,
+    /// The admin console at `/console/`: `on` or `off` (off: none of its routes exist).
+    console: String = "on".to_owned(),
+    /// A console session unused this long ends, 1–1440 minutes.
+    #[serde(deserialize_with = "lenient")]
+    console_idle_minutes: u64 = 30,
 }
 
 fn millis(d: std::time::Duration) -> u64 {

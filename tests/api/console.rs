@@ -1,0 +1,468 @@
+//! The admin console in a real browser: headless Chromium driven over WebDriver (chromedriver)
+//! against the real application, on both stores. Debian's `chromium` and `chromium-driver`
+//! must be installed (scripts/test.sh installs them); without them these tests fail, saying so.
+//! The SQLite run saves a screenshot of each page into docs/console/.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use idbroker_store::Backend;
+use serde_json::json;
+
+use crate::helpers::{
+    ADMIN_TOKEN, TestApp, free_port, settings, settings_on, spawn_app, spawn_app_with,
+};
+use crate::idp::{TestKey, claims};
+use crate::sts_front::StsFront;
+
+crate::helpers::on_both_backends!(the_console_works_end_to_end_in_a_browser);
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const DEVELOPER: &str = "login.myapp";
+const AUTH: &str = "arn:aws:iam::123456789012:role/authenticated";
+const GUEST: &str = "arn:aws:iam::123456789012:role/guest";
+
+/// chromedriver on a port of its own, stopped when dropped, and a browser session on it.
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+}
+
+impl Browser {
+    async fn start(width: u32, height: u32) -> Self {
+        for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+            assert!(
+                std::path::Path::new(path).exists(),
+                "the console's browser tests need {path}: apt-get install -y chromium chromium-driver \
+                 (Debian's {package}; scripts/test.sh installs it)"
+            );
+        }
+        let port = crate::helpers::unheld_port();
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--hide-scrollbars",
+                         format!("--window-size={width},{height}")],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = None;
+        for _ in 0..100 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Self {
+                        client,
+                        _driver: driver,
+                    };
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no WebDriver session from chromedriver at {url}: {last:?}");
+    }
+
+    async fn go(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Clicks what submits a form or follows a link, and waits for the next page: the old
+    /// document's root goes stale, the new one finishes loading.
+    async fn submit(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.click(css).await;
+        for _ in 0..200 {
+            if old.tag_name().await.is_err() {
+                let ready = self
+                    .client
+                    .execute("return document.readyState", vec![])
+                    .await
+                    .unwrap();
+                if ready == "complete" {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no new page after clicking {css}");
+    }
+
+    async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_owned()
+    }
+
+    async fn source(&self) -> String {
+        self.client.source().await.unwrap()
+    }
+
+    /// Saves the page as docs/console/<name>.png (on one store only: the pages are the same).
+    async fn screenshot(&self, backend: Backend, name: &str) {
+        if backend != Backend::Sqlite {
+            return;
+        }
+        let png = self.client.screenshot().await.unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+/// An app whose STS is the tests' front over moto (so credentials are issued and land in the
+/// ledger), a pool with a developer provider and Google, and one developer user, `alice`, who
+/// got credentials once. Returns the app, the pool, alice's identity and her access key id.
+async fn world(backend: Backend) -> (TestApp, StsFront, String, String, String) {
+    let port = free_port();
+    let down = format!("http://127.0.0.1:{}", crate::helpers::unheld_port());
+    let front = StsFront::start(&format!("http://127.0.0.1:{port}")).await;
+    let front_url = front.url.clone();
+    let app = spawn_app_with(backend, |url| {
+        let mut s = settings_on(url, port);
+        s.sts_endpoint_url = Some(front_url);
+        s
+    })
+    .await;
+    // A registered provider that cannot be reached, so its key cache has a failure to show.
+    let arn = app.register_oidc(&down, &["down-client"]).await;
+    let pool = app
+        .create_pool_with("console-seed", true, |p| {
+            p.developer_provider_name(DEVELOPER)
+                .supported_login_providers("accounts.google.com", "google-client")
+                .open_id_connect_provider_arns(arn)
+        })
+        .await;
+    app.sdk
+        .set_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .roles("authenticated", AUTH)
+        .roles("unauthenticated", GUEST)
+        .send()
+        .await
+        .unwrap();
+    front.trust_audience(&pool);
+    let out = app
+        .developer_login(&pool, DEVELOPER, "alice")
+        .send()
+        .await
+        .unwrap();
+    let identity = out.identity_id().unwrap().to_owned();
+    let creds = app
+        .sdk
+        .get_credentials_for_identity()
+        .identity_id(&identity)
+        .logins("cognito-identity.amazonaws.com", out.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let key = creds.access_key_id().unwrap().to_owned();
+    (app, front, pool, identity, key)
+}
+
+async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
+    let (app, _front, pool, identity, access_key) = world(backend).await;
+    let base = app.address.clone();
+    let b = Browser::start(1000, 760).await;
+
+    // Not signed in: every page sends the browser to the sign-in form.
+    b.go(&format!("{base}/console/pools")).await;
+    assert_eq!(b.path().await, "/console/sign-in");
+    b.screenshot(backend, "sign-in").await;
+    b.fill("input[name=token]", "not-the-admin-token").await;
+    b.submit("form button[type=submit]").await;
+    assert_eq!(b.text(".error").await, "The admin token is not valid.");
+    b.fill("input[name=token]", ADMIN_TOKEN).await;
+    b.submit("form button[type=submit]").await;
+    assert_eq!(b.path().await, "/console/");
+    assert!(b.source().await.contains("console-seed"), "the pools list");
+    b.screenshot(backend, "pools").await;
+
+    // The session cookie: HttpOnly, SameSite=Strict, scoped to the console.
+    let cookies = b.client.get_all_cookies().await.unwrap();
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "idbroker_console")
+        .expect("a session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(
+        session.same_site().map(|s| s.to_string()).as_deref(),
+        Some("Strict")
+    );
+    assert_eq!(session.path(), Some("/console"));
+    let session_cookie = format!("idbroker_console={}", session.value());
+
+    // Create a pool through the form: first refused with the API's own message, then made.
+    b.submit("a[href='/console/pools/new']").await;
+    b.fill("input[name=identity_pool_name]", "not a valid name!")
+        .await;
+    b.submit("form.stack button[type=submit]").await;
+    let error = b.text(".error").await;
+    assert!(
+        error.starts_with("ValidationException: ") && error.contains("identityPoolName"),
+        "{error}"
+    );
+    b.screenshot(backend, "pool-form-error").await;
+    b.fill("input[name=identity_pool_name]", "made-in-the-console")
+        .await;
+    b.click("input[name=allow_unauthenticated_identities]")
+        .await;
+    b.fill(
+        "textarea[name=supported_login_providers]",
+        "accounts.google.com=web-client",
+    )
+    .await;
+    b.submit("form.stack button[type=submit]").await;
+    assert_eq!(b.text("h1").await, "made-in-the-console");
+    let made = b.path().await;
+    let made_id = made
+        .trim_start_matches("/console/pools/")
+        .replace("%3A", ":");
+    let described = app.describe_pool(&made_id).await.unwrap();
+    assert!(described.allow_unauthenticated_identities());
+    assert_eq!(
+        described.supported_login_providers().unwrap()["accounts.google.com"],
+        "web-client"
+    );
+    // Roles through the detail page's form; a bad ARN is the API's error, on the same page.
+    b.fill("input[name=authenticated]", "not-an-arn").await;
+    b.submit("form[action$='/roles'] button").await;
+    assert!(
+        b.text(".error").await.contains("not-an-arn"),
+        "the API's message names it"
+    );
+    b.fill("input[name=authenticated]", AUTH).await;
+    b.submit("form[action$='/roles'] button").await;
+    assert!(b.source().await.contains(AUTH));
+    b.screenshot(backend, "pool-detail").await;
+    // Edit: the form comes filled in with the pool as it is; a new name is saved, the rest kept.
+    b.submit("a[href$='/edit']").await;
+    b.fill("input[name=identity_pool_name]", "renamed-in-the-console")
+        .await;
+    b.submit("form.stack button[type=submit]").await;
+    assert_eq!(b.text("h1").await, "renamed-in-the-console");
+    let described = app.describe_pool(&made_id).await.unwrap();
+    assert!(described.allow_unauthenticated_identities(), "kept");
+    assert_eq!(
+        described.supported_login_providers().unwrap()["accounts.google.com"],
+        "web-client",
+        "kept"
+    );
+
+    // Find alice by her login (provider and subject), see her ledger entry and audit.
+    b.go(&format!("{base}/console/identities")).await;
+    b.fill("input[name=pool_id]", &pool).await;
+    b.fill("input[name=provider]", DEVELOPER).await;
+    b.fill("input[name=subject]", "alice").await;
+    b.submit("#by-login button").await;
+    assert_eq!(b.text("dl.facts dd.mono").await, identity);
+    let ledger = b.text("#ledger").await;
+    assert!(ledger.contains(&access_key), "{ledger}");
+    assert!(ledger.contains(AUTH), "{ledger}");
+    b.screenshot(backend, "identity").await;
+    // By developer user id too, and a login nobody has is the API's not-found.
+    b.go(&format!(
+        "{base}/console/identities?pool_id={pool}&developer_user=alice"
+    ))
+    .await;
+    assert_eq!(b.text("dl.facts dd.mono").await, identity);
+    b.go(&format!(
+        "{base}/console/identities?pool_id={pool}&provider={DEVELOPER}&subject=bob"
+    ))
+    .await;
+    assert!(
+        b.text(".error")
+            .await
+            .starts_with("ResourceNotFoundException")
+    );
+
+    // The other pages.
+    b.go(&format!("{base}/console/keys")).await;
+    assert!(b.text("#keys").await.contains("signing"), "the current key");
+    b.screenshot(backend, "keys").await;
+    b.go(&format!("{base}/console/audit")).await;
+    let audit = b.text("table.audit").await;
+    assert!(audit.contains("CreateIdentityPool"), "{audit}");
+    assert!(audit.contains("UpdateIdentityPool"), "{audit}");
+    assert!(audit.contains("SetIdentityPoolRoles"), "{audit}");
+    assert!(
+        audit.contains("console from 127.0.0.1"),
+        "the console is the actor's channel: {audit}"
+    );
+    b.screenshot(backend, "audit").await;
+    // A token of the unreachable provider, checked once (by the REST explain), leaves its
+    // failure in this replica's key cache; the providers page shows it.
+    let issuer = app
+        .rest()
+        .list_oidc_providers()
+        .await
+        .unwrap()
+        .oidc_providers[0]
+        .issuer
+        .clone();
+    let token = TestKey::rsa("rsa-a", "k1").sign(&claims(&issuer, "down-client", "u"));
+    let res = app
+        .http
+        .post(format!("{base}/v1/identity-pools/{pool}/explain"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"logins": {issuer.trim_start_matches("http://"): token}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    b.go(&format!("{base}/console/providers")).await;
+    let providers = b.text("table").await;
+    assert!(providers.contains(&issuer), "{providers}");
+    assert!(
+        providers.contains("1 failed fetch(es) in a row, in backoff"),
+        "{providers}"
+    );
+    b.screenshot(backend, "providers").await;
+    b.go(&format!("{base}/console/pools/{pool}/explain")).await;
+    b.fill("input[name=provider]", "accounts.google.com").await;
+    b.fill("textarea[name=token]", "not-a-jwt").await;
+    b.submit("form.stack button[type=submit]").await;
+    let checks = b.text("table.checks").await;
+    assert!(
+        checks.contains("format") && checks.contains("failed"),
+        "{checks}"
+    );
+    assert!(b.text(".error").await.contains("NotAuthorizedException"));
+    b.screenshot(backend, "explain").await;
+
+    // CSRF: a form posted with the session but without its token (or with another) is refused,
+    // and nothing is made.
+    let pools_before = app.pool_count().await;
+    for body in [
+        "identity_pool_name=forged".to_owned(),
+        "csrf=guessed&identity_pool_name=forged".to_owned(),
+    ] {
+        let res = app
+            .http
+            .post(format!("{base}/console/pools/new"))
+            .header("cookie", &session_cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{body}");
+    }
+    assert_eq!(app.pool_count().await, pools_before);
+    let headers = app
+        .http
+        .get(format!("{base}/console/pools"))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    let csp = headers.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+
+    // A phone-sized window: the identity page still reads.
+    b.client.set_window_size(390, 800).await.unwrap();
+    b.go(&format!("{base}/console/identities/{identity}")).await;
+    b.screenshot(backend, "identity-phone").await;
+    b.client.set_window_size(1000, 760).await.unwrap();
+
+    // Sign out: back to the sign-in form, and the session is gone for good.
+    b.submit("form.sign-out button").await;
+    assert_eq!(b.path().await, "/console/sign-in");
+    b.go(&format!("{base}/console/pools")).await;
+    assert_eq!(b.path().await, "/console/sign-in");
+    let res = no_redirects()
+        .get(format!("{base}/console/pools"))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "the old cookie no longer signs in");
+    assert_eq!(res.headers()["location"], "/console/sign-in");
+    b.client.close().await.unwrap();
+}
+
+/// A client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `IDBROKER_CONSOLE=off`: no console route exists (the app's ordinary 404), while on it does.
+#[tokio::test]
+async fn with_the_console_off_no_route_is_left() {
+    let on = spawn_app(Backend::Sqlite).await;
+    let res = no_redirects()
+        .get(format!("{}/console/", on.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "on by default: to the sign-in form");
+    let off = spawn_app_with(Backend::Sqlite, |url| {
+        let mut s = settings(url);
+        s.console_idle = None;
+        s
+    })
+    .await;
+    for path in [
+        "/console",
+        "/console/",
+        "/console/sign-in",
+        "/console/static/console.css",
+    ] {
+        let res = off.get(path).await;
+        assert_eq!(res.status(), 404, "{path}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "the app's own 404 for {path}"
+        );
+    }
+    assert_eq!(off.post("/console/sign-in").await.status(), 404);
+}
