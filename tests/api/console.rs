@@ -1,7 +1,8 @@
 //! The admin console in a real browser: headless Chromium driven over WebDriver (chromedriver)
 //! against the real application, on both stores. Debian's `chromium` and `chromium-driver`
 //! must be installed (scripts/test.sh installs them); without them these tests fail, saying so.
-//! The SQLite run saves a screenshot of each page into docs/console/.
+//! The SQLite run saves a screenshot of each page into target/console-screenshots/ (into
+//! docs/console/, the README's pictures, with `IDBROKER_UPDATE_SCREENSHOTS=1`).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -139,13 +140,21 @@ impl Browser {
         self.client.source().await.unwrap()
     }
 
-    /// Saves the page as docs/console/<name>.png (on one store only: the pages are the same).
+    /// Saves the page as target/console-screenshots/<name>.png, or, with
+    /// `IDBROKER_UPDATE_SCREENSHOTS=1`, as docs/console/<name>.png (the README's pictures), so
+    /// an ordinary run leaves the work tree as it was. One store only: the pages are the same.
     async fn screenshot(&self, backend: Backend, name: &str) {
         if backend != Backend::Sqlite {
             return;
         }
         let png = self.client.screenshot().await.unwrap();
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+        assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = if std::env::var_os("IDBROKER_UPDATE_SCREENSHOTS").is_some() {
+            root.join("docs/console")
+        } else {
+            root.join("target/console-screenshots")
+        };
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
