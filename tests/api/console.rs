@@ -25,6 +25,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const DEVELOPER: &str = "login.myapp";
 const AUTH: &str = "arn:aws:iam::123456789012:role/authenticated";
 const GUEST: &str = "arn:aws:iam::123456789012:role/guest";
+const SAML_ARN: &str = "arn:aws:iam::123456789012:saml-provider/corp";
 
 /// chromedriver on a port of its own, stopped when dropped, and a browser session on it.
 struct Browser {
@@ -160,6 +161,35 @@ impl Browser {
     }
 }
 
+/// A SAML provider's metadata with one self-signed signing certificate for `cn`, valid from
+/// `from` to `until` (Unix seconds).
+fn saml_metadata(cn: &str, from: i64, until: i64) -> String {
+    use base64::Engine;
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let key = PKey::private_key_from_pem(include_bytes!("../fixtures/rsa-a.pem")).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
+    let name = name.build();
+    let mut b = X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::from_unix(from).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::from_unix(until).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let der = b.build().to_der().unwrap();
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://{cn}/saml"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+        base64::engine::general_purpose::STANDARD.encode(der)
+    )
+}
+
 /// An app whose STS is the tests' front over moto (so credentials are issued and land in the
 /// ledger), a pool with a developer provider and Google, and one developer user, `alice`, who
 /// got credentials once. Returns the app, the pool, alice's identity and her access key id.
@@ -176,11 +206,22 @@ async fn world(backend: Backend) -> (TestApp, StsFront, String, String, String) 
     .await;
     // A registered provider that cannot be reached, so its key cache has a failure to show.
     let arn = app.register_oidc(&down, &["down-client"]).await;
+    // A SAML provider whose certificate is valid until 2100, used by the pool.
+    let res = app
+        .http
+        .post(format!("{}/v1/saml-providers", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "corp", "metadata": saml_metadata("idp.corp.test", 1_700_000_000, 4_102_444_800)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     let pool = app
         .create_pool_with("console-seed", true, |p| {
             p.developer_provider_name(DEVELOPER)
                 .supported_login_providers("accounts.google.com", "google-client")
                 .open_id_connect_provider_arns(arn)
+                .saml_provider_arns(SAML_ARN)
         })
         .await;
     app.sdk
@@ -365,11 +406,50 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
     b.go(&format!("{base}/console/providers")).await;
     let providers = b.text("table").await;
     assert!(providers.contains(&issuer), "{providers}");
+    assert!(providers.contains("down-client"), "client ids: {providers}");
     assert!(
         providers.contains("1 failed fetch(es) in a row, in backoff"),
         "{providers}"
     );
     b.screenshot(backend, "providers").await;
+    // SAML providers: the list, then one provider's certificates and the pools that use it.
+    b.go(&format!("{base}/console/saml-providers")).await;
+    let saml = b.text("#saml-providers").await;
+    assert!(saml.contains(SAML_ARN), "{saml}");
+    assert!(saml.contains("https://idp.corp.test/saml"), "{saml}");
+    assert!(
+        saml.contains("2100-01-01 00:00:00 UTC"),
+        "first expiry: {saml}"
+    );
+    b.submit("#saml-providers a").await;
+    assert_eq!(b.text("h1").await, "corp");
+    let certificates = b.text("#certificates").await;
+    assert!(certificates.contains("CN=idp.corp.test"), "{certificates}");
+    assert!(
+        certificates.contains("2023-11-14 22:13:20 UTC"),
+        "{certificates}"
+    );
+    assert!(certificates.contains("valid"), "{certificates}");
+    let fingerprints = app
+        .http
+        .get(format!("{base}/v1/saml-providers/corp"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["certificate_fingerprints"]
+        .clone();
+    let fingerprint = fingerprints[0].as_str().unwrap();
+    assert!(certificates.contains(fingerprint), "{certificates}");
+    assert!(b.text("#saml-pools").await.contains(&pool));
+    assert!(b.source().await.contains("CreateSamlProvider"), "its audit");
+    b.screenshot(backend, "saml-provider").await;
+    b.go(&format!("{base}/console/saml-providers/no-such"))
+        .await;
+    assert!(b.text(".error").await.contains("not found"));
+
     b.go(&format!("{base}/console/pools/{pool}/explain")).await;
     b.fill("input[name=provider]", "accounts.google.com").await;
     b.fill("textarea[name=token]", "not-a-jwt").await;

@@ -504,6 +504,12 @@ pub trait SamlProviderStore: Send + Sync {
         provider: &SamlProvider,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// The pools that name the provider, as (id, name), by id; at most `limit`.
+    async fn pools_using_saml_provider(
+        &self,
+        name: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
     /// `NotFound` when absent, `Conflict` while a pool uses it.
     async fn delete_saml_provider(&self, name: &str) -> StoreResult<()>;
     /// Records one use of an assertion in one transaction: the first use inserts its row

@@ -7,7 +7,8 @@
 //!   carries.
 //! - `page`: the layout, the stylesheet, error pages; `headers` puts a strict
 //!   Content-Security-Policy (no script, styles only from `/console/static/`) on every answer.
-//! - One module per area: `pools`, `identities`, `keys`, `audit`, `providers`, `explain`.
+//! - One module per area: `pools`, `identities`, `keys`, `audit`, `providers` (OpenID
+//!   Connect), `saml`, `explain`.
 //!
 //! With the console off (`IDBROKER_CONSOLE=off`) `configure` is never called: no route is
 //! left behind, `/console/` is the app's ordinary 404.
@@ -20,6 +21,7 @@ mod keys;
 mod page;
 mod pools;
 mod providers;
+mod saml;
 pub mod session;
 mod sign_in;
 
@@ -204,6 +206,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/keys/rotate").route(web::post().to(keys::rotate)))
             .service(resource("/audit").route(web::get().to(audit::list)))
             .service(resource("/providers").route(web::get().to(providers::list)))
+            .service(resource("/saml-providers").route(web::get().to(saml::list)))
+            .service(resource("/saml-providers/{name}").route(web::get().to(saml::detail)))
             .default_service(web::route().to(|| async {
                 page::error_page(
                     StatusCode::NOT_FOUND,
