@@ -382,7 +382,51 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
         audit.contains("console from 127.0.0.1"),
         "the console is the actor's channel: {audit}"
     );
+    // Filters: by actor (the console's changes only), by action (a link in the table), by
+    // a time range; a time that cannot be read is the form's error.
+    b.fill("#audit-filter input[name=actor]", "console from 127.0.0.1")
+        .await;
+    b.submit("#audit-filter button").await;
+    let by_console = b.text("table.audit").await;
+    assert!(by_console.contains("UpdateIdentityPool"), "{by_console}");
+    assert!(
+        !by_console.contains("CreateSamlProvider") && !by_console.contains("admin-token"),
+        "only the console's: {by_console}"
+    );
+    b.fill("#audit-filter input[name=action]", "SetIdentityPoolRoles")
+        .await;
+    b.fill("#audit-filter input[name=since]", "2020-01-01")
+        .await;
+    b.submit("#audit-filter button").await;
+    let rows = b
+        .client
+        .find_all(Locator::Css("table.audit tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one roles change made in the console");
+    assert!(b.text("table.audit").await.contains("SetIdentityPoolRoles"));
     b.screenshot(backend, "audit").await;
+    b.fill("#audit-filter input[name=since]", "2100-01-01 00:00")
+        .await;
+    b.submit("#audit-filter button").await;
+    assert_eq!(b.text("main p.muted").await, "No changes recorded.");
+    b.fill("#audit-filter input[name=since]", "last tuesday")
+        .await;
+    b.submit("#audit-filter button").await;
+    assert!(
+        b.text(".error")
+            .await
+            .contains("since must be a UTC time such as 2030-01-31"),
+    );
+    b.go(&format!("{base}/console/audit")).await;
+    b.submit("table.audit a[href='/console/audit?action=CreateSamlProvider']")
+        .await;
+    let saml_changes = b.text("table.audit").await;
+    assert!(saml_changes.contains(SAML_ARN), "{saml_changes}");
+    assert!(
+        !saml_changes.contains("SetIdentityPoolRoles"),
+        "{saml_changes}"
+    );
     // A token of the unreachable provider, checked once (by the REST explain), leaves its
     // failure in this replica's key cache; the providers page shows it.
     let issuer = app

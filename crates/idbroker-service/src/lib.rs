@@ -43,7 +43,7 @@ pub use exchange::{ExchangeError, Exchanged};
 pub use idbroker_issuer::{KeyInfo, KeyState};
 pub use idbroker_providers::KeyCacheState;
 pub use idbroker_saml::CertificateInfo;
-pub use idbroker_store::{AdminChange, Readiness, Revocation, RevocationScope};
+pub use idbroker_store::{AdminChange, AuditFilter, Readiness, Revocation, RevocationScope};
 pub use idbroker_store::{Issuance, IssuanceFilter, IssuanceWindow};
 pub use idbroker_sts::AwsCredentials;
 pub use identities::{DeletionFailure, UnprocessedIdentity};

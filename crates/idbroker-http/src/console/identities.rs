@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{Path, Query};
 use idbroker_domain::Identity;
-use idbroker_service::{IssuanceFilter, IssuanceWindow, Page};
+use idbroker_service::{AuditFilter, IssuanceFilter, IssuanceWindow, Page};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -206,7 +206,7 @@ pub async fn detail(
         .await?;
     let audit = state
         .broker
-        .find_admin_changes(Some(identity.id.as_str()), 20, None)
+        .find_admin_changes(&AuditFilter::resource(identity.id.as_str()), 20, None)
         .await?;
     let id = urlencode(identity.id.as_str());
     let content = html! {

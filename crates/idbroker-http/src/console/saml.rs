@@ -4,7 +4,7 @@
 
 use actix_web::web::Path;
 use chrono::{DateTime, Utc};
-use idbroker_service::{CertificateInfo, RegisteredSamlProvider};
+use idbroker_service::{AuditFilter, CertificateInfo, RegisteredSamlProvider};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -103,7 +103,7 @@ pub async fn detail(session: Session, state: State, path: Path<ProviderPath>) ->
         .await?;
     let audit = state
         .broker
-        .find_admin_changes(Some(&provider.arn), 20, None)
+        .find_admin_changes(&AuditFilter::resource(&provider.arn), 20, None)
         .await?;
     let now = state.broker.now();
     let more_pools = pools.len() > SHOWN_POOLS as usize;
