@@ -369,6 +369,107 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
             .starts_with("ResourceNotFoundException")
     );
 
+    // Revoke alice from her page: the answer is the revocation's effect (the instant, the
+    // roles, her live credentials); her page then says revoked and offers re-enabling.
+    b.go(&format!("{base}/console/identities/{identity}")).await;
+    b.submit("#revoke button").await;
+    assert_eq!(b.text("h1").await, "Identity revoked");
+    let effect = b.text("#revocation").await;
+    assert!(
+        effect.contains(&identity) && effect.contains(AUTH),
+        "{effect}"
+    );
+    let live = b.text("#live-credentials").await;
+    assert!(live.contains(&access_key), "{live}");
+    b.screenshot(backend, "identity-revoked").await;
+    let revoked = app
+        .sdk
+        .get_credentials_for_identity()
+        .identity_id(&identity)
+        .send()
+        .await;
+    assert!(revoked.is_err(), "revoked: no credentials");
+    b.submit("#revocation a").await;
+    assert!(b.text("dl.facts").await.contains("revoked (identity"));
+    b.submit("#reenable button").await;
+    assert!(
+        b.text("dl.facts").await.contains("Revoked\nno"),
+        "{}",
+        b.text("dl.facts").await
+    );
+    // A revoke posted without the session's CSRF token is refused, and changes nothing.
+    let res = app
+        .http
+        .post(format!("{base}/console/identities/{identity}/revoke"))
+        .header("cookie", &session_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("before=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    b.go(&format!("{base}/console/identities/{identity}")).await;
+    assert!(b.text("dl.facts").await.contains("Revoked\nno"));
+
+    // Delete another identity: the page asks first; only its form deletes.
+    let bob = app
+        .developer_login(&pool, DEVELOPER, "bob")
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    b.go(&format!("{base}/console/identities/{bob}")).await;
+    b.submit("#delete").await;
+    assert_eq!(b.text("h1").await, "Delete identity?");
+    b.screenshot(backend, "identity-delete").await;
+    let described = |id: String| {
+        let app = &app;
+        async move {
+            app.admin(reqwest::Method::GET, &format!("/v1/identities/{id}"), None)
+                .await
+                .0
+        }
+    };
+    assert_eq!(described(bob.clone()).await, 200, "not yet deleted");
+    // With the session's token but without the confirmation's field: refused, nothing deleted.
+    let token = b
+        .client
+        .find(Locator::Css("#confirm-delete input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let res = app
+        .http
+        .post(format!("{base}/console/identities/{bob}/delete"))
+        .header("cookie", &session_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(described(bob.clone()).await, 200, "still there");
+    b.submit("#confirm-delete button").await;
+    assert_eq!(b.path().await, "/console/identities");
+    assert!(b.text(".done").await.contains(&bob), "says so");
+    assert_eq!(described(bob.clone()).await, 404, "deleted");
+    b.go(&format!("{base}/console/identities/{bob}")).await;
+    assert_eq!(b.text("h1").await, "ResourceNotFoundException");
+    // Each action is in the audit, made by the console.
+    b.go(&format!(
+        "{base}/console/audit?actor=console%20from%20127.0.0.1"
+    ))
+    .await;
+    let audit = b.text("table.audit").await;
+    for action in ["RevokeIdentity", "ReenableIdentity", "DeleteIdentities"] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
+
     // The other pages.
     b.go(&format!("{base}/console/keys")).await;
     assert!(b.text("#keys").await.contains("signing"), "the current key");

@@ -7,7 +7,8 @@
 //!   carries.
 //! - `page`: the layout, the stylesheet, error pages; `headers` puts a strict
 //!   Content-Security-Policy (no script, styles only from `/console/static/`) on every answer.
-//! - One module per area: `pools`, `identities`, `keys`, `audit`, `providers` (OpenID
+//! - One module per area: `pools`, `identities` (and `identity_actions`: revoke, re-enable,
+//!   delete), `keys`, `audit`, `providers` (OpenID
 //!   Connect), `saml`, `explain`.
 //!
 //! With the console off (`IDBROKER_CONSOLE=off`) `configure` is never called: no route is
@@ -17,6 +18,7 @@ mod audit;
 mod explain;
 mod forms;
 mod identities;
+mod identity_actions;
 mod keys;
 mod page;
 mod pools;
@@ -202,6 +204,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(resource("/identities").route(web::get().to(identities::search)))
             .service(resource("/identities/{identity_id}").route(web::get().to(identities::detail)))
+            .service(
+                resource("/identities/{identity_id}/revoke")
+                    .route(web::post().to(identity_actions::revoke)),
+            )
+            .service(
+                resource("/identities/{identity_id}/reenable")
+                    .route(web::post().to(identity_actions::reenable)),
+            )
+            .service(
+                resource("/identities/{identity_id}/delete")
+                    .route(web::get().to(identity_actions::confirm_delete))
+                    .route(web::post().to(identity_actions::delete)),
+            )
             .service(resource("/keys").route(web::get().to(keys::timeline)))
             .service(resource("/keys/rotate").route(web::post().to(keys::rotate)))
             .service(resource("/audit").route(web::get().to(audit::list)))
