@@ -25,6 +25,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const DEVELOPER: &str = "login.myapp";
 const AUTH: &str = "arn:aws:iam::123456789012:role/authenticated";
 const GUEST: &str = "arn:aws:iam::123456789012:role/guest";
+const SAML_ARN: &str = "arn:aws:iam::123456789012:saml-provider/corp";
 
 /// chromedriver on a port of its own, stopped when dropped, and a browser session on it.
 struct Browser {
@@ -160,6 +161,35 @@ impl Browser {
     }
 }
 
+/// A SAML provider's metadata with one self-signed signing certificate for `cn`, valid from
+/// `from` to `until` (Unix seconds).
+fn saml_metadata(cn: &str, from: i64, until: i64) -> String {
+    use base64::Engine;
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let key = PKey::private_key_from_pem(include_bytes!("../fixtures/rsa-a.pem")).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
+    let name = name.build();
+    let mut b = X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::from_unix(from).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::from_unix(until).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let der = b.build().to_der().unwrap();
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://{cn}/saml"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+        base64::engine::general_purpose::STANDARD.encode(der)
+    )
+}
+
 /// An app whose STS is the tests' front over moto (so credentials are issued and land in the
 /// ledger), a pool with a developer provider and Google, and one developer user, `alice`, who
 /// got credentials once. Returns the app, the pool, alice's identity and her access key id.
@@ -176,11 +206,22 @@ async fn world(backend: Backend) -> (TestApp, StsFront, String, String, String) 
     .await;
     // A registered provider that cannot be reached, so its key cache has a failure to show.
     let arn = app.register_oidc(&down, &["down-client"]).await;
+    // A SAML provider whose certificate is valid until 2100, used by the pool.
+    let res = app
+        .http
+        .post(format!("{}/v1/saml-providers", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "corp", "metadata": saml_metadata("idp.corp.test", 1_700_000_000, 4_102_444_800)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     let pool = app
         .create_pool_with("console-seed", true, |p| {
             p.developer_provider_name(DEVELOPER)
                 .supported_login_providers("accounts.google.com", "google-client")
                 .open_id_connect_provider_arns(arn)
+                .saml_provider_arns(SAML_ARN)
         })
         .await;
     app.sdk
@@ -328,6 +369,107 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
             .starts_with("ResourceNotFoundException")
     );
 
+    // Revoke alice from her page: the answer is the revocation's effect (the instant, the
+    // roles, her live credentials); her page then says revoked and offers re-enabling.
+    b.go(&format!("{base}/console/identities/{identity}")).await;
+    b.submit("#revoke button").await;
+    assert_eq!(b.text("h1").await, "Identity revoked");
+    let effect = b.text("#revocation").await;
+    assert!(
+        effect.contains(&identity) && effect.contains(AUTH),
+        "{effect}"
+    );
+    let live = b.text("#live-credentials").await;
+    assert!(live.contains(&access_key), "{live}");
+    b.screenshot(backend, "identity-revoked").await;
+    let revoked = app
+        .sdk
+        .get_credentials_for_identity()
+        .identity_id(&identity)
+        .send()
+        .await;
+    assert!(revoked.is_err(), "revoked: no credentials");
+    b.submit("#revocation a").await;
+    assert!(b.text("dl.facts").await.contains("revoked (identity"));
+    b.submit("#reenable button").await;
+    assert!(
+        b.text("dl.facts").await.contains("Revoked\nno"),
+        "{}",
+        b.text("dl.facts").await
+    );
+    // A revoke posted without the session's CSRF token is refused, and changes nothing.
+    let res = app
+        .http
+        .post(format!("{base}/console/identities/{identity}/revoke"))
+        .header("cookie", &session_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("before=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    b.go(&format!("{base}/console/identities/{identity}")).await;
+    assert!(b.text("dl.facts").await.contains("Revoked\nno"));
+
+    // Delete another identity: the page asks first; only its form deletes.
+    let bob = app
+        .developer_login(&pool, DEVELOPER, "bob")
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    b.go(&format!("{base}/console/identities/{bob}")).await;
+    b.submit("#delete").await;
+    assert_eq!(b.text("h1").await, "Delete identity?");
+    b.screenshot(backend, "identity-delete").await;
+    let described = |id: String| {
+        let app = &app;
+        async move {
+            app.admin(reqwest::Method::GET, &format!("/v1/identities/{id}"), None)
+                .await
+                .0
+        }
+    };
+    assert_eq!(described(bob.clone()).await, 200, "not yet deleted");
+    // With the session's token but without the confirmation's field: refused, nothing deleted.
+    let token = b
+        .client
+        .find(Locator::Css("#confirm-delete input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let res = app
+        .http
+        .post(format!("{base}/console/identities/{bob}/delete"))
+        .header("cookie", &session_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(described(bob.clone()).await, 200, "still there");
+    b.submit("#confirm-delete button").await;
+    assert_eq!(b.path().await, "/console/identities");
+    assert!(b.text(".done").await.contains(&bob), "says so");
+    assert_eq!(described(bob.clone()).await, 404, "deleted");
+    b.go(&format!("{base}/console/identities/{bob}")).await;
+    assert_eq!(b.text("h1").await, "ResourceNotFoundException");
+    // Each action is in the audit, made by the console.
+    b.go(&format!(
+        "{base}/console/audit?actor=console%20from%20127.0.0.1"
+    ))
+    .await;
+    let audit = b.text("table.audit").await;
+    for action in ["RevokeIdentity", "ReenableIdentity", "DeleteIdentities"] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
+
     // The other pages.
     b.go(&format!("{base}/console/keys")).await;
     assert!(b.text("#keys").await.contains("signing"), "the current key");
@@ -341,7 +483,51 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
         audit.contains("console from 127.0.0.1"),
         "the console is the actor's channel: {audit}"
     );
+    // Filters: by actor (the console's changes only), by action (a link in the table), by
+    // a time range; a time that cannot be read is the form's error.
+    b.fill("#audit-filter input[name=actor]", "console from 127.0.0.1")
+        .await;
+    b.submit("#audit-filter button").await;
+    let by_console = b.text("table.audit").await;
+    assert!(by_console.contains("UpdateIdentityPool"), "{by_console}");
+    assert!(
+        !by_console.contains("CreateSamlProvider") && !by_console.contains("admin-token"),
+        "only the console's: {by_console}"
+    );
+    b.fill("#audit-filter input[name=action]", "SetIdentityPoolRoles")
+        .await;
+    b.fill("#audit-filter input[name=since]", "2020-01-01")
+        .await;
+    b.submit("#audit-filter button").await;
+    let rows = b
+        .client
+        .find_all(Locator::Css("table.audit tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one roles change made in the console");
+    assert!(b.text("table.audit").await.contains("SetIdentityPoolRoles"));
     b.screenshot(backend, "audit").await;
+    b.fill("#audit-filter input[name=since]", "2100-01-01 00:00")
+        .await;
+    b.submit("#audit-filter button").await;
+    assert_eq!(b.text("main p.muted").await, "No changes recorded.");
+    b.fill("#audit-filter input[name=since]", "last tuesday")
+        .await;
+    b.submit("#audit-filter button").await;
+    assert!(
+        b.text(".error")
+            .await
+            .contains("since must be a UTC time such as 2030-01-31"),
+    );
+    b.go(&format!("{base}/console/audit")).await;
+    b.submit("table.audit a[href='/console/audit?action=CreateSamlProvider']")
+        .await;
+    let saml_changes = b.text("table.audit").await;
+    assert!(saml_changes.contains(SAML_ARN), "{saml_changes}");
+    assert!(
+        !saml_changes.contains("SetIdentityPoolRoles"),
+        "{saml_changes}"
+    );
     // A token of the unreachable provider, checked once (by the REST explain), leaves its
     // failure in this replica's key cache; the providers page shows it.
     let issuer = app
@@ -365,11 +551,50 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
     b.go(&format!("{base}/console/providers")).await;
     let providers = b.text("table").await;
     assert!(providers.contains(&issuer), "{providers}");
+    assert!(providers.contains("down-client"), "client ids: {providers}");
     assert!(
         providers.contains("1 failed fetch(es) in a row, in backoff"),
         "{providers}"
     );
     b.screenshot(backend, "providers").await;
+    // SAML providers: the list, then one provider's certificates and the pools that use it.
+    b.go(&format!("{base}/console/saml-providers")).await;
+    let saml = b.text("#saml-providers").await;
+    assert!(saml.contains(SAML_ARN), "{saml}");
+    assert!(saml.contains("https://idp.corp.test/saml"), "{saml}");
+    assert!(
+        saml.contains("2100-01-01 00:00:00 UTC"),
+        "first expiry: {saml}"
+    );
+    b.submit("#saml-providers a").await;
+    assert_eq!(b.text("h1").await, "corp");
+    let certificates = b.text("#certificates").await;
+    assert!(certificates.contains("CN=idp.corp.test"), "{certificates}");
+    assert!(
+        certificates.contains("2023-11-14 22:13:20 UTC"),
+        "{certificates}"
+    );
+    assert!(certificates.contains("valid"), "{certificates}");
+    let fingerprints = app
+        .http
+        .get(format!("{base}/v1/saml-providers/corp"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["certificate_fingerprints"]
+        .clone();
+    let fingerprint = fingerprints[0].as_str().unwrap();
+    assert!(certificates.contains(fingerprint), "{certificates}");
+    assert!(b.text("#saml-pools").await.contains(&pool));
+    assert!(b.source().await.contains("CreateSamlProvider"), "its audit");
+    b.screenshot(backend, "saml-provider").await;
+    b.go(&format!("{base}/console/saml-providers/no-such"))
+        .await;
+    assert!(b.text(".error").await.contains("not found"));
+
     b.go(&format!("{base}/console/pools/{pool}/explain")).await;
     b.fill("input[name=provider]", "accounts.google.com").await;
     b.fill("textarea[name=token]", "not-a-jwt").await;

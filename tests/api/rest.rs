@@ -199,6 +199,32 @@ async fn pools_are_managed_over_rest(app: TestApp) {
         audit.changes[0].after.is_none()
             && audit.changes[0].before.as_ref().unwrap()["IdentityPoolId"] == id.as_str()
     );
+    // Filtered by action, actor and time too (each an index lookup); a time that is not RFC
+    // 3339 is the caller's error.
+    let first = audit.changes.last().unwrap();
+    let filtered = rest
+        .audit(&AuditQuery {
+            action: Some("UpdateIdentityPool".into()),
+            actor: Some(first.actor.clone()),
+            since: Some(first.at.clone()),
+            until: Some("2100-01-01T00:00:00Z".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        filtered
+            .changes
+            .iter()
+            .all(|c| c.action == "UpdateIdentityPool" && c.actor == first.actor),
+        "{filtered:?}"
+    );
+    assert!(filtered.changes.iter().any(|c| c.resource == id));
+    let (status, body) = app
+        .admin(reqwest::Method::GET, "/v1/audit?since=yesterday", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("RFC 3339"), "{body}");
     // Through the AWS face, the actor is the access key that signed the call.
     let pool = app.create_pool("audited", true).await;
     let audit = rest

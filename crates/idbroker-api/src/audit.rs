@@ -10,6 +10,14 @@ use utoipa::{IntoParams, ToSchema};
 pub struct AuditQuery {
     /// Only changes to this resource (a pool or identity id, a provider ARN, ...).
     pub resource: Option<String>,
+    /// Only changes by this actor, exactly as the changes show it (`admin token from 10.0.0.7`).
+    pub actor: Option<String>,
+    /// Only changes of this action (`CreateIdentityPool`, `RevokeIdentity`, ...).
+    pub action: Option<String>,
+    /// Only changes at or after this RFC 3339 instant.
+    pub since: Option<String>,
+    /// Only changes before this RFC 3339 instant.
+    pub until: Option<String>,
     /// Page size, 1-60 (default 60).
     pub limit: Option<i64>,
     pub cursor: Option<String>,

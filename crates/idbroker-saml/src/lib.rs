@@ -13,7 +13,7 @@ pub mod metadata;
 pub mod response;
 mod text;
 
-pub use metadata::{IdpMetadata, MetadataError};
+pub use metadata::{CertificateInfo, IdpMetadata, MetadataError};
 pub use response::{Expectations, SamlError, TrustedIdp, VerifiedAssertion, verify_response};
 
 /// The attribute whose values name the roles an assertion allows: `role ARN,provider ARN`

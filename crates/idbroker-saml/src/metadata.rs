@@ -20,6 +20,17 @@ pub struct IdpMetadata {
     pub certificates: Vec<Vec<u8>>,
 }
 
+/// What the admin console shows of one signing certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// SHA-256 of the DER, hex, colon-separated (as `IdpMetadata::fingerprints`).
+    pub fingerprint: String,
+    /// The subject's distinguished name, `CN=…, O=…`.
+    pub subject: String,
+    pub not_before: Option<DateTime<Utc>>,
+    pub not_after: Option<DateTime<Utc>>,
+}
+
 /// Why a metadata document was refused; safe to show to the admin who sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Invalid SAML metadata: {0}")]
@@ -105,6 +116,46 @@ impl IdpMetadata {
             })
             .collect()
     }
+
+    /// Each signing certificate's fingerprint, subject and validity. A certificate's validity
+    /// is informational: xmlsec checks the signature against the registered key, as AWS does,
+    /// whatever the dates say.
+    pub fn certificate_info(&self) -> Vec<CertificateInfo> {
+        self.fingerprints()
+            .into_iter()
+            .zip(&self.certificates)
+            .map(|(fingerprint, der)| {
+                let parsed = openssl::x509::X509::from_der(der).ok();
+                CertificateInfo {
+                    fingerprint,
+                    subject: parsed
+                        .as_ref()
+                        .map(|c| distinguished_name(c.subject_name()))
+                        .unwrap_or_default(),
+                    not_before: parsed.as_ref().and_then(|c| instant(c.not_before())),
+                    not_after: parsed.as_ref().and_then(|c| instant(c.not_after())),
+                }
+            })
+            .collect()
+    }
+}
+
+fn distinguished_name(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .map(|entry| {
+            let key = entry.object().nid().short_name().unwrap_or("?");
+            let value = entry.data().to_string().unwrap_or_default();
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An ASN.1 time as an instant: its distance from the Unix epoch.
+fn instant(time: &openssl::asn1::Asn1TimeRef) -> Option<DateTime<Utc>> {
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
+    let diff = epoch.diff(time).ok()?;
+    DateTime::from_timestamp(i64::from(diff.days) * 86_400 + i64::from(diff.secs), 0)
 }
 
 fn decode_certificate(node: Node<'_, '_>) -> Result<Vec<u8>, MetadataError> {
@@ -118,4 +169,52 @@ fn decode_certificate(node: Node<'_, '_>) -> Result<Vec<u8>, MetadataError> {
     openssl::x509::X509::from_der(&der)
         .map_err(|_| MetadataError("an X509Certificate is not a DER X.509 certificate".into()))?;
     Ok(der)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+
+    use super::IdpMetadata;
+
+    /// A self-signed certificate for `cn`, valid between the two Unix times.
+    fn certificate(cn: &str, from: i64, until: i64) -> Vec<u8> {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", cn).unwrap();
+        name.append_entry_by_text("O", "Example").unwrap();
+        let name = name.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::from_unix(from).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::from_unix(until).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        b.build().to_der().unwrap()
+    }
+
+    #[test]
+    fn certificates_show_their_subject_and_validity() {
+        let der = certificate("idp.example.test", 1_700_000_000, 1_800_000_000);
+        let xml = format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.test/saml"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+            base64::engine::general_purpose::STANDARD.encode(&der)
+        );
+        let metadata = IdpMetadata::parse(&xml).unwrap();
+        let info = metadata.certificate_info();
+        assert_eq!(info.len(), 1);
+        assert_eq!(info[0].fingerprint, metadata.fingerprints()[0]);
+        assert_eq!(info[0].subject, "CN=idp.example.test, O=Example");
+        assert_eq!(info[0].not_before.unwrap().timestamp(), 1_700_000_000);
+        assert_eq!(info[0].not_after.unwrap().timestamp(), 1_800_000_000);
+    }
 }

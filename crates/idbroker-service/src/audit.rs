@@ -6,11 +6,12 @@
 
 use std::future::Future;
 
+use idbroker_domain::validation::check_len;
 use idbroker_domain::{IdentityPool, PoolConfig};
-use idbroker_store::AdminChange;
+use idbroker_store::{AdminChange, AuditFilter};
 use serde_json::{Value, json};
 
-use crate::{Broker, Page, ServiceResult};
+use crate::{Broker, Page, ServiceError, ServiceResult};
 
 tokio::task_local! {
     static ACTOR: String;
@@ -68,19 +69,36 @@ impl Broker {
         }
     }
 
-    /// The audit, newest first; all resources or one.
+    /// The audit, newest first, filtered by resource, actor, action (each an exact match,
+    /// 1–2048 characters) and a time range.
     pub async fn find_admin_changes(
         &self,
-        resource: Option<&str>,
+        filter: &AuditFilter,
         limit: i64,
         cursor: Option<&str>,
     ) -> ServiceResult<Page<AdminChange>> {
+        for (field, value) in [
+            ("resource", &filter.resource),
+            ("actor", &filter.actor),
+            ("action", &filter.action),
+        ] {
+            if let Some(value) = value {
+                check_len(field, value, 1, 2048)?;
+            }
+        }
+        if let (Some(since), Some(until)) = (filter.since, filter.until)
+            && since >= until
+        {
+            return Err(ServiceError::InvalidParameter(
+                "since must be before until.".to_owned(),
+            ));
+        }
         let limit = idbroker_domain::MaxResults::parse(limit)?.get();
         let after = cursor.map(idbroker_domain::PageToken::decode).transpose()?;
         let rows = self
             .store
             .find_admin_changes(
-                resource,
+                filter,
                 after.as_ref().map(idbroker_domain::PageToken::last_key),
                 limit + 1,
             )

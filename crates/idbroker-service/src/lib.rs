@@ -42,7 +42,8 @@ pub use error::{Cause, ServiceError, ServiceResult};
 pub use exchange::{ExchangeError, Exchanged};
 pub use idbroker_issuer::{KeyInfo, KeyState};
 pub use idbroker_providers::KeyCacheState;
-pub use idbroker_store::{AdminChange, Readiness, Revocation, RevocationScope};
+pub use idbroker_saml::CertificateInfo;
+pub use idbroker_store::{AdminChange, AuditFilter, Readiness, Revocation, RevocationScope};
 pub use idbroker_store::{Issuance, IssuanceFilter, IssuanceWindow};
 pub use idbroker_sts::AwsCredentials;
 pub use identities::{DeletionFailure, UnprocessedIdentity};
@@ -192,6 +193,11 @@ impl Broker {
 
     pub fn issuer(&self) -> &Arc<Issuer> {
         &self.issuer
+    }
+
+    /// The broker's clock (the test clock in tests), for pages that say "expired".
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn settings(&self) -> &BrokerSettings {

@@ -10,7 +10,9 @@ use idbroker_domain::saml_provider::{
     SamlProvider, arn_for_name, roles_for_provider, saml_provider_name, validate_name,
 };
 use idbroker_domain::{IdentityPoolId, PoolConfig};
-use idbroker_saml::{Expectations, IdpMetadata, ROLE_ATTRIBUTE, TrustedIdp, verify_response};
+use idbroker_saml::{
+    CertificateInfo, Expectations, IdpMetadata, ROLE_ATTRIBUTE, TrustedIdp, verify_response,
+};
 use idbroker_store::StoreError;
 use serde_json::Value;
 
@@ -44,6 +46,8 @@ pub struct RegisteredSamlProvider {
     pub valid_until: Option<DateTime<Utc>>,
     /// SHA-256 fingerprints of the signing certificates, in metadata order.
     pub certificate_fingerprints: Vec<String>,
+    /// The same certificates with their subjects and validity (for the console).
+    pub certificates: Vec<CertificateInfo>,
     pub legacy_sha1: bool,
     pub metadata: String,
 }
@@ -75,7 +79,14 @@ impl Broker {
         RegisteredSamlProvider {
             arn: arn_for_name(&self.settings.account_id, &provider.name),
             valid_until: parsed.as_ref().and_then(|m| m.valid_until),
-            certificate_fingerprints: parsed.map(|m| m.fingerprints()).unwrap_or_default(),
+            certificate_fingerprints: parsed
+                .as_ref()
+                .map(IdpMetadata::fingerprints)
+                .unwrap_or_default(),
+            certificates: parsed
+                .as_ref()
+                .map(IdpMetadata::certificate_info)
+                .unwrap_or_default(),
             name: provider.name,
             entity_id: provider.entity_id,
             legacy_sha1: provider.legacy_sha1,
@@ -141,6 +152,17 @@ impl Broker {
             .await?
             .ok_or_else(|| Self::saml_provider_not_found(name))?;
         Ok(self.registered_saml(provider))
+    }
+
+    /// The pools whose `SamlProviderARNs` name the provider, by id (at most `limit`), with
+    /// their names: one read of the join table's provider index.
+    pub async fn pools_using_saml_provider(
+        &self,
+        name: &str,
+        limit: u32,
+    ) -> ServiceResult<Vec<(String, String)>> {
+        validate_name(name).map_err(|_| Self::saml_provider_not_found(name))?;
+        Ok(self.store.pools_using_saml_provider(name, limit).await?)
     }
 
     /// Replaces the metadata (certificate rotation: publish the new certificate beside the

@@ -390,14 +390,40 @@ pub struct AdminChange {
     pub after: Option<String>,
 }
 
+/// Which admin changes to read; the default reads them all. The text filters are exact
+/// matches (an index lookup each).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub resource: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Only changes at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only changes before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl AuditFilter {
+    /// One resource's changes.
+    pub fn resource(resource: &str) -> Self {
+        Self {
+            resource: Some(resource.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
     async fn record_admin_change(&self, change: &AdminChange) -> StoreResult<()>;
 
-    /// Newest first; all resources, or one.
+    /// Newest first, `limit` changes that match `filter`, starting after the change with id
+    /// `after`. Each filter has an index to answer it (`admin_audit_by_resource`, `_by_actor`,
+    /// `_by_action`: the value, then the time; `_by_time`), so a page costs the same however
+    /// large the audit.
     async fn find_admin_changes(
         &self,
-        resource: Option<&str>,
+        filter: &AuditFilter,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<AdminChange>>;
@@ -504,6 +530,12 @@ pub trait SamlProviderStore: Send + Sync {
         provider: &SamlProvider,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// The pools that name the provider, as (id, name), by id; at most `limit`.
+    async fn pools_using_saml_provider(
+        &self,
+        name: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
     /// `NotFound` when absent, `Conflict` while a pool uses it.
     async fn delete_saml_provider(&self, name: &str) -> StoreResult<()>;
     /// Records one use of an assertion in one transaction: the first use inserts its row

@@ -1154,8 +1154,8 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                     let page = client
                         .audit(&AuditQuery {
                             resource,
-                            limit: None,
                             cursor,
+                            ..AuditQuery::default()
                         })
                         .await?;
                     Ok((page.changes, page.next_cursor))

@@ -19,7 +19,7 @@ use idbroker_domain::{
 };
 use idbroker_store::testing::TestDatabase;
 use idbroker_store::{
-    IdentityStore, LedgerStore, LoginStore, OidcProviderStore, PoolStore, SqlStore,
+    AuditFilter, IdentityStore, LedgerStore, LoginStore, OidcProviderStore, PoolStore, SqlStore,
 };
 use serde_json::{Value, json};
 
@@ -445,7 +445,10 @@ async fn a_sqlite_database_comes_back_byte_for_byte() {
     round_trip(&TestDatabase::sqlite(), &target).await;
     // The import is in the audit, by its file; the second import added nothing.
     let store = SqlStore::connect(target.url()).await.unwrap();
-    let changes = store.find_admin_changes(None, None, 50).await.unwrap();
+    let changes = store
+        .find_admin_changes(&AuditFilter::default(), None, 50)
+        .await
+        .unwrap();
     let mut actions: Vec<&str> = changes.iter().map(|c| c.action.as_str()).collect();
     actions.sort_unstable();
     assert_eq!(
@@ -645,7 +648,14 @@ async fn conflicts_are_reported_by_line_and_change_nothing_and_broken_files_chan
     // The replaced pool's audit row says what it was before, and what it became.
     let store = SqlStore::connect(target.url()).await.unwrap();
     let changes = store
-        .find_admin_changes(Some(full.as_str()), None, 10)
+        .find_admin_changes(
+            &AuditFilter {
+                resource: Some(full.to_string()),
+                ..AuditFilter::default()
+            },
+            None,
+            10,
+        )
         .await
         .unwrap();
     let actions: Vec<&str> = changes.iter().map(|c| c.action.as_str()).collect();

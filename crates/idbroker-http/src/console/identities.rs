@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{Path, Query};
 use idbroker_domain::Identity;
-use idbroker_service::{IssuanceFilter, IssuanceWindow, Page};
+use idbroker_service::{AuditFilter, IssuanceFilter, IssuanceWindow, Page};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -14,6 +14,8 @@ use super::forms::{FormError, from_problem, invalid};
 use super::page::{self, Section, notice, pager, urlencode, when};
 use super::session::Session;
 use super::{Reply, State, see_other};
+use crate::echo::bounded;
+use idbroker_service::RevocationScope;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -23,12 +25,17 @@ pub struct SearchQuery {
     provider: String,
     subject: String,
     developer_user: String,
+    /// Set by the redirect after a deletion from the console, to say so.
+    deleted: String,
     cursor: Option<String>,
 }
 
 fn search_form(q: &SearchQuery, error: Option<&FormError>) -> Markup {
     html! {
         (notice(error))
+        @if !q.deleted.is_empty() {
+            p.done role="status" { "Identity " span.mono { (bounded(q.deleted.clone())) } " deleted." }
+        }
         div.grid2 {
             section.card {
                 h2 { "By identity id" }
@@ -206,7 +213,7 @@ pub async fn detail(
         .await?;
     let audit = state
         .broker
-        .find_admin_changes(Some(identity.id.as_str()), 20, None)
+        .find_admin_changes(&AuditFilter::resource(identity.id.as_str()), 20, None)
         .await?;
     let id = urlencode(identity.id.as_str());
     let content = html! {
@@ -251,6 +258,7 @@ pub async fn detail(
         @if let Some(cursor) = &ledger.next_token {
             p.pager { a href={ "/console/identities/" (id) "?ledger_cursor=" (urlencode(cursor)) } { "Older credentials →" } }
         }
+        (super::identity_actions::actions(&session, identity.id.as_str(), revocation.as_ref().is_some_and(|r| r.scope == RevocationScope::Identity)))
         h2 { "Audit" }
         (changes_table(&audit.items))
         @if audit.next_token.is_some() {

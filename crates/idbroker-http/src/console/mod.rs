@@ -7,7 +7,9 @@
 //!   carries.
 //! - `page`: the layout, the stylesheet, error pages; `headers` puts a strict
 //!   Content-Security-Policy (no script, styles only from `/console/static/`) on every answer.
-//! - One module per area: `pools`, `identities`, `keys`, `audit`, `providers`, `explain`.
+//! - One module per area: `pools`, `identities` (and `identity_actions`: revoke, re-enable,
+//!   delete), `keys`, `audit`, `providers` (OpenID
+//!   Connect), `saml`, `explain`.
 //!
 //! With the console off (`IDBROKER_CONSOLE=off`) `configure` is never called: no route is
 //! left behind, `/console/` is the app's ordinary 404.
@@ -16,10 +18,12 @@ mod audit;
 mod explain;
 mod forms;
 mod identities;
+mod identity_actions;
 mod keys;
 mod page;
 mod pools;
 mod providers;
+mod saml;
 pub mod session;
 mod sign_in;
 
@@ -200,10 +204,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(resource("/identities").route(web::get().to(identities::search)))
             .service(resource("/identities/{identity_id}").route(web::get().to(identities::detail)))
+            .service(
+                resource("/identities/{identity_id}/revoke")
+                    .route(web::post().to(identity_actions::revoke)),
+            )
+            .service(
+                resource("/identities/{identity_id}/reenable")
+                    .route(web::post().to(identity_actions::reenable)),
+            )
+            .service(
+                resource("/identities/{identity_id}/delete")
+                    .route(web::get().to(identity_actions::confirm_delete))
+                    .route(web::post().to(identity_actions::delete)),
+            )
             .service(resource("/keys").route(web::get().to(keys::timeline)))
             .service(resource("/keys/rotate").route(web::post().to(keys::rotate)))
             .service(resource("/audit").route(web::get().to(audit::list)))
             .service(resource("/providers").route(web::get().to(providers::list)))
+            .service(resource("/saml-providers").route(web::get().to(saml::list)))
+            .service(resource("/saml-providers/{name}").route(web::get().to(saml::detail)))
             .default_service(web::route().to(|| async {
                 page::error_page(
                     StatusCode::NOT_FOUND,

@@ -24,14 +24,16 @@ pub enum Section {
     Keys,
     Audit,
     Providers,
+    Saml,
 }
 
-const SECTIONS: [(Section, &str, &str); 5] = [
+const SECTIONS: [(Section, &str, &str); 6] = [
     (Section::Pools, "/console/pools", "Pools"),
     (Section::Identities, "/console/identities", "Identities"),
     (Section::Keys, "/console/keys", "Signing keys"),
     (Section::Audit, "/console/audit", "Audit"),
     (Section::Providers, "/console/providers", "OIDC providers"),
+    (Section::Saml, "/console/saml-providers", "SAML providers"),
 ];
 
 fn document(title: &str, nav: Markup, content: Markup) -> Markup {

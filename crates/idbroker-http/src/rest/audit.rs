@@ -3,6 +3,7 @@
 use actix_web::HttpResponse;
 use actix_web::web::Query;
 use idbroker_api::audit::{AuditQuery, ChangeBody, ChangeList};
+use idbroker_service::AuditFilter;
 use serde_json::Value;
 
 use super::auth::Admin;
@@ -14,13 +15,21 @@ use super::{Reply, State, rendered};
         BadRequest,
         Unauthorized))]
 pub async fn list(_: Admin, state: State, query: Query<AuditQuery>) -> Reply {
+    let instant = |field: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| idbroker_service::parse_instant(field, t))
+            .transpose()
+    };
+    let filter = AuditFilter {
+        resource: query.resource.clone(),
+        actor: query.actor.clone(),
+        action: query.action.clone(),
+        since: instant("since", &query.since)?,
+        until: instant("until", &query.until)?,
+    };
     let page = state
         .broker
-        .find_admin_changes(
-            query.resource.as_deref(),
-            query.limit.unwrap_or(60),
-            query.cursor.as_deref(),
-        )
+        .find_admin_changes(&filter, query.limit.unwrap_or(60), query.cursor.as_deref())
         .await?;
     let parse =
         |text: Option<String>| text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)));

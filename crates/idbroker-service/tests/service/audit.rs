@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use idbroker_domain::{PoolLifetimes, PoolRoles, Tags};
 use idbroker_service::testing::{GUEST_ROLE, TestBroker, guest_config};
 use idbroker_service::with_actor;
-use idbroker_store::AdminChange;
+use idbroker_store::{AdminChange, AuditFilter};
 use serde_json::Value;
 
 use super::kind;
 
 async fn changes(t: &TestBroker, resource: &str) -> Vec<AdminChange> {
     t.broker
-        .find_admin_changes(Some(resource), 60, None)
+        .find_admin_changes(&AuditFilter::resource(resource), 60, None)
         .await
         .unwrap()
         .items
@@ -208,4 +208,121 @@ async fn a_refused_change_records_nothing() {
         "ResourceConflictException"
     );
     assert_eq!(changes(&t, provider).await, before);
+}
+
+/// Filters by actor, action and time, alone or together, a page at a time; a range that ends
+/// before it starts, or an empty filter value, is refused.
+#[tokio::test]
+async fn the_audit_is_filtered_by_actor_action_and_time() {
+    let t = TestBroker::new().await;
+    let start = t.broker.now();
+    let mut pools = Vec::new();
+    for (actor, name) in [
+        ("alice", "a1"),
+        ("bob", "b1"),
+        ("alice", "a2"),
+        ("alice", "a3"),
+    ] {
+        let pool = with_actor(
+            actor.into(),
+            t.broker
+                .create_identity_pool(guest_config(name), Tags::default(), Default::default()),
+        )
+        .await
+        .unwrap();
+        pools.push(pool.id.to_string());
+        tick(&t);
+    }
+    let middle = start + chrono::Duration::seconds(2);
+    with_actor("bob".into(), t.broker.delete_identity_pool(&pools[0]))
+        .await
+        .unwrap();
+    let find = |filter: AuditFilter, cursor: Option<String>| {
+        let broker = &t.broker;
+        async move {
+            broker
+                .find_admin_changes(&filter, 2, cursor.as_deref())
+                .await
+        }
+    };
+    let names = |items: &[AdminChange]| {
+        items
+            .iter()
+            .map(|c| format!("{} {} {}", c.actor, c.action, c.resource))
+            .collect::<Vec<_>>()
+    };
+
+    // By actor, newest first, two to a page.
+    let alice = AuditFilter {
+        actor: Some("alice".into()),
+        ..AuditFilter::default()
+    };
+    let first = find(alice.clone(), None).await.unwrap();
+    assert_eq!(
+        names(&first.items),
+        [
+            format!("alice CreateIdentityPool {}", pools[3]),
+            format!("alice CreateIdentityPool {}", pools[2])
+        ]
+    );
+    let second = find(alice.clone(), first.next_token).await.unwrap();
+    assert_eq!(
+        names(&second.items),
+        [format!("alice CreateIdentityPool {}", pools[0])]
+    );
+    assert_eq!(second.next_token, None);
+
+    // By action, and by action and actor together.
+    let deletes = AuditFilter {
+        action: Some("DeleteIdentityPool".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        names(&find(deletes.clone(), None).await.unwrap().items),
+        [format!("bob DeleteIdentityPool {}", pools[0])]
+    );
+    let alice_deletes = AuditFilter {
+        actor: Some("alice".into()),
+        ..deletes
+    };
+    assert!(find(alice_deletes, None).await.unwrap().items.is_empty());
+
+    // A time range: since is inclusive, until exclusive.
+    let window = AuditFilter {
+        since: Some(start + chrono::Duration::seconds(1)),
+        until: Some(middle + chrono::Duration::seconds(1)),
+        ..AuditFilter::default()
+    };
+    let page = find(window.clone(), None).await.unwrap();
+    assert_eq!(
+        names(&page.items),
+        [
+            format!("alice CreateIdentityPool {}", pools[2]),
+            format!("bob CreateIdentityPool {}", pools[1])
+        ]
+    );
+    assert_eq!(page.next_token, None, "exactly two in the window");
+    let bobs_window = AuditFilter {
+        actor: Some("bob".into()),
+        ..window
+    };
+    assert_eq!(
+        names(&find(bobs_window, None).await.unwrap().items),
+        [format!("bob CreateIdentityPool {}", pools[1])]
+    );
+
+    let backwards = AuditFilter {
+        since: Some(middle),
+        until: Some(start),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        kind(find(backwards, None).await),
+        "InvalidParameterException"
+    );
+    let empty = AuditFilter {
+        actor: Some(String::new()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(kind(find(empty, None).await), "ValidationException");
 }

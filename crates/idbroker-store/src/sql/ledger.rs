@@ -8,7 +8,8 @@ use sqlx::any::AnyRow;
 use super::{Retry, SqlStore, from_millis, millis};
 use crate::error::sent;
 use crate::{
-    AdminChange, Issuance, IssuanceFilter, IssuanceWindow, LedgerStore, StoreError, StoreResult,
+    AdminChange, AuditFilter, Issuance, IssuanceFilter, IssuanceWindow, LedgerStore, StoreError,
+    StoreResult,
 };
 
 /// Writes one audit row (also inside another operation's transaction).
@@ -152,25 +153,60 @@ impl LedgerStore for SqlStore {
 
     async fn find_admin_changes(
         &self,
-        resource: Option<&str>,
+        filter: &AuditFilter,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<AdminChange>> {
         self.run(Retry::ConnectionOnly, move || async move {
-            sqlx::query(
+            // Only the conditions a filter sets are in the statement (no `$1 = '' OR …`), so
+            // the planner sees an equality and a range it can answer with an index.
+            let mut conditions = Vec::new();
+            let mut texts: Vec<&str> = Vec::new();
+            let mut instants: Vec<i64> = Vec::new();
+            for (column, value) in [
+                ("resource", &filter.resource),
+                ("actor", &filter.actor),
+                ("action", &filter.action),
+            ] {
+                if let Some(value) = value {
+                    texts.push(value);
+                    conditions.push(format!("{column} = ${}", texts.len()));
+                }
+            }
+            if let Some(after) = after {
+                texts.push(after);
+                let n = texts.len();
+                conditions.push(format!(
+                    "(at, id) < (SELECT at, id FROM admin_audit WHERE id = ${n})"
+                ));
+            }
+            for (op, at) in [(">=", filter.since), ("<", filter.until)] {
+                if let Some(at) = at {
+                    instants.push(at.timestamp_micros());
+                    let n = texts.len() + instants.len();
+                    conditions.push(format!("at {op} ${n}"));
+                }
+            }
+            let limit_at = texts.len() + instants.len() + 1;
+            let query = format!(
                 "SELECT id, at, actor, action, resource, before_json, after_json FROM admin_audit \
-                 WHERE ($1 = '' OR resource = $1) \
-                 AND ($2 = '' OR (at, id) < (SELECT at, id FROM admin_audit WHERE id = $2)) \
-                 ORDER BY at DESC, id DESC LIMIT $3",
-            )
-            .bind(resource.unwrap_or(""))
-            .bind(after.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(change_from_row)
-            .collect()
+                 {}{} ORDER BY at DESC, id DESC LIMIT ${limit_at}",
+                if conditions.is_empty() { "" } else { "WHERE " },
+                conditions.join(" AND "),
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(query));
+            for text in texts {
+                q = q.bind(text);
+            }
+            for at in instants {
+                q = q.bind(at);
+            }
+            q.bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(change_from_row)
+                .collect()
         })
         .await
     }

@@ -100,6 +100,28 @@ impl SamlProviderStore for SqlStore {
         .await
     }
 
+    async fn pools_using_saml_provider(
+        &self,
+        name: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            sqlx::query(
+                "SELECT p.id, p.name FROM pool_saml_providers u \
+                 JOIN identity_pools p ON p.id = u.pool_id \
+                 WHERE u.provider_name = $1 ORDER BY p.id LIMIT $2",
+            )
+            .bind(name)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("name")?)))
+            .collect()
+        })
+        .await
+    }
+
     async fn delete_saml_provider(&self, name: &str) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
