@@ -33,7 +33,7 @@ const EXPIRY_SKEW_SECS: i64 = 300;
 const FUTURE_SKEW_SECS: i64 = 60;
 
 /// The largest metadata document accepted.
-const MAX_METADATA_CHARS: usize = idbroker_saml::MAX_METADATA_BYTES;
+pub const MAX_METADATA_CHARS: usize = idbroker_saml::MAX_METADATA_BYTES;
 
 /// A registered provider as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +88,14 @@ impl Broker {
             "SAML provider '{}' not found.",
             crate::loggable(name)
         ))
+    }
+
+    /// The checks `create_saml_provider` makes of its input (name, metadata), without writing:
+    /// the bootstrap file checks every entry before applying any. Returns the provider's ARN.
+    pub fn check_saml_provider(&self, name: &str, metadata: &str) -> ServiceResult<String> {
+        validate_name(name)?;
+        parse_metadata(metadata, self.clock.now())?;
+        Ok(arn_for_name(&self.settings.account_id, name))
     }
 
     pub async fn create_saml_provider(
