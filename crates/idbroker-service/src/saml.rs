@@ -52,7 +52,7 @@ fn invalid_metadata(err: idbroker_saml::MetadataError) -> ServiceError {
     ServiceError::InvalidParameter(err.to_string())
 }
 
-fn parse_metadata(metadata: &str, now: DateTime<Utc>) -> ServiceResult<IdpMetadata> {
+pub(crate) fn parse_metadata(metadata: &str, now: DateTime<Utc>) -> ServiceResult<IdpMetadata> {
     if metadata.len() > MAX_METADATA_CHARS {
         return Err(ServiceError::Validation(format!(
             "1 validation error detected: Value at 'metadata' failed to satisfy constraint: Member must have length less than or equal to {MAX_METADATA_CHARS}"

@@ -8,6 +8,9 @@ use idbroker::Application;
 use idbroker::settings::{RawSettings, Settings};
 use serde_json::Value;
 
+mod support;
+use support::saml_metadata;
+
 const FILE: &str = r#"
 [[oidc_providers]]
 issuer = "https://login.example.com"
@@ -311,23 +314,6 @@ async fn every_unknown_member_is_named_with_the_nearest_known_one() {
         assert!(message.contains(named), "{named}: {message}");
         assert!(!message.contains("`roles`"), "{message}");
     }
-}
-
-/// IdP metadata naming `pem` (a certificate of tests/fixtures) as its signing certificate.
-fn saml_metadata(entity: &str, pem: &str) -> String {
-    let pem = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(pem),
-    )
-    .unwrap();
-    let base64: String = pem
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .collect();
-    format!(
-        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{base64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
-    )
 }
 
 const CORP: &str = "arn:aws:iam::000000000000:saml-provider/corp";
