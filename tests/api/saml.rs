@@ -38,6 +38,7 @@ crate::helpers::on_both_backends!(
     rotated_metadata_refuses_the_old_certificate,
     rules_on_saml_attributes_pick_the_role_and_attributes_become_principal_tags,
     every_refusal_of_the_table_is_a_refused_login_that_creates_no_identity,
+    explain_shows_a_saml_login_s_steps_and_never_uses_the_assertion,
 );
 
 fn python() -> PathBuf {
@@ -729,4 +730,127 @@ async fn every_refusal_of_the_table_is_a_refused_login_that_creates_no_identity(
         .await;
     clock.advance(Duration::minutes(11));
     assert_refused(&w, "expired", &short, REFUSED, "expired").await;
+}
+
+async fn explain(w: &World, logins: Value) -> Value {
+    let res = w
+        .app
+        .http
+        .post(format!(
+            "{}/v1/identity-pools/{}/explain",
+            w.app.address, w.pool
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "logins": logins }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+fn check_names(login: &Value) -> Vec<&str> {
+    login["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+/// Explain runs a SAML login's verification step by step (the same steps, the same refusal
+/// word for word), reads the replay cache without counting a use, and shows the claims the
+/// role rules and principal tags read.
+async fn explain_shows_a_saml_login_s_steps_and_never_uses_the_assertion(backend: Backend) {
+    let w = world(backend, "explain").await;
+    let good = w.idp.response("alice", &[READERS], &w.arn).await;
+    let steps = [
+        "provider",
+        "size",
+        "markup",
+        "structure",
+        "signature",
+        "status",
+        "issuer",
+        "times",
+        "audience",
+        "subject",
+        "recipient",
+        "replay",
+    ];
+    // More explains than the assertion has uses: none is counted.
+    for _ in 0..=idbroker_service::MAX_ASSERTION_USES {
+        let answer = explain(&w, json!({ &w.arn: &good })).await;
+        let login = &answer["logins"][0];
+        assert_eq!(login["pool_entry"]["kind"], "saml_provider", "{answer}");
+        assert_eq!(check_names(login), steps, "{answer}");
+        assert!(
+            login["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["passed"] == true),
+            "{answer}"
+        );
+        assert_eq!(login["checks"][11]["got"], "not used yet");
+        assert_eq!(login["accepted"], true);
+        assert_eq!(login["claims"]["sub"], "alice");
+        assert_eq!(login["claims"]["cognito:roles"], json!([READERS]));
+        assert_eq!(answer["identity"]["outcome"], "new");
+        assert!(answer.get("public_error").is_none(), "{answer}");
+        assert!(
+            !answer.to_string().contains(&good),
+            "the response is never echoed"
+        );
+    }
+    for _ in 0..idbroker_service::MAX_ASSERTION_USES {
+        w.app
+            .get_id(&w.pool, &[(w.arn.as_str(), good.as_str())])
+            .await
+            .unwrap();
+    }
+    let answer = explain(&w, json!({ &w.arn: &good })).await;
+    let replay = &answer["logins"][0]["checks"][11];
+    assert_eq!(replay["passed"], false, "{answer}");
+    assert_eq!(replay["got"], "used 3 times in this pool");
+    let err = w
+        .app
+        .get_id(&w.pool, &[(w.arn.as_str(), good.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(answer["public_error"]["kind"], code(&err));
+    assert_eq!(answer["public_error"]["message"], message(&err));
+
+    // Refusals stop at their step, which fails with the verifier's reason; the message is
+    // GetId's, word for word.
+    let unsigned = w
+        .idp
+        .response_with(json!({"user": "bob", "sign": "none"}))
+        .await;
+    let audience = w
+        .idp
+        .response_with(json!({"user": "bob", "audience": "urn:other:service"}))
+        .await;
+    for (response, failed) in [(unsigned, "signature"), (audience, "audience")] {
+        let answer = explain(&w, json!({ &w.arn: &response })).await;
+        let login = &answer["logins"][0];
+        let names = check_names(login);
+        assert_eq!(names.last(), Some(&failed), "{answer}");
+        assert_eq!(names, steps[..names.len()], "{answer}");
+        let checks = login["checks"].as_array().unwrap();
+        assert!(
+            checks[..checks.len() - 1]
+                .iter()
+                .all(|c| c["passed"] == true)
+        );
+        assert_eq!(checks.last().unwrap()["passed"], false);
+        assert_eq!(login["accepted"], false);
+        assert_eq!(login["claims_verified"], false);
+        let err = w
+            .app
+            .get_id(&w.pool, &[(w.arn.as_str(), response.as_str())])
+            .await
+            .unwrap_err();
+        assert_eq!(answer["public_error"]["message"], message(&err), "{failed}");
+    }
 }

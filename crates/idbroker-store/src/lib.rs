@@ -516,6 +516,14 @@ pub trait SamlProviderStore: Send + Sync {
     ) -> StoreResult<()>;
     /// `NotFound` when absent, `Conflict` while a pool uses it.
     async fn delete_saml_provider(&self, name: &str) -> StoreResult<()>;
+    /// How an unexpired assertion has been used: its pool and its count of uses (None: never,
+    /// or its row has expired). Read only, for explain; `use_saml_assertion` decides.
+    async fn saml_assertion_uses(
+        &self,
+        provider: &str,
+        assertion_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(IdentityPoolId, i64)>>;
     /// Records one use of an assertion in one transaction: the first use inserts its row
     /// (the primary key decides between replicas), a later one counts against `max_uses` and
     /// must come for the same pool. `false`: refused (a replay). A row already expired
