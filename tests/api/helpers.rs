@@ -143,6 +143,11 @@ impl ManualClock {
         Arc::new(Self(std::sync::Mutex::new(chrono::Utc::now())))
     }
 
+    /// A clock that starts at `now` (in the past, say: it only moves forward).
+    pub fn at(now: chrono::DateTime<chrono::Utc>) -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(now)))
+    }
+
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         *self.0.lock().unwrap()
     }

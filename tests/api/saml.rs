@@ -1,19 +1,28 @@
 //! SAML providers and logins through the real application: the registry on REST, and logins
 //! whose responses pysaml2 (a real SAML IdP, not written here; see tests/saml-idp/idp.py)
 //! issues and signs. GetId → GetOpenIdToken → GetCredentialsForIdentity end to end with moto's
-//! STS, the replay cache, and certificate rotation, on both stores. The verifier's own table
-//! of refusals is in crates/idbroker-saml/tests/pysaml2.rs.
+//! STS, the replay cache, and certificate rotation, on both stores; and the table of refusals
+//! (also tested against the verifier alone in crates/idbroker-saml/tests/pysaml2.rs, with the
+//! same forgeries: tests/saml-idp/tamper.rs) sent as GetId logins.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
+use chrono::{Duration, Utc};
+use idbroker_service::{Clock, SystemClock};
 use idbroker_store::Backend;
 use serde_json::{Value, json};
 
 use crate::credentials::caller_identity;
-use crate::helpers::{ADMIN_TOKEN, TestApp, code, free_port, message, settings_on, spawn_app_with};
+use crate::helpers::{
+    ADMIN_TOKEN, ManualClock, TestApp, code, free_port, message, settings_on, spawn_app_on_clock,
+};
 use crate::sts_front::StsFront;
+
+#[path = "../saml-idp/tamper.rs"]
+mod tamper;
 
 const ENTITY: &str = "https://idp.example.test/saml";
 const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
@@ -28,6 +37,8 @@ crate::helpers::on_both_backends!(
     a_replayed_assertion_is_refused,
     rotated_metadata_refuses_the_old_certificate,
     rules_on_saml_attributes_pick_the_role_and_attributes_become_principal_tags,
+    every_refusal_of_the_table_is_a_refused_login_that_creates_no_identity,
+    explain_shows_a_saml_login_s_steps_and_never_uses_the_assertion,
 );
 
 fn python() -> PathBuf {
@@ -51,22 +62,35 @@ fn python() -> PathBuf {
 /// One pysaml2 identity provider with its own key pair.
 struct SamlIdp {
     dir: PathBuf,
+    entity: String,
 }
 
 impl SamlIdp {
     fn new(name: &str) -> Self {
         let dir =
             std::env::temp_dir().join(format!("idbroker-api-saml-{name}-{}", uuid::Uuid::new_v4()));
-        Self { dir }
+        Self {
+            dir,
+            entity: ENTITY.to_owned(),
+        }
+    }
+
+    /// The same key pair under another entity id (an issuer the registry does not know).
+    fn as_entity(&self, entity: &str) -> Self {
+        Self {
+            dir: self.dir.clone(),
+            entity: entity.to_owned(),
+        }
     }
 
     async fn run(&self, command: &str, input: String) -> String {
         let dir = self.dir.clone();
+        let entity = self.entity.clone();
         let command = command.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut child = Command::new(python())
                 .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("saml-idp/idp.py"))
-                .args([command.as_str(), dir.to_str().unwrap(), ENTITY])
+                .args([command.as_str(), dir.to_str().unwrap(), entity.as_str()])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -104,6 +128,12 @@ impl SamlIdp {
             "user": user,
             "attributes": {ROLE_ATTRIBUTE: roles, "urn:test:department": ["engineering"]},
         });
+        self.run("response", options.to_string()).await
+    }
+
+    /// A SAMLResponse for these options (tests/saml-idp/idp.py: user, sign, alg, audience,
+    /// recipient, lifetime_minutes, encrypt_cert, attributes).
+    async fn response_with(&self, options: Value) -> String {
         self.run("response", options.to_string()).await
     }
 }
@@ -147,15 +177,23 @@ struct World {
 }
 
 async fn world(backend: Backend, name: &str) -> World {
+    world_on_clock(backend, name, Arc::new(SystemClock)).await
+}
+
+async fn world_on_clock(backend: Backend, name: &str, clock: Arc<dyn Clock>) -> World {
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let front = StsFront::start(&issuer).await;
     let front_url = front.url.clone();
-    let app = spawn_app_with(backend, |url| {
-        let mut s = settings_on(url, port);
-        s.sts_endpoint_url = Some(front_url);
-        s
-    })
+    let app = spawn_app_on_clock(
+        backend,
+        |url| {
+            let mut s = settings_on(url, port);
+            s.sts_endpoint_url = Some(front_url);
+            s
+        },
+        clock,
+    )
     .await;
     let idp = SamlIdp::new(name);
     let res = register(&app, "corp", &idp.metadata().await).await;
@@ -518,4 +556,301 @@ async fn rules_on_saml_attributes_pick_the_role_and_attributes_become_principal_
     let tags = &claims["https://aws.amazon.com/tags"]["principal_tags"];
     assert_eq!(tags["department"], json!(["engineering"]));
     assert_eq!(tags["username"], json!(["erin"]), "the NameID is `sub`");
+}
+
+/// GetId with `response` under the provider's ARN is refused with `error` (its message naming
+/// `says`), and the pool has the same identities as before.
+async fn assert_refused(w: &World, case: &str, response: &str, error: &str, says: &str) {
+    let before = w.app.identity_ids(&w.pool).await;
+    let err = w
+        .app
+        .get_id(&w.pool, &[(w.arn.as_str(), response)])
+        .await
+        .expect_err(case);
+    assert_eq!(code(&err), error, "{case}: {}", message(&err));
+    assert!(
+        message(&err).contains(says),
+        "{case}: {says:?} not in {}",
+        message(&err)
+    );
+    assert_eq!(
+        w.app.identity_ids(&w.pool).await,
+        before,
+        "{case}: no identity created"
+    );
+}
+
+/// The issue's table of refusals, each sent as a GetId login through the AWS face (the verifier
+/// alone is tested with the same forgeries in crates/idbroker-saml/tests/pysaml2.rs): each is
+/// `NotAuthorizedException` naming what failed (1 MiB: the body's bound, `InvalidParameterException`;
+/// a Logins value over the model's 50 000 characters: `ValidationException`), and none creates an
+/// identity.
+async fn every_refusal_of_the_table_is_a_refused_login_that_creates_no_identity(backend: Backend) {
+    use tamper::{decode, encode};
+    const REFUSED: &str = "NotAuthorizedException";
+    // The application's clock starts 5 minutes behind the IdP's: its assertions are not valid
+    // yet (past the minute of skew). The clock then catches up.
+    let clock = ManualClock::at(Utc::now() - Duration::minutes(5));
+    let w = world_on_clock(backend, "table", clock.clone()).await;
+    let user = |user: &str, sign: &str| {
+        json!({
+            "user": user,
+            "sign": sign,
+            "attributes": {ROLE_ATTRIBUTE: [format!("{READERS},{}", w.arn)]},
+        })
+    };
+    let alice = |sign: &str| user("alice", sign);
+    let with = |mut options: Value, key: &str, value: Value| {
+        options[key] = value;
+        options
+    };
+
+    let early = w.idp.response_with(alice("response")).await;
+    assert_refused(&w, "not yet valid", &early, REFUSED, "not valid yet").await;
+    clock.advance(Duration::minutes(5));
+
+    let unsigned = w.idp.response_with(alice("none")).await;
+    assert_refused(&w, "unsigned", &unsigned, REFUSED, "registered certificate").await;
+
+    let stranger = SamlIdp::new("table-stranger");
+    let foreign = stranger.response_with(alice("response")).await;
+    assert!(decode(&foreign).contains("X509Certificate"), "its KeyInfo");
+    assert_refused(
+        &w,
+        "unregistered key",
+        &foreign,
+        REFUSED,
+        "registered certificate",
+    )
+    .await;
+
+    let assertion_signed = decode(&w.idp.response_with(alice("assertion")).await);
+    let response_signed = decode(&w.idp.response_with(alice("response")).await);
+    for (case, forged) in [
+        ("wrapped before", tamper::wrapped_before(&assertion_signed)),
+        ("wrapped after", tamper::wrapped_after(&assertion_signed)),
+        (
+            "assertion under Extensions",
+            tamper::assertion_under_extensions(&assertion_signed),
+        ),
+        (
+            "response under Extensions",
+            tamper::response_under_extensions(&response_signed),
+        ),
+    ] {
+        assert_refused(&w, case, &encode(&forged), REFUSED, "exactly one assertion").await;
+    }
+
+    let evil = decode(
+        &w.idp
+            .response_with(user(tamper::COMMENT_USER, "assertion"))
+            .await,
+    );
+    let comment = encode(&tamper::comment_in_name_id(&evil));
+    assert_refused(&w, "NameID comment", &comment, REFUSED, "XML comment").await;
+
+    let audience = w
+        .idp
+        .response_with(with(
+            alice("response"),
+            "audience",
+            json!("urn:other:service"),
+        ))
+        .await;
+    assert_refused(&w, "wrong audience", &audience, REFUSED, "audience").await;
+    let recipient = w
+        .idp
+        .response_with(with(
+            alice("response"),
+            "recipient",
+            json!("https://evil.example/saml"),
+        ))
+        .await;
+    assert_refused(&w, "wrong recipient", &recipient, REFUSED, "recipient").await;
+    let issuer = w
+        .idp
+        .as_entity("https://other-idp.example.test/saml")
+        .response_with(alice("response"))
+        .await;
+    assert_refused(&w, "wrong issuer", &issuer, REFUSED, "issuer").await;
+
+    let sha1 = w
+        .idp
+        .response_with(with(alice("response"), "alg", json!("sha1")))
+        .await;
+    assert_refused(&w, "SHA-1, not legacy", &sha1, REFUSED, "not allowed").await;
+
+    stranger.metadata().await; // its key pair exists already; the certificate is the point
+    let encrypted = w
+        .idp
+        .response_with(with(
+            alice("response"),
+            "encrypt_cert",
+            json!(stranger.dir.join("cert.pem")),
+        ))
+        .await;
+    assert!(decode(&encrypted).contains("EncryptedAssertion"));
+    assert_refused(&w, "encrypted", &encrypted, REFUSED, "encrypted").await;
+
+    // 1 MiB: the request body is over the AWS face's 1 MiB bound before any model check;
+    // a response one character over the Logins model's 50 000 fails that check.
+    let huge = "A".repeat(1024 * 1024);
+    assert_refused(
+        &w,
+        "1 MiB",
+        &huge,
+        "InvalidParameterException",
+        "larger than 1048576 bytes",
+    )
+    .await;
+    let over_model = "A".repeat(50_001);
+    assert_refused(&w, "50 001", &over_model, "ValidationException", "50000").await;
+
+    let bomb = encode(&tamper::doctype_bomb(&decode(
+        &w.idp.response_with(alice("response")).await,
+    )));
+    assert_refused(&w, "DOCTYPE", &bomb, REFUSED, "document type declaration").await;
+
+    // The same world takes a good response (so the refusals above were the forgeries'), up
+    // to the replay bound; a replay beyond it creates nothing either.
+    let good = w.idp.response_with(alice("response")).await;
+    for _ in 0..idbroker_service::MAX_ASSERTION_USES {
+        w.app
+            .get_id(&w.pool, &[(w.arn.as_str(), good.as_str())])
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.app.identity_ids(&w.pool).await.len(), 1);
+    assert_refused(&w, "replay", &good, REFUSED, "replay").await;
+
+    // Expired: a 5-minute assertion, 11 minutes later (past the 5 minutes of skew).
+    let short = w
+        .idp
+        .response_with(with(user("bob", "response"), "lifetime_minutes", json!(5)))
+        .await;
+    clock.advance(Duration::minutes(11));
+    assert_refused(&w, "expired", &short, REFUSED, "expired").await;
+}
+
+async fn explain(w: &World, logins: Value) -> Value {
+    let res = w
+        .app
+        .http
+        .post(format!(
+            "{}/v1/identity-pools/{}/explain",
+            w.app.address, w.pool
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "logins": logins }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+fn check_names(login: &Value) -> Vec<&str> {
+    login["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+/// Explain runs a SAML login's verification step by step (the same steps, the same refusal
+/// word for word), reads the replay cache without counting a use, and shows the claims the
+/// role rules and principal tags read.
+async fn explain_shows_a_saml_login_s_steps_and_never_uses_the_assertion(backend: Backend) {
+    let w = world(backend, "explain").await;
+    let good = w.idp.response("alice", &[READERS], &w.arn).await;
+    let steps = [
+        "provider",
+        "size",
+        "markup",
+        "structure",
+        "signature",
+        "status",
+        "issuer",
+        "times",
+        "audience",
+        "subject",
+        "recipient",
+        "replay",
+    ];
+    // More explains than the assertion has uses: none is counted.
+    for _ in 0..=idbroker_service::MAX_ASSERTION_USES {
+        let answer = explain(&w, json!({ &w.arn: &good })).await;
+        let login = &answer["logins"][0];
+        assert_eq!(login["pool_entry"]["kind"], "saml_provider", "{answer}");
+        assert_eq!(check_names(login), steps, "{answer}");
+        assert!(
+            login["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["passed"] == true),
+            "{answer}"
+        );
+        assert_eq!(login["checks"][11]["got"], "not used yet");
+        assert_eq!(login["accepted"], true);
+        assert_eq!(login["claims"]["sub"], "alice");
+        assert_eq!(login["claims"]["cognito:roles"], json!([READERS]));
+        assert_eq!(answer["identity"]["outcome"], "new");
+        assert!(answer.get("public_error").is_none(), "{answer}");
+        assert!(
+            !answer.to_string().contains(&good),
+            "the response is never echoed"
+        );
+    }
+    for _ in 0..idbroker_service::MAX_ASSERTION_USES {
+        w.app
+            .get_id(&w.pool, &[(w.arn.as_str(), good.as_str())])
+            .await
+            .unwrap();
+    }
+    let answer = explain(&w, json!({ &w.arn: &good })).await;
+    let replay = &answer["logins"][0]["checks"][11];
+    assert_eq!(replay["passed"], false, "{answer}");
+    assert_eq!(replay["got"], "used 3 times in this pool");
+    let err = w
+        .app
+        .get_id(&w.pool, &[(w.arn.as_str(), good.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(answer["public_error"]["kind"], code(&err));
+    assert_eq!(answer["public_error"]["message"], message(&err));
+
+    // Refusals stop at their step, which fails with the verifier's reason; the message is
+    // GetId's, word for word.
+    let unsigned = w
+        .idp
+        .response_with(json!({"user": "bob", "sign": "none"}))
+        .await;
+    let audience = w
+        .idp
+        .response_with(json!({"user": "bob", "audience": "urn:other:service"}))
+        .await;
+    for (response, failed) in [(unsigned, "signature"), (audience, "audience")] {
+        let answer = explain(&w, json!({ &w.arn: &response })).await;
+        let login = &answer["logins"][0];
+        let names = check_names(login);
+        assert_eq!(names.last(), Some(&failed), "{answer}");
+        assert_eq!(names, steps[..names.len()], "{answer}");
+        let checks = login["checks"].as_array().unwrap();
+        assert!(
+            checks[..checks.len() - 1]
+                .iter()
+                .all(|c| c["passed"] == true)
+        );
+        assert_eq!(checks.last().unwrap()["passed"], false);
+        assert_eq!(login["accepted"], false);
+        assert_eq!(login["claims_verified"], false);
+        let err = w
+            .app
+            .get_id(&w.pool, &[(w.arn.as_str(), response.as_str())])
+            .await
+            .unwrap_err();
+        assert_eq!(answer["public_error"]["message"], message(&err), "{failed}");
+    }
 }

@@ -9,10 +9,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use base64::Engine;
 use chrono::{Duration, Utc};
 use idbroker_saml::{Expectations, IdpMetadata, SamlError, TrustedIdp, verify_response};
 use serde_json::{Value, json};
+
+#[path = "../../../tests/saml-idp/tamper.rs"]
+mod tamper;
+use tamper::{decode, encode};
 
 const ENTITY: &str = "https://idp.example.test/saml";
 const AUDIENCE: &str = "urn:amazon:webservices";
@@ -130,19 +133,6 @@ fn verify(
     verify_with(response, metadata, false, Duration::zero())
 }
 
-fn decode(response: &str) -> String {
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(response)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-fn encode(xml: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(xml)
-}
-
 const ROLE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
 
 fn alice() -> Value {
@@ -158,25 +148,6 @@ fn alice() -> Value {
 fn with(mut options: Value, key: &str, value: Value) -> Value {
     options[key] = value;
     options
-}
-
-/// The start and end (exclusive) of the first `<ns1:Assertion …>…</ns1:Assertion>`.
-fn assertion_span(xml: &str) -> (usize, usize) {
-    let start = xml.find("<ns1:Assertion").expect("an assertion");
-    let end = xml.find("</ns1:Assertion>").expect("its end") + "</ns1:Assertion>".len();
-    (start, end)
-}
-
-/// An unsigned copy of the response's assertion for another user, with a new ID.
-fn forged_assertion(xml: &str) -> String {
-    let (start, end) = assertion_span(xml);
-    let mut copy = xml[start..end].to_owned();
-    if let (Some(s), Some(e)) = (copy.find("<ns2:Signature"), copy.find("</ns2:Signature>")) {
-        copy.replace_range(s..e + "</ns2:Signature>".len(), "");
-    }
-    let id_at = copy.find("ID=\"").unwrap() + 4;
-    copy.insert_str(id_at, "forged-");
-    copy.replace(">alice<", ">mallory<")
 }
 
 #[test]
@@ -225,9 +196,7 @@ fn a_signature_by_an_unregistered_key_is_refused() {
 fn wrapping_an_unsigned_assertion_before_the_signed_one_is_refused() {
     let idp = Idp::new("xsw-before");
     let xml = decode(&idp.response(with(alice(), "sign", json!("assertion"))));
-    let (start, _) = assertion_span(&xml);
-    let mut wrapped = xml.clone();
-    wrapped.insert_str(start, &forged_assertion(&xml));
+    let wrapped = tamper::wrapped_before(&xml);
     let err = verify(&encode(&wrapped), &idp.metadata()).unwrap_err();
     assert_eq!(err.code(), "structure", "{err}");
 }
@@ -236,9 +205,7 @@ fn wrapping_an_unsigned_assertion_before_the_signed_one_is_refused() {
 fn wrapping_an_unsigned_assertion_after_the_signed_one_is_refused() {
     let idp = Idp::new("xsw-after");
     let xml = decode(&idp.response(with(alice(), "sign", json!("assertion"))));
-    let (_, end) = assertion_span(&xml);
-    let mut wrapped = xml.clone();
-    wrapped.insert_str(end, &forged_assertion(&xml));
+    let wrapped = tamper::wrapped_after(&xml);
     let err = verify(&encode(&wrapped), &idp.metadata()).unwrap_err();
     assert_eq!(err.code(), "structure", "{err}");
 }
@@ -247,27 +214,11 @@ fn wrapping_an_unsigned_assertion_after_the_signed_one_is_refused() {
 fn a_signed_assertion_moved_under_extensions_is_refused() {
     let idp = Idp::new("xsw-extensions");
     let xml = decode(&idp.response(with(alice(), "sign", json!("assertion"))));
-    let (start, end) = assertion_span(&xml);
-    let signed = xml[start..end].to_owned();
-    let forged = forged_assertion(&xml);
-    let mut wrapped = xml.clone();
-    wrapped.replace_range(start..end, &forged);
-    // The signed assertion goes under samlp:Extensions, right after the Issuer.
-    let issuer_end = wrapped.find("</ns1:Issuer>").unwrap() + "</ns1:Issuer>".len();
-    wrapped.insert_str(
-        issuer_end,
-        &format!("<ns0:Extensions>{signed}</ns0:Extensions>"),
-    );
+    let wrapped = tamper::assertion_under_extensions(&xml);
     let err = verify(&encode(&wrapped), &idp.metadata()).unwrap_err();
     assert_eq!(err.code(), "structure", "{err}");
     // And a whole signed response moved under the Extensions of a forged one.
-    let response_signed = decode(&idp.response(alice()));
-    let body_start = response_signed.find("<ns0:Response").unwrap();
-    let inner = &response_signed[body_start..];
-    let outer = format!(
-        "<ns0:Response xmlns:ns0=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:ns1=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ID=\"forged-response\" Version=\"2.0\" IssueInstant=\"2026-01-01T00:00:00Z\"><ns0:Extensions>{inner}</ns0:Extensions><ns0:Status><ns0:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></ns0:Status>{}</ns0:Response>",
-        forged_assertion(&response_signed)
-    );
+    let outer = tamper::response_under_extensions(&decode(&idp.response(alice())));
     let err = verify(&encode(&outer), &idp.metadata()).unwrap_err();
     assert_eq!(err.code(), "structure", "{err}");
 }
@@ -275,10 +226,9 @@ fn a_signed_assertion_moved_under_extensions_is_refused() {
 #[test]
 fn a_name_id_with_a_comment_is_refused() {
     let idp = Idp::new("comment");
-    let options = with(alice(), "user", json!("user@example.com.evil"));
+    let options = with(alice(), "user", json!(tamper::COMMENT_USER));
     let xml = decode(&idp.response(with(options, "sign", json!("assertion"))));
-    let injected = xml.replace("user@example.com.evil<", "user@example.com<!---->.evil<");
-    assert_ne!(injected, xml);
+    let injected = tamper::comment_in_name_id(&xml);
     assert_eq!(
         verify(&encode(&injected), &idp.metadata()),
         Err(SamlError::Markup("the document has an XML comment"))
@@ -381,12 +331,7 @@ fn a_one_mebibyte_response_is_refused_before_decoding() {
 #[test]
 fn a_doctype_with_entities_is_refused_before_parsing() {
     let idp = Idp::new("doctype");
-    let xml = decode(&idp.response(alice()));
-    let body = &xml[xml.find("<ns0:Response").unwrap()..];
-    let bomb = format!(
-        "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>{}",
-        body.replace(">alice<", ">&lol2;<")
-    );
+    let bomb = tamper::doctype_bomb(&decode(&idp.response(alice())));
     assert_eq!(
         verify(&encode(&bomb), &idp.metadata()),
         Err(SamlError::Markup(

@@ -255,6 +255,57 @@ impl Broker {
             logins.push(entry);
         }
 
+        // SAML logins (the key is one of the pool's SamlProviderARNs): verified before the
+        // other keys are classified, as the public calls do.
+        let (saml, presented_tokens): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            presented_tokens.into_iter().partition(|(key, _)| {
+                stored
+                    .pool
+                    .config
+                    .saml_provider_arns
+                    .iter()
+                    .any(|arn| arn == *key)
+            });
+        let mut verified = Vec::new();
+        for (key, response) in saml {
+            let diagnosis = self
+                .diagnose_saml_login(&stored.pool.config, &stored.pool.id, key, response)
+                .await?;
+            let mut entry = empty_login(
+                key,
+                PoolEntry {
+                    matched: true,
+                    kind: "saml_provider".to_owned(),
+                    client_ids: Vec::new(),
+                    closest: Vec::new(),
+                },
+            );
+            entry.checks = diagnosis
+                .checks
+                .into_iter()
+                .map(|c| TokenCheck {
+                    name: c.name.to_owned(),
+                    passed: c.passed,
+                    expected: bounded(&c.expected, 200),
+                    got: bounded(&c.got, 200),
+                })
+                .collect();
+            match diagnosis.outcome {
+                Ok(login) => {
+                    entry.accepted = true;
+                    entry.claims_verified = true;
+                    entry.claims = bounded_claims(&login.claims);
+                    verified.push(login);
+                }
+                Err(err) => {
+                    let error = public(operation, &err);
+                    first.record(&error);
+                    entry.error = Some(error);
+                }
+            }
+            logins.push(entry);
+        }
+
         // Provider logins: every key is classified before any token is verified.
         let registered = self
             .registered_providers(&stored.pool.config, presented_tokens.keys().copied())
@@ -268,7 +319,6 @@ impl Broker {
                 first.record(&public(operation, &ServiceError::from(err.clone())));
             }
         }
-        let mut verified = Vec::new();
         for (key, spec) in specs {
             let entry = match spec {
                 Err(err) => {
@@ -309,8 +359,10 @@ impl Broker {
             };
             logins.push(entry);
         }
-        // The public calls answer in key order; own keys were listed first.
+        // The public calls answer in key order; own keys were listed first, SAML keys before
+        // the other providers'. Role resolution takes the first mapped login, in key order.
         logins.sort_by(|a, b| a.provider_key.cmp(&b.provider_key));
+        verified.sort_by(|a, b| a.login.provider.cmp(&b.login.provider));
 
         let mut explanation = Explanation {
             identity_pool_id: stored.pool.id.to_string(),

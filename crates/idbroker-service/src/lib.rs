@@ -50,7 +50,9 @@ pub use identities::{DeletionFailure, UnprocessedIdentity};
 pub use logins::{COGNITO_IDENTITY_KEY, ResolvedIdentity};
 pub use oidc_providers::RegisteredProvider;
 pub use revocation::{IDENTITY_PLACEHOLDER, deny_policy, parse_instant};
-pub use saml::{MAX_ASSERTION_USES, RegisteredSamlProvider};
+pub use saml::{
+    MAX_ASSERTION_USES, MAX_METADATA_CHARS as MAX_SAML_METADATA_BYTES, RegisteredSamlProvider,
+};
 pub use tokens::OPEN_ID_TOKEN_LIFETIME;
 
 /// Longest caller-supplied value put in a span or log field, in characters.

@@ -11,7 +11,8 @@ use idbroker_domain::saml_provider::{
 };
 use idbroker_domain::{IdentityPoolId, PoolConfig};
 use idbroker_saml::{
-    CertificateInfo, Expectations, IdpMetadata, ROLE_ATTRIBUTE, TrustedIdp, verify_response,
+    CertificateInfo, Expectations, IdpMetadata, ROLE_ATTRIBUTE, SamlError, TrustedIdp,
+    VerifiedAssertion, verify_response,
 };
 use idbroker_store::StoreError;
 use serde_json::Value;
@@ -35,7 +36,7 @@ const EXPIRY_SKEW_SECS: i64 = 300;
 const FUTURE_SKEW_SECS: i64 = 60;
 
 /// The largest metadata document accepted.
-const MAX_METADATA_CHARS: usize = idbroker_saml::MAX_METADATA_BYTES;
+pub const MAX_METADATA_CHARS: usize = idbroker_saml::MAX_METADATA_BYTES;
 
 /// A registered provider as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +57,7 @@ fn invalid_metadata(err: idbroker_saml::MetadataError) -> ServiceError {
     ServiceError::InvalidParameter(err.to_string())
 }
 
-fn parse_metadata(metadata: &str, now: DateTime<Utc>) -> ServiceResult<IdpMetadata> {
+pub(crate) fn parse_metadata(metadata: &str, now: DateTime<Utc>) -> ServiceResult<IdpMetadata> {
     if metadata.len() > MAX_METADATA_CHARS {
         return Err(ServiceError::Validation(format!(
             "1 validation error detected: Value at 'metadata' failed to satisfy constraint: Member must have length less than or equal to {MAX_METADATA_CHARS}"
@@ -99,6 +100,14 @@ impl Broker {
             "SAML provider '{}' not found.",
             crate::loggable(name)
         ))
+    }
+
+    /// The checks `create_saml_provider` makes of its input (name, metadata), without writing:
+    /// the bootstrap file checks every entry before applying any. Returns the provider's ARN.
+    pub fn check_saml_provider(&self, name: &str, metadata: &str) -> ServiceResult<String> {
+        validate_name(name)?;
+        parse_metadata(metadata, self.clock.now())?;
+        Ok(arn_for_name(&self.settings.account_id, name))
     }
 
     pub async fn create_saml_provider(
@@ -229,16 +238,13 @@ impl Broker {
         Ok(self.store.prune_saml_assertions(self.clock.now()).await?)
     }
 
-    /// Verifies a SAML login for `pool` and records the use of its assertion.
-    pub(crate) async fn verify_saml_login(
+    /// The registered provider a pool's SAML key names, with its metadata parsed and in date;
+    /// otherwise the login's refusal.
+    async fn saml_provider_for(
         &self,
         config: &PoolConfig,
-        pool: &IdentityPoolId,
         arn: &str,
-        response: &str,
-    ) -> ServiceResult<VerifiedLogin> {
-        let refused =
-            |why: &str| ServiceError::NotAuthorized(format!("Invalid login token. {why}"));
+    ) -> ServiceResult<(SamlProvider, IdpMetadata)> {
         let name = saml_provider_name(arn)
             .filter(|_| config.saml_provider_arns.iter().any(|a| a == arn))
             .ok_or_else(|| {
@@ -251,22 +257,42 @@ impl Broker {
             .ok_or_else(|| refused("The SAML provider is not registered."))?;
         let metadata = IdpMetadata::parse(&provider.metadata)
             .map_err(|_| refused("The SAML provider's metadata cannot be used; update it."))?;
-        let now = self.clock.now();
-        if metadata.valid_until.is_some_and(|until| until <= now) {
+        if metadata
+            .valid_until
+            .is_some_and(|until| until <= self.clock.now())
+        {
             return Err(refused(
                 "The SAML provider's metadata has expired (validUntil); update it.",
             ));
         }
-        let region_recipient = format!(
-            "https://{}.signin.aws.amazon.com/saml",
-            self.settings.region.as_str()
-        );
+        Ok((provider, metadata))
+    }
+
+    /// The recipients an assertion may name: AWS's SAML endpoint and the region's.
+    fn saml_recipients(&self) -> Vec<String> {
+        vec![
+            RECIPIENT.to_owned(),
+            format!(
+                "https://{}.signin.aws.amazon.com/saml",
+                self.settings.region.as_str()
+            ),
+        ]
+    }
+
+    /// `verify_response` against the provider, off the async workers (xmlsec and the parsers
+    /// are CPU work in C). The outer error is the task's, the inner the response's.
+    async fn verify_saml_response(
+        &self,
+        provider: &SamlProvider,
+        metadata: IdpMetadata,
+        response: &str,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<VerifiedAssertion, SamlError>> {
         let audiences: Vec<String> = AUDIENCES.iter().map(|a| (*a).to_owned()).collect();
-        let recipients = vec![RECIPIENT.to_owned(), region_recipient];
+        let recipients = self.saml_recipients();
         let legacy_sha1 = provider.legacy_sha1;
         let response = response.to_owned();
-        // xmlsec and the parsers are CPU work in C: off the async workers.
-        let verified = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             verify_response(
                 &response,
                 &TrustedIdp {
@@ -284,15 +310,31 @@ impl Broker {
             )
         })
         .await
-        .map_err(|e| ServiceError::Internal(Box::new(e)))?
-        .map_err(|e| {
-            metrics::counter!("idbroker_saml_refusals_total", "reason" => e.code()).increment(1);
-            refused(&format!("SAML: {e}."))
-        })?;
+        .map_err(|e| ServiceError::Internal(Box::new(e)))
+    }
+
+    /// Verifies a SAML login for `pool` and records the use of its assertion.
+    pub(crate) async fn verify_saml_login(
+        &self,
+        config: &PoolConfig,
+        pool: &IdentityPoolId,
+        arn: &str,
+        response: &str,
+    ) -> ServiceResult<VerifiedLogin> {
+        let (provider, metadata) = self.saml_provider_for(config, arn).await?;
+        let now = self.clock.now();
+        let verified = self
+            .verify_saml_response(&provider, metadata, response, now)
+            .await?
+            .map_err(|e| {
+                metrics::counter!("idbroker_saml_refusals_total", "reason" => e.code())
+                    .increment(1);
+                refused(&format!("SAML: {e}."))
+            })?;
         let accepted = self
             .store
             .use_saml_assertion(
-                name,
+                &provider.name,
                 &verified.id,
                 pool,
                 verified.not_on_or_after + Duration::seconds(EXPIRY_SKEW_SECS),
@@ -302,17 +344,244 @@ impl Broker {
             .await?;
         if !accepted {
             metrics::counter!("idbroker_saml_refusals_total", "reason" => "replay").increment(1);
-            return Err(refused(
-                "SAML: the assertion was already used (its id is in the replay cache).",
-            ));
+            return Err(replayed());
         }
-        Ok(VerifiedLogin {
-            login: LoginRef {
-                provider: arn.to_owned(),
-                subject: verified.name_id.clone(),
+        Ok(verified_login(arn, verified))
+    }
+
+    /// Explain's dry run of `verify_saml_login`: the same steps, each written down as a check
+    /// (up to the first that fails, where verification stops), and the replay cache read, not
+    /// counted.
+    pub(crate) async fn diagnose_saml_login(
+        &self,
+        config: &PoolConfig,
+        pool: &IdentityPoolId,
+        arn: &str,
+        response: &str,
+    ) -> ServiceResult<SamlDiagnosis> {
+        let mut checks = Vec::new();
+        let (provider, metadata) = match self.saml_provider_for(config, arn).await {
+            Ok(found) => found,
+            Err(err @ ServiceError::NotAuthorized(_)) => {
+                checks.push(SamlCheck::failed(
+                    "provider",
+                    "a registered SAML provider with usable metadata in date".into(),
+                    err.to_string(),
+                ));
+                return Ok(SamlDiagnosis {
+                    checks,
+                    outcome: Err(err),
+                });
+            }
+            Err(other) => return Err(other),
+        };
+        checks.push(SamlCheck::passed(
+            "provider",
+            "a registered SAML provider with usable metadata in date".into(),
+            format!("entity id {}", crate::loggable(&metadata.entity_id)),
+        ));
+        let now = self.clock.now();
+        let expected = saml_steps(&provider, &metadata, &self.saml_recipients(), now);
+        let verified = self
+            .verify_saml_response(&provider, metadata, response, now)
+            .await?;
+        let verified = match verified {
+            Err(err) => {
+                // Verification stops at the failed step: the ones before it passed.
+                let failed = step_of(&err);
+                for (name, expected) in expected {
+                    if name == failed {
+                        checks.push(SamlCheck::failed(name, expected, err.to_string()));
+                        break;
+                    }
+                    checks.push(SamlCheck::passed(name, expected, "passed".into()));
+                }
+                return Ok(SamlDiagnosis {
+                    checks,
+                    outcome: Err(refused(&format!("SAML: {err}."))),
+                });
+            }
+            Ok(verified) => verified,
+        };
+        for (name, expected) in expected {
+            let got = match name {
+                "size" => format!("{} characters", response.len()),
+                "status" if !verified.response_signed => {
+                    "the assertion alone is signed (no response status to check)".into()
+                }
+                "issuer" => crate::loggable(&provider.entity_id),
+                "times" => format!("valid until {}", verified.not_on_or_after.to_rfc3339()),
+                "subject" => format!("NameID {}", crate::loggable(&verified.name_id)),
+                _ => "passed".into(),
+            };
+            checks.push(SamlCheck::passed(name, expected, got));
+        }
+        let uses = self
+            .store
+            .saml_assertion_uses(&provider.name, &verified.id, now)
+            .await?;
+        let expected = format!(
+            "at most {MAX_ASSERTION_USES} uses of this assertion, all in this pool (explain does not count one)"
+        );
+        let (passed, got) = match uses {
+            None => (true, "not used yet".to_owned()),
+            Some((used_in, n)) if used_in == *pool && n < MAX_ASSERTION_USES => {
+                (true, format!("used {n} times in this pool"))
+            }
+            Some((used_in, n)) if used_in == *pool => {
+                (false, format!("used {n} times in this pool"))
+            }
+            Some(_) => (false, "used in another pool".to_owned()),
+        };
+        checks.push(SamlCheck {
+            name: "replay",
+            passed,
+            expected,
+            got,
+        });
+        Ok(SamlDiagnosis {
+            checks,
+            outcome: if passed {
+                Ok(verified_login(arn, verified))
+            } else {
+                Err(replayed())
             },
-            claims: saml_claims(arn, verified.attributes, &verified.name_id),
         })
+    }
+}
+
+fn refused(why: &str) -> ServiceError {
+    ServiceError::NotAuthorized(format!("Invalid login token. {why}"))
+}
+
+fn replayed() -> ServiceError {
+    refused("SAML: the assertion was already used (its id is in the replay cache).")
+}
+
+fn verified_login(arn: &str, verified: VerifiedAssertion) -> VerifiedLogin {
+    VerifiedLogin {
+        login: LoginRef {
+            provider: arn.to_owned(),
+            subject: verified.name_id.clone(),
+        },
+        claims: saml_claims(arn, verified.attributes, &verified.name_id),
+    }
+}
+
+/// One step of verifying a SAML response, as explain shows it.
+pub(crate) struct SamlCheck {
+    pub name: &'static str,
+    pub passed: bool,
+    pub expected: String,
+    pub got: String,
+}
+
+impl SamlCheck {
+    fn passed(name: &'static str, expected: String, got: String) -> Self {
+        Self {
+            name,
+            passed: true,
+            expected,
+            got,
+        }
+    }
+
+    fn failed(name: &'static str, expected: String, got: String) -> Self {
+        Self {
+            name,
+            passed: false,
+            expected,
+            got,
+        }
+    }
+}
+
+pub(crate) struct SamlDiagnosis {
+    pub checks: Vec<SamlCheck>,
+    /// The login, or the refusal the public call would return.
+    pub outcome: ServiceResult<VerifiedLogin>,
+}
+
+/// The steps of `verify_response`, in its order, with what each expects.
+fn saml_steps(
+    provider: &SamlProvider,
+    metadata: &IdpMetadata,
+    recipients: &[String],
+    now: DateTime<Utc>,
+) -> Vec<(&'static str, String)> {
+    let algorithms = if provider.legacy_sha1 {
+        "RSA/ECDSA with SHA-256 or stronger, or RSA-SHA1/SHA-1 (legacy_sha1)"
+    } else {
+        "RSA/ECDSA with SHA-256 or stronger"
+    };
+    vec![
+        (
+            "size",
+            format!(
+                "at most {} base64 characters",
+                idbroker_saml::MAX_RESPONSE_BASE64
+            ),
+        ),
+        (
+            "markup",
+            "UTF-8 XML without DOCTYPE, entity, comment, processing instruction or CDATA".into(),
+        ),
+        (
+            "structure",
+            format!(
+                "a Response holding exactly one Assertion (not encrypted), each signature enveloped in the element it references, exclusive c14n, {algorithms}"
+            ),
+        ),
+        (
+            "signature",
+            format!(
+                "signed by a registered certificate ({})",
+                metadata.fingerprints().join(", ")
+            ),
+        ),
+        (
+            "status",
+            "a signed response: Status Success, Destination one of the recipients".into(),
+        ),
+        ("issuer", crate::loggable(&provider.entity_id)),
+        (
+            "times",
+            format!(
+                "NotBefore - {FUTURE_SKEW_SECS} s <= {} < NotOnOrAfter + {EXPIRY_SKEW_SECS} s",
+                now.to_rfc3339()
+            ),
+        ),
+        ("audience", format!("one of {}", AUDIENCES.join(", "))),
+        (
+            "subject",
+            "a NameID of 1 to 1024 characters, no control characters".into(),
+        ),
+        (
+            "recipient",
+            format!(
+                "a bearer SubjectConfirmation in date with Recipient one of {}",
+                recipients.join(", ")
+            ),
+        ),
+    ]
+}
+
+/// The step a refusal comes from.
+fn step_of(err: &SamlError) -> &'static str {
+    match err {
+        SamlError::TooLarge | SamlError::NotBase64 => "size",
+        SamlError::Markup(_) => "markup",
+        SamlError::Malformed(_)
+        | SamlError::Encrypted
+        | SamlError::Structure(_)
+        | SamlError::Algorithm(_) => "structure",
+        SamlError::Signature => "signature",
+        SamlError::Status => "status",
+        SamlError::Issuer => "issuer",
+        SamlError::Expired | SamlError::NotYetValid => "times",
+        SamlError::Audience => "audience",
+        SamlError::Subject(_) => "subject",
+        SamlError::Recipient => "recipient",
     }
 }
 

@@ -1,10 +1,10 @@
-//! Moving pools, identities and OpenID Connect providers in and out of a database
+//! Moving pools, identities, OpenID Connect and SAML providers in and out of a database
 //! (`idbroker export`, `import`, `pools copy`). The rules are the ones the admin operations
 //! enforce (every pool, role, tag and map is validated as if it were created here); what is
 //! particular to a move is that ids are kept, and what an import does when a record exists:
 //!
-//! - an OpenID Connect provider or a pool that exists is replaced by the imported one (the
-//!   file wins, as with a bootstrap file), and left alone when it already matches;
+//! - an OpenID Connect or SAML provider or a pool that exists is replaced by the imported one
+//!   (the file wins, as with a bootstrap file), and left alone when it already matches;
 //! - an identity that exists is left alone when it is in the same pool with the same logins
 //!   (timestamps are not compared), and is a conflict otherwise; so is a login that belongs
 //!   to another identity. Conflicts change nothing and are reported, not repaired.
@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
+use idbroker_domain::saml_provider::{SamlProvider, arn_for_name};
 use idbroker_domain::tags::validate_tags;
 use idbroker_domain::validation::{check_count, check_len};
 use idbroker_domain::{
@@ -129,6 +130,13 @@ impl Transfer {
     pub async fn oidc_providers(&self) -> ServiceResult<Vec<OidcProvider>> {
         let mut providers = self.store.list_oidc_providers().await?;
         providers.sort_by(|a, b| a.key().cmp(b.key()));
+        Ok(providers)
+    }
+
+    /// Every registered SAML provider, by name.
+    pub async fn saml_providers(&self) -> ServiceResult<Vec<SamlProvider>> {
+        let mut providers = self.store.list_saml_providers().await?;
+        providers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(providers)
     }
 
@@ -246,8 +254,52 @@ impl Transfer {
         }
     }
 
+    /// A SAML provider as registering it checks it: its name, and its metadata (parsed for
+    /// the entity id, its `validUntil` not passed).
+    pub fn check_saml_provider(
+        &self,
+        name: &str,
+        metadata: &str,
+        legacy_sha1: bool,
+    ) -> ServiceResult<SamlProvider> {
+        idbroker_domain::saml_provider::validate_name(name)?;
+        let parsed = crate::saml::parse_metadata(metadata, self.clock.now())?;
+        Ok(SamlProvider {
+            name: name.to_owned(),
+            entity_id: parsed.entity_id,
+            metadata: metadata.to_owned(),
+            legacy_sha1,
+        })
+    }
+
+    pub async fn import_saml_provider(
+        &self,
+        provider: &SamlProvider,
+    ) -> ServiceResult<ImportOutcome> {
+        let arn = arn_for_name(&self.account_id, &provider.name);
+        let shown = |p: &SamlProvider| json!({"name": p.name, "entity_id": p.entity_id, "legacy_sha1": p.legacy_sha1});
+        let audit = |before: Option<&SamlProvider>| {
+            self.change(
+                "ImportSamlProvider",
+                &arn,
+                before.map(shown),
+                shown(provider),
+            )
+        };
+        Ok(ImportOutcome::Applied(
+            self.store
+                .import_saml_provider(provider, self.clock.now(), &audit)
+                .await?,
+        ))
+    }
+
+    /// Whether a SAML provider with this name is registered here.
+    pub async fn saml_provider_registered(&self, name: &str) -> ServiceResult<bool> {
+        Ok(self.store.get_saml_provider(name).await?.is_some())
+    }
+
     /// Every rule a pool is created and configured under: the configuration, OpenID Connect
-    /// provider ARNs in this account, tags, roles and role mappings, principal-tag maps.
+    /// and SAML provider ARNs in this account, tags, roles and role mappings, principal-tag maps.
     pub fn check_pool(&self, snapshot: &PoolSnapshot) -> ServiceResult<()> {
         let config = &snapshot.pool.config;
         config.validate()?;
@@ -259,6 +311,17 @@ impl Transfer {
         {
             return Err(ServiceError::InvalidParameter(format!(
                 "{arn} is not an OpenID Connect provider of account {} (IDBROKER_ACCOUNT_ID).",
+                self.account_id
+            )));
+        }
+        let ours = format!("arn:aws:iam::{}:saml-provider/", self.account_id);
+        if let Some(arn) = config
+            .saml_provider_arns
+            .iter()
+            .find(|arn| !arn.starts_with(&ours))
+        {
+            return Err(ServiceError::InvalidParameter(format!(
+                "{arn} is not a SAML provider of account {} (IDBROKER_ACCOUNT_ID).",
                 self.account_id
             )));
         }
@@ -287,7 +350,12 @@ impl Transfer {
             .await
             .map_err(|e| match e {
                 StoreError::UnknownReference(arn) => ServiceError::InvalidParameter(format!(
-                    "{arn} is not a registered OpenID Connect provider; import or register it first."
+                    "{arn} is not a registered {} provider; import or register it first.",
+                    if arn.contains(":saml-provider/") {
+                        "SAML"
+                    } else {
+                        "OpenID Connect"
+                    }
                 )),
                 other => other.into(),
             })?;

@@ -284,11 +284,21 @@ pub trait TransferStore: Send + Sync {
         audit: ImportAudit<'_, Vec<String>>,
     ) -> StoreResult<Applied>;
 
+    /// Registers the SAML provider, or replaces the entity id, metadata and `legacy_sha1` of
+    /// the one with its name, with the audit row `audit` makes from the provider as it was.
+    /// Nothing is written when it already matches.
+    async fn import_saml_provider(
+        &self,
+        provider: &SamlProvider,
+        now: DateTime<Utc>,
+        audit: ImportAudit<'_, SamlProvider>,
+    ) -> StoreResult<Applied>;
+
     /// Creates the pool with its id, or replaces its configuration, roles, tags and
     /// principal-tag maps with the snapshot's (a version step, as any update), with the
     /// audit row `audit` makes from the pool as it was. Nothing is written when it already
     /// matches, or when it would change or drop the pool's developer provider name.
-    /// `UnknownReference` for an unregistered OIDC provider.
+    /// `UnknownReference` for an unregistered OIDC or SAML provider.
     async fn import_pool(
         &self,
         snapshot: &PoolSnapshot,
@@ -538,6 +548,14 @@ pub trait SamlProviderStore: Send + Sync {
     ) -> StoreResult<Vec<(String, String)>>;
     /// `NotFound` when absent, `Conflict` while a pool uses it.
     async fn delete_saml_provider(&self, name: &str) -> StoreResult<()>;
+    /// How an unexpired assertion has been used: its pool and its count of uses (None: never,
+    /// or its row has expired). Read only, for explain; `use_saml_assertion` decides.
+    async fn saml_assertion_uses(
+        &self,
+        provider: &str,
+        assertion_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(IdentityPoolId, i64)>>;
     /// Records one use of an assertion in one transaction: the first use inserts its row
     /// (the primary key decides between replicas), a later one counts against `max_uses` and
     /// must come for the same pool. `false`: refused (a replay). A row already expired

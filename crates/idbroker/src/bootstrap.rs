@@ -1,7 +1,8 @@
-//! Configuration as code: a TOML file of OpenID Connect providers and identity pools (with
-//! their roles) that `idbroker serve --bootstrap FILE` applies at start-up, idempotently.
-//! Pools are matched by name; a pool that differs from the file is replaced with the file's
-//! version; applying the same file twice changes nothing. A pool is the REST face's pool body
+//! Configuration as code: a TOML file of OpenID Connect providers, SAML providers and identity
+//! pools (with their roles) that `idbroker serve --bootstrap FILE` applies at start-up,
+//! idempotently, providers before the pools that name them. OpenID Connect providers are
+//! matched by issuer, SAML providers and pools by name; one that differs from the file is
+//! replaced with the file's version; applying the same file twice changes nothing. A pool is the REST face's pool body
 //! (`idbroker_api::pools::PoolRequest`, snake_case) plus the members of its roles body
 //! (`roles`, `role_mappings`): one shape for both. The whole file is checked before anything
 //! in it is applied: an unknown member anywhere (named, with the nearest known one), a value
@@ -13,6 +14,10 @@
 //! issuer = "https://login.example.com"
 //! client_ids = ["web"]
 //!
+//! [[saml_providers]]
+//! name = "corp"
+//! metadata_file = "corp-idp-metadata.xml" # relative to this file; or `metadata = """…"""`
+//!
 //! [[pools]]
 //! identity_pool_name = "demo"
 //! allow_unauthenticated_identities = true
@@ -22,7 +27,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use idbroker_api::pools::{PoolRequest, RolesBody};
@@ -39,6 +44,8 @@ use serde::Deserialize;
 struct RawFile {
     #[serde(default)]
     oidc_providers: Vec<Provider>,
+    #[serde(default)]
+    saml_providers: Vec<RawSamlProvider>,
     /// Read as tables first: a pool is split into its pool body and its roles body.
     #[serde(default)]
     pools: Vec<toml::Table>,
@@ -46,6 +53,7 @@ struct RawFile {
 
 struct File {
     oidc_providers: Vec<Provider>,
+    saml_providers: Vec<SamlProvider>,
     pools: Vec<Pool>,
 }
 
@@ -54,6 +62,63 @@ struct File {
 struct Provider {
     issuer: String,
     client_ids: Vec<String>,
+}
+
+/// A `[[saml_providers]]` entry as written: its metadata inline or in a file of its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSamlProvider {
+    name: String,
+    metadata: Option<String>,
+    /// Relative to the bootstrap file's folder.
+    metadata_file: Option<PathBuf>,
+    #[serde(default)]
+    legacy_sha1: bool,
+}
+
+/// A name from the file in a message: bounded and escaped (it is checked only later).
+fn loggable(name: &str) -> String {
+    name.chars()
+        .take(128)
+        .flat_map(char::escape_default)
+        .collect()
+}
+
+/// A SAML provider with its metadata read.
+struct SamlProvider {
+    name: String,
+    metadata: String,
+    legacy_sha1: bool,
+}
+
+/// The metadata of a `[[saml_providers]]` entry: exactly one of `metadata` and `metadata_file`.
+fn saml_provider(raw: RawSamlProvider, base: &Path) -> anyhow::Result<SamlProvider> {
+    let metadata = match (raw.metadata, raw.metadata_file) {
+        (Some(inline), None) => inline,
+        (None, Some(file)) => {
+            let path = base.join(file);
+            // The service bounds the metadata; a file far larger is not read into memory.
+            let len = std::fs::metadata(&path)
+                .with_context(|| format!("cannot read metadata_file {}", path.display()))?
+                .len();
+            if len > idbroker_service::MAX_SAML_METADATA_BYTES as u64 {
+                bail!(
+                    "metadata_file {} is larger than {} bytes",
+                    path.display(),
+                    idbroker_service::MAX_SAML_METADATA_BYTES
+                );
+            }
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read metadata_file {}", path.display()))?
+        }
+        (Some(_), Some(_)) => bail!("give `metadata` or `metadata_file`, not both"),
+        (None, None) => bail!("`metadata` or `metadata_file` is required"),
+    };
+    Ok(SamlProvider {
+        name: raw.name,
+        metadata,
+        legacy_sha1: raw.legacy_sha1,
+    })
 }
 
 struct Pool {
@@ -149,8 +214,19 @@ fn parse(path: &Path) -> anyhow::Result<File> {
         .enumerate()
         .map(|(i, table)| pool(table).with_context(|| format!("{}: pool {}", invalid(), i + 1)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let saml_providers = raw
+        .saml_providers
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let entry = format!("SAML provider {} ('{}')", i + 1, loggable(&raw.name));
+            saml_provider(raw, base).with_context(|| format!("{}: {entry}", invalid()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(File {
         oidc_providers: raw.oidc_providers,
+        saml_providers,
         pools,
     })
 }
@@ -187,11 +263,29 @@ async fn check(broker: &Broker, file: &File) -> anyhow::Result<()> {
         .with_context(|| format!("OpenID Connect provider {}", provider.issuer))?;
         file_arns.insert(checked.arn(&settings.account_id));
     }
+    let mut saml_names = std::collections::BTreeSet::new();
+    for provider in &file.saml_providers {
+        let context = || format!("SAML provider '{}'", loggable(&provider.name));
+        if !saml_names.insert(provider.name.as_str()) {
+            bail!("the bootstrap file names {} twice", context());
+        }
+        let arn = broker
+            .check_saml_provider(&provider.name, &provider.metadata)
+            .with_context(context)?;
+        file_arns.insert(arn);
+    }
     let registered: std::collections::BTreeSet<String> = broker
         .list_oidc_providers()
         .await?
         .into_iter()
         .map(|p| p.arn)
+        .chain(
+            broker
+                .list_saml_providers()
+                .await?
+                .into_iter()
+                .map(|p| p.arn),
+        )
         .collect();
     let mut names = std::collections::BTreeSet::new();
     for pool in &file.pools {
@@ -220,6 +314,14 @@ async fn check(broker: &Broker, file: &File) -> anyhow::Result<()> {
                 "pool '{name}': the OpenID Connect provider {arn} is neither registered nor in the file"
             );
         }
+        if let Some(arn) = pool
+            .config
+            .saml_provider_arns
+            .iter()
+            .find(|arn| !registered.contains(*arn) && !file_arns.contains(*arn))
+        {
+            bail!("pool '{name}': the SAML provider {arn} is neither registered nor in the file");
+        }
     }
     Ok(())
 }
@@ -245,6 +347,37 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
                     .create_oidc_provider(&provider.issuer, provider.client_ids)
                     .await
                     .with_context(|| format!("OpenID Connect provider {}", provider.issuer))?;
+                applied.created += 1;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+
+    for provider in file.saml_providers {
+        let context = || format!("SAML provider '{}'", provider.name);
+        match broker.get_saml_provider(&provider.name).await {
+            Ok(existing)
+                if existing.metadata == provider.metadata
+                    && existing.legacy_sha1 == provider.legacy_sha1 =>
+            {
+                applied.unchanged += 1;
+            }
+            Ok(_) => {
+                broker
+                    .update_saml_provider(
+                        &provider.name,
+                        &provider.metadata,
+                        Some(provider.legacy_sha1),
+                    )
+                    .await
+                    .with_context(context)?;
+                applied.updated += 1;
+            }
+            Err(ServiceError::ResourceNotFound(_)) => {
+                broker
+                    .create_saml_provider(&provider.name, &provider.metadata, provider.legacy_sha1)
+                    .await
+                    .with_context(context)?;
                 applied.created += 1;
             }
             Err(err) => return Err(err.into()),

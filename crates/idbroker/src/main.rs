@@ -170,8 +170,8 @@ async fn export(
         Some(path) => transfer::export::to_file(&transfer, pools, path).await?,
     };
     eprintln!(
-        "exported {} OpenID Connect providers, {} pools, {} identities",
-        written.providers, written.pools, written.identities
+        "exported {} OpenID Connect providers, {} SAML providers, {} pools, {} identities",
+        written.providers, written.saml_providers, written.pools, written.identities
     );
     Ok(())
 }
@@ -187,6 +187,7 @@ async fn import(config: Option<&std::path::Path>, file: &std::path::Path) -> any
     .await;
     // What was done is printed also when the import stopped: it may have written some.
     println!("OpenID Connect providers: {}", report.providers);
+    println!("SAML providers: {}", report.saml_providers);
     println!("pools: {}", report.pools);
     println!("identities: {}", report.identities);
     result?;

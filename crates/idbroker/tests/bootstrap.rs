@@ -8,6 +8,9 @@ use idbroker::Application;
 use idbroker::settings::{RawSettings, Settings};
 use serde_json::Value;
 
+mod support;
+use support::saml_metadata;
+
 const FILE: &str = r#"
 [[oidc_providers]]
 issuer = "https://login.example.com"
@@ -73,6 +76,8 @@ async fn assert_nothing_created(dir: &Path, file: &Path) {
     assert_eq!(pools["identity_pools"], serde_json::json!([]));
     let providers = get(&endpoint, &token, "/v1/oidc-providers").await;
     assert_eq!(providers["oidc_providers"], serde_json::json!([]));
+    let providers = get(&endpoint, &token, "/v1/saml-providers").await;
+    assert_eq!(providers["saml_providers"], serde_json::json!([]));
 }
 
 async fn start(settings: Settings) -> (String, String) {
@@ -309,4 +314,150 @@ async fn every_unknown_member_is_named_with_the_nearest_known_one() {
         assert!(message.contains(named), "{named}: {message}");
         assert!(!message.contains("`roles`"), "{message}");
     }
+}
+
+const CORP: &str = "arn:aws:iam::000000000000:saml-provider/corp";
+const PARTNER: &str = "arn:aws:iam::000000000000:saml-provider/partner";
+
+/// A SAML provider from a metadata file (written beside the bootstrap file, certificate
+/// `corp_pem`), one inline, and a pool naming both.
+fn saml_file(dir: &Path, corp_pem: &str) -> String {
+    std::fs::write(
+        dir.join("corp.xml"),
+        saml_metadata("https://corp.example.test/saml", corp_pem),
+    )
+    .unwrap();
+    let inline = saml_metadata("https://partner.example.test/saml", "test-ca.pem");
+    format!(
+        "[[saml_providers]]\nname = \"corp\"\nmetadata_file = \"corp.xml\"\n\n\
+         [[saml_providers]]\nname = \"partner\"\nmetadata = '''{inline}'''\nlegacy_sha1 = true\n\n\
+         [[pools]]\nidentity_pool_name = \"saml\"\nallow_unauthenticated_identities = false\n\
+         saml_provider_arns = [\"{CORP}\", \"{PARTNER}\"]\n"
+    )
+}
+
+async fn audited(endpoint: &str, token: &str, action: &str) -> usize {
+    let audit = get(endpoint, token, "/v1/audit?limit=60").await;
+    audit["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == action)
+        .count()
+}
+
+/// `[[saml_providers]]` are created before the pools that name them, left alone when the file
+/// is applied again, and updated in place (same name, same ARN) when they change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_providers_are_applied_before_the_pools_that_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bootstrap.toml");
+    std::fs::write(&file, saml_file(dir.path(), "localhost.pem")).unwrap();
+
+    let (endpoint, token) = start(settings(dir.path(), &file)).await;
+    let corp = get(&endpoint, &token, "/v1/saml-providers/corp").await;
+    assert_eq!(corp["arn"], CORP);
+    assert_eq!(corp["entity_id"], "https://corp.example.test/saml");
+    assert_eq!(corp["legacy_sha1"], false);
+    let partner = get(&endpoint, &token, "/v1/saml-providers/partner").await;
+    assert_eq!(partner["entity_id"], "https://partner.example.test/saml");
+    assert_eq!(partner["legacy_sha1"], true);
+    let pools = get(&endpoint, &token, "/v1/identity-pools").await;
+    let pool_id = pools["identity_pools"][0]["identity_pool_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pool = get(&endpoint, &token, &format!("/v1/identity-pools/{pool_id}")).await;
+    assert_eq!(
+        pool["saml_provider_arns"],
+        serde_json::json!([CORP, PARTNER])
+    );
+    assert_eq!(audited(&endpoint, &token, "CreateSamlProvider").await, 2);
+
+    // Applied again: nothing changes.
+    let (again, _) = start(settings(dir.path(), &file)).await;
+    assert_eq!(audited(&again, &token, "CreateSamlProvider").await, 2);
+    assert_eq!(audited(&again, &token, "UpdateSamlProvider").await, 0);
+
+    // corp's metadata file names another certificate, partner is no longer legacy: both are
+    // updated in place.
+    std::fs::write(
+        &file,
+        saml_file(dir.path(), "test-ca.pem").replace("legacy_sha1 = true", "legacy_sha1 = false"),
+    )
+    .unwrap();
+    let (third, _) = start(settings(dir.path(), &file)).await;
+    let corp_now = get(&third, &token, "/v1/saml-providers/corp").await;
+    assert_eq!(corp_now["arn"], CORP);
+    assert_ne!(
+        corp_now["certificate_fingerprints"], corp["certificate_fingerprints"],
+        "the new certificate"
+    );
+    assert_eq!(
+        get(&third, &token, "/v1/saml-providers/partner").await["legacy_sha1"],
+        false
+    );
+    assert_eq!(audited(&third, &token, "UpdateSamlProvider").await, 2);
+    let pools_now = get(&third, &token, "/v1/identity-pools").await;
+    assert_eq!(
+        pools_now["identity_pools"], pools["identity_pools"],
+        "same pool"
+    );
+}
+
+/// A bad `[[saml_providers]]` entry, or a pool naming a SAML provider that is neither
+/// registered nor in the file, refuses the whole file, naming the entry; nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_saml_provider_refuses_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bootstrap.toml");
+    let good = saml_file(dir.path(), "localhost.pem");
+    for (broken, named) in [
+        (
+            good.replace(
+                &format!("\"{PARTNER}\""),
+                "\"arn:aws:iam::000000000000:saml-provider/nowhere\"",
+            ),
+            "pool 'saml': the SAML provider arn:aws:iam::000000000000:saml-provider/nowhere is neither registered nor in the file",
+        ),
+        (
+            good.replace(
+                "metadata_file = \"corp.xml\"",
+                "metadata_file = \"missing.xml\"",
+            ),
+            "SAML provider 1 ('corp'): cannot read metadata_file",
+        ),
+        (
+            good.replace(
+                "metadata_file = \"corp.xml\"",
+                "metadata_file = \"corp.xml\"\nmetadata = \"<a/>\"",
+            ),
+            "SAML provider 1 ('corp'): give `metadata` or `metadata_file`, not both",
+        ),
+        (
+            good.replace("metadata_file = \"corp.xml\"\n", ""),
+            "SAML provider 1 ('corp'): `metadata` or `metadata_file` is required",
+        ),
+        (
+            good.replace("metadata_file = \"corp.xml\"", "metadata = \"<a/>\""),
+            "SAML provider 'corp': Invalid SAML metadata",
+        ),
+        (
+            good.replace("name = \"partner\"", "name = \"corp\""),
+            "names SAML provider 'corp' twice",
+        ),
+        (
+            good.replace("name = \"partner\"", "name = \"bad name\""),
+            "SAML provider 'bad name'",
+        ),
+        (
+            good.replace("legacy_sha1 = true", "legacy_sha = true"),
+            "did you mean `legacy_sha1`?",
+        ),
+    ] {
+        std::fs::write(&file, broken).unwrap();
+        let text = refusal(dir.path(), &file).await;
+        assert!(text.contains(named), "{named}: {text}");
+    }
+    assert_nothing_created(dir.path(), &file).await;
 }

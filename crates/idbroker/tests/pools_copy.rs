@@ -507,3 +507,110 @@ fn a_source_answering_with_another_pool_is_refused() {
     );
     assert!(!export(db.url()).contains(OTHER_POOL));
 }
+
+/// A pool naming a SAML provider is copied once a provider of that name is registered here
+/// (its ARN names it; the copy does not read IdP metadata, which Cognito's API does not
+/// serve), with the principal-tag map keyed by that ARN; before, the copy stops naming the ARN.
+#[tokio::test]
+async fn a_pool_naming_a_saml_provider_is_copied_once_the_provider_is_registered_here() {
+    const ARN: &str = "arn:aws:iam::123456789012:saml-provider/corp";
+    let source = support::start(&[("IDBROKER_ACCOUNT_ID", ACCOUNT)]);
+    let metadata = support::saml_metadata("https://corp.example.test/saml", "localhost.pem");
+    rest(
+        &source,
+        "POST /v1/saml-providers",
+        &json!({"name": "corp", "metadata": metadata}),
+    );
+    let pool = rest(
+        &source,
+        "POST /v1/identity-pools",
+        &json!({
+            "identity_pool_name": "saml",
+            "allow_unauthenticated_identities": false,
+            "saml_provider_arns": [ARN]
+        }),
+    )["identity_pool_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    rest(
+        &source,
+        &format!(
+            "PUT /v1/identity-pools/{pool}/principal-tags/arn%3Aaws%3Aiam%3A%3A123456789012%3Asaml-provider%2Fcorp"
+        ),
+        &json!({"use_defaults": false, "principal_tags": {"department": "urn:test:department"}}),
+    );
+    let source_db = format!(
+        "sqlite://{}/idbroker.db?mode=rwc",
+        source.dir.path().display()
+    );
+    let target = TestDatabase::sqlite();
+    let endpoint = format!("http://127.0.0.1:{}", source.port);
+    let (key, secret_key) = (
+        secret(&source, "admin_access_key_id"),
+        secret(&source, "admin_secret_access_key"),
+    );
+    let target_url = target.url().to_owned();
+    let copy = move || {
+        idbroker(
+            &target_url,
+            &[
+                "pools",
+                "copy",
+                "--from-endpoint",
+                &endpoint,
+                "--region",
+                "us-east-1",
+            ],
+            &[
+                ("AWS_ACCESS_KEY_ID", &key),
+                ("AWS_SECRET_ACCESS_KEY", &secret_key),
+            ],
+        )
+    };
+    let first = tokio::task::spawn_blocking(copy.clone()).await.unwrap();
+    assert!(!first.status.success(), "{}", text(&first));
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        err.contains(&format!(
+            "{ARN} is not a registered SAML provider; import or register it first"
+        )),
+        "{err}"
+    );
+
+    let store = idbroker_store::SqlStore::connect(target.url())
+        .await
+        .unwrap();
+    idbroker_store::SamlProviderStore::create_saml_provider(
+        &store,
+        &idbroker_domain::saml_provider::SamlProvider {
+            name: "corp".into(),
+            entity_id: "https://corp.example.test/saml".into(),
+            metadata,
+            legacy_sha1: false,
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    store.close().await;
+    let out = tokio::task::spawn_blocking(copy).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{pool}  saml  created")),
+        "{}",
+        text(&out)
+    );
+    let (copied, original) =
+        tokio::task::spawn_blocking(move || (export(target.url()), export(&source_db)))
+            .await
+            .unwrap();
+    assert_eq!(
+        copied, original,
+        "the same provider, pool and principal-tag map"
+    );
+    assert!(
+        copied.contains("\"principal_tags\":{\"arn:aws:iam::123456789012:saml-provider/corp\""),
+        "{copied}"
+    );
+}

@@ -13,13 +13,15 @@ use chrono::Utc;
 use idbroker_domain::linking::{LinkRules, Trust};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
+use idbroker_domain::saml_provider::SamlProvider;
 use idbroker_domain::{
     CognitoIdentityProvider, Identity, IdentityId, IdentityPool, IdentityPoolId, PoolConfig,
     PoolLifetimes, PoolRoles, PrincipalTagMap,
 };
 use idbroker_store::testing::TestDatabase;
 use idbroker_store::{
-    AuditFilter, IdentityStore, LedgerStore, LoginStore, OidcProviderStore, PoolStore, SqlStore,
+    AuditFilter, IdentityStore, LedgerStore, LoginStore, OidcProviderStore, PoolStore,
+    SamlProviderStore, SqlStore,
 };
 use serde_json::{Value, json};
 
@@ -858,4 +860,253 @@ async fn files_that_contradict_themselves_or_their_pools_are_refused_before_writ
     })
     .await
     .unwrap();
+}
+
+const SAML_ARN: &str = "arn:aws:iam::123456789012:saml-provider/corp";
+
+/// A pool trusting a SAML provider (with a role mapping and a principal-tag map keyed by its
+/// ARN, and an identity whose login is (ARN, NameID)), that provider, and one no pool uses.
+async fn seed_saml(url: &str) -> IdentityPoolId {
+    let store = SqlStore::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = Utc::now();
+    for (name, pem, legacy) in [
+        ("corp", "localhost.pem", true),
+        ("unused", "test-ca.pem", false),
+    ] {
+        let entity = format!("https://{name}.example.test/saml");
+        store
+            .create_saml_provider(
+                &SamlProvider {
+                    name: name.into(),
+                    // A line break, as in metadata saved from an IdP: it must come back the same.
+                    metadata: format!("{}\n", support::saml_metadata(&entity, pem)),
+                    entity_id: entity,
+                    legacy_sha1: legacy,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let pool =
+        IdentityPoolId::parse("id", "us-east-1:0c000000-0000-4000-8000-00000000000c").unwrap();
+    store
+        .create_pool(
+            &IdentityPool {
+                id: pool.clone(),
+                config: PoolConfig {
+                    identity_pool_name: "saml".into(),
+                    allow_unauthenticated_identities: false,
+                    saml_provider_arns: vec![SAML_ARN.into()],
+                    ..PoolConfig::default()
+                },
+                tags: Default::default(),
+                lifetimes: Default::default(),
+                exchange_audiences: Vec::new(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let roles: PoolRoles = serde_json::from_value(json!({
+        "Roles": {"authenticated": format!("arn:aws:iam::{ACCOUNT}:role/auth")},
+        "RoleMappings": {SAML_ARN: {"Type": "Token", "AmbiguousRoleResolution": "AuthenticatedRole"}}
+    }))
+    .unwrap();
+    store.set_roles(&pool, 1, &roles, now).await.unwrap();
+    store
+        .put_principal_tag_map(
+            &pool,
+            SAML_ARN,
+            &PrincipalTagMap {
+                use_defaults: true,
+                principal_tags: [("department".into(), "urn:test:department".into())].into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .resolve_logins(
+            &pool,
+            &[login(SAML_ARN, "alice")],
+            None,
+            &LinkRules::default(),
+            &fresh_id(&pool),
+            now,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    pool
+}
+
+/// SAML providers move like OpenID Connect providers: exported by name with their metadata,
+/// imported with their names (so the pools' ARNs link to them, and a provider in use cannot be
+/// deleted here either), unchanged on a second import, replaced when the file differs; a pool
+/// whose SAML ARN is neither in the file nor registered is refused naming the ARN.
+async fn saml_providers_move_with_their_pools(source: TestDatabase, target: TestDatabase) {
+    let pool = seed_saml(source.url()).await;
+    let (source_url, target_url) = (source.url().to_owned(), target.url().to_owned());
+    let first = tokio::task::spawn_blocking(move || {
+        let first = export(&source_url, &[]);
+        let records = lines(&first);
+        let kinds: Vec<&str> = records
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "idbroker-export",
+                "saml_provider",
+                "saml_provider",
+                "pool",
+                "identity"
+            ],
+            "{first}"
+        );
+        assert_eq!(records[1]["name"], "corp");
+        assert_eq!(records[1]["legacy_sha1"], true);
+        assert!(
+            records[1]["metadata"]
+                .as_str()
+                .unwrap()
+                .contains("entityID=\"https://corp.example.test/saml\"")
+        );
+        assert_eq!(records[2]["name"], "unused");
+        assert_eq!(records[3]["pool"]["saml_provider_arns"], json!([SAML_ARN]));
+        assert_eq!(
+            records[4]["logins"],
+            json!([{"provider": SAML_ARN, "subject": "alice"}])
+        );
+
+        // One pool: only the providers it names.
+        let one = export(&source_url, &["--pool", pool.as_str()]);
+        let names: Vec<Value> = lines(&one)
+            .into_iter()
+            .filter(|r| r["kind"] == "saml_provider")
+            .map(|r| r["name"].clone())
+            .collect();
+        assert_eq!(names, [json!("corp")]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("saml.jsonl");
+        std::fs::write(&path, &first).unwrap();
+        let out = import(&target_url, &path);
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("SAML providers: 2 created, 0 updated, 0 unchanged, 0 conflicts"),
+            "{stdout}"
+        );
+        assert_eq!(
+            export(&target_url, &[]),
+            first,
+            "the export of the import differs"
+        );
+        let again = import(&target_url, &path);
+        assert!(again.status.success(), "{}", text(&again));
+        assert!(
+            String::from_utf8_lossy(&again.stdout)
+                .contains("SAML providers: 0 created, 0 updated, 2 unchanged"),
+            "{}",
+            text(&again)
+        );
+
+        // The file's provider differs (no longer legacy): replaced in place.
+        let edited = first.replacen("\"legacy_sha1\":true", "\"legacy_sha1\":false", 1);
+        assert_ne!(edited, first);
+        std::fs::write(&path, &edited).unwrap();
+        let out = import(&target_url, &path);
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .contains("SAML providers: 0 created, 1 updated, 1 unchanged"),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(export(&target_url, &[]), edited);
+        first
+    })
+    .await
+    .unwrap();
+
+    // The imported pool is linked to the provider: it cannot be deleted while the pool names it.
+    let store = SqlStore::connect(target.url()).await.unwrap();
+    assert!(
+        matches!(
+            store.delete_saml_provider("corp").await,
+            Err(idbroker_store::StoreError::Conflict { .. })
+        ),
+        "the pool's SAML ARN references the imported provider"
+    );
+    store.delete_saml_provider("unused").await.unwrap();
+    let changes = store.find_admin_changes(&AuditFilter::default(), None, 50).await.unwrap();
+    assert_eq!(
+        changes
+            .iter()
+            .filter(|c| c.action == "ImportSamlProvider" && c.resource == SAML_ARN)
+            .count(),
+        2,
+        "created, then updated: {changes:?}"
+    );
+    store.close().await;
+
+    // Into an empty database without the provider records: refused, naming the ARN; bad
+    // metadata or a provider of another account: refused, naming the line.
+    let empty = TestDatabase::sqlite();
+    let url = empty.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let all: Vec<&str> = first.lines().collect();
+        let join = |lines: &[&str]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+        let bad_metadata = all[1].replacen("<md:EntityDescriptor", "<md:Nothing", 1);
+        let other_account = all[3].replace(ACCOUNT, "999999999999");
+        let dir = tempfile::tempdir().unwrap();
+        for (name, file, message) in [
+            (
+                "no provider",
+                join(&[all[0], all[3], all[4]]),
+                format!(
+                    "line 2: {SAML_ARN} is neither in the file nor a registered SAML provider; add its saml_provider record or register it first"
+                ),
+            ),
+            (
+                "bad metadata",
+                join(&[all[0], &bad_metadata, all[2], all[3]]),
+                "line 2: SAML provider 'corp': Invalid SAML metadata".to_owned(),
+            ),
+            (
+                "other account",
+                join(&[all[0], all[1], all[2], &other_account]),
+                "line 4: arn:aws:iam::999999999999:saml-provider/corp is not a SAML provider of account 123456789012".to_owned(),
+            ),
+            (
+                "out of order",
+                join(&[all[0], all[2], all[1]]),
+                "line 3: SAML provider 'corp' is out of order or listed twice".to_owned(),
+            ),
+        ] {
+            let path = dir.path().join(format!("{}.jsonl", name.replace(' ', "-")));
+            std::fs::write(&path, &file).unwrap();
+            let out = import(&url, &path);
+            assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&message), "{name}: {message}: {err}");
+            assert_eq!(lines(&export(&url, &[])).len(), 1, "{name}: nothing imported");
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn saml_providers_move_from_postgresql_to_sqlite() {
+    saml_providers_move_with_their_pools(TestDatabase::postgres().await, TestDatabase::sqlite())
+        .await;
+}
+
+#[tokio::test]
+async fn saml_providers_move_from_sqlite_to_postgresql() {
+    saml_providers_move_with_their_pools(TestDatabase::sqlite(), TestDatabase::postgres().await)
+        .await;
 }

@@ -142,6 +142,33 @@ impl SamlProviderStore for SqlStore {
         .await
     }
 
+    async fn saml_assertion_uses(
+        &self,
+        provider: &str,
+        assertion_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(IdentityPoolId, i64)>> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            let row = sqlx::query(
+                "SELECT pool_id, uses FROM saml_assertions \
+                 WHERE provider_name = $1 AND assertion_id = $2 AND expires_at > $3",
+            )
+            .bind(provider)
+            .bind(assertion_id)
+            .bind(millis(now))
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|row| {
+                Ok((
+                    IdentityPoolId::from_trusted(row.try_get::<String, _>("pool_id")?),
+                    row.try_get::<i64, _>("uses")?,
+                ))
+            })
+            .transpose()
+        })
+        .await
+    }
+
     async fn use_saml_assertion(
         &self,
         provider: &str,

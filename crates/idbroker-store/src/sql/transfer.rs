@@ -8,13 +8,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
+use idbroker_domain::saml_provider::SamlProvider;
 use idbroker_domain::{Identity, IdentityId, IdentityPool, IdentityPoolId, PrincipalTagMap, Tags};
 use sqlx::Row;
 
 use super::identities::identity_in;
 use super::ledger::insert_admin_change;
 use super::pools::{
-    exchange_audiences_in, insert_tags, lifetimes_of, link_oidc_providers,
+    exchange_audiences_in, insert_tags, lifetimes_of, link_oidc_providers, link_saml_providers,
     replace_exchange_audiences,
 };
 use super::{Backend, Retry, SqlStore, from_json, millis, to_json};
@@ -116,7 +117,8 @@ async fn replace_parts(tx: &mut Tx<'_>, snapshot: &PoolSnapshot) -> StoreResult<
         .await?;
     }
     replace_exchange_audiences(tx, id, &snapshot.pool.exchange_audiences).await?;
-    link_oidc_providers(tx, id, &snapshot.pool.config).await
+    link_oidc_providers(tx, id, &snapshot.pool.config).await?;
+    link_saml_providers(tx, id, &snapshot.pool.config).await
 }
 
 #[async_trait]
@@ -184,6 +186,68 @@ impl TransferStore for SqlStore {
             };
             self.commit_announcing(tx, &[Change::OidcProvider(provider.key().to_owned())])
                 .await?;
+            Ok(applied)
+        })
+        .await
+    }
+
+    async fn import_saml_provider(
+        &self,
+        provider: &SamlProvider,
+        now: DateTime<Utc>,
+        audit: ImportAudit<'_, SamlProvider>,
+    ) -> StoreResult<Applied> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            let mut tx = self.pool.begin().await?;
+            let existing = sqlx::query(
+                "SELECT name, entity_id, metadata, legacy_sha1 FROM saml_providers WHERE name = $1",
+            )
+            .bind(provider.name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let applied = match existing {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO saml_providers (name, entity_id, metadata, legacy_sha1, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
+                    )
+                    .bind(provider.name.as_str())
+                    .bind(provider.entity_id.as_str())
+                    .bind(provider.metadata.as_str())
+                    .bind(i64::from(provider.legacy_sha1))
+                    .bind(millis(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    insert_admin_change(&mut *tx, &audit(None)).await?;
+                    Applied::Created
+                }
+                Some(row) => {
+                    let before = SamlProvider {
+                        name: row.try_get("name")?,
+                        entity_id: row.try_get("entity_id")?,
+                        metadata: row.try_get("metadata")?,
+                        legacy_sha1: row.try_get::<i64, _>("legacy_sha1")? != 0,
+                    };
+                    if before == *provider {
+                        return Ok(Applied::Unchanged);
+                    }
+                    sqlx::query(
+                        "UPDATE saml_providers SET entity_id = $1, metadata = $2, legacy_sha1 = $3, \
+                         updated_at = $4 WHERE name = $5",
+                    )
+                    .bind(provider.entity_id.as_str())
+                    .bind(provider.metadata.as_str())
+                    .bind(i64::from(provider.legacy_sha1))
+                    .bind(millis(now))
+                    .bind(provider.name.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    insert_admin_change(&mut *tx, &audit(Some(&before))).await?;
+                    Applied::Updated
+                }
+            };
+            // SAML providers are read from the database at each login (no copy to drop).
+            tx.commit().await.map_err(sent)?;
             Ok(applied)
         })
         .await

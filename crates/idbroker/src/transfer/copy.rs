@@ -244,6 +244,8 @@ async fn principal_tag_maps(
             .iter()
             .filter_map(|p| p.provider_name.clone()),
     );
+    // A SAML provider's map is named by its ARN.
+    names.extend(config.saml_provider_arns.iter().cloned());
     names.sort();
     names.dedup();
     let mut maps = BTreeMap::new();

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use idbroker_domain::oidc_provider::issuer_key;
 use idbroker_domain::pool::oidc_provider_key;
+use idbroker_domain::saml_provider::saml_provider_name;
 use idbroker_domain::{IdentityId, IdentityPoolId};
 use idbroker_service::transfer::{PoolSnapshot, Transfer};
 
@@ -23,6 +24,7 @@ const POOL_PAGE: u32 = 60;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     pub providers: usize,
+    pub saml_providers: usize,
     pub pools: usize,
     pub identities: usize,
 }
@@ -33,8 +35,8 @@ fn line(out: &mut impl Write, record: &Record) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes every pool (or those of `only`, each of which must exist), the OpenID Connect
-/// providers (with `only`: those the chosen pools use) and the identities.
+/// Writes every pool (or those of `only`, each of which must exist), the OpenID Connect and
+/// SAML providers (with `only`: those the chosen pools use) and the identities.
 pub async fn export(
     transfer: &Transfer,
     only: &[String],
@@ -64,6 +66,11 @@ pub async fn export(
         .flat_map(|p| &p.pool.config.open_id_connect_provider_arns)
         .filter_map(|arn| oidc_provider_key(arn))
         .collect();
+    let used_saml: BTreeSet<&str> = pools
+        .iter()
+        .flat_map(|p| &p.pool.config.saml_provider_arns)
+        .filter_map(|arn| saml_provider_name(arn))
+        .collect();
 
     let mut written = Written::default();
     line(out, &Record::header())?;
@@ -71,6 +78,12 @@ pub async fn export(
         if only.is_empty() || used.contains(issuer_key(&provider.issuer)) {
             line(out, &Record::provider(&provider))?;
             written.providers += 1;
+        }
+    }
+    for provider in transfer.saml_providers().await? {
+        if only.is_empty() || used_saml.contains(provider.name.as_str()) {
+            line(out, &Record::saml_provider(&provider))?;
+            written.saml_providers += 1;
         }
     }
     for pool in &pools {

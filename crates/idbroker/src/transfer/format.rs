@@ -4,7 +4,7 @@
 //! documents. Unknown members are refused, naming the nearest known one.
 //!
 //! Order (so the same data always gives the same bytes): the header; OpenID Connect providers
-//! by key; pools by id; then each pool's identities by id, pools in id order. Inside a record,
+//! by key; SAML providers by name; pools by id; then each pool's identities by id, pools in id order. Inside a record,
 //! maps are sorted by key and logins by provider, then subject.
 
 use std::collections::BTreeMap;
@@ -15,6 +15,7 @@ use idbroker_api::pools::{PoolRequest, PrincipalTagsBody, RolesBody};
 use idbroker_api::unknown_field;
 use idbroker_domain::login::LoginRef;
 use idbroker_domain::oidc_provider::OidcProvider;
+use idbroker_domain::saml_provider::SamlProvider;
 use idbroker_domain::{IdentityId, IdentityPool, IdentityPoolId};
 use idbroker_http::rest::contract;
 use idbroker_service::transfer::{IdentityRecord, PoolSnapshot};
@@ -44,6 +45,13 @@ pub enum Record {
     OidcProvider {
         issuer: String,
         client_ids: Vec<String>,
+    },
+    /// A registered SAML provider (`/v1/saml-providers`): its name (its ARN's last part, the
+    /// id that is kept) and the IdP's metadata as registered.
+    SamlProvider {
+        name: String,
+        metadata: String,
+        legacy_sha1: bool,
     },
     Pool {
         identity_pool_id: String,
@@ -78,6 +86,14 @@ impl Record {
         Self::OidcProvider {
             issuer: provider.issuer.clone(),
             client_ids: provider.client_ids.clone(),
+        }
+    }
+
+    pub fn saml_provider(provider: &SamlProvider) -> Self {
+        Self::SamlProvider {
+            name: provider.name.clone(),
+            metadata: provider.metadata.clone(),
+            legacy_sha1: provider.legacy_sha1,
         }
     }
 
@@ -147,6 +163,11 @@ pub enum Item {
         issuer: String,
         client_ids: Vec<String>,
     },
+    SamlProvider {
+        name: String,
+        metadata: String,
+        legacy_sha1: bool,
+    },
     Pool(Box<PoolSnapshot>),
     Identity(IdentityRecord),
 }
@@ -158,6 +179,15 @@ impl TryFrom<Record> for Item {
         Ok(match record {
             Record::Header { version } => Self::Header(version),
             Record::OidcProvider { issuer, client_ids } => Self::Provider { issuer, client_ids },
+            Record::SamlProvider {
+                name,
+                metadata,
+                legacy_sha1,
+            } => Self::SamlProvider {
+                name,
+                metadata,
+                legacy_sha1,
+            },
             Record::Pool {
                 identity_pool_id,
                 pool,

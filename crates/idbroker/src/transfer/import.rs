@@ -1,8 +1,9 @@
 //! `idbroker import FILE`: reads an export file into the database. The file (a regular file:
 //! it is read twice) is first checked whole, so a broken or self-contradicting file changes
 //! nothing and the message names its line: every line parsed and validated, records in the
-//! export's order (providers by key, pools by id, identities by pool and id, so an id is never
-//! listed twice), each pool's OpenID Connect providers in the file or registered here, each
+//! export's order (OpenID Connect providers by key, SAML providers by name, pools by id,
+//! identities by pool and id, so an id is never listed twice), each pool's OpenID Connect and
+//! SAML providers in the file or registered here, each
 //! identity's pool in the file or here and the identity consistent with it (region,
 //! providers, developer user ids), and no login on two identities of a pool. Then each
 //! record is applied in a transaction of its own. Conflicts with the database are reported
@@ -19,6 +20,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use idbroker_domain::pool::oidc_provider_key;
+use idbroker_domain::saml_provider::saml_provider_name;
 use idbroker_domain::{IdentityId, IdentityPoolId, PoolConfig};
 use idbroker_service::transfer::{Applied, IdentityRecord, ImportOutcome, PoolSnapshot, Transfer};
 
@@ -58,13 +60,17 @@ impl std::fmt::Display for Tally {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
     pub providers: Tally,
+    pub saml_providers: Tally,
     pub pools: Tally,
     pub identities: Tally,
 }
 
 impl Report {
     pub fn conflicts(&self) -> usize {
-        self.providers.conflicts + self.pools.conflicts + self.identities.conflicts
+        self.providers.conflicts
+            + self.saml_providers.conflicts
+            + self.pools.conflicts
+            + self.identities.conflicts
     }
 }
 
@@ -205,9 +211,11 @@ struct Checker<'a> {
     transfer: &'a Transfer,
     pools: HashMap<IdentityPoolId, PoolFacts>,
     provider_keys: BTreeSet<String>,
-    /// 1 providers, 2 pools, 3 identities: the export's order.
+    saml_names: BTreeSet<String>,
+    /// 1 OpenID Connect providers, 2 SAML providers, 3 pools, 4 identities: the export's order.
     stage: u8,
     last_provider: Option<String>,
+    last_saml: Option<String>,
     last_pool: Option<IdentityPoolId>,
     last_identity: Option<(IdentityPoolId, IdentityId)>,
     logins: HashMap<u128, usize>,
@@ -222,8 +230,10 @@ impl<'a> Checker<'a> {
             transfer,
             pools: HashMap::new(),
             provider_keys: BTreeSet::new(),
+            saml_names: BTreeSet::new(),
             stage: 1,
             last_provider: None,
+            last_saml: None,
             last_pool: None,
             last_identity: None,
             logins: HashMap::new(),
@@ -233,10 +243,16 @@ impl<'a> Checker<'a> {
     }
 
     fn order(&mut self, stage: u8) -> anyhow::Result<()> {
-        const NAMES: [&str; 4] = ["", "an oidc_provider", "a pool", "identity"];
+        const NAMES: [&str; 5] = [
+            "",
+            "an oidc_provider",
+            "a saml_provider",
+            "a pool",
+            "identity",
+        ];
         if stage < self.stage {
             bail!(
-                "{} record after {} records: an export lists providers, then pools, then identities",
+                "{} record after {} records: an export lists OpenID Connect providers, then SAML providers, then pools, then identities",
                 NAMES[usize::from(stage)],
                 NAMES[usize::from(self.stage)]
             );
@@ -264,12 +280,31 @@ impl<'a> Checker<'a> {
                 self.provider_keys.insert(key);
                 Ok(())
             }
-            Item::Pool(snapshot) => {
+            Item::SamlProvider {
+                name,
+                metadata,
+                legacy_sha1,
+            } => {
                 self.order(2)?;
+                self.transfer
+                    .check_saml_provider(&name, &metadata, legacy_sha1)
+                    .map_err(explain)
+                    .with_context(|| format!("SAML provider '{name}'"))?;
+                if self.last_saml.as_ref().is_some_and(|last| *last >= name) {
+                    bail!(
+                        "SAML provider '{name}' is out of order or listed twice (SAML providers come sorted by name)"
+                    );
+                }
+                self.last_saml = Some(name.clone());
+                self.saml_names.insert(name);
+                Ok(())
+            }
+            Item::Pool(snapshot) => {
+                self.order(3)?;
                 self.pool(*snapshot).await
             }
             Item::Identity(identity) => {
-                self.order(3)?;
+                self.order(4)?;
                 self.identity(identity).await
             }
         }
@@ -294,6 +329,22 @@ impl<'a> Checker<'a> {
             {
                 bail!(
                     "{arn} is neither in the file nor a registered OpenID Connect provider; add its oidc_provider record or register it first"
+                );
+            }
+        }
+        for arn in &snapshot.pool.config.saml_provider_arns {
+            let Some(name) = saml_provider_name(arn) else {
+                continue;
+            };
+            if !self.saml_names.contains(name)
+                && !self
+                    .transfer
+                    .saml_provider_registered(name)
+                    .await
+                    .map_err(explain)?
+            {
+                bail!(
+                    "{arn} is neither in the file nor a registered SAML provider; add its saml_provider record or register it first"
                 );
             }
         }
@@ -397,6 +448,19 @@ pub async fn import(transfer: &Transfer, path: &Path, report: &mut Report) -> an
                 (
                     &mut report.providers,
                     transfer.import_oidc_provider(&provider).await,
+                )
+            }
+            Item::SamlProvider {
+                name,
+                metadata,
+                legacy_sha1,
+            } => {
+                let provider = transfer
+                    .check_saml_provider(&name, &metadata, legacy_sha1)
+                    .map_err(explain)?;
+                (
+                    &mut report.saml_providers,
+                    transfer.import_saml_provider(&provider).await,
                 )
             }
             Item::Pool(snapshot) => (&mut report.pools, transfer.import_pool(&snapshot).await),
