@@ -1041,7 +1041,10 @@ async fn saml_providers_move_with_their_pools(source: TestDatabase, target: Test
         "the pool's SAML ARN references the imported provider"
     );
     store.delete_saml_provider("unused").await.unwrap();
-    let changes = store.find_admin_changes(&AuditFilter::default(), None, 50).await.unwrap();
+    let changes = store
+        .find_admin_changes(&AuditFilter::default(), None, 50)
+        .await
+        .unwrap();
     assert_eq!(
         changes
             .iter()
