@@ -263,10 +263,7 @@ pub async fn create(session: Session, state: State, body: Bytes) -> Reply {
         Err(e) => Err(e),
     };
     match created {
-        Ok(pool) => Ok(see_other(&format!(
-            "/console/pools/{}",
-            urlencode(pool.id.as_str())
-        ))),
+        Ok(pool) => Ok(see_other(&pool_page(pool.id.as_str()))),
         Err(error) => Ok(form_page(
             &session,
             StatusCode::BAD_REQUEST,
@@ -313,10 +310,7 @@ pub async fn update(session: Session, state: State, path: Path<PoolPath>, body: 
     };
     let action = format!("/console/pools/{}/edit", urlencode(&path.pool_id));
     match updated {
-        Ok(pool) => Ok(see_other(&format!(
-            "/console/pools/{}",
-            urlencode(pool.id.as_str())
-        ))),
+        Ok(pool) => Ok(see_other(&pool_page(pool.id.as_str()))),
         Err(error) => Ok(form_page(
             &session,
             StatusCode::BAD_REQUEST,
@@ -335,6 +329,25 @@ struct Refused {
 
 pub async fn detail(session: Session, state: State, path: Path<PoolPath>) -> Reply {
     detail_page(&session, &state, &path.pool_id, Refused::default()).await
+}
+
+/// The pool's detail page, as a path.
+fn pool_page(pool_id: &str) -> String {
+    format!("/console/pools/{}", urlencode(pool_id))
+}
+
+/// After a form on the detail page: back to the page, or the page again showing the refusal.
+async fn after_detail_form<T, E>(
+    session: &Session,
+    state: &State,
+    pool_id: &str,
+    result: Result<T, E>,
+    refused: impl FnOnce(E) -> Refused,
+) -> Reply {
+    match result {
+        Ok(_) => Ok(see_other(&pool_page(pool_id))),
+        Err(error) => detail_page(session, state, pool_id, refused(error)).await,
+    }
 }
 
 async fn detail_page(session: &Session, state: &State, pool_id: &str, refused: Refused) -> Reply {
@@ -524,24 +537,11 @@ pub async fn set_roles(session: Session, state: State, path: Path<PoolPath>, bod
             .map_err(|e| from_problem(e.into())),
         Err(e) => Err(e),
     };
-    match result {
-        Ok(_) => Ok(see_other(&format!(
-            "/console/pools/{}",
-            urlencode(&path.pool_id)
-        ))),
-        Err(error) => {
-            detail_page(
-                &session,
-                &state,
-                &path.pool_id,
-                Refused {
-                    roles: Some((form, error)),
-                    ..Refused::default()
-                },
-            )
-            .await
-        }
-    }
+    after_detail_form(&session, &state, &path.pool_id, result, |error| Refused {
+        roles: Some((form, error)),
+        ..Refused::default()
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -620,22 +620,9 @@ pub async fn set_principal_tags(
             .map_err(|e| from_problem(e.into())),
         Err(e) => Err(e),
     };
-    match result {
-        Ok(_) => Ok(see_other(&format!(
-            "/console/pools/{}",
-            urlencode(&path.pool_id)
-        ))),
-        Err(error) => {
-            detail_page(
-                &session,
-                &state,
-                &path.pool_id,
-                Refused {
-                    tags: Some((form, error)),
-                    ..Refused::default()
-                },
-            )
-            .await
-        }
-    }
+    after_detail_form(&session, &state, &path.pool_id, result, |error| Refused {
+        tags: Some((form, error)),
+        ..Refused::default()
+    })
+    .await
 }
