@@ -211,7 +211,11 @@ async fn world(backend: Backend) -> (TestApp, StsFront, String, String, String) 
         .http
         .post(format!("{}/v1/saml-providers", app.address))
         .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "corp", "metadata": saml_metadata("idp.corp.test", 1_700_000_000, 4_102_444_800)}))
+        .json(&json!({
+            "name": "corp",
+            "metadata": saml_metadata("idp.corp.test", 1_700_000_000, 4_102_444_800),
+            "subject_attribute": "employeeID",
+        }))
         .send()
         .await
         .unwrap();
@@ -566,6 +570,7 @@ async fn the_console_works_end_to_end_in_a_browser(backend: Backend) {
         saml.contains("2100-01-01 00:00:00 UTC"),
         "first expiry: {saml}"
     );
+    assert!(saml.contains("attribute employeeID"), "subject: {saml}");
     b.submit("#saml-providers a").await;
     assert_eq!(b.text("h1").await, "corp");
     let certificates = b.text("#certificates").await;

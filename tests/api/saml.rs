@@ -39,6 +39,8 @@ crate::helpers::on_both_backends!(
     rules_on_saml_attributes_pick_the_role_and_attributes_become_principal_tags,
     every_refusal_of_the_table_is_a_refused_login_that_creates_no_identity,
     explain_shows_a_saml_login_s_steps_and_never_uses_the_assertion,
+    a_subject_attribute_is_the_login_s_subject_in_place_of_the_name_id,
+    saml_logins_link_merge_and_unlink_like_any_other_login,
 );
 
 fn python() -> PathBuf {
@@ -853,4 +855,280 @@ async fn explain_shows_a_saml_login_s_steps_and_never_uses_the_assertion(backend
             .unwrap_err();
         assert_eq!(answer["public_error"]["message"], message(&err), "{failed}");
     }
+}
+
+/// The attribute an IdP with transient NameIDs names its users by, in these tests.
+const EMPLOYEE: &str = "urn:test:employee-id";
+
+/// A response for NameID `name_id` whose employee-id attribute has these values.
+async fn employee_response(idp: &SamlIdp, name_id: &str, employee_ids: &[&str]) -> String {
+    idp.response_with(json!({
+        "user": name_id,
+        "attributes": {EMPLOYEE: employee_ids, "urn:test:department": ["engineering"]},
+    }))
+    .await
+}
+
+async fn patch(app: &TestApp, name: &str, body: Value) -> (u16, Value) {
+    let res = app
+        .http
+        .patch(format!("{}/v1/saml-providers/{name}", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+async fn identity_of(w: &World, response: &str) -> String {
+    w.app
+        .get_id(&w.pool, &[(w.arn.as_str(), response)])
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap()
+}
+
+/// With a subject attribute, the identity follows the attribute's one value, whatever the
+/// NameID (a transient NameID is new at each sign-in); without the attribute, or with two
+/// values, the login is refused and creates nothing. The attribute is set, kept and dropped
+/// through the REST API, and checked there; `sub` (the `username` principal tag) is the value.
+async fn a_subject_attribute_is_the_login_s_subject_in_place_of_the_name_id(backend: Backend) {
+    let w = world(backend, "subject").await;
+    let metadata = w.idp.metadata().await;
+    for (refused, named) in [
+        (json!(""), "subject_attribute"),
+        (json!("a\u{7}b"), "control characters"),
+        (json!(ROLE_ATTRIBUTE), "The Role attribute names roles"),
+        (json!("x".repeat(513)), "less than or equal to 512"),
+    ] {
+        let (status, body) = patch(
+            &w.app,
+            "corp",
+            json!({"metadata": metadata, "subject_attribute": refused}),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(named), "{body}");
+    }
+    let (status, body) = patch(
+        &w.app,
+        "corp",
+        json!({"metadata": metadata, "subject_attribute": EMPLOYEE}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["subject_attribute"], EMPLOYEE);
+    // A metadata update that does not name it keeps it.
+    let (_, body) = patch(&w.app, "corp", json!({"metadata": metadata})).await;
+    assert_eq!(body["subject_attribute"], EMPLOYEE);
+
+    let first = employee_response(&w.idp, "transient-1a2b", &["E-7"]).await;
+    let identity = identity_of(&w, &first).await;
+    let again = employee_response(&w.idp, "transient-9f8e", &["E-7"]).await;
+    assert_eq!(
+        identity_of(&w, &again).await,
+        identity,
+        "a new NameID, the same employee: the same identity"
+    );
+    let colleague = employee_response(&w.idp, "transient-1a2b", &["E-8"]).await;
+    let other = identity_of(&w, &colleague).await;
+    assert_ne!(other, identity, "the same NameID, another employee");
+    let count = w.app.identity_ids(&w.pool).await.len();
+    for (response, says) in [
+        (
+            w.idp.response("alice", &[READERS], &w.arn).await,
+            "SAML: the assertion's subject is unusable: the provider's subject attribute is missing.",
+        ),
+        (
+            employee_response(&w.idp, "alice", &["E-7", "E-8"]).await,
+            "the provider's subject attribute has more than one value",
+        ),
+    ] {
+        let err = w
+            .app
+            .get_id(&w.pool, &[(w.arn.as_str(), response.as_str())])
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "NotAuthorizedException", "{}", message(&err));
+        assert!(message(&err).contains(says), "{}", message(&err));
+    }
+    assert_eq!(
+        w.app.identity_ids(&w.pool).await.len(),
+        count,
+        "nothing created"
+    );
+
+    // `sub`, and so the default `username` principal tag, is the attribute's value.
+    w.app
+        .sdk
+        .set_principal_tag_attribute_map()
+        .identity_pool_id(&w.pool)
+        .identity_provider_name(&w.arn)
+        .use_defaults(true)
+        .send()
+        .await
+        .unwrap();
+    let signed_in = employee_response(&w.idp, "transient-5d5d", &["E-7"]).await;
+    w.app
+        .sdk
+        .get_credentials_for_identity()
+        .identity_id(&identity)
+        .logins(&w.arn, &signed_in)
+        .send()
+        .await
+        .unwrap();
+    let claims = w.front.calls().pop().unwrap().claims.unwrap();
+    assert_eq!(
+        claims["https://aws.amazon.com/tags"]["principal_tags"]["username"],
+        json!(["E-7"])
+    );
+
+    // `null` returns to the NameID: the NameID is the key again, so the same person signing in
+    // is a new identity (docs/behaviour.md, "SAML").
+    let (status, body) = patch(
+        &w.app,
+        "corp",
+        json!({"metadata": metadata, "subject_attribute": null}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("subject_attribute").is_none(), "{body}");
+    let by_name_id = employee_response(&w.idp, "transient-1a2b", &["E-7"]).await;
+    let fresh = identity_of(&w, &by_name_id).await;
+    assert!(
+        fresh != identity && fresh != other,
+        "keyed by the NameID now"
+    );
+}
+
+/// A SAML login is a login like the others: two providers' logins in one GetId make one
+/// identity with both; logins of two identities presented together merge them (the survivor
+/// is the owner of the first key in sorted order, as for every provider); a developer user id
+/// links to a SAML identity; and UnlinkIdentity removes a SAML login with proof of another.
+async fn saml_logins_link_merge_and_unlink_like_any_other_login(backend: Backend) {
+    const DEV: &str = "login.corp";
+    let w = world(backend, "links").await;
+    let partner_idp = SamlIdp::new("links-partner").as_entity("https://partner.example.test/saml");
+    let res = register(&w.app, "partner", &partner_idp.metadata().await).await;
+    assert_eq!(res.status(), 201);
+    let partner: Value = res.json().await.unwrap();
+    let partner_arn = partner["arn"].as_str().unwrap().to_owned();
+    let pool = w
+        .app
+        .create_pool_with("saml-links", false, |pool| {
+            pool.saml_provider_arns(w.arn.clone())
+                .saml_provider_arns(partner_arn.clone())
+                .developer_provider_name(DEV)
+        })
+        .await;
+    let corp = |user: &'static str| {
+        let (idp, arn) = (&w.idp, w.arn.as_str());
+        async move { (arn, idp.response(user, &[READERS], arn).await) }
+    };
+    let partner_login = |user: &'static str| {
+        let (idp, arn) = (&partner_idp, partner_arn.as_str());
+        async move { (arn, idp.response(user, &[READERS], arn).await) }
+    };
+    let get_id = |logins: Vec<(&str, String)>| {
+        let call = w.app.sdk.get_id().identity_pool_id(&pool);
+        let call = logins
+            .into_iter()
+            .fold(call, |call, (key, value)| call.logins(key, value));
+        async move {
+            call.send()
+                .await
+                .map(|o| o.identity_id.unwrap())
+                .map_err(|e| (code(&e), message(&e)))
+        }
+    };
+    let app = &w.app;
+    let logins_of = |identity: String| async move {
+        let mut logins = app
+            .describe_identity(&identity)
+            .await
+            .unwrap()
+            .logins()
+            .to_vec();
+        logins.sort();
+        logins
+    };
+    let mut both = vec![w.arn.clone(), partner_arn.clone()];
+    both.sort();
+
+    // Link: two new logins in one call, one identity with both.
+    let linked = get_id(vec![corp("frank").await, partner_login("frank").await])
+        .await
+        .unwrap();
+    assert_eq!(logins_of(linked.clone()).await, both);
+    assert_eq!(
+        get_id(vec![partner_login("frank").await]).await.unwrap(),
+        linked
+    );
+
+    // Merge: alice has one identity per provider until she presents both.
+    let a = get_id(vec![corp("alice").await]).await.unwrap();
+    let b = get_id(vec![partner_login("alice").await]).await.unwrap();
+    assert_ne!(a, b);
+    let merged = get_id(vec![corp("alice").await, partner_login("alice").await])
+        .await
+        .unwrap();
+    assert_eq!(
+        merged, a,
+        "saml-provider/corp sorts first: its owner survives"
+    );
+    assert_eq!(logins_of(a.clone()).await, both);
+    assert_eq!(get_id(vec![partner_login("alice").await]).await.unwrap(), a);
+    let (code_b, msg_b) = w
+        .app
+        .sdk
+        .unlink_identity()
+        .identity_id(&b)
+        .logins(&w.arn, corp("alice").await.1)
+        .logins_to_remove(&partner_arn)
+        .send()
+        .await
+        .map_err(|e| (code(&e), message(&e)))
+        .unwrap_err();
+    assert_eq!(code_b, "NotAuthorizedException");
+    assert_eq!(msg_b, format!("Access to Identity '{b}' is forbidden."));
+
+    // A developer user id links to the SAML identity, proven by its SAML login (as Cognito
+    // asks: at least one login the identity has).
+    let developer = w
+        .app
+        .developer_login(&pool, DEV, "alice-dev")
+        .identity_id(&a)
+        .logins(&w.arn, corp("alice").await.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(developer.identity_id.as_deref(), Some(a.as_str()));
+    let mut three = both.clone();
+    three.push(DEV.to_owned());
+    three.sort();
+    assert_eq!(logins_of(a.clone()).await, three);
+
+    // Unlink: another user's SAML login proves nothing; alice's own corp login does.
+    let unlink = |proof: String| {
+        w.app
+            .sdk
+            .unlink_identity()
+            .identity_id(&a)
+            .logins(&w.arn, proof)
+            .logins_to_remove(&partner_arn)
+            .send()
+    };
+    let err = unlink(corp("frank").await.1).await.unwrap_err();
+    assert_eq!(code(&err), "NotAuthorizedException", "{}", message(&err));
+    unlink(corp("alice").await.1).await.unwrap();
+    let mut left = vec![w.arn.clone(), DEV.to_owned()];
+    left.sort();
+    assert_eq!(logins_of(a.clone()).await, left);
+    let fresh = get_id(vec![partner_login("alice").await]).await.unwrap();
+    assert_ne!(
+        fresh, a,
+        "an unlinked SAML login is a new identity next time"
+    );
 }

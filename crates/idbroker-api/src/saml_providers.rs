@@ -14,6 +14,10 @@ pub struct CreateSamlProvider {
     /// Accept RSA-SHA1 signatures and SHA-1 digests from this provider (off by default).
     #[serde(default)]
     pub legacy_sha1: bool,
+    /// The SAML attribute (its `Name`) whose one value is the user's subject, in place of the
+    /// NameID: for IdPs that send a transient NameID. Absent: the NameID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_attribute: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -24,6 +28,21 @@ pub struct UpdateSamlProvider {
     /// Unchanged when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legacy_sha1: Option<bool>,
+    /// Unchanged when absent; `null` returns to the NameID. A new subject attribute gives
+    /// users who signed in before new identities.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, nullable)]
+    pub subject_attribute: Option<Option<String>>,
+}
+
+/// A member that is present, `null` or not: `Some(None)` for `null`, so that an absent member
+/// (`None`, by `default`) can mean "unchanged".
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -39,6 +58,9 @@ pub struct SamlProviderBody {
     /// SHA-256 fingerprints of the signing certificates.
     pub certificate_fingerprints: Vec<String>,
     pub legacy_sha1: bool,
+    /// The attribute whose value is a login's subject; absent: the NameID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_attribute: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -14,6 +14,35 @@ pub struct SamlProvider {
     pub metadata: String,
     /// RSA-SHA1 signatures and SHA-1 digests are accepted only when set.
     pub legacy_sha1: bool,
+    /// The attribute whose one value is a login's subject (the identity's key) in place of
+    /// the NameID; `None`: the NameID.
+    pub subject_attribute: Option<String>,
+}
+
+/// The longest attribute name an assertion may carry (`idbroker-saml` refuses longer ones).
+pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 512;
+
+/// The attribute whose values name the roles an assertion allows: `role ARN,provider ARN`
+/// pairs (in either order, as AWS reads them). It names roles, never a user, so it is refused
+/// as a subject attribute.
+pub const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
+
+/// A subject attribute is an attribute `Name` as an assertion writes it: 1–512 characters,
+/// no control characters, and not the Role attribute.
+pub fn validate_subject_attribute(name: &str) -> Validated {
+    check_len("subject_attribute", name, 1, MAX_ATTRIBUTE_NAME_CHARS)?;
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::constraint_no_echo(
+            "subject_attribute",
+            "Member must not contain control characters",
+        ));
+    }
+    if name == ROLE_ATTRIBUTE {
+        return Err(ValidationError::message(
+            "The Role attribute names roles, not a user: it cannot be the subject attribute.",
+        ));
+    }
+    Ok(())
 }
 
 /// IAM's rule for SAML provider names: 1–128 of `[\w._-]`.
@@ -128,5 +157,23 @@ mod tests {
         assert!(validate_name("").is_err());
         assert!(validate_name("a/b").is_err());
         assert!(validate_name(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn subject_attributes_are_attribute_names_but_not_the_role_attribute() {
+        assert!(validate_subject_attribute("urn:oid:0.9.2342.19200300.100.1.1").is_ok());
+        assert!(validate_subject_attribute("employeeID").is_ok());
+        assert!(validate_subject_attribute("").unwrap_err().is_model());
+        assert!(
+            validate_subject_attribute(&"a".repeat(513))
+                .unwrap_err()
+                .is_model()
+        );
+        assert!(validate_subject_attribute("a\nb").unwrap_err().is_model());
+        assert!(
+            !validate_subject_attribute(ROLE_ATTRIBUTE)
+                .unwrap_err()
+                .is_model()
+        );
     }
 }

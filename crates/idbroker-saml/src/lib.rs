@@ -16,9 +16,7 @@ mod text;
 pub use metadata::{CertificateInfo, IdpMetadata, MetadataError};
 pub use response::{Expectations, SamlError, TrustedIdp, VerifiedAssertion, verify_response};
 
-/// The attribute whose values name the roles an assertion allows: `role ARN,provider ARN`
-/// pairs (in either order, as AWS reads them).
-pub const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
+pub use idbroker_domain::saml_provider::ROLE_ATTRIBUTE;
 
 /// The largest `SAMLResponse` accepted, in base64 characters; refused before decoding.
 pub const MAX_RESPONSE_BASE64: usize = 256 * 1024;

@@ -22,6 +22,8 @@ use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
 };
 
+use idbroker_domain::saml_provider::MAX_ATTRIBUTE_NAME_CHARS;
+
 use crate::MAX_RESPONSE_BASE64;
 use crate::guard::check_raw;
 use crate::text::{ASSERTION, DSIG, PROTOCOL, children, is, only_child, parse, text_only};
@@ -34,6 +36,8 @@ pub struct TrustedIdp<'a> {
     pub certificates: &'a [Vec<u8>],
     /// RSA-SHA1 and SHA-1 digests are accepted only for a provider marked legacy.
     pub legacy_sha1: bool,
+    /// The attribute whose one value is the subject, in place of the NameID.
+    pub subject_attribute: Option<&'a str>,
 }
 
 /// What the assertion must say about its audience, destination and time.
@@ -55,6 +59,9 @@ pub struct Expectations<'a> {
 pub struct VerifiedAssertion {
     /// The assertion's `ID` (the replay cache's key).
     pub id: String,
+    /// Whom the assertion is about, as the identity's login knows it: the NameID, or the one
+    /// value of the provider's subject attribute.
+    pub subject: String,
     pub name_id: String,
     pub name_id_format: Option<String>,
     /// `Attribute` `Name` → its values, in document order.
@@ -435,14 +442,7 @@ fn read_assertion(
     }
     let name_id_node = only_child(subject, ASSERTION, "NameID").map_err(SamlError::Subject)?;
     let name_id = text_only(name_id_node, "NameID").map_err(SamlError::Subject)?;
-    if name_id.is_empty() || name_id.chars().count() > MAX_NAME_ID_CHARS {
-        return Err(SamlError::Subject(format!(
-            "NameID must have 1 to {MAX_NAME_ID_CHARS} characters"
-        )));
-    }
-    if name_id.chars().any(char::is_control) {
-        return Err(SamlError::Subject("NameID has control characters".into()));
-    }
+    check_subject("NameID", &name_id)?;
     let mut confirmed_until = None;
     let mut refusal = SamlError::Subject("no bearer SubjectConfirmation".into());
     for confirmation in children(subject, ASSERTION, "SubjectConfirmation") {
@@ -463,14 +463,54 @@ fn read_assertion(
     let confirmed_until = confirmed_until.ok_or(refusal)?;
     let not_on_or_after = conditions_end.map_or(confirmed_until, |c| c.min(confirmed_until));
 
+    let attributes = read_attributes(assertion)?;
+    let subject = match idp.subject_attribute {
+        None => name_id.clone(),
+        Some(name) => subject_from_attribute(&attributes, name)?,
+    };
     Ok(VerifiedAssertion {
         id,
+        subject,
         name_id,
         name_id_format: name_id_node.attribute("Format").map(str::to_owned),
-        attributes: read_attributes(assertion)?,
+        attributes,
         not_on_or_after,
         response_signed,
     })
+}
+
+/// A subject (the NameID, or the subject attribute's value) is 1 to 1024 characters without
+/// control characters: it becomes a login key, and shows in logs and the admin API.
+fn check_subject(what: &str, value: &str) -> Result<(), SamlError> {
+    if value.is_empty() || value.chars().count() > MAX_NAME_ID_CHARS {
+        return Err(SamlError::Subject(format!(
+            "{what} must have 1 to {MAX_NAME_ID_CHARS} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(SamlError::Subject(format!("{what} has control characters")));
+    }
+    Ok(())
+}
+
+/// The one value of the subject attribute: absent or several values is a refusal (several
+/// values would make the identity depend on their order).
+fn subject_from_attribute(
+    attributes: &BTreeMap<String, Vec<String>>,
+    name: &str,
+) -> Result<String, SamlError> {
+    match attributes.get(name).map(Vec::as_slice) {
+        Some([value]) => {
+            check_subject("the subject attribute's value", value)?;
+            Ok(value.clone())
+        }
+        None | Some([]) => Err(SamlError::Subject(
+            "the provider's subject attribute is missing".into(),
+        )),
+        Some(_) => Err(SamlError::Subject(
+            "the provider's subject attribute has more than one value".into(),
+        )),
+    }
 }
 
 /// A bearer confirmation's data: our recipient, and a `NotOnOrAfter` not passed.
@@ -506,7 +546,7 @@ fn read_attributes(assertion: Node<'_, '_>) -> Result<BTreeMap<String, Vec<Strin
                 )));
             }
             let name = attribute.attribute("Name").unwrap_or_default();
-            if name.is_empty() || name.len() > 512 {
+            if name.is_empty() || name.chars().count() > MAX_ATTRIBUTE_NAME_CHARS {
                 return Err(SamlError::Malformed("an attribute name is unusable".into()));
             }
             let values = attributes.entry(name.to_owned()).or_default();

@@ -107,6 +107,16 @@ fn verify_with(
     legacy: bool,
     now_offset: Duration,
 ) -> Result<idbroker_saml::VerifiedAssertion, SamlError> {
+    verify_as(response, metadata, legacy, None, now_offset)
+}
+
+fn verify_as(
+    response: &str,
+    metadata: &IdpMetadata,
+    legacy: bool,
+    subject_attribute: Option<&str>,
+    now_offset: Duration,
+) -> Result<idbroker_saml::VerifiedAssertion, SamlError> {
     let audiences = [AUDIENCE.to_owned()];
     let recipients = [RECIPIENT.to_owned()];
     verify_response(
@@ -115,6 +125,7 @@ fn verify_with(
             entity_id: &metadata.entity_id,
             certificates: &metadata.certificates,
             legacy_sha1: legacy,
+            subject_attribute,
         },
         &Expectations {
             audiences: &audiences,
@@ -159,6 +170,10 @@ fn a_response_signed_by_the_registered_key_is_accepted() {
         let response = idp.response(with(alice(), "sign", json!(sign)));
         let verified = verify(&response, &metadata).unwrap_or_else(|e| panic!("{sign}: {e}"));
         assert_eq!(verified.name_id, "alice", "{sign}");
+        assert_eq!(
+            verified.subject, "alice",
+            "the NameID is the subject by default"
+        );
         assert_eq!(verified.response_signed, sign != "assertion");
         assert_eq!(
             verified.attributes["urn:test:department"],
@@ -167,6 +182,45 @@ fn a_response_signed_by_the_registered_key_is_accepted() {
         assert_eq!(verified.attributes[ROLE].len(), 1);
         assert!(verified.not_on_or_after > Utc::now());
     }
+}
+
+#[test]
+fn a_configured_attribute_is_the_subject_when_it_has_exactly_one_value() {
+    let idp = Idp::new("subject-attribute");
+    let metadata = idp.metadata();
+    let employee = "urn:test:employee-id";
+    let by_attribute =
+        |response: &str| verify_as(response, &metadata, false, Some(employee), Duration::zero());
+    let response = idp.response(json!({
+        "user": "transient-4c1f",
+        "attributes": {employee: ["E-1001"], "urn:test:department": ["engineering"]},
+    }));
+    let verified = by_attribute(&response).unwrap();
+    assert_eq!(verified.subject, "E-1001");
+    assert_eq!(
+        verified.name_id, "transient-4c1f",
+        "the NameID is still read"
+    );
+
+    let missing = idp.response(alice());
+    assert_eq!(
+        by_attribute(&missing),
+        Err(SamlError::Subject(
+            "the provider's subject attribute is missing".into()
+        ))
+    );
+    let several = idp.response(json!({"user": "alice", "attributes": {employee: ["E-1", "E-2"]}}));
+    assert_eq!(
+        by_attribute(&several),
+        Err(SamlError::Subject(
+            "the provider's subject attribute has more than one value".into()
+        ))
+    );
+    let empty = idp.response(json!({"user": "alice", "attributes": {employee: [""]}}));
+    assert!(
+        matches!(by_attribute(&empty), Err(SamlError::Subject(_))),
+        "an empty value is no subject"
+    );
 }
 
 #[test]

@@ -52,6 +52,7 @@ pub use oidc_providers::RegisteredProvider;
 pub use revocation::{IDENTITY_PLACEHOLDER, deny_policy, parse_instant};
 pub use saml::{
     MAX_ASSERTION_USES, MAX_METADATA_CHARS as MAX_SAML_METADATA_BYTES, RegisteredSamlProvider,
+    SamlReading, SamlReadingChange,
 };
 pub use tokens::OPEN_ID_TOKEN_LIFETIME;
 

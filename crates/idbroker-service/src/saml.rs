@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use idbroker_domain::login::{LoginRef, VerifiedLogin};
 use idbroker_domain::saml_provider::{
     SamlProvider, arn_for_name, roles_for_provider, saml_provider_name, validate_name,
+    validate_subject_attribute,
 };
 use idbroker_domain::{IdentityPoolId, PoolConfig};
 use idbroker_saml::{
@@ -50,7 +51,33 @@ pub struct RegisteredSamlProvider {
     /// The same certificates with their subjects and validity (for the console).
     pub certificates: Vec<CertificateInfo>,
     pub legacy_sha1: bool,
+    /// The attribute whose value is a login's subject; `None`: the NameID.
+    pub subject_attribute: Option<String>,
     pub metadata: String,
+}
+
+/// How a provider's assertions are read, beyond its metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SamlReading {
+    /// Accept RSA-SHA1 signatures and SHA-1 digests.
+    pub legacy_sha1: bool,
+    /// The attribute whose one value is the subject, in place of the NameID.
+    pub subject_attribute: Option<String>,
+}
+
+/// A change of how a provider's assertions are read; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SamlReadingChange {
+    pub legacy_sha1: Option<bool>,
+    /// `Some(None)` returns to the NameID.
+    pub subject_attribute: Option<Option<String>>,
+}
+
+fn check_reading(subject_attribute: Option<&str>) -> ServiceResult<()> {
+    if let Some(name) = subject_attribute {
+        validate_subject_attribute(name)?;
+    }
+    Ok(())
 }
 
 fn invalid_metadata(err: idbroker_saml::MetadataError) -> ServiceError {
@@ -91,6 +118,7 @@ impl Broker {
             name: provider.name,
             entity_id: provider.entity_id,
             legacy_sha1: provider.legacy_sha1,
+            subject_attribute: provider.subject_attribute,
             metadata: provider.metadata,
         }
     }
@@ -102,11 +130,18 @@ impl Broker {
         ))
     }
 
-    /// The checks `create_saml_provider` makes of its input (name, metadata), without writing:
-    /// the bootstrap file checks every entry before applying any. Returns the provider's ARN.
-    pub fn check_saml_provider(&self, name: &str, metadata: &str) -> ServiceResult<String> {
+    /// The checks `create_saml_provider` makes of its input (name, metadata, subject
+    /// attribute), without writing: the bootstrap file checks every entry before applying any.
+    /// Returns the provider's ARN.
+    pub fn check_saml_provider(
+        &self,
+        name: &str,
+        metadata: &str,
+        subject_attribute: Option<&str>,
+    ) -> ServiceResult<String> {
         validate_name(name)?;
         parse_metadata(metadata, self.clock.now())?;
+        check_reading(subject_attribute)?;
         Ok(arn_for_name(&self.settings.account_id, name))
     }
 
@@ -114,15 +149,17 @@ impl Broker {
         &self,
         name: &str,
         metadata: &str,
-        legacy_sha1: bool,
+        reading: SamlReading,
     ) -> ServiceResult<RegisteredSamlProvider> {
         validate_name(name)?;
         let parsed = parse_metadata(metadata, self.clock.now())?;
+        check_reading(reading.subject_attribute.as_deref())?;
         let provider = SamlProvider {
             name: name.to_owned(),
             entity_id: parsed.entity_id,
             metadata: metadata.to_owned(),
-            legacy_sha1,
+            legacy_sha1: reading.legacy_sha1,
+            subject_attribute: reading.subject_attribute,
         };
         self.store
             .create_saml_provider(&provider, self.clock.now())
@@ -175,20 +212,27 @@ impl Broker {
     }
 
     /// Replaces the metadata (certificate rotation: publish the new certificate beside the
-    /// old one, then the new one alone); `legacy_sha1` is kept unless given.
+    /// old one, then the new one alone); how assertions are read is kept unless given. A new
+    /// subject attribute changes the key of every later login of this provider: users signed
+    /// in before get new identities (docs/behaviour.md, "SAML").
     pub async fn update_saml_provider(
         &self,
         name: &str,
         metadata: &str,
-        legacy_sha1: Option<bool>,
+        change: SamlReadingChange,
     ) -> ServiceResult<RegisteredSamlProvider> {
         let before = self.get_saml_provider(name).await?;
         let parsed = parse_metadata(metadata, self.clock.now())?;
+        let subject_attribute = change
+            .subject_attribute
+            .unwrap_or_else(|| before.subject_attribute.clone());
+        check_reading(subject_attribute.as_deref())?;
         let provider = SamlProvider {
             name: name.to_owned(),
             entity_id: parsed.entity_id,
             metadata: metadata.to_owned(),
-            legacy_sha1: legacy_sha1.unwrap_or(before.legacy_sha1),
+            legacy_sha1: change.legacy_sha1.unwrap_or(before.legacy_sha1),
+            subject_attribute,
         };
         self.store
             .update_saml_provider(&provider, self.clock.now())
@@ -291,6 +335,7 @@ impl Broker {
         let audiences: Vec<String> = AUDIENCES.iter().map(|a| (*a).to_owned()).collect();
         let recipients = self.saml_recipients();
         let legacy_sha1 = provider.legacy_sha1;
+        let subject_attribute = provider.subject_attribute.clone();
         let response = response.to_owned();
         tokio::task::spawn_blocking(move || {
             verify_response(
@@ -299,6 +344,7 @@ impl Broker {
                     entity_id: &metadata.entity_id,
                     certificates: &metadata.certificates,
                     legacy_sha1,
+                    subject_attribute: subject_attribute.as_deref(),
                 },
                 &Expectations {
                     audiences: &audiences,
@@ -411,7 +457,14 @@ impl Broker {
                 }
                 "issuer" => crate::loggable(&provider.entity_id),
                 "times" => format!("valid until {}", verified.not_on_or_after.to_rfc3339()),
-                "subject" => format!("NameID {}", crate::loggable(&verified.name_id)),
+                "subject" => match &provider.subject_attribute {
+                    None => format!("NameID {}", crate::loggable(&verified.name_id)),
+                    Some(_) => format!(
+                        "{} (NameID {})",
+                        crate::loggable(&verified.subject),
+                        crate::loggable(&verified.name_id)
+                    ),
+                },
                 _ => "passed".into(),
             };
             checks.push(SamlCheck::passed(name, expected, got));
@@ -462,9 +515,9 @@ fn verified_login(arn: &str, verified: VerifiedAssertion) -> VerifiedLogin {
     VerifiedLogin {
         login: LoginRef {
             provider: arn.to_owned(),
-            subject: verified.name_id.clone(),
+            subject: verified.subject.clone(),
         },
-        claims: saml_claims(arn, verified.attributes, &verified.name_id),
+        claims: saml_claims(arn, verified.attributes, &verified.subject),
     }
 }
 
@@ -554,7 +607,13 @@ fn saml_steps(
         ("audience", format!("one of {}", AUDIENCES.join(", "))),
         (
             "subject",
-            "a NameID of 1 to 1024 characters, no control characters".into(),
+            match &provider.subject_attribute {
+                None => "a NameID of 1 to 1024 characters, no control characters".into(),
+                Some(name) => format!(
+                    "a NameID, and exactly one value of the attribute {}, of 1 to 1024 characters, no control characters",
+                    crate::loggable(name)
+                ),
+            },
         ),
         (
             "recipient",
@@ -586,13 +645,14 @@ fn step_of(err: &SamlError) -> &'static str {
 }
 
 /// The claims role mappings and principal tags read for a SAML login: every attribute by its
-/// `Name` (an array of its values), `sub` = the NameID, and `cognito:roles` = the roles the
+/// `Name` (an array of its values), `sub` = the subject (the NameID or the subject
+/// attribute's value), and `cognito:roles` = the roles the
 /// Role attribute allows under this provider (what the assertion says, never an attribute of
 /// that name).
 fn saml_claims(
     arn: &str,
     attributes: BTreeMap<String, Vec<String>>,
-    name_id: &str,
+    subject: &str,
 ) -> BTreeMap<String, Value> {
     let roles = attributes
         .get(ROLE_ATTRIBUTE)
@@ -612,7 +672,7 @@ fn saml_claims(
         "cognito:roles".into(),
         Value::Array(roles.into_iter().map(Value::String).collect()),
     );
-    claims.insert("sub".into(), Value::String(name_id.to_owned()));
+    claims.insert("sub".into(), Value::String(subject.to_owned()));
     claims
 }
 
@@ -623,5 +683,6 @@ fn saml_json(p: &RegisteredSamlProvider) -> Value {
         "certificate_fingerprints": p.certificate_fingerprints,
         "valid_until": p.valid_until,
         "legacy_sha1": p.legacy_sha1,
+        "subject_attribute": p.subject_attribute,
     })
 }

@@ -254,21 +254,25 @@ impl Transfer {
         }
     }
 
-    /// A SAML provider as registering it checks it: its name, and its metadata (parsed for
-    /// the entity id, its `validUntil` not passed).
+    /// A SAML provider as registering it checks it: its name, its metadata (parsed for the
+    /// entity id, its `validUntil` not passed) and its subject attribute.
     pub fn check_saml_provider(
         &self,
         name: &str,
         metadata: &str,
-        legacy_sha1: bool,
+        reading: crate::SamlReading,
     ) -> ServiceResult<SamlProvider> {
         idbroker_domain::saml_provider::validate_name(name)?;
         let parsed = crate::saml::parse_metadata(metadata, self.clock.now())?;
+        if let Some(attribute) = &reading.subject_attribute {
+            idbroker_domain::saml_provider::validate_subject_attribute(attribute)?;
+        }
         Ok(SamlProvider {
             name: name.to_owned(),
             entity_id: parsed.entity_id,
             metadata: metadata.to_owned(),
-            legacy_sha1,
+            legacy_sha1: reading.legacy_sha1,
+            subject_attribute: reading.subject_attribute,
         })
     }
 
@@ -277,7 +281,7 @@ impl Transfer {
         provider: &SamlProvider,
     ) -> ServiceResult<ImportOutcome> {
         let arn = arn_for_name(&self.account_id, &provider.name);
-        let shown = |p: &SamlProvider| json!({"name": p.name, "entity_id": p.entity_id, "legacy_sha1": p.legacy_sha1});
+        let shown = |p: &SamlProvider| json!({"name": p.name, "entity_id": p.entity_id, "legacy_sha1": p.legacy_sha1, "subject_attribute": p.subject_attribute});
         let audit = |before: Option<&SamlProvider>| {
             self.change(
                 "ImportSamlProvider",

@@ -1090,6 +1090,7 @@ fn saml_provider(name: &str) -> SamlProvider {
         entity_id: "https://idp.example.com/saml".into(),
         metadata: "<md:EntityDescriptor/>".into(),
         legacy_sha1: false,
+        subject_attribute: None,
     }
 }
 
@@ -1107,10 +1108,27 @@ async fn saml_providers_are_registered_and_protected_while_in_use(f: Fixture) {
     let rotated = SamlProvider {
         metadata: "<md:EntityDescriptor entityID='x'/>".into(),
         legacy_sha1: true,
+        subject_attribute: Some("urn:oid:0.9.2342.19200300.100.1.1".into()),
         ..corp.clone()
     };
     f.store.update_saml_provider(&rotated, t0()).await.unwrap();
-    assert_eq!(f.store.list_saml_providers().await.unwrap(), vec![rotated]);
+    assert_eq!(
+        f.store.list_saml_providers().await.unwrap(),
+        vec![rotated.clone()]
+    );
+    // And back to the NameID.
+    let by_name_id = SamlProvider {
+        subject_attribute: None,
+        ..rotated
+    };
+    f.store
+        .update_saml_provider(&by_name_id, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.get_saml_provider("corp").await.unwrap(),
+        Some(by_name_id)
+    );
     assert!(matches!(
         f.store
             .update_saml_provider(&saml_provider("nobody"), t0())

@@ -36,7 +36,7 @@ use idbroker_domain::oidc_provider::{OidcProvider, issuer_key};
 use idbroker_domain::tags::validate_tags;
 use idbroker_domain::{PoolConfig, PoolExtensions, PoolRoles, Tags};
 use idbroker_http::rest::contract::{pool_config, pool_roles};
-use idbroker_service::{Broker, ServiceError};
+use idbroker_service::{Broker, SamlReading, SamlReadingChange, ServiceError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -74,6 +74,8 @@ struct RawSamlProvider {
     metadata_file: Option<PathBuf>,
     #[serde(default)]
     legacy_sha1: bool,
+    /// The attribute whose value is the subject; absent: the NameID.
+    subject_attribute: Option<String>,
 }
 
 /// A name from the file in a message: bounded and escaped (it is checked only later).
@@ -88,7 +90,7 @@ fn loggable(name: &str) -> String {
 struct SamlProvider {
     name: String,
     metadata: String,
-    legacy_sha1: bool,
+    reading: SamlReading,
 }
 
 /// The metadata of a `[[saml_providers]]` entry: exactly one of `metadata` and `metadata_file`.
@@ -117,7 +119,10 @@ fn saml_provider(raw: RawSamlProvider, base: &Path) -> anyhow::Result<SamlProvid
     Ok(SamlProvider {
         name: raw.name,
         metadata,
-        legacy_sha1: raw.legacy_sha1,
+        reading: SamlReading {
+            legacy_sha1: raw.legacy_sha1,
+            subject_attribute: raw.subject_attribute,
+        },
     })
 }
 
@@ -270,7 +275,11 @@ async fn check(broker: &Broker, file: &File) -> anyhow::Result<()> {
             bail!("the bootstrap file names {} twice", context());
         }
         let arn = broker
-            .check_saml_provider(&provider.name, &provider.metadata)
+            .check_saml_provider(
+                &provider.name,
+                &provider.metadata,
+                provider.reading.subject_attribute.as_deref(),
+            )
             .with_context(context)?;
         file_arns.insert(arn);
     }
@@ -358,7 +367,8 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
         match broker.get_saml_provider(&provider.name).await {
             Ok(existing)
                 if existing.metadata == provider.metadata
-                    && existing.legacy_sha1 == provider.legacy_sha1 =>
+                    && existing.legacy_sha1 == provider.reading.legacy_sha1
+                    && existing.subject_attribute == provider.reading.subject_attribute =>
             {
                 applied.unchanged += 1;
             }
@@ -367,7 +377,12 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
                     .update_saml_provider(
                         &provider.name,
                         &provider.metadata,
-                        Some(provider.legacy_sha1),
+                        // The file says how the provider is read: an absent subject
+                        // attribute is the NameID.
+                        SamlReadingChange {
+                            legacy_sha1: Some(provider.reading.legacy_sha1),
+                            subject_attribute: Some(provider.reading.subject_attribute),
+                        },
                     )
                     .await
                     .with_context(context)?;
@@ -375,7 +390,7 @@ pub async fn apply(broker: &Broker, path: &Path) -> anyhow::Result<Applied> {
             }
             Err(ServiceError::ResourceNotFound(_)) => {
                 broker
-                    .create_saml_provider(&provider.name, &provider.metadata, provider.legacy_sha1)
+                    .create_saml_provider(&provider.name, &provider.metadata, provider.reading)
                     .await
                     .with_context(context)?;
                 applied.created += 1;

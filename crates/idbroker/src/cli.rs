@@ -684,6 +684,10 @@ pub enum SamlProvidersCommand {
         /// Accept RSA-SHA1 signatures and SHA-1 digests from it.
         #[arg(long)]
         legacy_sha1: bool,
+        /// The SAML attribute (its Name) whose one value is the user's subject, in place of
+        /// the NameID (for IdPs that send a transient NameID).
+        #[arg(long)]
+        subject_attribute: Option<String>,
     },
     /// List registered SAML providers.
     List,
@@ -697,6 +701,13 @@ pub enum SamlProvidersCommand {
         /// Change whether SHA-1 is accepted (kept when absent).
         #[arg(long)]
         legacy_sha1: Option<bool>,
+        /// Take the subject from this attribute from now on (kept when absent). Users who
+        /// signed in before get new identities.
+        #[arg(long, conflicts_with = "subject_name_id")]
+        subject_attribute: Option<String>,
+        /// Take the subject from the NameID again.
+        #[arg(long)]
+        subject_name_id: bool,
     },
     /// Remove a SAML provider (refused while a pool uses it).
     Remove { name: String },
@@ -717,6 +728,7 @@ fn saml_provider_table(providers: &[idbroker_api::saml_providers::SamlProviderBo
             "certificates",
             "valid_until",
             "legacy_sha1",
+            "subject",
         ],
         providers.iter().map(|p| {
             vec![
@@ -726,6 +738,9 @@ fn saml_provider_table(providers: &[idbroker_api::saml_providers::SamlProviderBo
                 p.certificate_fingerprints.len().to_string(),
                 p.valid_until.clone().unwrap_or_default(),
                 p.legacy_sha1.to_string(),
+                p.subject_attribute
+                    .clone()
+                    .unwrap_or_else(|| "NameID".to_owned()),
             ]
         }),
     )
@@ -893,6 +908,7 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             name,
             metadata_file,
             legacy_sha1,
+            subject_attribute,
         }) => {
             let metadata = read_metadata(&metadata_file)?;
             let provider = client
@@ -900,6 +916,7 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
                     name,
                     metadata,
                     legacy_sha1,
+                    subject_attribute,
                 })
                 .await?;
             let rows = saml_provider_table(std::slice::from_ref(&provider));
@@ -919,14 +936,22 @@ pub async fn run(connection: Connection, command: Admin) -> anyhow::Result<()> {
             name,
             metadata_file,
             legacy_sha1,
+            subject_attribute,
+            subject_name_id,
         }) => {
             let metadata = read_metadata(&metadata_file)?;
+            let subject_attribute = if subject_name_id {
+                Some(None)
+            } else {
+                subject_attribute.map(Some)
+            };
             let provider = client
                 .update_saml_provider(
                     &name,
                     &UpdateSamlProvider {
                         metadata,
                         legacy_sha1,
+                        subject_attribute,
                     },
                 )
                 .await?;

@@ -318,6 +318,8 @@ async fn every_unknown_member_is_named_with_the_nearest_known_one() {
 
 const CORP: &str = "arn:aws:iam::000000000000:saml-provider/corp";
 const PARTNER: &str = "arn:aws:iam::000000000000:saml-provider/partner";
+/// LDAP's uid, as IdPs name it in SAML attributes: partner's subject attribute.
+const UID: &str = "urn:oid:0.9.2342.19200300.100.1.1";
 
 /// A SAML provider from a metadata file (written beside the bootstrap file, certificate
 /// `corp_pem`), one inline, and a pool naming both.
@@ -330,7 +332,8 @@ fn saml_file(dir: &Path, corp_pem: &str) -> String {
     let inline = saml_metadata("https://partner.example.test/saml", "test-ca.pem");
     format!(
         "[[saml_providers]]\nname = \"corp\"\nmetadata_file = \"corp.xml\"\n\n\
-         [[saml_providers]]\nname = \"partner\"\nmetadata = '''{inline}'''\nlegacy_sha1 = true\n\n\
+         [[saml_providers]]\nname = \"partner\"\nmetadata = '''{inline}'''\nlegacy_sha1 = true\n\
+         subject_attribute = \"{UID}\"\n\n\
          [[pools]]\nidentity_pool_name = \"saml\"\nallow_unauthenticated_identities = false\n\
          saml_provider_arns = [\"{CORP}\", \"{PARTNER}\"]\n"
     )
@@ -362,6 +365,8 @@ async fn saml_providers_are_applied_before_the_pools_that_name_them() {
     let partner = get(&endpoint, &token, "/v1/saml-providers/partner").await;
     assert_eq!(partner["entity_id"], "https://partner.example.test/saml");
     assert_eq!(partner["legacy_sha1"], true);
+    assert_eq!(partner["subject_attribute"], UID);
+    assert!(corp.get("subject_attribute").is_none(), "corp: the NameID");
     let pools = get(&endpoint, &token, "/v1/identity-pools").await;
     let pool_id = pools["identity_pools"][0]["identity_pool_id"]
         .as_str()
@@ -379,11 +384,13 @@ async fn saml_providers_are_applied_before_the_pools_that_name_them() {
     assert_eq!(audited(&again, &token, "CreateSamlProvider").await, 2);
     assert_eq!(audited(&again, &token, "UpdateSamlProvider").await, 0);
 
-    // corp's metadata file names another certificate, partner is no longer legacy: both are
-    // updated in place.
+    // corp's metadata file names another certificate, partner is no longer legacy and reads
+    // the NameID again (the file has no subject_attribute): both are updated in place.
     std::fs::write(
         &file,
-        saml_file(dir.path(), "test-ca.pem").replace("legacy_sha1 = true", "legacy_sha1 = false"),
+        saml_file(dir.path(), "test-ca.pem")
+            .replace("legacy_sha1 = true", "legacy_sha1 = false")
+            .replace(&format!("subject_attribute = \"{UID}\"\n"), ""),
     )
     .unwrap();
     let (third, _) = start(settings(dir.path(), &file)).await;
@@ -393,9 +400,11 @@ async fn saml_providers_are_applied_before_the_pools_that_name_them() {
         corp_now["certificate_fingerprints"], corp["certificate_fingerprints"],
         "the new certificate"
     );
-    assert_eq!(
-        get(&third, &token, "/v1/saml-providers/partner").await["legacy_sha1"],
-        false
+    let partner_now = get(&third, &token, "/v1/saml-providers/partner").await;
+    assert_eq!(partner_now["legacy_sha1"], false);
+    assert!(
+        partner_now.get("subject_attribute").is_none(),
+        "{partner_now}"
     );
     assert_eq!(audited(&third, &token, "UpdateSamlProvider").await, 2);
     let pools_now = get(&third, &token, "/v1/identity-pools").await;
@@ -453,6 +462,10 @@ async fn a_bad_saml_provider_refuses_the_whole_file() {
         (
             good.replace("legacy_sha1 = true", "legacy_sha = true"),
             "did you mean `legacy_sha1`?",
+        ),
+        (
+            good.replace(UID, "https://aws.amazon.com/SAML/Attributes/Role"),
+            "SAML provider 'partner': The Role attribute names roles, not a user",
         ),
     ] {
         std::fs::write(&file, broken).unwrap();

@@ -616,15 +616,46 @@ async fn an_admin_manages_saml_providers_from_the_command_line() {
             second.to_str().unwrap(),
             "--legacy-sha1",
             "true",
+            "--subject-attribute",
+            "employeeID",
         ])
         .await;
     assert_eq!(updated["legacy_sha1"], true);
+    assert_eq!(updated["subject_attribute"], "employeeID");
     assert_ne!(
         updated["certificate_fingerprints"],
         added["certificate_fingerprints"]
     );
     let shown = s.json(&["saml-providers", "show", "corp"]).await;
     assert_eq!(shown, updated);
+    let (ok, table, _) = s.run(&["saml-providers", "show", "corp"]).await;
+    assert!(ok && table.contains("employeeID"), "{table}");
+    // An update without subject flags keeps the attribute; --subject-name-id drops it.
+    let kept = s
+        .json(&[
+            "saml-providers",
+            "update",
+            "corp",
+            "--metadata-file",
+            second.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(kept["subject_attribute"], "employeeID");
+    let by_name_id = s
+        .json(&[
+            "saml-providers",
+            "update",
+            "corp",
+            "--metadata-file",
+            second.to_str().unwrap(),
+            "--subject-name-id",
+        ])
+        .await;
+    assert!(
+        by_name_id.get("subject_attribute").is_none(),
+        "{by_name_id}"
+    );
+    assert_eq!(by_name_id["legacy_sha1"], true, "kept");
     let (ok, _, err) = s
         .run(&[
             "saml-providers",

@@ -588,6 +588,7 @@ async fn a_pool_naming_a_saml_provider_is_copied_once_the_provider_is_registered
             entity_id: "https://corp.example.test/saml".into(),
             metadata,
             legacy_sha1: false,
+            subject_attribute: None,
         },
         chrono::Utc::now(),
     )

@@ -883,6 +883,7 @@ async fn seed_saml(url: &str) -> IdentityPoolId {
                     metadata: format!("{}\n", support::saml_metadata(&entity, pem)),
                     entity_id: entity,
                     legacy_sha1: legacy,
+                    subject_attribute: legacy.then(|| UID_ATTRIBUTE.to_owned()),
                 },
                 now,
             )
@@ -941,6 +942,9 @@ async fn seed_saml(url: &str) -> IdentityPoolId {
     pool
 }
 
+/// LDAP's uid, as IdPs name it in SAML attributes.
+const UID_ATTRIBUTE: &str = "urn:oid:0.9.2342.19200300.100.1.1";
+
 /// SAML providers move like OpenID Connect providers: exported by name with their metadata,
 /// imported with their names (so the pools' ARNs link to them, and a provider in use cannot be
 /// deleted here either), unchanged on a second import, replaced when the file differs; a pool
@@ -968,6 +972,11 @@ async fn saml_providers_move_with_their_pools(source: TestDatabase, target: Test
         );
         assert_eq!(records[1]["name"], "corp");
         assert_eq!(records[1]["legacy_sha1"], true);
+        assert_eq!(records[1]["subject_attribute"], UID_ATTRIBUTE);
+        assert!(
+            records[2].get("subject_attribute").is_none(),
+            "the NameID is the subject: no member"
+        );
         assert!(
             records[1]["metadata"]
                 .as_str()

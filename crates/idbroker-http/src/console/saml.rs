@@ -66,7 +66,7 @@ pub async fn list(session: Session, state: State) -> Reply {
             @if providers.is_empty() { p.muted { "None registered (POST /v1/saml-providers registers one)." } }
             @else {
                 div.table-wrap { table id="saml-providers" {
-                    thead { tr { th { "Name" } th { "Entity id" } th { "ARN" } th { "Certificates" } th { "First certificate expiry" } th { "validUntil" } th { "Legacy SHA-1" } } }
+                    thead { tr { th { "Name" } th { "Entity id" } th { "ARN" } th { "Certificates" } th { "First certificate expiry" } th { "validUntil" } th { "Legacy SHA-1" } th { "Subject" } } }
                     tbody {
                         @for p in &providers {
                             tr {
@@ -81,6 +81,7 @@ pub async fn list(session: Session, state: State) -> Reply {
                                 } }
                                 td { (valid_until(p, now)) }
                                 td { @if p.legacy_sha1 { span.badge.disabled { "accepted" } } @else { "refused" } }
+                                td { (subject(p)) }
                             }
                         }
                     }
@@ -117,6 +118,7 @@ pub async fn detail(session: Session, state: State, path: Path<ProviderPath>) ->
                     @if provider.legacy_sha1 { span.badge.disabled { "accepted" } " RSA-SHA1 signatures and SHA-1 digests are accepted from this provider" }
                     @else { "refused (SHA-256 or better only)" }
                 }
+                dt { "Subject" } dd { (subject(&provider)) }
             }
         }
         h2 { "Signing certificates" }
@@ -152,4 +154,12 @@ pub async fn detail(session: Session, state: State, path: Path<ProviderPath>) ->
         }
     };
     Ok(page::page(&session, Section::Saml, &provider.name, content))
+}
+
+/// Where a login's subject (the identity's key) comes from.
+fn subject(provider: &RegisteredSamlProvider) -> Markup {
+    match &provider.subject_attribute {
+        None => html! { "NameID" },
+        Some(name) => html! { "attribute " span.mono { (name) } },
+    }
 }

@@ -6,7 +6,7 @@ use actix_web::web::{Bytes, Path};
 use idbroker_api::saml_providers::{
     CreateSamlProvider, SamlProviderBody, SamlProviderList, UpdateSamlProvider,
 };
-use idbroker_service::RegisteredSamlProvider;
+use idbroker_service::{RegisteredSamlProvider, SamlReading, SamlReadingChange};
 
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -30,6 +30,7 @@ fn provider_body(p: RegisteredSamlProvider) -> SamlProviderBody {
         valid_until: p.valid_until.map(|t| t.to_rfc3339()),
         certificate_fingerprints: p.certificate_fingerprints,
         legacy_sha1: p.legacy_sha1,
+        subject_attribute: p.subject_attribute,
     }
 }
 
@@ -39,7 +40,14 @@ pub async fn create(_: Admin, state: State, body: Bytes) -> Reply {
     let input: CreateSamlProvider = json_body(&body)?;
     let provider = state
         .broker
-        .create_saml_provider(&input.name, &input.metadata, input.legacy_sha1)
+        .create_saml_provider(
+            &input.name,
+            &input.metadata,
+            SamlReading {
+                legacy_sha1: input.legacy_sha1,
+                subject_attribute: input.subject_attribute,
+            },
+        )
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/saml-providers/{}", provider.name)))
@@ -72,7 +80,14 @@ pub async fn update(_: Admin, state: State, path: Path<SamlProviderPath>, body: 
     let input: UpdateSamlProvider = json_body(&body)?;
     let provider = state
         .broker
-        .update_saml_provider(&path.name, &input.metadata, input.legacy_sha1)
+        .update_saml_provider(
+            &path.name,
+            &input.metadata,
+            SamlReadingChange {
+                legacy_sha1: input.legacy_sha1,
+                subject_attribute: input.subject_attribute,
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(provider_body(provider)))
 }

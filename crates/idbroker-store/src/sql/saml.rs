@@ -4,20 +4,67 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use idbroker_domain::IdentityPoolId;
 use idbroker_domain::saml_provider::SamlProvider;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::{Retry, SqlStore, found, millis};
 use crate::error::sent;
 use crate::{SamlProviderStore, StoreError, StoreResult};
 
-fn provider_from_row(row: &AnyRow) -> StoreResult<SamlProvider> {
+/// One provider by name, with the columns `provider_from_row` reads.
+pub(super) const SELECT_PROVIDER: &str = "SELECT name, entity_id, metadata, legacy_sha1, subject_attribute \
+     FROM saml_providers WHERE name = $1";
+
+pub(super) fn provider_from_row(row: &AnyRow) -> StoreResult<SamlProvider> {
     Ok(SamlProvider {
         name: row.try_get("name")?,
         entity_id: row.try_get("entity_id")?,
         metadata: row.try_get("metadata")?,
         legacy_sha1: row.try_get::<i64, _>("legacy_sha1")? != 0,
+        subject_attribute: row.try_get("subject_attribute")?,
     })
+}
+
+pub(super) async fn insert_provider(
+    conn: &mut AnyConnection,
+    provider: &SamlProvider,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO saml_providers \
+         (name, entity_id, metadata, legacy_sha1, subject_attribute, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(provider.name.as_str())
+    .bind(provider.entity_id.as_str())
+    .bind(provider.metadata.as_str())
+    .bind(i64::from(provider.legacy_sha1))
+    .bind(provider.subject_attribute.as_deref())
+    .bind(millis(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces everything but the name; the rows changed (0: no such provider).
+pub(super) async fn update_provider(
+    conn: &mut AnyConnection,
+    provider: &SamlProvider,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE saml_providers SET entity_id = $1, metadata = $2, legacy_sha1 = $3, \
+         subject_attribute = $4, updated_at = $5 WHERE name = $6",
+    )
+    .bind(provider.entity_id.as_str())
+    .bind(provider.metadata.as_str())
+    .bind(i64::from(provider.legacy_sha1))
+    .bind(provider.subject_attribute.as_deref())
+    .bind(millis(now))
+    .bind(provider.name.as_str())
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 #[async_trait]
@@ -29,18 +76,9 @@ impl SamlProviderStore for SqlStore {
     ) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
-            sqlx::query(
-                "INSERT INTO saml_providers (name, entity_id, metadata, legacy_sha1, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(provider.name.as_str())
-            .bind(provider.entity_id.as_str())
-            .bind(provider.metadata.as_str())
-            .bind(i64::from(provider.legacy_sha1))
-            .bind(millis(now))
-            .execute(&mut *conn)
-            .await
-            .map_err(sent)?;
+            insert_provider(&mut conn, provider, now)
+                .await
+                .map_err(sent)?;
             Ok(())
         })
         .await
@@ -48,15 +86,13 @@ impl SamlProviderStore for SqlStore {
 
     async fn get_saml_provider(&self, name: &str) -> StoreResult<Option<SamlProvider>> {
         self.run(Retry::ConnectionOnly, move || async move {
-            sqlx::query(
-                "SELECT name, entity_id, metadata, legacy_sha1 FROM saml_providers WHERE name = $1",
-            )
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(provider_from_row)
-            .transpose()
+            sqlx::query(SELECT_PROVIDER)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(provider_from_row)
+                .transpose()
         })
         .await
     }
@@ -64,7 +100,8 @@ impl SamlProviderStore for SqlStore {
     async fn list_saml_providers(&self) -> StoreResult<Vec<SamlProvider>> {
         self.run(Retry::ConnectionOnly, move || async move {
             sqlx::query(
-                "SELECT name, entity_id, metadata, legacy_sha1 FROM saml_providers ORDER BY name",
+                "SELECT name, entity_id, metadata, legacy_sha1, subject_attribute \
+                 FROM saml_providers ORDER BY name",
             )
             .fetch_all(&self.pool)
             .await?
@@ -82,19 +119,9 @@ impl SamlProviderStore for SqlStore {
     ) -> StoreResult<()> {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut conn = self.acquire().await?;
-            let updated = sqlx::query(
-                "UPDATE saml_providers SET entity_id = $1, metadata = $2, legacy_sha1 = $3, updated_at = $4 \
-                 WHERE name = $5",
-            )
-            .bind(provider.entity_id.as_str())
-            .bind(provider.metadata.as_str())
-            .bind(i64::from(provider.legacy_sha1))
-            .bind(millis(now))
-            .bind(provider.name.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(sent)?
-            .rows_affected();
+            let updated = update_provider(&mut conn, provider, now)
+                .await
+                .map_err(sent)?;
             found(updated)
         })
         .await

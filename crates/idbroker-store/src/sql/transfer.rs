@@ -18,6 +18,7 @@ use super::pools::{
     exchange_audiences_in, insert_tags, lifetimes_of, link_oidc_providers, link_saml_providers,
     replace_exchange_audiences,
 };
+use super::saml;
 use super::{Backend, Retry, SqlStore, from_json, millis, to_json};
 use crate::changes::Change;
 use crate::error::sent;
@@ -199,49 +200,22 @@ impl TransferStore for SqlStore {
     ) -> StoreResult<Applied> {
         self.run(Retry::ConnectionOnly, move || async move {
             let mut tx = self.pool.begin().await?;
-            let existing = sqlx::query(
-                "SELECT name, entity_id, metadata, legacy_sha1 FROM saml_providers WHERE name = $1",
-            )
-            .bind(provider.name.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+            let existing = sqlx::query(saml::SELECT_PROVIDER)
+                .bind(provider.name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
             let applied = match existing {
                 None => {
-                    sqlx::query(
-                        "INSERT INTO saml_providers (name, entity_id, metadata, legacy_sha1, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $5)",
-                    )
-                    .bind(provider.name.as_str())
-                    .bind(provider.entity_id.as_str())
-                    .bind(provider.metadata.as_str())
-                    .bind(i64::from(provider.legacy_sha1))
-                    .bind(millis(now))
-                    .execute(&mut *tx)
-                    .await?;
+                    saml::insert_provider(&mut tx, provider, now).await?;
                     insert_admin_change(&mut *tx, &audit(None)).await?;
                     Applied::Created
                 }
                 Some(row) => {
-                    let before = SamlProvider {
-                        name: row.try_get("name")?,
-                        entity_id: row.try_get("entity_id")?,
-                        metadata: row.try_get("metadata")?,
-                        legacy_sha1: row.try_get::<i64, _>("legacy_sha1")? != 0,
-                    };
+                    let before = saml::provider_from_row(&row)?;
                     if before == *provider {
                         return Ok(Applied::Unchanged);
                     }
-                    sqlx::query(
-                        "UPDATE saml_providers SET entity_id = $1, metadata = $2, legacy_sha1 = $3, \
-                         updated_at = $4 WHERE name = $5",
-                    )
-                    .bind(provider.entity_id.as_str())
-                    .bind(provider.metadata.as_str())
-                    .bind(i64::from(provider.legacy_sha1))
-                    .bind(millis(now))
-                    .bind(provider.name.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                    saml::update_provider(&mut tx, provider, now).await?;
                     insert_admin_change(&mut *tx, &audit(Some(&before))).await?;
                     Applied::Updated
                 }

@@ -18,6 +18,7 @@ use idbroker_domain::oidc_provider::OidcProvider;
 use idbroker_domain::saml_provider::SamlProvider;
 use idbroker_domain::{IdentityId, IdentityPool, IdentityPoolId};
 use idbroker_http::rest::contract;
+use idbroker_service::SamlReading;
 use idbroker_service::transfer::{IdentityRecord, PoolSnapshot};
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,9 @@ pub enum Record {
         name: String,
         metadata: String,
         legacy_sha1: bool,
+        /// Absent (and in exports older than it): the NameID is the subject.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject_attribute: Option<String>,
     },
     Pool {
         identity_pool_id: String,
@@ -94,6 +98,7 @@ impl Record {
             name: provider.name.clone(),
             metadata: provider.metadata.clone(),
             legacy_sha1: provider.legacy_sha1,
+            subject_attribute: provider.subject_attribute.clone(),
         }
     }
 
@@ -166,7 +171,7 @@ pub enum Item {
     SamlProvider {
         name: String,
         metadata: String,
-        legacy_sha1: bool,
+        reading: SamlReading,
     },
     Pool(Box<PoolSnapshot>),
     Identity(IdentityRecord),
@@ -183,10 +188,14 @@ impl TryFrom<Record> for Item {
                 name,
                 metadata,
                 legacy_sha1,
+                subject_attribute,
             } => Self::SamlProvider {
                 name,
                 metadata,
-                legacy_sha1,
+                reading: SamlReading {
+                    legacy_sha1,
+                    subject_attribute,
+                },
             },
             Record::Pool {
                 identity_pool_id,

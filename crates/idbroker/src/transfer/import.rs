@@ -283,11 +283,11 @@ impl<'a> Checker<'a> {
             Item::SamlProvider {
                 name,
                 metadata,
-                legacy_sha1,
+                reading,
             } => {
                 self.order(2)?;
                 self.transfer
-                    .check_saml_provider(&name, &metadata, legacy_sha1)
+                    .check_saml_provider(&name, &metadata, reading)
                     .map_err(explain)
                     .with_context(|| format!("SAML provider '{name}'"))?;
                 if self.last_saml.as_ref().is_some_and(|last| *last >= name) {
@@ -453,10 +453,10 @@ pub async fn import(transfer: &Transfer, path: &Path, report: &mut Report) -> an
             Item::SamlProvider {
                 name,
                 metadata,
-                legacy_sha1,
+                reading,
             } => {
                 let provider = transfer
-                    .check_saml_provider(&name, &metadata, legacy_sha1)
+                    .check_saml_provider(&name, &metadata, reading)
                     .map_err(explain)?;
                 (
                     &mut report.saml_providers,
