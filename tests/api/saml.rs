@@ -40,6 +40,7 @@ crate::helpers::on_both_backends!(
     every_refusal_of_the_table_is_a_refused_login_that_creates_no_identity,
     explain_shows_a_saml_login_s_steps_and_never_uses_the_assertion,
     a_subject_attribute_is_the_login_s_subject_in_place_of_the_name_id,
+    a_provider_with_logins_keeps_its_subject_source,
     saml_logins_link_merge_and_unlink_like_any_other_login,
 );
 
@@ -899,7 +900,9 @@ async fn a_subject_attribute_is_the_login_s_subject_in_place_of_the_name_id(back
     let metadata = w.idp.metadata().await;
     for (refused, named) in [
         (json!(""), "subject_attribute"),
-        (json!("a\u{7}b"), "control characters"),
+        (json!("a\u{7}b"), "control or invisible characters"),
+        (json!("\u{202E}uid"), "control or invisible characters"),
+        (json!(" "), "white space"),
         (json!(ROLE_ATTRIBUTE), "The Role attribute names roles"),
         (json!("x".repeat(513)), "less than or equal to 512"),
     ] {
@@ -985,22 +988,116 @@ async fn a_subject_attribute_is_the_login_s_subject_in_place_of_the_name_id(back
         json!(["E-7"])
     );
 
-    // `null` returns to the NameID: the NameID is the key again, so the same person signing in
-    // is a new identity (docs/behaviour.md, "SAML").
+    // Explain runs the subject attribute as a step of its own, after the recipient; when it
+    // fails, it names the attributes the assertion did carry (names, not values).
+    let answer = explain(
+        &w,
+        json!({ &w.arn: employee_response(&w.idp, "t-1", &["E-7"]).await }),
+    )
+    .await;
+    let login = &answer["logins"][0];
+    let names = check_names(login);
+    assert_eq!(
+        names[names.len() - 3..],
+        ["recipient", "subject_attribute", "replay"],
+        "{answer}"
+    );
+    assert_eq!(login["claims"]["sub"], "E-7", "{answer}");
+    let answer = explain(
+        &w,
+        json!({ &w.arn: w.idp.response("alice", &[READERS], &w.arn).await }),
+    )
+    .await;
+    let failed = login_check(&answer, "subject_attribute");
+    assert_eq!(failed["passed"], false, "{answer}");
+    let got = failed["got"].as_str().unwrap();
+    assert!(
+        got.contains("is missing")
+            && got.contains(ROLE_ATTRIBUTE)
+            && got.contains("urn:test:department"),
+        "{got}"
+    );
+    assert!(!got.contains("engineering"), "names only, no values: {got}");
+
+    // Logins are keyed by the attribute now: the provider keeps its subject source (returning
+    // to the NameID would let a NameID equal to someone's employee id take their identity).
     let (status, body) = patch(
         &w.app,
         "corp",
         json!({"metadata": metadata, "subject_attribute": null}),
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    assert!(body.get("subject_attribute").is_none(), "{body}");
-    let by_name_id = employee_response(&w.idp, "transient-1a2b", &["E-7"]).await;
-    let fresh = identity_of(&w, &by_name_id).await;
+    assert_eq!(status, 409, "{body}");
     assert!(
-        fresh != identity && fresh != other,
-        "keyed by the NameID now"
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has logins keyed by its attribute urn:test:employee-id"),
+        "{body}"
     );
+    let (_, body) = patch(&w.app, "corp", json!({"metadata": metadata})).await;
+    assert_eq!(body["subject_attribute"], EMPLOYEE, "unchanged");
+}
+
+/// The explain check named `name` of the first login.
+fn login_check<'a>(answer: &'a Value, name: &str) -> &'a Value {
+    answer["logins"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check: {answer}"))
+}
+
+/// The takeover a change of subject source would allow: alice signs in by NameID; were the
+/// provider then to read an attribute, mallory's attribute equal to alice's NameID would be
+/// alice's key. Once a provider has logins, its subject source cannot change (409, through
+/// REST and export/import alike), and alice's identity stays hers.
+async fn a_provider_with_logins_keeps_its_subject_source(backend: Backend) {
+    let w = world(backend, "takeover").await;
+    let metadata = w.idp.metadata().await;
+    let alice = identity_of(
+        &w,
+        &w.idp
+            .response("alice@corp.example", &[READERS], &w.arn)
+            .await,
+    )
+    .await;
+    let (status, body) = patch(
+        &w.app,
+        "corp",
+        json!({"metadata": metadata, "subject_attribute": "urn:test:nick"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has logins keyed by its NameID"),
+        "{body}"
+    );
+    let mallory = w
+        .idp
+        .response_with(json!({
+            "user": "mallory@corp.example",
+            "attributes": {"urn:test:nick": ["alice@corp.example"]},
+        }))
+        .await;
+    let theirs = identity_of(&w, &mallory).await;
+    assert_ne!(theirs, alice, "mallory is keyed by her own NameID");
+    let got: Value = w
+        .app
+        .http
+        .get(format!("{}/v1/saml-providers/corp", w.app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(got.get("subject_attribute").is_none(), "{got}");
 }
 
 /// A SAML login is a login like the others: two providers' logins in one GetId make one

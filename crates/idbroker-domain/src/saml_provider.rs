@@ -27,14 +27,31 @@ pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 512;
 /// as a subject attribute.
 pub const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
 
+/// Characters that change how text looks without being seen: zero-width spaces, direction
+/// marks and overrides, the byte-order mark. Refused in subjects and subject attribute names,
+/// where two values that look the same must not be two users (or one name that can never
+/// match).
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}' | '\u{200E}' | '\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
 /// A subject attribute is an attribute `Name` as an assertion writes it: 1–512 characters,
-/// no control characters, and not the Role attribute.
+/// no control or invisible characters, no space around it, and not the Role attribute.
 pub fn validate_subject_attribute(name: &str) -> Validated {
     check_len("subject_attribute", name, 1, MAX_ATTRIBUTE_NAME_CHARS)?;
-    if name.chars().any(char::is_control) {
+    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
         return Err(ValidationError::constraint_no_echo(
             "subject_attribute",
-            "Member must not contain control characters",
+            "Member must not contain control or invisible characters",
+        ));
+    }
+    if name.trim() != name {
+        return Err(ValidationError::constraint_no_echo(
+            "subject_attribute",
+            "Member must not begin or end with white space",
         ));
     }
     if name == ROLE_ATTRIBUTE {
@@ -170,6 +187,18 @@ mod tests {
                 .is_model()
         );
         assert!(validate_subject_attribute("a\nb").unwrap_err().is_model());
+        assert!(validate_subject_attribute(" ").unwrap_err().is_model());
+        assert!(validate_subject_attribute("uid ").unwrap_err().is_model());
+        assert!(
+            validate_subject_attribute("\u{202E}uid")
+                .unwrap_err()
+                .is_model()
+        );
+        assert!(
+            validate_subject_attribute("u\u{200B}id")
+                .unwrap_err()
+                .is_model()
+        );
         assert!(
             !validate_subject_attribute(ROLE_ATTRIBUTE)
                 .unwrap_err()

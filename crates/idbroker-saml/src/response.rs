@@ -22,7 +22,7 @@ use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
 };
 
-use idbroker_domain::saml_provider::MAX_ATTRIBUTE_NAME_CHARS;
+use idbroker_domain::saml_provider::{MAX_ATTRIBUTE_NAME_CHARS, is_invisible};
 
 use crate::MAX_RESPONSE_BASE64;
 use crate::guard::check_raw;
@@ -106,6 +106,10 @@ pub enum SamlError {
     Status,
     #[error("the assertion's subject is unusable: {0}")]
     Subject(String),
+    /// The provider's subject attribute is missing, empty or has several values. `present`
+    /// names the assertion's attributes (names only) for explain; it is not in `Display`.
+    #[error("the assertion's subject is unusable: {why}")]
+    SubjectAttribute { why: String, present: Vec<String> },
 }
 
 impl SamlError {
@@ -127,6 +131,7 @@ impl SamlError {
             Self::NotYetValid => "not_yet_valid",
             Self::Status => "status",
             Self::Subject(_) => "subject",
+            Self::SubjectAttribute { .. } => "subject_attribute",
         }
     }
 }
@@ -479,35 +484,53 @@ fn read_assertion(
     })
 }
 
-/// A subject (the NameID, or the subject attribute's value) is 1 to 1024 characters without
-/// control characters: it becomes a login key, and shows in logs and the admin API.
-fn check_subject(what: &str, value: &str) -> Result<(), SamlError> {
+/// Why a subject (the NameID, or the subject attribute's value) cannot be a login key: it
+/// must be 1 to 1024 characters, without control or invisible characters or Unicode space
+/// around it, so that two values that look alike are never one key, nor one value two.
+fn unusable_subject(what: &str, value: &str) -> Option<String> {
     if value.is_empty() || value.chars().count() > MAX_NAME_ID_CHARS {
-        return Err(SamlError::Subject(format!(
+        return Some(format!(
             "{what} must have 1 to {MAX_NAME_ID_CHARS} characters"
-        )));
+        ));
     }
-    if value.chars().any(char::is_control) {
-        return Err(SamlError::Subject(format!("{what} has control characters")));
+    if value.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return Some(format!("{what} has control or invisible characters"));
     }
-    Ok(())
+    if value.trim() != value {
+        return Some(format!("{what} begins or ends with white space"));
+    }
+    None
 }
 
-/// The one value of the subject attribute: absent or several values is a refusal (several
-/// values would make the identity depend on their order).
+fn check_subject(what: &str, value: &str) -> Result<(), SamlError> {
+    unusable_subject(what, value).map_or(Ok(()), |why| Err(SamlError::Subject(why)))
+}
+
+/// The attribute names an assertion carries, as explain shows them (bounded, 20 at most).
+fn attribute_names(attributes: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    attributes.keys().take(20).cloned().collect()
+}
+
+/// The one value of the subject attribute (every `Attribute` of that `Name`, in every
+/// statement, counts): absent, empty or several values is a refusal (several values would
+/// make the identity depend on their order).
 fn subject_from_attribute(
     attributes: &BTreeMap<String, Vec<String>>,
     name: &str,
 ) -> Result<String, SamlError> {
+    let refused = |why: String| SamlError::SubjectAttribute {
+        why,
+        present: attribute_names(attributes),
+    };
     match attributes.get(name).map(Vec::as_slice) {
-        Some([value]) => {
-            check_subject("the subject attribute's value", value)?;
-            Ok(value.clone())
-        }
-        None | Some([]) => Err(SamlError::Subject(
+        Some([value]) => match unusable_subject("the subject attribute's value", value) {
+            None => Ok(value.clone()),
+            Some(why) => Err(refused(why)),
+        },
+        None | Some([]) => Err(refused(
             "the provider's subject attribute is missing".into(),
         )),
-        Some(_) => Err(SamlError::Subject(
+        Some(_) => Err(refused(
             "the provider's subject attribute has more than one value".into(),
         )),
     }
@@ -560,4 +583,84 @@ fn read_attributes(assertion: Node<'_, '_>) -> Result<BTreeMap<String, Vec<Strin
         }
     }
     Ok(attributes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attributes_of(statements: &str) -> BTreeMap<String, Vec<String>> {
+        let xml = format!(
+            r#"<saml:Assertion xmlns:saml="{ASSERTION}" ID="a" Version="2.0">{statements}</saml:Assertion>"#
+        );
+        let document = parse(&xml).unwrap();
+        read_attributes(document.root_element()).unwrap()
+    }
+
+    fn attribute(name: &str, values: &[&str]) -> String {
+        let values: String = values
+            .iter()
+            .map(|v| format!("<saml:AttributeValue>{v}</saml:AttributeValue>"))
+            .collect();
+        format!(r#"<saml:Attribute Name="{name}">{values}</saml:Attribute>"#)
+    }
+
+    fn statement(attributes: &[String]) -> String {
+        format!(
+            "<saml:AttributeStatement>{}</saml:AttributeStatement>",
+            attributes.concat()
+        )
+    }
+
+    fn why(err: SamlError) -> String {
+        match err {
+            SamlError::SubjectAttribute { why, present } => format!("{why} {present:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_subject_attribute_has_one_value_across_every_attribute_and_statement() {
+        let one = attributes_of(&statement(&[attribute("uid", &[" alice\n"])]));
+        assert_eq!(subject_from_attribute(&one, "uid").unwrap(), "alice");
+
+        // Two Attribute elements of one Name, or one in each of two statements: two values.
+        for twice in [
+            statement(&[attribute("uid", &["alice"]), attribute("uid", &["bob"])]),
+            statement(&[attribute("uid", &["alice"])]) + &statement(&[attribute("uid", &["bob"])]),
+        ] {
+            let err = subject_from_attribute(&attributes_of(&twice), "uid").unwrap_err();
+            assert_eq!(
+                why(err),
+                "the provider's subject attribute has more than one value [\"uid\"]"
+            );
+        }
+        let missing = attributes_of(&statement(&[attribute("mail", &["a@example.com"])]));
+        assert_eq!(
+            why(subject_from_attribute(&missing, "uid").unwrap_err()),
+            "the provider's subject attribute is missing [\"mail\"]"
+        );
+        let no_values = attributes_of(&statement(&[attribute("uid", &[])]));
+        assert!(subject_from_attribute(&no_values, "uid").is_err());
+    }
+
+    #[test]
+    fn subjects_that_look_alike_are_refused_not_merged() {
+        for value in [
+            "alice\u{a0}",
+            "\u{2003}alice",
+            "ali\u{200B}ce",
+            "\u{202E}ecila",
+            "",
+        ] {
+            let attributes = attributes_of(&statement(&[attribute("uid", &[value])]));
+            assert!(
+                subject_from_attribute(&attributes, "uid").is_err(),
+                "{value:?} must be refused"
+            );
+            assert!(check_subject("NameID", value).is_err(), "{value:?}");
+        }
+        assert!(check_subject("NameID", "alice@example.com").is_ok());
+        assert!(check_subject("NameID", "Zoë Ørsted").is_ok());
+    }
 }

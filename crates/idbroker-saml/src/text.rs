@@ -36,13 +36,17 @@ pub(crate) fn only_child<'a, 'i>(
     }
 }
 
-/// The text of an element that holds only text (no child elements), trimmed.
+/// The text of an element that holds only text (no child elements), without the XML
+/// whitespace (space, tab, CR, LF) around it. Other Unicode spaces (a no-break space) are kept,
+/// so that a subject checks refuses them instead of two values meeting in one key.
 pub(crate) fn text_only(node: Node<'_, '_>, what: &str) -> Result<String, String> {
     if node.children().any(|c| !c.is_text()) {
         return Err(format!("{what} holds markup, not only text"));
     }
     let text: String = node.children().filter_map(|c| c.text()).collect();
-    Ok(text.trim().to_owned())
+    Ok(text
+        .trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+        .to_owned())
 }
 
 pub(crate) fn parse(xml: &str) -> Result<roxmltree::Document<'_>, String> {

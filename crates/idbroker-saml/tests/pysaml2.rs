@@ -205,20 +205,25 @@ fn a_configured_attribute_is_the_subject_when_it_has_exactly_one_value() {
     let missing = idp.response(alice());
     assert_eq!(
         by_attribute(&missing),
-        Err(SamlError::Subject(
-            "the provider's subject attribute is missing".into()
-        ))
+        Err(SamlError::SubjectAttribute {
+            why: "the provider's subject attribute is missing".into(),
+            present: vec![ROLE.into(), "urn:test:department".into()],
+        })
     );
     let several = idp.response(json!({"user": "alice", "attributes": {employee: ["E-1", "E-2"]}}));
     assert_eq!(
         by_attribute(&several),
-        Err(SamlError::Subject(
-            "the provider's subject attribute has more than one value".into()
-        ))
+        Err(SamlError::SubjectAttribute {
+            why: "the provider's subject attribute has more than one value".into(),
+            present: vec![employee.into()],
+        })
     );
     let empty = idp.response(json!({"user": "alice", "attributes": {employee: [""]}}));
     assert!(
-        matches!(by_attribute(&empty), Err(SamlError::Subject(_))),
+        matches!(
+            by_attribute(&empty),
+            Err(SamlError::SubjectAttribute { .. })
+        ),
         "an empty value is no subject"
     );
 }

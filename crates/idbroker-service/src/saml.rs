@@ -227,6 +227,14 @@ impl Broker {
             .subject_attribute
             .unwrap_or_else(|| before.subject_attribute.clone());
         check_reading(subject_attribute.as_deref())?;
+        if subject_attribute != before.subject_attribute
+            && self.store.saml_provider_has_logins(&before.arn).await?
+        {
+            return Err(ServiceError::ResourceConflict(subject_source_locked(
+                name,
+                before.subject_attribute.as_deref(),
+            )));
+        }
         let provider = SamlProvider {
             name: name.to_owned(),
             entity_id: parsed.entity_id,
@@ -437,7 +445,7 @@ impl Broker {
                 let failed = step_of(&err);
                 for (name, expected) in expected {
                     if name == failed {
-                        checks.push(SamlCheck::failed(name, expected, err.to_string()));
+                        checks.push(SamlCheck::failed(name, expected, failure(&err)));
                         break;
                     }
                     checks.push(SamlCheck::passed(name, expected, "passed".into()));
@@ -457,14 +465,10 @@ impl Broker {
                 }
                 "issuer" => crate::loggable(&provider.entity_id),
                 "times" => format!("valid until {}", verified.not_on_or_after.to_rfc3339()),
-                "subject" => match &provider.subject_attribute {
-                    None => format!("NameID {}", crate::loggable(&verified.name_id)),
-                    Some(_) => format!(
-                        "{} (NameID {})",
-                        crate::loggable(&verified.subject),
-                        crate::loggable(&verified.name_id)
-                    ),
-                },
+                "subject" => format!("NameID {}", crate::loggable(&verified.name_id)),
+                "subject_attribute" => {
+                    format!("subject {}", crate::loggable(&verified.subject))
+                }
                 _ => "passed".into(),
             };
             checks.push(SamlCheck::passed(name, expected, got));
@@ -501,6 +505,21 @@ impl Broker {
             },
         })
     }
+}
+
+/// Why a provider with logins keeps its subject source: the keys already written came from
+/// it, and a value from another source (one user's attribute equal to another's NameID) would
+/// match someone else's key.
+pub(crate) fn subject_source_locked(name: &str, current: Option<&str>) -> String {
+    let source = current.map_or_else(
+        || "NameID".to_owned(),
+        |attribute| format!("attribute {}", crate::loggable(attribute)),
+    );
+    format!(
+        "SAML provider '{name}' has logins keyed by its {source}; a subject from elsewhere could \
+         match another user's key. Register a new provider with the new subject source and name \
+         it in the pools instead."
+    )
 }
 
 fn refused(why: &str) -> ServiceError {
@@ -567,7 +586,7 @@ fn saml_steps(
     } else {
         "RSA/ECDSA with SHA-256 or stronger"
     };
-    vec![
+    let mut steps = vec![
         (
             "size",
             format!(
@@ -605,16 +624,7 @@ fn saml_steps(
             ),
         ),
         ("audience", format!("one of {}", AUDIENCES.join(", "))),
-        (
-            "subject",
-            match &provider.subject_attribute {
-                None => "a NameID of 1 to 1024 characters, no control characters".into(),
-                Some(name) => format!(
-                    "a NameID, and exactly one value of the attribute {}, of 1 to 1024 characters, no control characters",
-                    crate::loggable(name)
-                ),
-            },
-        ),
+        ("subject", SUBJECT_RULE.replace("{what}", "a NameID")),
         (
             "recipient",
             format!(
@@ -622,7 +632,37 @@ fn saml_steps(
                 recipients.join(", ")
             ),
         ),
-    ]
+    ];
+    if let Some(name) = &provider.subject_attribute {
+        steps.push((
+            "subject_attribute",
+            SUBJECT_RULE.replace(
+                "{what}",
+                &format!(
+                    "exactly one value of the attribute {}",
+                    crate::loggable(name)
+                ),
+            ),
+        ));
+    }
+    steps
+}
+
+/// What a subject must be (`{what}`: which one), as explain writes it.
+const SUBJECT_RULE: &str =
+    "{what} of 1 to 1024 characters, no control or invisible characters, no white space around it";
+
+/// A refusal as explain shows it: the refusal itself, and for a missing or ambiguous subject
+/// attribute the attribute names the assertion did carry (names only, bounded), so that a
+/// misnamed attribute can be found.
+fn failure(err: &SamlError) -> String {
+    match err {
+        SamlError::SubjectAttribute { present, .. } => {
+            let names: Vec<String> = present.iter().map(|n| crate::loggable(n)).collect();
+            format!("{err}; the assertion's attributes: {}", names.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The step a refusal comes from.
@@ -641,6 +681,7 @@ fn step_of(err: &SamlError) -> &'static str {
         SamlError::Audience => "audience",
         SamlError::Subject(_) => "subject",
         SamlError::Recipient => "recipient",
+        SamlError::SubjectAttribute { .. } => "subject_attribute",
     }
 }
 

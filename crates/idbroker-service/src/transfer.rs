@@ -281,6 +281,15 @@ impl Transfer {
         provider: &SamlProvider,
     ) -> ServiceResult<ImportOutcome> {
         let arn = arn_for_name(&self.account_id, &provider.name);
+        if let Some(existing) = self.store.get_saml_provider(&provider.name).await?
+            && existing.subject_attribute != provider.subject_attribute
+            && self.store.saml_provider_has_logins(&arn).await?
+        {
+            return Ok(ImportOutcome::Conflict(crate::saml::subject_source_locked(
+                &provider.name,
+                existing.subject_attribute.as_deref(),
+            )));
+        }
         let shown = |p: &SamlProvider| json!({"name": p.name, "entity_id": p.entity_id, "legacy_sha1": p.legacy_sha1, "subject_attribute": p.subject_attribute});
         let audit = |before: Option<&SamlProvider>| {
             self.change(

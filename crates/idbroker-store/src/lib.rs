@@ -548,6 +548,8 @@ pub trait SamlProviderStore: Send + Sync {
     ) -> StoreResult<Vec<(String, String)>>;
     /// `NotFound` when absent, `Conflict` while a pool uses it.
     async fn delete_saml_provider(&self, name: &str) -> StoreResult<()>;
+    /// Whether any identity, in any pool, has a login under the provider's ARN.
+    async fn saml_provider_has_logins(&self, arn: &str) -> StoreResult<bool>;
     /// How an unexpired assertion has been used: its pool and its count of uses (None: never,
     /// or its row has expired). Read only, for explain; `use_saml_assertion` decides.
     async fn saml_assertion_uses(

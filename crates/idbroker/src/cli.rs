@@ -739,8 +739,8 @@ fn saml_provider_table(providers: &[idbroker_api::saml_providers::SamlProviderBo
                 p.valid_until.clone().unwrap_or_default(),
                 p.legacy_sha1.to_string(),
                 p.subject_attribute
-                    .clone()
-                    .unwrap_or_else(|| "NameID".to_owned()),
+                    .as_ref()
+                    .map_or_else(|| "NameID".to_owned(), |a| format!("attribute {a}")),
             ]
         }),
     )

@@ -629,7 +629,7 @@ async fn an_admin_manages_saml_providers_from_the_command_line() {
     let shown = s.json(&["saml-providers", "show", "corp"]).await;
     assert_eq!(shown, updated);
     let (ok, table, _) = s.run(&["saml-providers", "show", "corp"]).await;
-    assert!(ok && table.contains("employeeID"), "{table}");
+    assert!(ok && table.contains("attribute employeeID"), "{table}");
     // An update without subject flags keeps the attribute; --subject-name-id drops it.
     let kept = s
         .json(&[

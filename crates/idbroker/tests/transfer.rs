@@ -1035,6 +1035,24 @@ async fn saml_providers_move_with_their_pools(source: TestDatabase, target: Test
             text(&out)
         );
         assert_eq!(export(&target_url, &[]), edited);
+
+        // The file's corp reads the NameID, but here corp has logins keyed by its attribute:
+        // a conflict (a NameID could match another user's key), and nothing is written.
+        let by_name_id = edited.replacen(
+            &format!(",\"subject_attribute\":\"{UID_ATTRIBUTE}\""),
+            "",
+            1,
+        );
+        assert_ne!(by_name_id, edited);
+        std::fs::write(&path, &by_name_id).unwrap();
+        let out = import(&target_url, &path);
+        let said = text(&out);
+        assert!(
+            said.contains("SAML providers: 0 created, 0 updated, 1 unchanged, 1 conflicts")
+                && said.contains("has logins keyed by its attribute"),
+            "{said}"
+        );
+        assert_eq!(export(&target_url, &[]), edited, "nothing written");
         first
     })
     .await

@@ -75,7 +75,7 @@ pub async fn get(_: Admin, state: State, path: Path<SamlProviderPath>) -> Reply 
 }
 
 #[utoipa::path(patch, path = "/v1/saml-providers/{name}", tag = "saml providers", request_body = UpdateSamlProvider, params(SamlProviderPath), security(("admin_token" = [])),
-    responses((status = 200, body = SamlProviderBody), BadRequest, Unauthorized, NotFound))]
+    responses((status = 200, body = SamlProviderBody), BadRequest, Unauthorized, NotFound, Conflict))]
 pub async fn update(_: Admin, state: State, path: Path<SamlProviderPath>, body: Bytes) -> Reply {
     let input: UpdateSamlProvider = json_body(&body)?;
     let provider = state

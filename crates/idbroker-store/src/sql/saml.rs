@@ -169,6 +169,23 @@ impl SamlProviderStore for SqlStore {
         .await
     }
 
+    async fn saml_provider_has_logins(&self, arn: &str) -> StoreResult<bool> {
+        self.run(Retry::ConnectionOnly, move || async move {
+            // Pool by pool, so each probe is a prefix of identity_logins' primary key (pool,
+            // provider, subject) and no index on the provider alone is needed.
+            let row = sqlx::query(
+                "SELECT 1 AS found FROM identity_pools p WHERE EXISTS \
+                 (SELECT 1 FROM identity_logins l WHERE l.pool_id = p.id AND l.provider_key = $1) \
+                 LIMIT 1",
+            )
+            .bind(arn)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
     async fn saml_assertion_uses(
         &self,
         provider: &str,
