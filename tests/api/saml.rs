@@ -1098,6 +1098,68 @@ async fn a_provider_with_logins_keeps_its_subject_source(backend: Backend) {
         .await
         .unwrap();
     assert!(got.get("subject_attribute").is_none(), "{got}");
+
+    // Deleting the provider (once no pool names it) leaves its logins with the identities:
+    // registering the name again, whatever the subject source, is refused until they are gone.
+    w.app
+        .sdk
+        .update_identity_pool()
+        .identity_pool_id(&w.pool)
+        .identity_pool_name("saml")
+        .allow_unauthenticated_identities(false)
+        .send()
+        .await
+        .unwrap();
+    let deleted = w
+        .app
+        .http
+        .delete(format!("{}/v1/saml-providers/corp", w.app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    for body in [
+        json!({"name": "corp", "metadata": metadata, "subject_attribute": "urn:test:nick"}),
+        json!({"name": "corp", "metadata": metadata}),
+    ] {
+        let res = w
+            .app
+            .http
+            .post(format!("{}/v1/saml-providers", w.app.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 409);
+        let problem: Value = res.json().await.unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("still have logins of a deleted SAML provider named 'corp'"),
+            "{problem}"
+        );
+    }
+    w.app
+        .sdk
+        .delete_identities()
+        .identity_ids_to_delete(&alice)
+        .identity_ids_to_delete(&theirs)
+        .send()
+        .await
+        .unwrap();
+    let res = w
+        .app
+        .http
+        .post(format!("{}/v1/saml-providers", w.app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "corp", "metadata": metadata, "subject_attribute": "urn:test:nick"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "no logins left: registered");
 }
 
 /// A SAML login is a login like the others: two providers' logins in one GetId make one

@@ -154,6 +154,13 @@ impl Broker {
         validate_name(name)?;
         let parsed = parse_metadata(metadata, self.clock.now())?;
         check_reading(reading.subject_attribute.as_deref())?;
+        if self
+            .store
+            .saml_provider_has_logins(&arn_for_name(&self.settings.account_id, name))
+            .await?
+        {
+            return Err(ServiceError::ResourceConflict(orphaned_logins(name)));
+        }
         let provider = SamlProvider {
             name: name.to_owned(),
             entity_id: parsed.entity_id,
@@ -519,6 +526,17 @@ pub(crate) fn subject_source_locked(name: &str, current: Option<&str>) -> String
         "SAML provider '{name}' has logins keyed by its {source}; a subject from elsewhere could \
          match another user's key. Register a new provider with the new subject source and name \
          it in the pools instead."
+    )
+}
+
+/// Why a provider cannot be registered again under a name whose logins outlived it (the
+/// provider was deleted once no pool named it): the old keys came from a subject source
+/// nobody knows any more, so no new one can be trusted not to match them.
+pub(crate) fn orphaned_logins(name: &str) -> String {
+    format!(
+        "Identities still have logins of a deleted SAML provider named '{name}', keyed by a \
+         subject source that is no longer known; a new provider under this name could match \
+         them for other users. Delete those identities first, or register it under another name."
     )
 }
 
