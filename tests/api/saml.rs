@@ -41,6 +41,7 @@ crate::helpers::on_both_backends!(
     explain_shows_a_saml_login_s_steps_and_never_uses_the_assertion,
     a_subject_attribute_is_the_login_s_subject_in_place_of_the_name_id,
     a_provider_with_logins_keeps_its_subject_source,
+    saml_provider_arns_of_another_account_are_refused,
     saml_logins_link_merge_and_unlink_like_any_other_login,
 );
 
@@ -1099,8 +1100,8 @@ async fn a_provider_with_logins_keeps_its_subject_source(backend: Backend) {
         .unwrap();
     assert!(got.get("subject_attribute").is_none(), "{got}");
 
-    // Deleting the provider (once no pool names it) leaves its logins with the identities:
-    // registering the name again, whatever the subject source, is refused until they are gone.
+    // A provider with logins is not deleted either (a name registered again could not know
+    // where the old keys came from): retiring it is removing it from the pools.
     w.app
         .sdk
         .update_identity_pool()
@@ -1110,38 +1111,57 @@ async fn a_provider_with_logins_keeps_its_subject_source(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let deleted = w
-        .app
-        .http
-        .delete(format!("{}/v1/saml-providers/corp", w.app.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+    let delete = || {
+        w.app
+            .http
+            .delete(format!("{}/v1/saml-providers/corp", w.app.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    let refused = delete().await.unwrap();
+    assert_eq!(refused.status(), 409);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has logins; remove it from the pools"),
+        "{problem}"
+    );
+
+    // Logins that outlived their provider (deleted in the store, as an older idbroker
+    // allowed): registering the name again, whatever the subject source, is refused.
+    let store = idbroker_store::SqlStore::connect(w.app.database_url())
         .await
         .unwrap();
-    assert_eq!(deleted.status(), 204);
-    for body in [
-        json!({"name": "corp", "metadata": metadata, "subject_attribute": "urn:test:nick"}),
-        json!({"name": "corp", "metadata": metadata}),
-    ] {
-        let res = w
-            .app
+    idbroker_store::SamlProviderStore::delete_saml_provider(&store, "corp")
+        .await
+        .unwrap();
+    let register_nick = || {
+        w.app
             .http
             .post(format!("{}/v1/saml-providers", w.app.address))
             .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
+            .json(&json!({"name": "corp", "metadata": metadata, "subject_attribute": "urn:test:nick"}))
             .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 409);
-        let problem: Value = res.json().await.unwrap();
-        assert!(
-            problem["detail"]
-                .as_str()
-                .unwrap()
-                .contains("still have logins of a deleted SAML provider named 'corp'"),
-            "{problem}"
-        );
-    }
+    };
+    let res = register_nick().await.unwrap();
+    assert_eq!(res.status(), 409);
+    let problem: Value = res.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("still have logins of a deleted SAML provider named 'corp'"),
+        "{problem}"
+    );
+    assert_eq!(
+        register(&w.app, "corp", &metadata).await.status(),
+        409,
+        "NameID too"
+    );
+
+    // Once those identities are gone, the name is free again.
     w.app
         .sdk
         .delete_identities()
@@ -1150,16 +1170,52 @@ async fn a_provider_with_logins_keeps_its_subject_source(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let res = w
-        .app
-        .http
-        .post(format!("{}/v1/saml-providers", w.app.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "corp", "metadata": metadata, "subject_attribute": "urn:test:nick"}))
+    assert_eq!(register_nick().await.unwrap().status(), 201);
+    assert_eq!(delete().await.unwrap().status(), 204, "no logins: deleted");
+    store.close().await;
+}
+
+/// A pool names SAML providers of this account only, and a login under another account's
+/// (or partition's) ARN is refused: logins are keyed under the one ARN the subject-source
+/// checks look at.
+async fn saml_provider_arns_of_another_account_are_refused(backend: Backend) {
+    let w = world(backend, "accounts").await;
+    for arn in [
+        "arn:aws:iam::999999999999:saml-provider/corp",
+        "arn:aws-cn:iam::123456789012:saml-provider/corp",
+    ] {
+        let err = w
+            .app
+            .sdk
+            .create_identity_pool()
+            .identity_pool_name("elsewhere")
+            .allow_unauthenticated_identities(false)
+            .saml_provider_arns(arn)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "InvalidParameterException", "{}", message(&err));
+        assert!(message(&err).contains("is not a registered SAML provider of account"));
+    }
+    // A replica whose IDBROKER_ACCOUNT_ID changed: the pool still names the old account's
+    // ARN, and its SAML logins are refused rather than keyed where no check looks.
+    let mut settings = crate::helpers::settings(w.app.database_url());
+    settings.account_id = idbroker_domain::AccountId::parse("210987654321").unwrap();
+    let (_, moved) = w.app.replica(settings).await;
+    let response = w.idp.response("alice", &[READERS], &w.arn).await;
+    let err = moved
+        .get_id()
+        .identity_pool_id(&w.pool)
+        .logins(&w.arn, response)
         .send()
         .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "no logins left: registered");
+        .unwrap_err();
+    assert_eq!(code(&err), "NotAuthorizedException", "{}", message(&err));
+    assert!(
+        message(&err).contains("The SAML provider ARN is not of account 210987654321"),
+        "{}",
+        message(&err)
+    );
 }
 
 /// A SAML login is a login like the others: two providers' logins in one GetId make one

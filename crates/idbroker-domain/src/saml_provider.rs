@@ -27,15 +27,18 @@ pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 512;
 /// as a subject attribute.
 pub const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
 
-/// Characters that change how text looks without being seen: zero-width spaces, direction
-/// marks and overrides, the byte-order mark. Refused in subjects and subject attribute names,
-/// where two values that look the same must not be two users (or one name that can never
-/// match).
+/// Characters shown as nothing: Unicode's Default_Ignorable_Code_Point set (zero-width
+/// spaces and joiners, direction marks and overrides, variation selectors, fillers, tags, the
+/// byte-order mark) and the interlinear annotation marks. Refused in subjects and subject
+/// attribute names, where two values that look the same must not be two users (or one name
+/// that can never match).
 pub fn is_invisible(c: char) -> bool {
     matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}' | '\u{200E}' | '\u{200F}'
-        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
-        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// A subject attribute is an attribute `Name` as an assertion writes it: 1–512 characters,

@@ -160,7 +160,7 @@ fn instant(time: &openssl::asn1::Asn1TimeRef) -> Option<DateTime<Utc>> {
 
 fn decode_certificate(node: Node<'_, '_>) -> Result<Vec<u8>, MetadataError> {
     let text = text_only(node, "X509Certificate").map_err(MetadataError)?;
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(compact)
         .map_err(|_| MetadataError("an X509Certificate is not base64".into()))?;

@@ -27,7 +27,7 @@ impl Broker {
     ) -> ServiceResult<IdentityPool> {
         config.validate()?;
         self.validate_extensions(&extensions)?;
-        self.check_oidc_provider_accounts(&config)?;
+        self.check_provider_accounts(&config)?;
         validate_tags("identityPoolTags", &tags)?;
         let PoolExtensions {
             lifetimes,
@@ -83,7 +83,7 @@ impl Broker {
             _ => {}
         }
         config.validate()?;
-        self.check_oidc_provider_accounts(&config)?;
+        self.check_provider_accounts(&config)?;
         if let Some(tags) = &tags {
             validate_tags("identityPoolTags", tags)?;
         }
@@ -278,16 +278,30 @@ impl Broker {
 }
 
 impl Broker {
-    /// OpenID Connect provider ARNs must live in this broker's account.
-    fn check_oidc_provider_accounts(&self, config: &PoolConfig) -> ServiceResult<()> {
+    /// OpenID Connect and SAML provider ARNs must live in this broker's account (partition
+    /// `aws`): a SAML login's key is stored under the ARN the pool names, and the checks that
+    /// keep a SAML provider's subject source fixed look under that one ARN
+    /// (docs/behaviour.md, "SAML").
+    fn check_provider_accounts(&self, config: &PoolConfig) -> ServiceResult<()> {
         let ours = format!("arn:aws:iam::{}:oidc-provider/", self.settings.account_id);
-        match config
+        if let Some(arn) = config
             .open_id_connect_provider_arns
             .iter()
             .find(|arn| !arn.starts_with(&ours))
         {
-            Some(arn) => Err(ServiceError::InvalidParameter(format!(
+            return Err(ServiceError::InvalidParameter(format!(
                 "{arn} is not a registered OpenID Connect provider of account {}.",
+                self.settings.account_id
+            )));
+        }
+        let ours = format!("arn:aws:iam::{}:saml-provider/", self.settings.account_id);
+        match config
+            .saml_provider_arns
+            .iter()
+            .find(|arn| !arn.starts_with(&ours))
+        {
+            Some(arn) => Err(ServiceError::InvalidParameter(format!(
+                "{arn} is not a registered SAML provider of account {}.",
                 self.settings.account_id
             ))),
             None => Ok(()),

@@ -154,13 +154,8 @@ impl Broker {
         validate_name(name)?;
         let parsed = parse_metadata(metadata, self.clock.now())?;
         check_reading(reading.subject_attribute.as_deref())?;
-        if self
-            .store
-            .saml_provider_has_logins(&arn_for_name(&self.settings.account_id, name))
-            .await?
-        {
-            return Err(ServiceError::ResourceConflict(orphaned_logins(name)));
-        }
+        self.check_saml_subject_source(name, reading.subject_attribute.as_deref())
+            .await?;
         let provider = SamlProvider {
             name: name.to_owned(),
             entity_id: parsed.entity_id,
@@ -234,14 +229,8 @@ impl Broker {
             .subject_attribute
             .unwrap_or_else(|| before.subject_attribute.clone());
         check_reading(subject_attribute.as_deref())?;
-        if subject_attribute != before.subject_attribute
-            && self.store.saml_provider_has_logins(&before.arn).await?
-        {
-            return Err(ServiceError::ResourceConflict(subject_source_locked(
-                name,
-                before.subject_attribute.as_deref(),
-            )));
-        }
+        self.check_saml_subject_source(name, subject_attribute.as_deref())
+            .await?;
         let provider = SamlProvider {
             name: name.to_owned(),
             entity_id: parsed.entity_id,
@@ -268,9 +257,37 @@ impl Broker {
         Ok(after)
     }
 
-    /// Refused while a pool uses the provider, as for OpenID Connect providers.
+    /// Whether provider `name` may read its subjects from `subject_attribute` (`None`: the
+    /// NameID): always while no identity has a login under its ARN; once one has, only from
+    /// where the registered provider reads them, and never for a name whose logins outlived a
+    /// deleted provider (docs/behaviour.md, "SAML"). Bootstrap files check with it before
+    /// applying anything.
+    pub async fn check_saml_subject_source(
+        &self,
+        name: &str,
+        subject_attribute: Option<&str>,
+    ) -> ServiceResult<()> {
+        validate_name(name)?;
+        let arn = arn_for_name(&self.settings.account_id, name);
+        match subject_source_conflict(self.store.as_ref(), &arn, name, subject_attribute).await? {
+            Some(why) => Err(ServiceError::ResourceConflict(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Refused while a pool uses the provider, as for OpenID Connect providers, and while any
+    /// identity has a login of it.
     pub async fn delete_saml_provider(&self, name: &str) -> ServiceResult<()> {
         let before = self.get_saml_provider(name).await?;
+        // Its logins' keys came from its subject source: with the provider gone, nobody would
+        // know which, and a provider registered again under the name could match them for
+        // other users. Retiring an IdP is removing it from the pools.
+        if self.store.saml_provider_has_logins(&before.arn).await? {
+            return Err(ServiceError::ResourceConflict(format!(
+                "SAML provider '{name}' has logins; remove it from the pools' SamlProviderARNs to \
+                 retire it (it may stay registered), or delete the identities that have its logins first."
+            )));
+        }
         self.store
             .delete_saml_provider(name)
             .await
@@ -309,6 +326,15 @@ impl Broker {
             .ok_or_else(|| {
                 refused("Token is not from a supported provider of this identity pool.")
             })?;
+        // Only this account's ARN (a pool may not name another since pools are checked; one
+        // named before an IDBROKER_ACCOUNT_ID change is refused here): logins are keyed under
+        // it, and the subject-source checks look there.
+        if arn != arn_for_name(&self.settings.account_id, name) {
+            return Err(refused(&format!(
+                "The SAML provider ARN is not of account {}; name arn:aws:iam::{}:saml-provider/{name} in the pool.",
+                self.settings.account_id, self.settings.account_id
+            )));
+        }
         let provider = self
             .store
             .get_saml_provider(name)
@@ -512,6 +538,28 @@ impl Broker {
             },
         })
     }
+}
+
+/// Why provider `name` (ARN `arn`) may not read its subjects from `subject_attribute` (see
+/// `check_saml_subject_source`), or `None` when it may.
+pub(crate) async fn subject_source_conflict(
+    store: &dyn idbroker_store::Store,
+    arn: &str,
+    name: &str,
+    subject_attribute: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    let existing = store.get_saml_provider(name).await?;
+    if existing
+        .as_ref()
+        .is_some_and(|e| e.subject_attribute.as_deref() == subject_attribute)
+        || !store.saml_provider_has_logins(arn).await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(match existing {
+        Some(existing) => subject_source_locked(name, existing.subject_attribute.as_deref()),
+        None => orphaned_logins(name),
+    }))
 }
 
 /// Why a provider with logins keeps its subject source: the keys already written came from

@@ -276,6 +276,11 @@ impl Transfer {
         })
     }
 
+    /// The ARN of this account's SAML provider `name` (the key its logins are stored under).
+    pub fn saml_provider_arn(&self, name: &str) -> String {
+        arn_for_name(&self.account_id, name)
+    }
+
     pub async fn import_saml_provider(
         &self,
         provider: &SamlProvider,
@@ -283,18 +288,15 @@ impl Transfer {
         let arn = arn_for_name(&self.account_id, &provider.name);
         // Logins here were keyed by the registered provider's subject source (or, with no
         // provider, by a deleted one's): the file may not choose another.
-        let existing = self.store.get_saml_provider(&provider.name).await?;
-        let keeps_source = existing
-            .as_ref()
-            .is_some_and(|e| e.subject_attribute == provider.subject_attribute);
-        if !keeps_source && self.store.saml_provider_has_logins(&arn).await? {
-            return Ok(ImportOutcome::Conflict(match existing {
-                Some(existing) => crate::saml::subject_source_locked(
-                    &provider.name,
-                    existing.subject_attribute.as_deref(),
-                ),
-                None => crate::saml::orphaned_logins(&provider.name),
-            }));
+        if let Some(why) = crate::saml::subject_source_conflict(
+            self.store.as_ref(),
+            &arn,
+            &provider.name,
+            provider.subject_attribute.as_deref(),
+        )
+        .await?
+        {
+            return Ok(ImportOutcome::Conflict(why));
         }
         let shown = |p: &SamlProvider| json!({"name": p.name, "entity_id": p.entity_id, "legacy_sha1": p.legacy_sha1, "subject_attribute": p.subject_attribute});
         let audit = |before: Option<&SamlProvider>| {

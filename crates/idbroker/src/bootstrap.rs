@@ -281,6 +281,13 @@ async fn check(broker: &Broker, file: &File) -> anyhow::Result<()> {
                 provider.reading.subject_attribute.as_deref(),
             )
             .with_context(context)?;
+        broker
+            .check_saml_subject_source(
+                &provider.name,
+                provider.reading.subject_attribute.as_deref(),
+            )
+            .await
+            .with_context(context)?;
         file_arns.insert(arn);
     }
     let registered: std::collections::BTreeSet<String> = broker

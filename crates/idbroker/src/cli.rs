@@ -709,7 +709,7 @@ pub enum SamlProvidersCommand {
         #[arg(long)]
         subject_name_id: bool,
     },
-    /// Remove a SAML provider (refused while a pool uses it).
+    /// Remove a SAML provider (refused while a pool uses it or identities have its logins).
     Remove { name: String },
 }
 

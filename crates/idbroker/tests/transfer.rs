@@ -1049,7 +1049,9 @@ async fn saml_providers_move_with_their_pools(source: TestDatabase, target: Test
         let said = text(&out);
         assert!(
             said.contains("SAML providers: 0 created, 0 updated, 1 unchanged, 1 conflicts")
-                && said.contains("has logins keyed by its attribute"),
+                && said.contains("has logins keyed by its attribute")
+                // and the file's identity with a corp login, keyed by the file's source
+                && said.contains("whose SAML provider record was refused above"),
             "{said}"
         );
         assert_eq!(export(&target_url, &[]), edited, "nothing written");

@@ -438,6 +438,9 @@ async fn check_source(transfer: &Transfer, source: &mut Source<'_>) -> anyhow::R
 pub async fn import(transfer: &Transfer, path: &Path, report: &mut Report) -> anyhow::Result<()> {
     let mut source = Source::open(path)?;
     check_source(transfer, &mut source).await?;
+    // ARNs of SAML providers whose record conflicted: the file's logins under them were keyed
+    // by the file's subject source, not this database's, so they are refused too.
+    let mut refused_saml = std::collections::BTreeSet::new();
     each_item(&mut source, async |number, item| {
         let (tally, outcome) = match item {
             Item::Header(_) => return Ok(()),
@@ -458,16 +461,27 @@ pub async fn import(transfer: &Transfer, path: &Path, report: &mut Report) -> an
                 let provider = transfer
                     .check_saml_provider(&name, &metadata, reading)
                     .map_err(explain)?;
-                (
-                    &mut report.saml_providers,
-                    transfer.import_saml_provider(&provider).await,
-                )
+                let outcome = transfer.import_saml_provider(&provider).await;
+                if let Ok(ImportOutcome::Conflict(_)) = &outcome {
+                    refused_saml.insert(transfer.saml_provider_arn(&name));
+                }
+                (&mut report.saml_providers, outcome)
             }
             Item::Pool(snapshot) => (&mut report.pools, transfer.import_pool(&snapshot).await),
-            Item::Identity(identity) => (
-                &mut report.identities,
-                transfer.import_identity(&identity).await,
-            ),
+            Item::Identity(identity) => {
+                let outcome = match identity
+                    .logins
+                    .iter()
+                    .find(|login| refused_saml.contains(&login.provider))
+                {
+                    Some(login) => Ok(ImportOutcome::Conflict(format!(
+                        "identity {} has a login of {}, whose SAML provider record was refused above",
+                        identity.id, login.provider
+                    ))),
+                    None => transfer.import_identity(&identity).await,
+                };
+                (&mut report.identities, outcome)
+            }
         };
         let outcome = outcome.map_err(|e| explain(e).context(format!("line {number}")))?;
         if let ImportOutcome::Conflict(why) = &outcome {
