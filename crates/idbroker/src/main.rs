@@ -37,7 +37,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Write pools (with roles, role mappings, principal-tag maps, tags), their identities
-    /// and the OpenID Connect providers as JSON Lines, from the database directly. Signing
+    /// and the OpenID Connect and SAML providers as JSON Lines, from the database directly. Signing
     /// keys, the audit and the credential ledger are not exported.
     Export {
         #[arg(long, value_name = "PATH")]
