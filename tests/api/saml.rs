@@ -653,36 +653,33 @@ async fn every_refusal_of_the_table_is_a_refused_login_that_creates_no_identity(
     let comment = encode(&tamper::comment_in_name_id(&evil));
     assert_refused(&w, "NameID comment", &comment, REFUSED, "XML comment").await;
 
-    let audience = w
-        .idp
-        .response_with(with(
-            alice("response"),
+    for (case, option, value, says) in [
+        (
+            "wrong audience",
             "audience",
             json!("urn:other:service"),
-        ))
-        .await;
-    assert_refused(&w, "wrong audience", &audience, REFUSED, "audience").await;
-    let recipient = w
-        .idp
-        .response_with(with(
-            alice("response"),
+            "audience",
+        ),
+        (
+            "wrong recipient",
             "recipient",
             json!("https://evil.example/saml"),
-        ))
-        .await;
-    assert_refused(&w, "wrong recipient", &recipient, REFUSED, "recipient").await;
+            "recipient",
+        ),
+        ("SHA-1, not legacy", "alg", json!("sha1"), "not allowed"),
+    ] {
+        let response = w
+            .idp
+            .response_with(with(alice("response"), option, value))
+            .await;
+        assert_refused(&w, case, &response, REFUSED, says).await;
+    }
     let issuer = w
         .idp
         .as_entity("https://other-idp.example.test/saml")
         .response_with(alice("response"))
         .await;
     assert_refused(&w, "wrong issuer", &issuer, REFUSED, "issuer").await;
-
-    let sha1 = w
-        .idp
-        .response_with(with(alice("response"), "alg", json!("sha1")))
-        .await;
-    assert_refused(&w, "SHA-1, not legacy", &sha1, REFUSED, "not allowed").await;
 
     stranger.metadata().await; // its key pair exists already; the certificate is the point
     let encrypted = w
@@ -1195,7 +1192,7 @@ async fn saml_provider_arns_of_another_account_are_refused(backend: Backend) {
             .await
             .unwrap_err();
         assert_eq!(code(&err), "InvalidParameterException", "{}", message(&err));
-        assert!(message(&err).contains("is not a registered SAML provider of account"));
+        assert!(message(&err).contains("is not a SAML provider of account 123456789012"));
     }
     // A replica whose IDBROKER_ACCOUNT_ID changed: the pool still names the old account's
     // ARN, and its SAML logins are refused rather than keyed where no check looks.

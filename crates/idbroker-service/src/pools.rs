@@ -6,8 +6,8 @@ use idbroker_domain::principal_tags::validate_provider_name;
 use idbroker_domain::tags::{MAX_TAGS, validate_tag_key, validate_tags};
 use idbroker_domain::validation::check_count;
 use idbroker_domain::{
-    IdentityPool, IdentityPoolId, MaxResults, PageToken, PoolConfig, PoolExtensions, PoolRoles,
-    PoolSummary, PrincipalTagMap, Tags,
+    AccountId, IdentityPool, IdentityPoolId, MaxResults, PageToken, PoolConfig, PoolExtensions,
+    PoolRoles, PoolSummary, PrincipalTagMap, Tags,
 };
 use idbroker_store::StoreError;
 use uuid::Uuid;
@@ -27,7 +27,7 @@ impl Broker {
     ) -> ServiceResult<IdentityPool> {
         config.validate()?;
         self.validate_extensions(&extensions)?;
-        self.check_provider_accounts(&config)?;
+        check_provider_accounts(&config, &self.settings.account_id)?;
         validate_tags("identityPoolTags", &tags)?;
         let PoolExtensions {
             lifetimes,
@@ -83,7 +83,7 @@ impl Broker {
             _ => {}
         }
         config.validate()?;
-        self.check_provider_accounts(&config)?;
+        check_provider_accounts(&config, &self.settings.account_id)?;
         if let Some(tags) = &tags {
             validate_tags("identityPoolTags", tags)?;
         }
@@ -277,36 +277,31 @@ impl Broker {
     }
 }
 
-impl Broker {
-    /// OpenID Connect and SAML provider ARNs must live in this broker's account (partition
-    /// `aws`): a SAML login's key is stored under the ARN the pool names, and the checks that
-    /// keep a SAML provider's subject source fixed look under that one ARN
-    /// (docs/behaviour.md, "SAML").
-    fn check_provider_accounts(&self, config: &PoolConfig) -> ServiceResult<()> {
-        let ours = format!("arn:aws:iam::{}:oidc-provider/", self.settings.account_id);
-        if let Some(arn) = config
-            .open_id_connect_provider_arns
-            .iter()
-            .find(|arn| !arn.starts_with(&ours))
-        {
+/// OpenID Connect and SAML provider ARNs must live in this broker's account (partition `aws`),
+/// for pools created, updated or imported alike: a SAML login's key is stored under the ARN the
+/// pool names, and the checks that keep a SAML provider's subject source fixed look under that
+/// one ARN (docs/behaviour.md, "SAML").
+pub(crate) fn check_provider_accounts(
+    config: &PoolConfig,
+    account: &AccountId,
+) -> ServiceResult<()> {
+    let kinds = [
+        (
+            "oidc-provider",
+            "an OpenID Connect",
+            &config.open_id_connect_provider_arns,
+        ),
+        ("saml-provider", "a SAML", &config.saml_provider_arns),
+    ];
+    for (resource, kind, arns) in kinds {
+        let ours = format!("arn:aws:iam::{account}:{resource}/");
+        if let Some(arn) = arns.iter().find(|arn| !arn.starts_with(&ours)) {
             return Err(ServiceError::InvalidParameter(format!(
-                "{arn} is not a registered OpenID Connect provider of account {}.",
-                self.settings.account_id
+                "{arn} is not {kind} provider of account {account} (IDBROKER_ACCOUNT_ID)."
             )));
         }
-        let ours = format!("arn:aws:iam::{}:saml-provider/", self.settings.account_id);
-        match config
-            .saml_provider_arns
-            .iter()
-            .find(|arn| !arn.starts_with(&ours))
-        {
-            Some(arn) => Err(ServiceError::InvalidParameter(format!(
-                "{arn} is not a registered SAML provider of account {}.",
-                self.settings.account_id
-            ))),
-            None => Ok(()),
-        }
     }
+    Ok(())
 }
 
 fn unregistered_provider_message(arn: &str) -> String {

@@ -73,11 +73,27 @@ pub struct SamlReadingChange {
     pub subject_attribute: Option<Option<String>>,
 }
 
-fn check_reading(subject_attribute: Option<&str>) -> ServiceResult<()> {
-    if let Some(name) = subject_attribute {
-        validate_subject_attribute(name)?;
+/// A provider as registering it checks it: its name, its metadata (parsed for the entity id,
+/// its `validUntil` not passed) and its subject attribute. Writes nothing; the admin API, the
+/// bootstrap file and imports all build their providers with it.
+pub(crate) fn checked_provider(
+    name: &str,
+    metadata: &str,
+    reading: SamlReading,
+    now: DateTime<Utc>,
+) -> ServiceResult<SamlProvider> {
+    validate_name(name)?;
+    let parsed = parse_metadata(metadata, now)?;
+    if let Some(attribute) = &reading.subject_attribute {
+        validate_subject_attribute(attribute)?;
     }
-    Ok(())
+    Ok(SamlProvider {
+        name: name.to_owned(),
+        entity_id: parsed.entity_id,
+        metadata: metadata.to_owned(),
+        legacy_sha1: reading.legacy_sha1,
+        subject_attribute: reading.subject_attribute,
+    })
 }
 
 fn invalid_metadata(err: idbroker_saml::MetadataError) -> ServiceError {
@@ -137,11 +153,9 @@ impl Broker {
         &self,
         name: &str,
         metadata: &str,
-        subject_attribute: Option<&str>,
+        reading: SamlReading,
     ) -> ServiceResult<String> {
-        validate_name(name)?;
-        parse_metadata(metadata, self.clock.now())?;
-        check_reading(subject_attribute)?;
+        checked_provider(name, metadata, reading, self.clock.now())?;
         Ok(arn_for_name(&self.settings.account_id, name))
     }
 
@@ -151,18 +165,9 @@ impl Broker {
         metadata: &str,
         reading: SamlReading,
     ) -> ServiceResult<RegisteredSamlProvider> {
-        validate_name(name)?;
-        let parsed = parse_metadata(metadata, self.clock.now())?;
-        check_reading(reading.subject_attribute.as_deref())?;
-        self.check_saml_subject_source(name, reading.subject_attribute.as_deref())
+        let provider = checked_provider(name, metadata, reading, self.clock.now())?;
+        self.check_saml_subject_source(name, provider.subject_attribute.as_deref())
             .await?;
-        let provider = SamlProvider {
-            name: name.to_owned(),
-            entity_id: parsed.entity_id,
-            metadata: metadata.to_owned(),
-            legacy_sha1: reading.legacy_sha1,
-            subject_attribute: reading.subject_attribute,
-        };
         self.store
             .create_saml_provider(&provider, self.clock.now())
             .await
@@ -214,9 +219,9 @@ impl Broker {
     }
 
     /// Replaces the metadata (certificate rotation: publish the new certificate beside the
-    /// old one, then the new one alone); how assertions are read is kept unless given. A new
-    /// subject attribute changes the key of every later login of this provider: users signed
-    /// in before get new identities (docs/behaviour.md, "SAML").
+    /// old one, then the new one alone); how assertions are read is kept unless given. The
+    /// subject source changes only while no identity has a login of the provider
+    /// (docs/behaviour.md, "SAML").
     pub async fn update_saml_provider(
         &self,
         name: &str,
@@ -224,20 +229,25 @@ impl Broker {
         change: SamlReadingChange,
     ) -> ServiceResult<RegisteredSamlProvider> {
         let before = self.get_saml_provider(name).await?;
-        let parsed = parse_metadata(metadata, self.clock.now())?;
-        let subject_attribute = change
-            .subject_attribute
-            .unwrap_or_else(|| before.subject_attribute.clone());
-        check_reading(subject_attribute.as_deref())?;
-        self.check_saml_subject_source(name, subject_attribute.as_deref())
-            .await?;
-        let provider = SamlProvider {
-            name: name.to_owned(),
-            entity_id: parsed.entity_id,
-            metadata: metadata.to_owned(),
+        let reading = SamlReading {
             legacy_sha1: change.legacy_sha1.unwrap_or(before.legacy_sha1),
-            subject_attribute,
+            subject_attribute: change
+                .subject_attribute
+                .unwrap_or_else(|| before.subject_attribute.clone()),
         };
+        let provider = checked_provider(name, metadata, reading, self.clock.now())?;
+        let registered = Some(before.subject_attribute.as_deref());
+        if let Some(why) = subject_source_conflict(
+            self.store.as_ref(),
+            &before.arn,
+            name,
+            registered,
+            provider.subject_attribute.as_deref(),
+        )
+        .await?
+        {
+            return Err(ServiceError::ResourceConflict(why));
+        }
         self.store
             .update_saml_provider(&provider, self.clock.now())
             .await
@@ -269,7 +279,17 @@ impl Broker {
     ) -> ServiceResult<()> {
         validate_name(name)?;
         let arn = arn_for_name(&self.settings.account_id, name);
-        match subject_source_conflict(self.store.as_ref(), &arn, name, subject_attribute).await? {
+        let registered = self.store.get_saml_provider(name).await?;
+        let registered = registered.as_ref().map(|p| p.subject_attribute.as_deref());
+        match subject_source_conflict(
+            self.store.as_ref(),
+            &arn,
+            name,
+            registered,
+            subject_attribute,
+        )
+        .await?
+        {
             Some(why) => Err(ServiceError::ResourceConflict(why)),
             None => Ok(()),
         }
@@ -540,24 +560,21 @@ impl Broker {
     }
 }
 
-/// Why provider `name` (ARN `arn`) may not read its subjects from `subject_attribute` (see
-/// `check_saml_subject_source`), or `None` when it may.
+/// Why provider `name` (ARN `arn`) may not read its subjects from `wanted` (see
+/// `check_saml_subject_source`), or `None` when it may. `registered` is where the registered
+/// provider reads them (`Some(None)`: the NameID), `None` when no provider has the name.
 pub(crate) async fn subject_source_conflict(
     store: &dyn idbroker_store::Store,
     arn: &str,
     name: &str,
-    subject_attribute: Option<&str>,
+    registered: Option<Option<&str>>,
+    wanted: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
-    let existing = store.get_saml_provider(name).await?;
-    if existing
-        .as_ref()
-        .is_some_and(|e| e.subject_attribute.as_deref() == subject_attribute)
-        || !store.saml_provider_has_logins(arn).await?
-    {
+    if registered == Some(wanted) || !store.saml_provider_has_logins(arn).await? {
         return Ok(None);
     }
-    Ok(Some(match existing {
-        Some(existing) => subject_source_locked(name, existing.subject_attribute.as_deref()),
+    Ok(Some(match registered {
+        Some(current) => subject_source_locked(name, current),
         None => orphaned_logins(name),
     }))
 }

@@ -262,18 +262,7 @@ impl Transfer {
         metadata: &str,
         reading: crate::SamlReading,
     ) -> ServiceResult<SamlProvider> {
-        idbroker_domain::saml_provider::validate_name(name)?;
-        let parsed = crate::saml::parse_metadata(metadata, self.clock.now())?;
-        if let Some(attribute) = &reading.subject_attribute {
-            idbroker_domain::saml_provider::validate_subject_attribute(attribute)?;
-        }
-        Ok(SamlProvider {
-            name: name.to_owned(),
-            entity_id: parsed.entity_id,
-            metadata: metadata.to_owned(),
-            legacy_sha1: reading.legacy_sha1,
-            subject_attribute: reading.subject_attribute,
-        })
+        crate::saml::checked_provider(name, metadata, reading, self.clock.now())
     }
 
     /// The ARN of this account's SAML provider `name` (the key its logins are stored under).
@@ -288,10 +277,12 @@ impl Transfer {
         let arn = arn_for_name(&self.account_id, &provider.name);
         // Logins here were keyed by the registered provider's subject source (or, with no
         // provider, by a deleted one's): the file may not choose another.
+        let registered = self.store.get_saml_provider(&provider.name).await?;
         if let Some(why) = crate::saml::subject_source_conflict(
             self.store.as_ref(),
             &arn,
             &provider.name,
+            registered.as_ref().map(|p| p.subject_attribute.as_deref()),
             provider.subject_attribute.as_deref(),
         )
         .await?
@@ -324,28 +315,7 @@ impl Transfer {
     pub fn check_pool(&self, snapshot: &PoolSnapshot) -> ServiceResult<()> {
         let config = &snapshot.pool.config;
         config.validate()?;
-        let ours = format!("arn:aws:iam::{}:oidc-provider/", self.account_id);
-        if let Some(arn) = config
-            .open_id_connect_provider_arns
-            .iter()
-            .find(|arn| !arn.starts_with(&ours))
-        {
-            return Err(ServiceError::InvalidParameter(format!(
-                "{arn} is not an OpenID Connect provider of account {} (IDBROKER_ACCOUNT_ID).",
-                self.account_id
-            )));
-        }
-        let ours = format!("arn:aws:iam::{}:saml-provider/", self.account_id);
-        if let Some(arn) = config
-            .saml_provider_arns
-            .iter()
-            .find(|arn| !arn.starts_with(&ours))
-        {
-            return Err(ServiceError::InvalidParameter(format!(
-                "{arn} is not a SAML provider of account {} (IDBROKER_ACCOUNT_ID).",
-                self.account_id
-            )));
-        }
+        crate::pools::check_provider_accounts(config, &self.account_id)?;
         validate_tags("identityPoolTags", &snapshot.pool.tags)?;
         snapshot.roles.validate(config)?;
         for (provider, map) in &snapshot.principal_tag_maps {

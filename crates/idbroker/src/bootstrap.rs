@@ -275,11 +275,7 @@ async fn check(broker: &Broker, file: &File) -> anyhow::Result<()> {
             bail!("the bootstrap file names {} twice", context());
         }
         let arn = broker
-            .check_saml_provider(
-                &provider.name,
-                &provider.metadata,
-                provider.reading.subject_attribute.as_deref(),
-            )
+            .check_saml_provider(&provider.name, &provider.metadata, provider.reading.clone())
             .with_context(context)?;
         broker
             .check_saml_subject_source(
